@@ -1,0 +1,115 @@
+package reassembly
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Protocols carried in Transaction.Protocol.
+const (
+	ProtoHTTP1 = ""     // HTTP/1.x
+	ProtoH2    = "h2"   // HTTP/2
+	ProtoGRPC  = "grpc" // gRPC over HTTP/2
+)
+
+// Flags describe what the observer could not see or did not trust.
+type Flags uint32
+
+const (
+	// FlagNoRequest: a response was seen without its request.
+	FlagNoRequest Flags = 1 << iota
+	// FlagNoResponse: the request had no response before the connection ended.
+	FlagNoResponse
+	// FlagReqGap / FlagRespGap: bytes of the message were lost in capture.
+	FlagReqGap
+	FlagRespGap
+	// FlagReqTruncated / FlagRespTruncated: the body sample was capped.
+	FlagReqTruncated
+	FlagRespTruncated
+	// FlagBadFraming: conflicting or invalid framing (e.g. Transfer-Encoding
+	// and Content-Length together, bad chunk size).
+	FlagBadFraming
+	// FlagUpgraded: the connection switched protocol (101) or became a
+	// CONNECT tunnel after this transaction; later bytes were not parsed.
+	FlagUpgraded
+	// FlagDecodeError: the body's Content-Encoding could not be decoded (or
+	// exceeded the decompression limit).
+	FlagDecodeError
+)
+
+// Header is one header field as it appeared on the wire.
+type Header struct {
+	Name, Value string
+}
+
+// Process identifies the local process behind a transaction seen by eBPF.
+type Process struct {
+	PID  uint32
+	Comm string
+}
+
+// Transaction is one HTTP exchange: a request and its response, either of
+// which may be missing. A Transaction handed to a sink belongs to the sink.
+type Transaction struct {
+	// Client and Server are the connection's endpoints.
+	Client, Server netip.AddrPort
+	// RequestTime is the capture time of the request's first byte,
+	// ResponseTime that of the response's first byte (zero when absent),
+	// EndTime that of the last byte of the exchange.
+	RequestTime, ResponseTime, EndTime time.Time
+
+	Method  string // empty when the request was not seen
+	Target  string // request-target as sent
+	Host    string // Host header (or :authority), as sent
+	Version string // "HTTP/1.1", "HTTP/1.0", "HTTP/2"
+	Status  int    // 0 when no response was seen
+	Reason  string
+
+	ReqHeaders, RespHeaders []Header
+
+	// ReqBodyBytes and RespBodyBytes count message body bytes after removing
+	// chunked framing, before content decoding.
+	ReqBodyBytes, RespBodyBytes int64
+	// ReqBody and RespBody hold a sample of the decoded body, capped by
+	// configuration (FlagReqTruncated / FlagRespTruncated when capped).
+	ReqBody, RespBody []byte
+
+	Protocol string // ProtoHTTP1, ProtoH2, ProtoGRPC
+	Flags    Flags
+
+	// Set by the eBPF sensor only.
+	Process   *Process
+	Container string
+	TLS       bool
+}
+
+// ReqHeader returns the first request header with the given name
+// (case-insensitive), or "".
+func (t *Transaction) ReqHeader(name string) string { return lookup(t.ReqHeaders, name) }
+
+// RespHeader returns the first response header with the given name
+// (case-insensitive), or "".
+func (t *Transaction) RespHeader(name string) string { return lookup(t.RespHeaders, name) }
+
+func lookup(hs []Header, name string) string {
+	for _, h := range hs {
+		if len(h.Name) == len(name) && equalFold(h.Name, name) {
+			return h.Value
+		}
+	}
+	return ""
+}
+
+func equalFold(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x|0x20 >= 'a' && x|0x20 <= 'z' {
+			x |= 0x20
+			y |= 0x20
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
