@@ -1,0 +1,76 @@
+package http1
+
+import (
+	"time"
+)
+
+// Header is one header field as it appeared on the wire.
+type Header struct {
+	Name, Value string
+}
+
+// MsgFlags describe defects seen in one message.
+type MsgFlags uint16
+
+const (
+	MsgGap        MsgFlags = 1 << iota // bytes of this message were lost in capture
+	MsgTruncated                       // body sample capped at Options.MaxBody
+	MsgBadFraming                      // conflicting/invalid framing; parser resynchronised
+	MsgDecodeError                     // Content-Encoding could not be decoded or exceeded the limit
+	MsgIncomplete                      // the stream ended (or gapped) before the message did
+)
+
+// Message is one parsed HTTP/1.x request or response. A Message passed to
+// OnMessage belongs to the callee.
+type Message struct {
+	Request bool
+	// Request line.
+	Method, Target string
+	// Status line.
+	Status int
+	Reason string
+	// Version is "HTTP/1.1" or "HTTP/1.0" as sent.
+	Version string
+	Headers []Header
+	// BodyBytes counts body bytes after removing chunked framing, before
+	// content decoding.
+	BodyBytes int64
+	// Body is the decoded body sample, at most Options.MaxBody bytes.
+	Body []byte
+	// Start is the capture time of the first byte, End that of the last.
+	Start, End time.Time
+	Flags      MsgFlags
+	// Upgrade is set on a 101 response and on a 2xx response to CONNECT:
+	// the bytes after it are another protocol and the parser has stopped.
+	Upgrade bool
+}
+
+// Options configure a Parser. The zero value works.
+type Options struct {
+	// MaxBody caps the decoded body sample kept per message; 0 means 64 KiB,
+	// negative means keep no body.
+	MaxBody int
+	// MaxDecompress bounds the bytes produced by content decoding per message
+	// (decompression-bomb guard); 0 means 16 × MaxBody.
+	MaxDecompress int
+	// MaxHeaderBytes bounds a message head; 0 means 64 KiB. Longer heads are
+	// a framing error.
+	MaxHeaderBytes int
+	// RequestMethod is consulted by a response parser when it has parsed a
+	// response head: it returns the method of the request this response
+	// answers ("" when unknown). HEAD and CONNECT change response framing.
+	RequestMethod func() string
+	// OnMessage receives every complete (or abandoned, with MsgIncomplete)
+	// message, interim 1xx responses included.
+	OnMessage func(*Message)
+}
+
+// Verdict is what the first bytes of a stream say about its protocol.
+type Verdict uint8
+
+const (
+	NeedMore     Verdict = iota // not enough bytes to tell
+	HTTPRequest                 // starts with an HTTP/1.x request line
+	HTTPResponse                // starts with an HTTP/1.x status line
+	NotHTTP                     // something else (TLS, SSH, Redis, ...)
+)
