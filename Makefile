@@ -1,0 +1,52 @@
+# shadowtap — `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN ?= bin/shadowtap
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+APT_PACKAGES := tshark tcpreplay iproute2 ca-certificates
+
+.PHONY: help deps build demo test test-short fuzz bench eval vet clean
+
+help: ## list the targets with one line each
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
+
+deps: ## install what builds and tests need on Debian (apt packages, Go modules)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	$(GO) mod download
+
+build: ## build bin/shadowtap
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/shadowtap
+
+demo: deps build ## run the main job on the built-in demo scenario
+	$(BIN) demo
+
+test: deps ## run every test (unit, fuzz seed corpora, regression captures, integration)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 25m ./...
+
+test-short: ## quick tests only (no captures from ../shared, no privileged tests)
+	$(GO) test -short -count=1 ./...
+
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$pkg || exit 1; \
+		done; \
+	done
+
+bench: deps build ## end-to-end speed vs tshark on a generated capture, plus Go micro-benchmarks
+	.ci/bench
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+vet: ## go vet and gofmt check
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+clean: ## remove build outputs
+	rm -rf bin
