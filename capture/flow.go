@@ -54,4 +54,8 @@ type Decoded struct {
 	VLANs uint8
 	// Length is the IP packet's length on the wire.
 	Length int
+	// PayloadLength is the transport payload's length as the headers
+	// declare it: more than len(Payload) when the snap length cut the
+	// frame, the missing tail being a gap.
+	PayloadLength int
 }
