@@ -172,22 +172,40 @@ func (f *defragmenter) grow(dg *datagram, end int) bool {
 		if end > len(dg.buf) {
 			dg.buf = dg.buf[:end]
 		}
-		return true
+		return f.makeRoom(dg, 0)
 	}
 	n := max(end, min(max(minFragmentBuffer, 2*cap(dg.buf)), maxDatagramBytes))
-	if f.held+n-cap(dg.buf) > f.maxBytes {
+	if f.held+f.pooled+n-cap(dg.buf) > f.maxBytes {
 		n = end // tight on memory: no room to spare
 	}
 	extra := n - cap(dg.buf)
-	for f.held+extra > f.maxBytes {
-		if !f.evictOldest(dg) {
-			return false
-		}
+	if !f.makeRoom(dg, extra) {
+		return false
 	}
 	buf := make([]byte, end, n)
 	copy(buf, dg.buf)
 	f.held += extra
 	dg.buf = buf
+	return true
+}
+
+// makeRoom brings the bytes held (and pooled) down so that extra more fit
+// within maxBytes, first by freeing pooled buffers, then by evicting the
+// oldest datagrams other than keep. It reports false when that is not
+// enough.
+func (f *defragmenter) makeRoom(keep *datagram, extra int) bool {
+	for f.held+f.pooled+extra > f.maxBytes {
+		if f.pooled > 0 {
+			for _, dg := range f.free {
+				dg.buf = nil
+			}
+			f.pooled = 0
+			continue
+		}
+		if !f.evictOldest(keep) {
+			return false
+		}
+	}
 	return true
 }
 
