@@ -3,11 +3,6 @@ package capture
 // This file holds the signatures other packages build against while their
 // implementations are written; each moves to its own file when done.
 
-// OpenFiles opens one or more capture files (pcap or pcapng, each possibly
-// gzip-compressed) as a single Source whose packets are merged in timestamp
-// order.
-func OpenFiles(paths ...string) (Source, error) { panic("capture: OpenFiles not implemented yet") }
-
 // Filter is a compiled capture filter in tcpdump syntax. A nil *Filter
 // matches everything. It is safe for concurrent use.
 type Filter struct{}
