@@ -21,7 +21,8 @@ const (
 )
 
 // Message is one parsed HTTP/1.x request or response. A Message passed to
-// OnMessage belongs to the callee.
+// OnMessage belongs to the callee: its strings and slices share no memory
+// with the parser or with the bytes passed to Feed.
 type Message struct {
 	Request bool
 	// Request line.
@@ -32,6 +33,8 @@ type Message struct {
 	// Version is "HTTP/1.1" or "HTTP/1.0" as sent.
 	Version string
 	Headers []Header
+	// Trailers are the fields of a chunked body's trailer section, as sent.
+	Trailers []Header
 	// BodyBytes counts body bytes after removing chunked framing, before
 	// content decoding.
 	BodyBytes int64
@@ -59,6 +62,8 @@ type Options struct {
 	// RequestMethod is consulted by a response parser when it has parsed a
 	// response head: it returns the method of the request this response
 	// answers ("" when unknown). HEAD and CONNECT change response framing.
+	// It is called exactly once per final (status ≥ 200) response and never
+	// for interim 1xx responses (which have no body whatever the method).
 	RequestMethod func() string
 	// OnMessage receives every complete (or abandoned, with MsgIncomplete)
 	// message, interim 1xx responses included.
@@ -74,3 +79,42 @@ const (
 	HTTPResponse                // starts with an HTTP/1.x status line
 	NotHTTP                     // something else (TLS, SSH, Redis, ...)
 )
+
+// Stats count what a Parser saw and what it dropped. All counters only grow.
+type Stats struct {
+	// Messages counts messages handed to OnMessage (1xx and incomplete ones
+	// included).
+	Messages uint64
+	// Incomplete counts messages emitted with MsgIncomplete.
+	Incomplete uint64
+	// ParseErrors counts framing and syntax errors: garbage where a start
+	// line should be, heads or trailers over MaxHeaderBytes, invalid
+	// Content-Length, bad chunk framing, a request Transfer-Encoding not
+	// ending in chunked.
+	ParseErrors uint64
+	// BadFraming counts messages flagged MsgBadFraming (Transfer-Encoding
+	// together with Content-Length included, although parsing continues).
+	BadFraming uint64
+	// BadHeaderLines counts header lines without a colon (skipped).
+	BadHeaderLines uint64
+	// Resyncs counts how often the parser began scanning for the next
+	// plausible start line (after a parse error or a gap it could not skip).
+	Resyncs uint64
+	// ResyncSkippedBytes counts stream bytes discarded while resynchronising
+	// (and unparsable bytes left when the stream closed).
+	ResyncSkippedBytes uint64
+	// Gaps and GapBytes count Gap calls and the bytes they reported lost.
+	Gaps, GapBytes uint64
+	// BodyBytes counts body bytes after removing chunked framing, lost
+	// bytes inside bodies included.
+	BodyBytes uint64
+	// TruncatedBodies counts messages flagged MsgTruncated.
+	TruncatedBodies uint64
+	// DecodeErrors counts messages flagged MsgDecodeError.
+	DecodeErrors uint64
+	// Upgrades counts 101 responses and 2xx answers to CONNECT after which
+	// the parser stopped.
+	Upgrades uint64
+	// IgnoredBytes counts bytes fed after the parser stopped.
+	IgnoredBytes uint64
+}

@@ -1,0 +1,354 @@
+package content
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/andybalholm/brotli"
+)
+
+// Options bound a Decoder. The zero value works.
+type Options struct {
+	// MaxOutput caps the decoded sample; 0 means 64 KiB. Reaching it is not
+	// an error: the sample is marked truncated and decoding stops.
+	MaxOutput int
+	// MaxDecompress bounds the bytes produced by all layers of one body
+	// together (decompression-bomb guard); going past it is ErrLimit.
+	// 0 means 16 × MaxOutput.
+	MaxDecompress int
+	// MaxInput bounds the encoded bytes buffered per body; 0 means
+	// 2 × MaxOutput + 4 KiB. Input beyond it is dropped (counted by
+	// Dropped) and the sample is marked truncated.
+	MaxInput int
+}
+
+func (o Options) resolved() Options {
+	if o.MaxOutput <= 0 {
+		o.MaxOutput = 64 << 10
+	}
+	if o.MaxDecompress <= 0 {
+		o.MaxDecompress = 16 * o.MaxOutput
+	}
+	if o.MaxInput <= 0 {
+		o.MaxInput = 2*o.MaxOutput + 4096
+	}
+	return o
+}
+
+// firstAttempt is the buffered input size at which a Decoder first tries to
+// decode before the body ends; later attempts happen each time the input
+// doubles, so the total work stays linear in the input kept.
+const firstAttempt = 4 << 10
+
+// Decoder turns an encoded body, written in pieces of any size, into a
+// decoded sample of at most Options.MaxOutput bytes. It buffers encoded
+// input up to Options.MaxInput and decodes from the start of the buffer
+// whenever the buffer has doubled (and at Finish), stopping for good as soon
+// as the sample is full, the stream has ended, or an error occurred: bodies
+// nobody keeps are not decompressed. No goroutines; memory is bounded by
+// MaxInput + MaxOutput + the decompressors' own state (a brotli window may
+// reach 16 MiB while decoding).
+//
+// The zero Decoder is ready for Reset. A Decoder is not safe for concurrent
+// use.
+type Decoder struct {
+	opts    Options
+	codings [MaxLayers]Coding
+	nlayer  int
+
+	in      []byte // encoded input buffered so far
+	dropped int64  // encoded bytes not buffered (past MaxInput or after Done)
+	next    int    // len(in) at which to attempt the next decode
+
+	out       []byte // decoded sample (MaxOutput+1 bytes at most while decoding)
+	produced  int    // bytes produced by all layers in the current attempt
+	done      bool   // no further input can change the result
+	ended     bool   // the encoded stream ended cleanly
+	truncated bool   // output reached MaxOutput
+	err       error
+
+	src  bytes.Reader
+	lays [MaxLayers]layer
+}
+
+type layer struct {
+	gz *gzip.Reader
+	fl io.ReadCloser
+	zl io.ReadCloser
+	br *brotli.Reader
+	cr countReader
+	pr prefixReader
+}
+
+// Reset prepares d for a new body encoded with codings, listed in the order
+// they were applied (as ParseCodings returns them). An empty list means
+// identity: the input is copied. More than MaxLayers codings is
+// ErrUnsupported; the Decoder then reports that error from Finish.
+func (d *Decoder) Reset(codings []Coding, opts Options) error {
+	in := d.in[:0]
+	if cap(in) > 64<<10 {
+		in = nil // do not keep large buffers across bodies
+	}
+	*d = Decoder{opts: opts.resolved(), in: in, next: firstAttempt}
+	for _, c := range codings {
+		if c == Identity {
+			continue
+		}
+		if d.nlayer == MaxLayers {
+			d.err = fmt.Errorf("%d stacked codings: %w", len(codings), ErrUnsupported)
+			d.done = true
+			return d.err
+		}
+		d.codings[d.nlayer] = c
+		d.nlayer++
+	}
+	return nil
+}
+
+// Write buffers encoded bytes. It never fails: bytes arriving after Done or
+// past MaxInput are dropped and counted. Decoding errors surface in Err and
+// Finish.
+func (d *Decoder) Write(p []byte) (int, error) {
+	if d.done {
+		d.dropped += int64(len(p))
+		return len(p), nil
+	}
+	if d.nlayer == 0 { // identity: the sample is the input
+		room := d.opts.MaxOutput - len(d.out)
+		if len(p) > room {
+			d.out = append(d.out, p[:room]...)
+			d.dropped += int64(len(p) - room)
+			d.truncated, d.done = true, true
+			return len(p), nil
+		}
+		d.out = append(d.out, p...)
+		return len(p), nil
+	}
+	room := d.opts.MaxInput - len(d.in)
+	q := p
+	if len(q) > room {
+		q = q[:room]
+		d.dropped += int64(len(p) - room)
+	}
+	d.in = append(d.in, q...)
+	if len(d.in) >= d.opts.MaxInput {
+		d.attempt(false)
+		d.done = true // nothing more can be buffered
+		if !d.ended && d.err == nil {
+			d.truncated = true
+		}
+		return len(p), nil
+	}
+	if len(d.in) >= d.next {
+		d.attempt(false)
+		for d.next <= len(d.in) {
+			d.next *= 2
+		}
+	}
+	return len(p), nil
+}
+
+// Done reports whether further input is useless: the sample is full, the
+// encoded stream ended, the input buffer is full, or decoding failed.
+func (d *Decoder) Done() bool { return d.done }
+
+// Err returns the decoding error seen so far, if any.
+func (d *Decoder) Err() error { return d.err }
+
+// Dropped returns how many encoded bytes were written but not kept.
+func (d *Decoder) Dropped() int64 { return d.dropped }
+
+// Finish decodes what was buffered and returns the sample, which from then
+// on belongs to the caller (the Decoder forgets it). complete says whether
+// the whole body was written: an encoded stream that stops early is then
+// ErrTruncated, otherwise a partial sample without error. truncated is set
+// when the sample was capped at MaxOutput or input was dropped at MaxInput.
+// err wraps ErrUnsupported, ErrLimit, ErrCorrupt or ErrTruncated; the sample
+// decoded before the error is still returned.
+func (d *Decoder) Finish(complete bool) (sample []byte, truncated bool, err error) {
+	if !d.done && d.nlayer > 0 {
+		d.attempt(true)
+		if !d.ended && !d.truncated && d.err == nil && complete {
+			d.err = fmt.Errorf("decoding %s: %w", d.describe(), ErrTruncated)
+		}
+	}
+	d.done = true
+	sample, truncated, err = d.out, d.truncated, d.err
+	d.out = nil
+	d.lays = [MaxLayers]layer{} // decompressor state is large: do not keep it
+	return sample, truncated, err
+}
+
+func (d *Decoder) describe() string {
+	s := ""
+	for i := 0; i < d.nlayer; i++ {
+		if i > 0 {
+			s += ", "
+		}
+		s += d.codings[i].String()
+	}
+	return s
+}
+
+// attempt decodes d.in from the start. final says no more input will come.
+func (d *Decoder) attempt(final bool) {
+	d.produced = 0
+	d.out = d.out[:0]
+	d.src.Reset(d.in)
+	var r io.Reader = &d.src
+	var err error
+	for i := d.nlayer - 1; i >= 0 && err == nil; i-- {
+		r, err = d.open(i, r)
+	}
+	if err == nil {
+		err = d.readAll(r)
+	}
+	switch {
+	case err == nil: // sample full
+		d.truncated, d.done = true, true
+	case err == io.EOF:
+		d.ended, d.done = true, true
+	case errors.Is(err, ErrLimit):
+		d.err = fmt.Errorf("decoding %s: %w", d.describe(), err)
+		d.done = true
+	case (err == io.ErrUnexpectedEOF || errors.Is(err, io.EOF)) && d.src.Len() == 0:
+		// ran out of input: wait for more (or, if final, Finish decides)
+	default:
+		d.err = fmt.Errorf("decoding %s: %w: %v", d.describe(), ErrCorrupt, err)
+		d.done = true
+	}
+	_ = final
+}
+
+// readAll reads r into d.out until MaxOutput+1 bytes (returns nil), EOF or
+// an error. The buffer grows geometrically, never past MaxOutput+1.
+func (d *Decoder) readAll(r io.Reader) error {
+	limit := d.opts.MaxOutput + 1
+	for {
+		if len(d.out) == cap(d.out) {
+			n := 2 * cap(d.out)
+			if n < 1024 {
+				n = 1024
+			}
+			if n > limit {
+				n = limit
+			}
+			nb := make([]byte, len(d.out), n)
+			copy(nb, d.out)
+			d.out = nb
+		}
+		n, err := r.Read(d.out[len(d.out):cap(d.out)])
+		d.out = d.out[:len(d.out)+n]
+		if len(d.out) >= limit {
+			d.out = d.out[:d.opts.MaxOutput]
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrNoProgress
+		}
+	}
+}
+
+// open returns a reader decoding layer i from r, counting what it produces.
+func (d *Decoder) open(i int, r io.Reader) (io.Reader, error) {
+	l := &d.lays[i]
+	var dec io.Reader
+	switch d.codings[i] {
+	case Gzip:
+		if l.gz == nil {
+			gz, err := gzip.NewReader(r)
+			if err != nil {
+				return nil, err
+			}
+			l.gz = gz
+		} else if err := l.gz.Reset(r); err != nil {
+			return nil, err
+		}
+		dec = l.gz
+	case Deflate:
+		// zlib header: CM=8, CINFO≤7, and the 16-bit header a multiple of 31.
+		var hdr [2]byte
+		n, err := io.ReadFull(r, hdr[:])
+		if err != nil {
+			if n == 0 && err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		l.pr = prefixReader{b: hdr, n: 2, r: r}
+		if hdr[0]&0x0f == 8 && hdr[0]>>4 <= 7 && (uint16(hdr[0])<<8|uint16(hdr[1]))%31 == 0 {
+			if l.zl == nil {
+				zl, err := zlib.NewReader(&l.pr)
+				if err != nil {
+					return nil, err
+				}
+				l.zl = zl
+			} else if err := l.zl.(zlib.Resetter).Reset(&l.pr, nil); err != nil {
+				return nil, err
+			}
+			dec = l.zl
+		} else {
+			if l.fl == nil {
+				l.fl = flate.NewReader(&l.pr)
+			} else if err := l.fl.(flate.Resetter).Reset(&l.pr, nil); err != nil {
+				return nil, err
+			}
+			dec = l.fl
+		}
+	case Brotli:
+		if l.br == nil {
+			l.br = brotli.NewReader(r)
+		} else {
+			_ = l.br.Reset(r)
+		}
+		dec = l.br
+	default:
+		return nil, fmt.Errorf("coding %v: %w", d.codings[i], ErrUnsupported)
+	}
+	l.cr = countReader{r: dec, d: d}
+	return &l.cr, nil
+}
+
+// countReader adds what it reads to the Decoder's production counter and
+// fails with ErrLimit past MaxDecompress.
+type countReader struct {
+	r io.Reader
+	d *Decoder
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	if room := c.d.opts.MaxDecompress - c.d.produced + 1; len(p) > room {
+		p = p[:room]
+	}
+	n, err := c.r.Read(p)
+	c.d.produced += n
+	if c.d.produced > c.d.opts.MaxDecompress {
+		return n, ErrLimit
+	}
+	return n, err
+}
+
+// prefixReader yields up to two peeked bytes, then r.
+type prefixReader struct {
+	b [2]byte
+	i int
+	n int
+	r io.Reader
+}
+
+func (p *prefixReader) Read(b []byte) (int, error) {
+	if p.i < p.n {
+		k := copy(b, p.b[p.i:p.n])
+		p.i += k
+		return k, nil
+	}
+	return p.r.Read(b)
+}

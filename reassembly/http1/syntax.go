@@ -1,0 +1,194 @@
+package http1
+
+import "strings"
+
+// tcharTab marks RFC 9110 token characters.
+var tcharTab = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+func isTchar(c byte) bool { return tcharTab[c] }
+
+// isMethodByte: the characters of a method as the resync scanner and Detect
+// accept them (real methods are upper case: GET, M-SEARCH, CCM_POST).
+func isMethodByte(c byte) bool { return c >= 'A' && c <= 'Z' || c == '_' || c == '-' }
+
+// isTargetByte: a request-target byte (no space, no control character).
+func isTargetByte(c byte) bool { return c > 0x20 && c != 0x7f }
+
+func hexVal(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+func isEmptyLine(line []byte) bool {
+	return len(line) == 1 && line[0] == '\n' || len(line) == 2 && line[0] == '\r' && line[1] == '\n'
+}
+
+// trimEOL removes a trailing LF and then a trailing CR.
+func trimEOL(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1]
+	}
+	return b
+}
+
+func isHTTP1Version(b []byte) bool {
+	return len(b) == 8 && string(b[:7]) == "HTTP/1." && b[7] >= '0' && b[7] <= '9'
+}
+
+// splitRequestLine checks "METHOD SP+ target SP+ HTTP/1.d" (line without
+// its line ending) and returns the method end and the target bounds. The
+// target is everything between the first and the last run of spaces, so a
+// target with a stray space is kept as sent.
+func splitRequestLine(line []byte) (mEnd, tStart, tEnd int, ok bool) {
+	n := len(line)
+	if n < 12 || !isHTTP1Version(line[n-8:]) || line[n-9] != ' ' {
+		return 0, 0, 0, false
+	}
+	for mEnd < n && line[mEnd] != ' ' {
+		if !isTchar(line[mEnd]) || mEnd == maxMethod {
+			return 0, 0, 0, false
+		}
+		mEnd++
+	}
+	if mEnd == 0 {
+		return 0, 0, 0, false
+	}
+	tStart = mEnd
+	for tStart < n && line[tStart] == ' ' {
+		tStart++
+	}
+	tEnd = n - 9
+	for tEnd > tStart && line[tEnd-1] == ' ' {
+		tEnd--
+	}
+	if tEnd <= tStart {
+		return 0, 0, 0, false
+	}
+	for _, c := range line[tStart:tEnd] {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return 0, 0, 0, false
+		}
+	}
+	return mEnd, tStart, tEnd, true
+}
+
+// splitStatusLine checks "HTTP/1.d SP DDD [SP reason]" (line without its
+// line ending) and returns where the reason starts.
+func splitStatusLine(line []byte) (rStart int, ok bool) {
+	if len(line) < 12 || !statusPrefixOK(line) {
+		return 0, false
+	}
+	if len(line) == 12 {
+		return 12, true
+	}
+	if line[12] != ' ' {
+		return 0, false
+	}
+	return 13, true
+}
+
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func indexByteStr(s string, c byte) int { return strings.IndexByte(s, c) }
+
+func countByteStr(s string, c byte) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			n++
+		}
+	}
+	return n
+}
+
+// asciiEqualFold compares s with the canonical field name t, ignoring ASCII
+// case.
+func asciiEqualFold(s, t string) bool {
+	if len(s) != len(t) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		a, b := s[i], t[i]
+		if a|0x20 >= 'a' && a|0x20 <= 'z' {
+			a |= 0x20
+			b |= 0x20
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
+}
+
+// parseContentLength parses a Content-Length value; a list of identical
+// values ("10, 10") is accepted.
+func parseContentLength(v string) (int64, bool) {
+	var out int64 = -1
+	for v != "" {
+		var tok string
+		if i := strings.IndexByte(v, ','); i >= 0 {
+			tok, v = v[:i], v[i+1:]
+		} else {
+			tok, v = v, ""
+		}
+		tok = trimOWS(tok)
+		if tok == "" || len(tok) > 18 {
+			return 0, false
+		}
+		var n int64
+		for i := 0; i < len(tok); i++ {
+			c := tok[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int64(c-'0')
+		}
+		if out >= 0 && n != out {
+			return 0, false
+		}
+		out = n
+	}
+	return out, out >= 0
+}
+
+// lastTokenIs reports whether the last comma-separated token of v is tok
+// (case-insensitive).
+func lastTokenIs(v, tok string) bool {
+	if i := strings.LastIndexByte(v, ','); i >= 0 {
+		v = v[i+1:]
+	}
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		v = v[:i]
+	}
+	return asciiEqualFold(trimOWS(v), tok)
+}
