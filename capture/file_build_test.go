@@ -66,6 +66,9 @@ type pcapOpts struct {
 	snaplen  uint32
 	n        int
 	seed     uint64
+	// step is the time between packets (default 1.234567 ms); start the
+	// first packet's offset from testEpoch (default seed seconds).
+	step, start time.Duration
 }
 
 func buildPcap(o pcapOpts) *built {
@@ -86,7 +89,14 @@ func buildPcap(o pcapOpts) *built {
 	b.add(h)
 	b.headerLen = 24
 	for i, d := range testPayloads(o.seed, o.n) {
-		ts := testEpoch.Add(time.Duration(i)*1234567*time.Nanosecond + time.Duration(o.seed)*time.Second)
+		step, start := o.step, o.start
+		if step == 0 {
+			step = 1234567 * time.Nanosecond
+		}
+		if start == 0 {
+			start = time.Duration(o.seed) * time.Second
+		}
+		ts := testEpoch.Add(time.Duration(i)*step + start)
 		frac := ts.Nanosecond() / 1000
 		if o.nano {
 			frac = ts.Nanosecond()

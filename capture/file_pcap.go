@@ -67,6 +67,7 @@ func (s *fileSource) nextPcap(p *Packet) error {
 	if err != nil {
 		return s.short(err, off, "packet record", len(b), n)
 	}
+	h = b // the peek may have moved the buffer
 	wire := s.u32(h[12:])
 	p.Timestamp = time.Unix(int64(s.u32(h)), int64(s.u32(h[4:]))*s.tsMult)
 	p.LinkType = s.linkType

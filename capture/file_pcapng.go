@@ -232,6 +232,7 @@ func (s *fileSource) readEPB(p *Packet, off int64, typ, blen uint32) error {
 	if err != nil {
 		return s.short(err, off, "packet block", len(b), int(blen))
 	}
+	h = b // the peek may have moved the buffer
 	n := hdr + int(caplen)
 	ifc := &s.ifaces[id]
 	ts := ifc.timestamp(uint64(s.u32(h[12:]))<<32 | uint64(s.u32(h[16:])))

@@ -61,7 +61,7 @@ type mergeSource struct {
 	heap    []int    // indices into srcs, earliest head first
 	last    int      // source of the packet delivered last, or -1
 	started bool
-	errs    mergeError
+	errs    []error
 	err     error // sticky end: io.EOF or the joined errors
 }
 
@@ -98,7 +98,7 @@ func (m *mergeSource) Next(p *Packet) error {
 		case 1:
 			m.err = m.errs[0]
 		default:
-			m.err = m.errs
+			m.err = &mergeError{m.errs}
 		}
 		return m.err
 	}
@@ -148,7 +148,7 @@ func (m *mergeSource) down(i int) {
 
 // Close implements Source.
 func (m *mergeSource) Close() error {
-	var errs mergeError
+	var errs []error
 	for _, s := range m.srcs {
 		if err := s.Close(); err != nil {
 			errs = append(errs, err)
@@ -163,7 +163,7 @@ func (m *mergeSource) Close() error {
 	case 1:
 		return errs[0]
 	}
-	return errs
+	return &mergeError{errs}
 }
 
 
@@ -190,12 +190,13 @@ func (m *mergeSource) Progress() (done, total int64) {
 	return done, total
 }
 
-// mergeError joins the errors of several sources on one line.
-type mergeError []error
+// mergeError joins the errors of several sources on one line. It is a
+// pointer so that comparing it with == (err == io.EOF) stays legal.
+type mergeError struct{ errs []error }
 
-func (e mergeError) Error() string {
+func (e *mergeError) Error() string {
 	var b strings.Builder
-	for i, err := range e {
+	for i, err := range e.errs {
 		if i > 0 {
 			b.WriteString("; ")
 		}
@@ -204,4 +205,4 @@ func (e mergeError) Error() string {
 	return b.String()
 }
 
-func (e mergeError) Unwrap() []error { return e }
+func (e *mergeError) Unwrap() []error { return e.errs }
