@@ -68,6 +68,7 @@ type Parser struct {
 	// before the rest of the input.
 	pend, pend2 []byte
 	pendOff     int
+	tmp         []byte // scratch for start-line prefix checks
 
 	msg       *Message
 	remaining int64 // bytes left in a Content-Length body or a chunk
@@ -200,11 +201,21 @@ func (p *Parser) stepHead(cur []byte) (int, []byte) {
 		if j := bytes.IndexByte(chunk, '\n'); j >= 0 {
 			chunk, lineDone = chunk[:j+1], true
 		}
-		if len(p.buf)+len(chunk) > p.opts.MaxHeaderBytes {
-			// Too long: emit what can be, drop the head, rescan from here.
+		if !p.startDone && len(p.buf) < maxMethod+16 && !p.prefixOKWith(chunk) {
+			// Garbage where a start line should be: scan for the next
+			// one, starting after the first byte of this line.
 			p.stats.ParseErrors++
+			return i, p.enterResync(1)
+		}
+		if len(p.buf)+len(chunk) > p.opts.MaxHeaderBytes {
+			// Too long: emit what can be and drop the head's first
+			// MaxHeaderBytes bytes; rescanning them could find the same
+			// start line again.
+			room := p.opts.MaxHeaderBytes - len(p.buf)
+			p.stats.ParseErrors++
+			p.stats.ResyncSkippedBytes += uint64(room)
 			p.abandonHead(MsgBadFraming | MsgIncomplete)
-			return i, p.enterResync(0)
+			return i + room, p.enterResync(0)
 		}
 		if len(p.buf) == 0 {
 			p.start = p.ts
@@ -214,10 +225,6 @@ func (p *Parser) stepHead(cur []byte) (int, []byte) {
 		if !p.startDone {
 			line := p.buf[p.lineStart:]
 			if !lineDone {
-				if len(line)-len(chunk) <= maxMethod+16 && !p.startPrefixOK(line) {
-					p.stats.ParseErrors++
-					return i, p.enterResync(1)
-				}
 				continue
 			}
 			if isEmptyLine(line) { // tolerated blank lines between messages
@@ -255,8 +262,11 @@ func (p *Parser) startLineOK(line []byte) bool {
 // startPrefixOK reports whether the beginning of an incomplete first line
 // can still become a valid start line.
 func (p *Parser) startPrefixOK(b []byte) bool {
+	if len(b) == 0 || b[0] == '\n' {
+		return true
+	}
 	if b[0] == '\r' {
-		return len(b) == 1
+		return len(b) == 1 || b[1] == '\n'
 	}
 	if p.request {
 		for i, c := range b {
@@ -270,6 +280,17 @@ func (p *Parser) startPrefixOK(b []byte) bool {
 		return true
 	}
 	return statusPrefixOK(b)
+}
+
+// prefixOKWith checks the first bytes of buf followed by chunk with
+// startPrefixOK.
+func (p *Parser) prefixOKWith(chunk []byte) bool {
+	n := maxMethod + 16 - len(p.buf)
+	if len(chunk) > n {
+		chunk = chunk[:n]
+	}
+	p.tmp = append(append(p.tmp[:0], p.buf...), chunk...)
+	return p.startPrefixOK(p.tmp)
 }
 
 // statusPrefixOK reports whether b is consistent with the start of
@@ -656,9 +677,10 @@ func (p *Parser) stepTrailer(cur []byte) (int, []byte) {
 	return i, nil
 }
 
-// enterResync switches to scanning for the next start line. The window is
-// what buf holds from offset from on (buf is cleared when from is 0 and the
-// head was abandoned); it is scanned at once and a candidate found in it is
+// enterResync switches to scanning for the next start line. With from 0
+// the window starts empty; otherwise it starts as buf (the rejected line so
+// far) and a candidate must begin at least from bytes into it, so the
+// rejected line is never taken again. A candidate already in the window is
 // returned for parsing.
 func (p *Parser) enterResync(from int) []byte {
 	p.stats.Resyncs++
@@ -673,7 +695,7 @@ func (p *Parser) enterResync(from int) []byte {
 	if from == 0 {
 		p.buf = p.buf[:0]
 	}
-	p.rscan, p.rmin = from, from
+	p.rscan, p.rmin = 0, from
 	if len(p.buf) == 0 {
 		return nil
 	}
