@@ -25,6 +25,8 @@ type Options struct {
 	// 2 × MaxOutput + 4 KiB. Input beyond it is dropped (counted by
 	// Dropped) and the sample is marked truncated.
 	MaxInput int
+	// Pool, when not nil, supplies and takes back decompressors.
+	Pool *Pool
 }
 
 func (o Options) resolved() Options {
@@ -180,6 +182,9 @@ func (d *Decoder) Finish(complete bool) (sample []byte, truncated bool, err erro
 	d.done = true
 	sample, truncated, err = d.out, d.truncated, d.err
 	d.out = nil
+	for i := range d.lays {
+		d.opts.Pool.put(&d.lays[i])
+	}
 	d.lays = [MaxLayers]layer{} // decompressor state is large: do not keep it
 	return sample, truncated, err
 }
@@ -264,6 +269,9 @@ func (d *Decoder) open(i int, r io.Reader) (io.Reader, error) {
 	switch d.codings[i] {
 	case Gzip:
 		if l.gz == nil {
+			l.gz = d.opts.Pool.getGzip()
+		}
+		if l.gz == nil {
 			gz, err := gzip.NewReader(r)
 			if err != nil {
 				return nil, err
@@ -286,6 +294,9 @@ func (d *Decoder) open(i int, r io.Reader) (io.Reader, error) {
 		l.pr = prefixReader{b: hdr, n: 2, r: r}
 		if hdr[0]&0x0f == 8 && hdr[0]>>4 <= 7 && (uint16(hdr[0])<<8|uint16(hdr[1]))%31 == 0 {
 			if l.zl == nil {
+				l.zl = d.opts.Pool.getZlib()
+			}
+			if l.zl == nil {
 				zl, err := zlib.NewReader(&l.pr)
 				if err != nil {
 					return nil, err
@@ -296,6 +307,9 @@ func (d *Decoder) open(i int, r io.Reader) (io.Reader, error) {
 			}
 			dec = l.zl
 		} else {
+			if l.fl == nil {
+				l.fl = d.opts.Pool.getFlate()
+			}
 			if l.fl == nil {
 				l.fl = flate.NewReader(&l.pr)
 			} else if err := l.fl.(flate.Resetter).Reset(&l.pr, nil); err != nil {

@@ -2,6 +2,8 @@ package http1
 
 import (
 	"time"
+
+	"github.com/shadowtap/shadowtap/reassembly/content"
 )
 
 // Header is one header field as it appeared on the wire.
@@ -65,6 +67,10 @@ type Options struct {
 	// It is called exactly once per final (status ≥ 200) response and never
 	// for interim 1xx responses (which have no body whatever the method).
 	RequestMethod func() string
+	// Decoders, when not nil, recycles decompressors between bodies; share
+	// one among the parsers of a worker. nil means a decompressor is
+	// allocated for each compressed body that is sampled.
+	Decoders *content.Pool
 	// OnMessage receives every complete (or abandoned, with MsgIncomplete)
 	// message, interim 1xx responses included.
 	OnMessage func(*Message)

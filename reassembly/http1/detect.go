@@ -1,12 +1,16 @@
 package http1
 
+import "bytes"
+
 // DetectLimit is the most bytes Detect waits for: a prefix still
 // consistent with a request line after this many bytes is decided then.
 const DetectLimit = 1024
 
 // Detect classifies the first bytes of a stream. It returns HTTPRequest for
-// "METHOD SP target SP HTTP/1.d" with METHOD 1 to 20 upper-case letters, '_'
-// or '-' (leading blank lines allowed), HTTPResponse for "HTTP/1.d SP",
+// "METHOD SP target SP HTTP/1." with METHOD 1 to 20 upper-case letters, '_'
+// or '-' (leading blank lines allowed; once the line is complete, the
+// parser's tolerant request-line rule decides, so "GET /HTTP/1.1" and
+// "OPTIONS HTTP/1.1" are requests too), HTTPResponse for "HTTP/1.d SP",
 // NeedMore while b is a consistent but short prefix of either, and NotHTTP
 // otherwise (TLS, SSH, HTTP/2's preface, binary). From DetectLimit bytes on
 // it never returns NeedMore: a request line whose target is that long is
@@ -71,9 +75,16 @@ func detectRequest(b []byte, full bool) Verdict {
 	if m == 0 {
 		return NotHTTP
 	}
+	if eol := bytes.IndexByte(b, '\n'); eol >= 0 {
+		// A complete line: the parser's own (tolerant) rule decides.
+		if _, _, _, _, ok := splitRequestLine(trimEOL(b[:eol+1])); ok {
+			return HTTPRequest
+		}
+		return NotHTTP
+	}
 	t := m + 1
 	for t < len(b) && b[t] != ' ' {
-		if !isTargetByte(b[t]) {
+		if !isTargetByte(b[t]) && b[t] != '\r' {
 			return NotHTTP
 		}
 		t++
@@ -92,16 +103,13 @@ func detectRequest(b []byte, full bool) Verdict {
 	}
 	const lit = " HTTP/1."
 	rest := b[t:]
-	for i := 0; i < len(rest) && i <= len(lit); i++ {
-		if i == len(lit) {
-			if rest[i] >= '0' && rest[i] <= '9' {
-				return HTTPRequest
-			}
-			return NotHTTP
-		}
+	for i := 0; i < len(rest) && i < len(lit); i++ {
 		if rest[i] != lit[i] {
 			return NotHTTP
 		}
+	}
+	if len(rest) >= len(lit) {
+		return HTTPRequest
 	}
 	if full {
 		return NotHTTP

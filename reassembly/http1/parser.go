@@ -252,7 +252,7 @@ func (p *Parser) stepHead(cur []byte) (int, []byte) {
 
 func (p *Parser) startLineOK(line []byte) bool {
 	if p.request {
-		_, _, _, ok := splitRequestLine(line)
+		_, _, _, _, ok := splitRequestLine(line)
 		return ok
 	}
 	_, ok := splitStatusLine(line)
@@ -464,7 +464,7 @@ func (p *Parser) startBody(ce, te []string) {
 	}
 	p.codings = codings
 	if err == nil {
-		err = p.dec.Reset(codings, content.Options{MaxOutput: p.opts.MaxBody, MaxDecompress: p.opts.MaxDecompress})
+		err = p.dec.Reset(codings, content.Options{MaxOutput: p.opts.MaxBody, MaxDecompress: p.opts.MaxDecompress, Pool: p.opts.Decoders})
 	}
 	if err != nil {
 		p.msg.Flags |= MsgDecodeError
@@ -970,9 +970,9 @@ func (p *Parser) parseHead(b []byte) *Message {
 	lb := trimEOL(b[:len(line)])
 	line = line[:len(lb)]
 	if p.request {
-		mEnd, tStart, tEnd, ok := splitRequestLine(lb)
+		mEnd, tStart, tEnd, vStart, ok := splitRequestLine(lb)
 		if ok {
-			m.Method, m.Target, m.Version = line[:mEnd], line[tStart:tEnd], line[len(line)-8:]
+			m.Method, m.Target, m.Version = line[:mEnd], line[tStart:tEnd], line[vStart:]
 		}
 	} else {
 		rStart, ok := splitStatusLine(lb)

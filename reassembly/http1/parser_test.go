@@ -70,6 +70,22 @@ var parseCases = []parseCase{
 		},
 	},
 	{
+		name: "malformed request lines servers still answer", request: true, alive: true,
+		input: "GET / HTTP/1.\r\n\r\nOPTIONS HTTP/1.1\r\n\r\nPUT /HTTP/1.1\r\n\r\nGET /a b HTTP/1.1\r\n\r\nOPTIONS\r\n\r\nGET/ HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+		want: []string{
+			`GET / HTTP/1. h=0 bb=0 body=""`,
+			`OPTIONS  HTTP/1.1 h=0 bb=0 body=""`,
+			`PUT / HTTP/1.1 h=0 bb=0 body=""`,
+			`GET /a b HTTP/1.1 h=0 bb=0 body=""`,
+			`GET / HTTP/1.1 h=0 bb=0 body=""`,
+		},
+		check: func(t *testing.T, ms []*Message, st Stats) {
+			if st.ParseErrors != 1 || st.ResyncSkippedBytes != uint64(len("OPTIONS\r\n\r\nGET/ HTTP/1.1\r\n\r\n")) {
+				t.Errorf("stats %+v: want one resync over both bad lines", st)
+			}
+		},
+	},
+	{
 		name: "bare LF line endings", request: true, alive: true,
 		input: "POST /x HTTP/1.1\nHost: a\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\nGET /y HTTP/1.1\nHost: a\n\n",
 		want: []string{

@@ -1,6 +1,9 @@
 package http1
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // tcharTab marks RFC 9110 token characters.
 var tcharTab = func() (t [256]bool) {
@@ -57,41 +60,46 @@ func isHTTP1Version(b []byte) bool {
 	return len(b) == 8 && string(b[:7]) == "HTTP/1." && b[7] >= '0' && b[7] <= '9'
 }
 
-// splitRequestLine checks "METHOD SP+ target SP+ HTTP/1.d" (line without
-// its line ending) and returns the method end and the target bounds. The
-// target is everything between the first and the last run of spaces, so a
-// target with a stray space is kept as sent.
-func splitRequestLine(line []byte) (mEnd, tStart, tEnd int, ok bool) {
+// splitRequestLine checks a request line (without its line ending) and
+// returns the method end, the target bounds and where the version starts.
+// Besides "METHOD SP target SP HTTP/1.d" it accepts, as seen in real
+// traffic and as servers answer them, a version missing its digit
+// ("HTTP/1."), a missing target ("OPTIONS HTTP/1.1") and a target glued to
+// the version ("GET /HTTP/1.1"). The target is everything between the
+// method and the version, so a target with a stray space is kept as sent.
+func splitRequestLine(line []byte) (mEnd, tStart, tEnd, vStart int, ok bool) {
 	n := len(line)
-	if n < 12 || !isHTTP1Version(line[n-8:]) || line[n-9] != ' ' {
-		return 0, 0, 0, false
-	}
 	for mEnd < n && line[mEnd] != ' ' {
 		if !isTchar(line[mEnd]) || mEnd == maxMethod {
-			return 0, 0, 0, false
+			return 0, 0, 0, 0, false
 		}
 		mEnd++
 	}
-	if mEnd == 0 {
-		return 0, 0, 0, false
+	if mEnd == 0 || mEnd == n {
+		return 0, 0, 0, 0, false
 	}
 	tStart = mEnd
 	for tStart < n && line[tStart] == ' ' {
 		tStart++
 	}
-	tEnd = n - 9
+	vStart = bytes.LastIndex(line[tStart:], httpSlash1)
+	if vStart < 0 {
+		return 0, 0, 0, 0, false
+	}
+	vStart += tStart
+	if v := line[vStart:]; len(v) > 8 || len(v) == 8 && (v[7] < '0' || v[7] > '9') {
+		return 0, 0, 0, 0, false
+	}
+	tEnd = vStart
 	for tEnd > tStart && line[tEnd-1] == ' ' {
 		tEnd--
 	}
-	if tEnd <= tStart {
-		return 0, 0, 0, false
-	}
 	for _, c := range line[tStart:tEnd] {
 		if c < 0x20 && c != '\t' || c == 0x7f {
-			return 0, 0, 0, false
+			return 0, 0, 0, 0, false
 		}
 	}
-	return mEnd, tStart, tEnd, true
+	return mEnd, tStart, tEnd, vStart, true
 }
 
 // splitStatusLine checks "HTTP/1.d SP DDD [SP reason]" (line without its

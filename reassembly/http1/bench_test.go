@@ -1,0 +1,136 @@
+package http1
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/shadowtap/shadowtap/reassembly/content"
+)
+
+// apiStreams builds one keep-alive connection's worth of pipelined API
+// traffic: n requests (GETs and JSON POSTs) and their responses (JSON with
+// Content-Length, chunked JSON, 204s, some gzip).
+func apiStreams(n int) (req, resp []byte) {
+	var rq, rs bytes.Buffer
+	for i := 0; i < n; i++ {
+		body := fmt.Sprintf(`{"id":%d,"name":"user %d","email":"user%d@example.com","roles":["reader","writer"],"created":"2026-11-27T00:00:00Z","active":true}`, i, i, i)
+		switch i % 4 {
+		case 0, 1:
+			fmt.Fprintf(&rq, "GET /api/v2/users/%d?fields=id,name,email HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: okhttp/4.12.0\r\nAccept: application/json\r\nAuthorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.abc\r\nX-Request-Id: 7f3c%08d\r\n\r\n", i, i)
+		case 2:
+			fmt.Fprintf(&rq, "POST /api/v2/users HTTP/1.1\r\nHost: api.example.com\r\nContent-Type: application/json\r\nContent-Length: %d\r\nAuthorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.abc\r\n\r\n%s", len(body), body)
+		case 3:
+			fmt.Fprintf(&rq, "DELETE /api/v2/users/%d HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.abc\r\n\r\n", i)
+		}
+		switch i % 4 {
+		case 0:
+			fmt.Fprintf(&rs, "HTTP/1.1 200 OK\r\nDate: Fri, 27 Nov 2026 00:00:00 GMT\r\nContent-Type: application/json\r\nContent-Length: %d\r\nCache-Control: no-store\r\nX-Request-Id: 7f3c%08d\r\n\r\n%s", len(body), i, body)
+		case 1:
+			fmt.Fprintf(&rs, "HTTP/1.1 200 OK\r\nDate: Fri, 27 Nov 2026 00:00:00 GMT\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n%s", chunked(strings.Repeat(body, 8), 512))
+		case 2:
+			g := gzipped(body)
+			fmt.Fprintf(&rs, "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\nLocation: /api/v2/users/%d\r\n\r\n%s", len(g), i, g)
+		case 3:
+			rs.WriteString("HTTP/1.1 204 No Content\r\nDate: Fri, 27 Nov 2026 00:00:00 GMT\r\n\r\n")
+		}
+	}
+	return rq.Bytes(), rs.Bytes()
+}
+
+func benchStream(b *testing.B, request bool, stream []byte, msgs int, opts Options) {
+	segs := segments(stream, 1460)
+	b.SetBytes(int64(len(stream)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	var got int
+	for i := 0; i < b.N; i++ {
+		o := opts
+		o.OnMessage = func(*Message) { got++ }
+		var p *Parser
+		if request {
+			p = NewRequestParser(o)
+		} else {
+			p = NewResponseParser(o)
+		}
+		for _, s := range segs {
+			p.Feed(s, t0)
+		}
+		p.Close(t0)
+	}
+	b.StopTimer()
+	if got != msgs*b.N {
+		b.Fatalf("parsed %d messages, want %d", got, msgs*b.N)
+	}
+}
+
+func segments(b []byte, n int) [][]byte {
+	var out [][]byte
+	for len(b) > 0 {
+		k := min(n, len(b))
+		out = append(out, b[:k])
+		b = b[k:]
+	}
+	return out
+}
+
+func BenchmarkRequests(b *testing.B) {
+	req, _ := apiStreams(200)
+	benchStream(b, true, req, 200, Options{})
+}
+
+func BenchmarkResponses(b *testing.B) {
+	_, resp := apiStreams(200)
+	benchStream(b, false, resp, 200, Options{})
+}
+
+func BenchmarkResponsesPooled(b *testing.B) {
+	_, resp := apiStreams(200)
+	benchStream(b, false, resp, 200, Options{Decoders: new(content.Pool)})
+}
+
+func BenchmarkResponsesNoBody(b *testing.B) {
+	_, resp := apiStreams(200)
+	benchStream(b, false, resp, 200, Options{MaxBody: -1})
+}
+
+// BenchmarkResyncGarbage: throughput of the resync scanner over bytes that
+// hold no start line, and over bytes full of near-misses.
+func BenchmarkResyncGarbage(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		request bool
+		data    []byte
+	}{
+		{"random/request", true, pseudoRandom(1 << 20)},
+		{"random/response", false, pseudoRandom(1 << 20)},
+		{"near-misses/request", true, bytes.Repeat([]byte("GET /x HTTP/1.1 "), 1<<16)},
+		{"near-misses/response", false, bytes.Repeat([]byte("HTTP/1.1 200 x"), 1<<16)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			segs := segments(tc.data, 1460)
+			b.SetBytes(int64(len(tc.data)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				p := newParser(Options{}, tc.request)
+				for _, s := range segs {
+					p.Feed(s, t0)
+				}
+				p.Close(t0)
+			}
+		})
+	}
+}
+
+func pseudoRandom(n int) []byte {
+	out := make([]byte, n)
+	x := uint32(2463534242)
+	for i := range out {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		out[i] = byte(x)
+	}
+	return out
+}
