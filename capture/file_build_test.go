@@ -33,9 +33,12 @@ type built struct {
 	headerLen int
 }
 
-func (b *built) mark()               { b.bounds = append(b.bounds, len(b.bytes)) }
-func (b *built) add(p []byte)        { b.bytes = append(b.bytes, p...); b.mark() }
-func (b *built) packet(w wantPacket) { b.pkts = append(b.pkts, w); b.ends = append(b.ends, len(b.bytes)) }
+func (b *built) mark()        { b.bounds = append(b.bounds, len(b.bytes)) }
+func (b *built) add(p []byte) { b.bytes = append(b.bytes, p...); b.mark() }
+func (b *built) packet(w wantPacket) {
+	b.pkts = append(b.pkts, w)
+	b.ends = append(b.ends, len(b.bytes))
+}
 
 // testPayloads returns n deterministic payloads of assorted lengths.
 func testPayloads(seed uint64, n int) [][]byte {

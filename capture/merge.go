@@ -166,7 +166,6 @@ func (m *mergeSource) Close() error {
 	return &mergeError{errs}
 }
 
-
 // Progress implements Progresser. The total is 0 (unknown) when any source
 // does not know its own.
 func (m *mergeSource) Progress() (done, total int64) {
