@@ -124,3 +124,18 @@ type Stats struct {
 	// IgnoredBytes counts bytes fed after the parser stopped.
 	IgnoredBytes uint64
 }
+
+// String returns the verdict's name.
+func (v Verdict) String() string {
+	switch v {
+	case NeedMore:
+		return "need-more"
+	case HTTPRequest:
+		return "http-request"
+	case HTTPResponse:
+		return "http-response"
+	case NotHTTP:
+		return "not-http"
+	}
+	return "verdict(?)"
+}
