@@ -155,6 +155,22 @@ func (d *Decoder) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Grow reserves room in an identity sample for a body of n bytes (capped at
+// MaxOutput), saving the reallocations of a growing sample.
+func (d *Decoder) Grow(n int64) {
+	if d.nlayer != 0 || d.done {
+		return
+	}
+	if m := int64(d.opts.MaxOutput); n > m {
+		n = m
+	}
+	if int(n) > cap(d.out)-len(d.out) {
+		nb := make([]byte, len(d.out), len(d.out)+int(n))
+		copy(nb, d.out)
+		d.out = nb
+	}
+}
+
 // Done reports whether further input is useless: the sample is full, the
 // encoded stream ended, the input buffer is full, or decoding failed.
 func (d *Decoder) Done() bool { return d.done }

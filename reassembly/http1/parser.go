@@ -75,6 +75,9 @@ type Parser struct {
 	chunkLen  int   // bytes of the current chunk-size line
 	chunkDig  int   // hex digits seen in the current chunk-size line
 	sampling  bool  // body bytes go to dec
+	// mayTunnel: the last request was CONNECT or asked for an upgrade;
+	// non-HTTP bytes right after it are the tunnel, not garbage.
+	mayTunnel bool
 	dec       content.Decoder
 	codings   []content.Coding
 
@@ -109,7 +112,10 @@ func (p *Parser) Stopped() bool { return p.st == stStopped }
 
 // Stop makes the parser ignore all further bytes without emitting anything;
 // a message in progress is dropped. The TCP layer calls it on the request
-// parser when the response parser reports Message.Upgrade.
+// parser when the response parser reports Message.Upgrade. A request parser
+// also stops by itself when non-HTTP bytes follow a CONNECT request or a
+// request carrying an Upgrade header (the tunnel it asked for), counting
+// it in Stats.Upgrades instead of a parse error.
 func (p *Parser) Stop() {
 	p.st = stStopped
 	p.msg = nil
@@ -121,8 +127,12 @@ func (p *Parser) Stop() {
 // parser has stopped (after an upgrade or CONNECT tunnel); further bytes are
 // ignored.
 func (p *Parser) Feed(data []byte, ts time.Time) bool {
+	if p.st == stStopped {
+		p.stats.IgnoredBytes += uint64(len(data))
+		return false
+	}
 	p.ts = ts
-	for p.st != stStopped {
+	for {
 		var cur []byte
 		fromPend := p.pendOff < len(p.pend)
 		if fromPend {
@@ -130,9 +140,18 @@ func (p *Parser) Feed(data []byte, ts time.Time) bool {
 		} else if len(data) > 0 {
 			cur = data
 		} else {
-			break
+			return true
 		}
 		n, pb := p.step(cur)
+		if p.st == stStopped {
+			ignored := len(cur) - n
+			if fromPend {
+				ignored += len(data)
+			}
+			p.stats.IgnoredBytes += uint64(ignored)
+			p.pend, p.pendOff = nil, 0
+			return false
+		}
 		if fromPend {
 			p.pendOff += n
 		} else {
@@ -150,12 +169,6 @@ func (p *Parser) Feed(data []byte, ts time.Time) bool {
 			p.pend, p.pendOff = p.pend[:0], 0
 		}
 	}
-	if p.st == stStopped {
-		p.stats.IgnoredBytes += uint64(len(data) + len(p.pend) - p.pendOff)
-		p.pend, p.pendOff = p.pend[:0], 0
-		return false
-	}
-	return true
 }
 
 // step parses a prefix of cur and returns its length. pb, when not nil, is
@@ -202,6 +215,13 @@ func (p *Parser) stepHead(cur []byte) (int, []byte) {
 			chunk, lineDone = chunk[:j+1], true
 		}
 		if !p.startDone && len(p.buf) < maxMethod+16 && !p.prefixOKWith(chunk) {
+			if p.mayTunnel {
+				// The client went on in the tunnel it asked for.
+				p.stats.Upgrades++
+				p.stats.IgnoredBytes += uint64(len(p.buf))
+				p.Stop()
+				return i, nil
+			}
 			// Garbage where a start line should be: scan for the next
 			// one, starting after the first byte of this line.
 			p.stats.ParseErrors++
@@ -232,6 +252,12 @@ func (p *Parser) stepHead(cur []byte) (int, []byte) {
 				continue
 			}
 			if !p.startLineOK(trimEOL(line)) {
+				if p.mayTunnel {
+					p.stats.Upgrades++
+					p.stats.IgnoredBytes += uint64(len(p.buf))
+					p.Stop()
+					return i, nil
+				}
 				p.stats.ParseErrors++
 				return i, p.enterResync(1)
 			}
@@ -352,6 +378,9 @@ func (p *Parser) headDone() {
 	p.resetHead()
 	p.msg = m
 	p.remaining = 0
+	if p.request {
+		p.mayTunnel = m.Method == "CONNECT"
+	}
 
 	var (
 		clVal   int64
@@ -371,14 +400,16 @@ func (p *Parser) headDone() {
 			}
 			clVal, clSeen = v, true
 		case asciiEqualFold(h.Name, "Transfer-Encoding"):
-			if trimOWS(h.Value) == "" {
-				continue
+			if v := trimOWS(h.Value); v == "" || asciiEqualFold(v, "identity") {
+				continue // obsolete "identity" frames nothing
 			}
 			teSeen = true
 			te = append(te, h.Value)
 			teChunk = lastTokenIs(h.Value, "chunked")
 		case asciiEqualFold(h.Name, "Content-Encoding"):
 			ce = append(ce, h.Value)
+		case p.request && asciiEqualFold(h.Name, "Upgrade"):
+			p.mayTunnel = true
 		}
 	}
 
@@ -433,6 +464,9 @@ func (p *Parser) headDone() {
 			return
 		}
 		p.startBody(ce, nil)
+		if p.sampling && len(p.codings) == 0 {
+			p.dec.Grow(clVal)
+		}
 		p.st, p.remaining = stBodyLen, clVal
 	case p.request:
 		p.finish(0)

@@ -86,6 +86,37 @@ var parseCases = []parseCase{
 		},
 	},
 	{
+		name: "CONNECT then tunnel bytes stops quietly", request: true, alive: false,
+		input: "CONNECT api.example.com:443 HTTP/1.1\r\nHost: api.example.com:443\r\n\r\n\x16\x03\x01\x02\x00\x01\x00\x01\xfcGET / HTTP/1.1\r\n\r\n",
+		want:  []string{`CONNECT api.example.com:443 HTTP/1.1 h=1 bb=0 body=""`},
+		check: func(t *testing.T, ms []*Message, st Stats) {
+			if st.ParseErrors != 0 || st.Upgrades != 1 || st.IgnoredBytes != 27 {
+				t.Errorf("stats %+v: want no parse error, 1 upgrade, 27 ignored bytes", st)
+			}
+		},
+	},
+	{
+		name: "CONNECT refused then another request", request: true, alive: true,
+		input: "CONNECT a:443 HTTP/1.1\r\n\r\nCONNECT a:443 HTTP/1.1\r\nProxy-Authorization: Basic eDp5\r\n\r\n",
+		want: []string{
+			`CONNECT a:443 HTTP/1.1 h=0 bb=0 body=""`,
+			`CONNECT a:443 HTTP/1.1 h=1 bb=0 body=""`,
+		},
+	},
+	{
+		name: "h2c upgrade request then preface", request: true, alive: false,
+		input: "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+		want:  []string{`GET / HTTP/1.1 h=4 bb=0 body=""`},
+	},
+	{
+		name: "Transfer-Encoding identity is ignored", alive: true,
+		input: "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 204 No Content\r\n\r\n",
+		want: []string{
+			`HTTP/1.1 200 OK h=2 bb=2 body="ok"`,
+			`HTTP/1.1 204 No Content h=0 bb=0 body=""`,
+		},
+	},
+	{
 		name: "bare LF line endings", request: true, alive: true,
 		input: "POST /x HTTP/1.1\nHost: a\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\nGET /y HTTP/1.1\nHost: a\n\n",
 		want: []string{
