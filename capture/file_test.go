@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -258,10 +259,11 @@ func TestOpenErrors(t *testing.T) {
 	overSnap := buildPcap(pcapOpts{order: le, link: 1, snaplen: 65535, n: 1, seed: 9}).bytes
 	overSnap = append(overSnap, make([]byte, 16)...)
 	le.PutUint32(overSnap[len(overSnap)-8:], 200000)
-	ng := buildNG(le, 1, 4).bytes
-	ngHuge := append(bytes.Clone(ng), 6, 0, 0, 0, 0xf0, 0xff, 0xff, 0x7f)
-	ngOdd := append(bytes.Clone(ng), 6, 0, 0, 0, 33, 0, 0, 0)
-	ngNoIface := buildNG(le, 1, 0).bytes[:28] // the section header alone
+	ng := buildNG(le, 1, 4).bytes // ends in a big-endian section
+	ngHuge := append(bytes.Clone(ng), 0, 0, 0, 6, 0x7f, 0xff, 0xff, 0xf0)
+	ngOdd := append(bytes.Clone(ng), 0, 0, 0, 6, 0, 0, 0, 33)
+	shb := buildNG(le, 1, 0)
+	ngNoIface := shb.bytes[:shb.headerLen] // the section header alone
 	{
 		w := &ngWriter{b: &built{bytes: ngNoIface}, order: le, ifaces: []ngTestIface{{unit: 1000}}}
 		w.epb(0, testEpoch, []byte{1, 2, 3}, 3)
@@ -333,4 +335,34 @@ func TestOpenErrors(t *testing.T) {
 			t.Fatal("OpenFiles() succeeded")
 		}
 	})
+}
+
+// TestHugeLengthsBounded checks that records declaring absurd lengths cost
+// an error, not an allocation of that size.
+func TestHugeLengthsBounded(t *testing.T) {
+	pc := buildPcap(pcapOpts{order: le(), link: 1, n: 1, seed: 1}).bytes
+	pc = append(pc, make([]byte, 16)...)
+	binary.LittleEndian.PutUint32(pc[len(pc)-8:], 0x7ffffff0)
+	// buildNG(le()) ends in a big-endian section.
+	ng := buildNG(le(), 1, 2).bytes
+	ng = append(ng, 0, 0, 0xba, 0xbd, 0x0f, 0xff, 0xff, 0xf0) // unknown block of 256 MiB
+	ngEPB := append(buildNG(le(), 1, 2).bytes, 0, 0, 0, 6, 0x40, 0, 0, 0) // packet block of 1 GiB
+	for name, data := range map[string][]byte{"pcap record": pc, "pcapng unknown block": ng, "pcapng packet block": ngEPB} {
+		t.Run(name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			src, err := openBytes(name, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = readAll(src)
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("ended with %v, want ErrCorrupt", err)
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 4<<20 {
+				t.Fatalf("allocated %d bytes", n)
+			}
+		})
+	}
 }
