@@ -345,7 +345,7 @@ func TestHugeLengthsBounded(t *testing.T) {
 	binary.LittleEndian.PutUint32(pc[len(pc)-8:], 0x7ffffff0)
 	// buildNG(le()) ends in a big-endian section.
 	ng := buildNG(le(), 1, 2).bytes
-	ng = append(ng, 0, 0, 0xba, 0xbd, 0x0f, 0xff, 0xff, 0xf0) // unknown block of 256 MiB
+	ng = append(ng, 0, 0, 0xba, 0xbd, 0x0f, 0xff, 0xff, 0xf0)             // unknown block of 256 MiB
 	ngEPB := append(buildNG(le(), 1, 2).bytes, 0, 0, 0, 6, 0x40, 0, 0, 0) // packet block of 1 GiB
 	for name, data := range map[string][]byte{"pcap record": pc, "pcapng unknown block": ng, "pcapng packet block": ngEPB} {
 		t.Run(name, func(t *testing.T) {
