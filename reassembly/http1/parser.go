@@ -388,8 +388,10 @@ func (p *Parser) headDone() {
 		clBad   bool
 		teSeen  bool
 		teChunk bool // the final transfer coding is chunked
-		ce, te  []string
+		ceBuf   [4]string
+		teBuf   [4]string
 	)
+	ce, te := ceBuf[:0], teBuf[:0]
 	for i := range m.Headers {
 		h := &m.Headers[i]
 		switch {
@@ -603,9 +605,8 @@ func (p *Parser) stepChunk(cur []byte) (int, []byte) {
 			case c == '\r':
 				p.st = stChunkSizeLF
 			case c == '\n':
-				if done, pb := p.chunkSizeDone(i + 1); done {
-					return i + 1, pb
-				}
+				p.chunkSizeDone()
+				return i + 1, nil
 			default:
 				return p.badChunk(i)
 			}
@@ -615,17 +616,15 @@ func (p *Parser) stepChunk(cur []byte) (int, []byte) {
 				return p.badChunk(i)
 			}
 			if c == '\n' {
-				if done, pb := p.chunkSizeDone(i + 1); done {
-					return i + 1, pb
-				}
+				p.chunkSizeDone()
+				return i + 1, nil
 			}
 		case stChunkSizeLF:
 			if c != '\n' {
 				return p.badChunk(i)
 			}
-			if done, pb := p.chunkSizeDone(i + 1); done {
-				return i + 1, pb
-			}
+			p.chunkSizeDone()
+			return i + 1, nil
 		case stChunkDataCR:
 			switch c {
 			case '\r':
@@ -647,16 +646,15 @@ func (p *Parser) stepChunk(cur []byte) (int, []byte) {
 	return len(cur), nil
 }
 
-// chunkSizeDone switches to chunk data or the trailer section; it reports
-// whether stepChunk must return (the state left the byte-wise states).
-func (p *Parser) chunkSizeDone(int) (bool, []byte) {
+// chunkSizeDone switches to chunk data or, after the last chunk, to the
+// trailer section.
+func (p *Parser) chunkSizeDone() {
 	if p.remaining == 0 {
 		p.st = stTrailer
 		p.buf, p.lineStart = p.buf[:0], 0
-		return true, nil
+		return
 	}
 	p.st = stChunkData
-	return true, nil
 }
 
 // badChunk ends the message at invalid chunk framing; the offending byte at
