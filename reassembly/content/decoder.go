@@ -235,6 +235,9 @@ func (d *Decoder) attempt(final bool) {
 	case err == io.EOF:
 		d.ended, d.done = true, true
 	case errors.Is(err, ErrLimit):
+		if len(d.out) > d.opts.MaxDecompress {
+			d.out = d.out[:d.opts.MaxDecompress]
+		}
 		d.err = fmt.Errorf("decoding %s: %w", d.describe(), err)
 		d.done = true
 	case (err == io.ErrUnexpectedEOF || errors.Is(err, io.EOF)) && d.src.Len() == 0:

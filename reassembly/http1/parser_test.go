@@ -358,6 +358,11 @@ var parseCases = []parseCase{
 		},
 	},
 	{
+		name: "decompression limit", alive: true, opts: Options{MaxBody: 1000, MaxDecompress: 50},
+		input: "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " + fmt.Sprint(len(gzipped(jsonBody))) + "\r\n\r\n" + gzipped(jsonBody),
+		want:  []string{fmt.Sprintf(`HTTP/1.1 200 OK h=2 bb=%d body=%q [decerr]`, len(gzipped(jsonBody)), jsonBody[:50])},
+	},
+	{
 		name: "negative MaxBody keeps no body", alive: true, opts: Options{MaxBody: -1},
 		input: "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 5\r\n\r\nnotgz",
 		want:  []string{`HTTP/1.1 200 OK h=2 bb=5 body=""`},
@@ -459,5 +464,20 @@ func TestParseEverySplit(t *testing.T) {
 				t.Fatalf("byte at a time: stats\n got %+v\nwant %+v", st, refSt)
 			}
 		})
+	}
+}
+
+func TestTimes(t *testing.T) {
+	var ms []*Message
+	p := NewResponseParser(Options{OnMessage: func(m *Message) { ms = append(ms, m) }})
+	t1, t2, t3 := t0.Add(1), t0.Add(2), t0.Add(3)
+	p.Feed([]byte("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab"), t1)
+	p.Feed([]byte("cdHTTP/1.1 204 No Content\r"), t2)
+	p.Feed([]byte("\n\r\n"), t3)
+	if len(ms) != 2 {
+		t.Fatalf("%d messages", len(ms))
+	}
+	if !ms[0].Start.Equal(t1) || !ms[0].End.Equal(t2) || !ms[1].Start.Equal(t2) || !ms[1].End.Equal(t3) {
+		t.Errorf("times: first %v..%v, second %v..%v", ms[0].Start, ms[0].End, ms[1].Start, ms[1].End)
 	}
 }
