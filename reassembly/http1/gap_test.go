@@ -1,7 +1,9 @@
 package http1
 
 import (
+	"bytes"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -171,5 +173,30 @@ func TestGap(t *testing.T) {
 				t.Errorf("GapBytes = %d, want %d", st.GapBytes, gapBytes)
 			}
 		})
+	}
+}
+
+// TestBoundedBuffers: whatever is fed, the parser's own buffers stay within
+// MaxHeaderBytes plus the resync window.
+func TestBoundedBuffers(t *testing.T) {
+	limit := defaultMaxHeader + resyncTarget + 2*resyncPiece + 64
+	inputs := map[string][]byte{
+		"random":          pseudoRandom(4 << 20),
+		"no newline":      bytes.Repeat([]byte("GET /aaaaaaaaaaaaaaaa"), 200000),
+		"status no eol":   bytes.Repeat([]byte("HTTP/1.1 200 "), 300000),
+		"long targets":    bytes.Repeat([]byte("GET /"+strings.Repeat("a", 9000)+" HTTP/1.1\r\n"), 400),
+		"endless headers": append([]byte("GET / HTTP/1.1\r\n"), bytes.Repeat([]byte("X: y\r\n"), 500000)...),
+		"endless trailer": append([]byte("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"), bytes.Repeat([]byte("X: y\r\n"), 500000)...),
+	}
+	for name, in := range inputs {
+		for _, request := range []bool{true, false} {
+			p := newParser(Options{}, request)
+			for _, seg := range segments(in, 65536) {
+				p.Feed(seg, t0)
+				if cap(p.buf) > limit || cap(p.pend) > limit || cap(p.pend2) > limit {
+					t.Fatalf("%s (request %v): buffers grew to %d/%d/%d bytes", name, request, cap(p.buf), cap(p.pend), cap(p.pend2))
+				}
+			}
+		}
 	}
 }
