@@ -15,11 +15,11 @@ type Header struct {
 type MsgFlags uint16
 
 const (
-	MsgGap        MsgFlags = 1 << iota // bytes of this message were lost in capture
-	MsgTruncated                       // body sample capped at Options.MaxBody
-	MsgBadFraming                      // conflicting/invalid framing; parser resynchronised
-	MsgDecodeError                     // Content-Encoding could not be decoded or exceeded the limit
-	MsgIncomplete                      // the stream ended (or gapped) before the message did
+	MsgGap         MsgFlags = 1 << iota // bytes of this message were lost in capture
+	MsgTruncated                        // body sample capped at Options.MaxBody
+	MsgBadFraming                       // conflicting/invalid framing; parser resynchronised
+	MsgDecodeError                      // Content-Encoding could not be decoded or exceeded the limit
+	MsgIncomplete                       // the stream ended (or gapped) before the message did
 )
 
 // Message is one parsed HTTP/1.x request or response. A Message passed to

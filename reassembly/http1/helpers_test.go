@@ -144,4 +144,3 @@ func chunked(body string, size int) string {
 	b.WriteString("0\r\n\r\n")
 	return b.String()
 }
-

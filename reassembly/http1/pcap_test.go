@@ -175,7 +175,9 @@ func parsePcap(t *testing.T, name string, opts Options) pcapResult {
 	for k := range dirs {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].sp < keys[j].sp || keys[i].sp == keys[j].sp && keys[i].src < keys[j].src })
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].sp < keys[j].sp || keys[i].sp == keys[j].sp && keys[i].src < keys[j].src
+	})
 	add := func(a *Stats, b Stats) {
 		a.Messages += b.Messages
 		a.ParseErrors += b.ParseErrors
