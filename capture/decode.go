@@ -32,8 +32,9 @@ const (
 
 // DecoderOptions configure a Decoder. The zero value works.
 type DecoderOptions struct {
-	// MaxFragmentBytes bounds the bytes held for IP fragment reassembly;
-	// 0 means 4 MiB. Beyond it the oldest datagrams are dropped (counted).
+	// MaxFragmentBytes bounds the bytes held for IP fragment reassembly
+	// (buffers in use and kept for reuse); 0 means 4 MiB. Beyond it the
+	// oldest datagrams are dropped (counted).
 	MaxFragmentBytes int
 	// MaxFragmentDatagrams bounds the datagrams reassembled at once; 0 means
 	// 1024. Beyond it the oldest datagram is dropped (counted).
@@ -76,8 +77,12 @@ type DecoderStats struct {
 // Decoder decodes packets in place, from the link layer through VLAN tags,
 // tunnels and IP fragments down to the innermost TCP or UDP segment. It owns
 // one gopacket DecodingLayer per header kind and reuses them for every
-// packet, so the common paths allocate nothing. It is not safe for
-// concurrent use; use one per goroutine.
+// packet, so the common paths allocate nothing. The layers are driven by
+// the decoder's own dispatch rather than a gopacket.DecodingLayerParser:
+// choosing tunnels by UDP port, keeping what a snap length left of a cut
+// frame, bounding VLAN and extension header chains and detouring through
+// fragment reassembly all need decisions between layers that the parser
+// does not offer. It is not safe for concurrent use; use one per goroutine.
 type Decoder struct {
 	opts  DecoderOptions
 	stats DecoderStats

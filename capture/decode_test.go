@@ -525,6 +525,8 @@ func TestDecodeAllocs(t *testing.T) {
 		{"null/ipv6/tcp", layers.LinkTypeNull, cat(nullHeader(30, binary.LittleEndian), innerIP6(t))},
 		{"ethernet/ipv4/udp", layers.LinkTypeEthernet, serialize(t, ethL(layers.EthernetTypeIPv4), ip4L(layers.IPProtocolUDP, cli4, srv4), udpL(1, 2), payload("x"))},
 		{"vxlan", layers.LinkTypeEthernet, outerUDP(t, 4789, vxlanHeader(), innerEth(t))},
+		{"geneve with option", layers.LinkTypeEthernet, outerUDP(t, 6081, []byte{0x01, 0, 0x65, 0x58, 0, 0, 5, 0, 1, 2, 0x80, 0}, innerEth(t))},
+		{"gre key seq/ipv6", layers.LinkTypeEthernet, outerGRE(t, &layers.GRE{Protocol: layers.EthernetTypeIPv6, KeyPresent: true, SeqPresent: true}, innerIP6(t))},
 		{"gre/erspan II", layers.LinkTypeEthernet, outerGRE(t, &layers.GRE{Protocol: layers.EthernetTypeERSPAN, SeqPresent: true, Seq: 1}, cat(serialize(t, &layers.ERSPANII{Version: layers.ERSPANIIVersion}), innerEth(t)))},
 		{"ipv6 atomic fragment", layers.LinkTypeEthernet, serialize(t, ethL(layers.EthernetTypeIPv6), ip6L(layers.IPProtocolIPv6Fragment, cli6, srv6), &layers.IPv6Fragment{NextHeader: layers.IPProtocolTCP}, tcpL(), payload(body))},
 	}
