@@ -53,7 +53,7 @@ type DecoderOptions struct {
 // (for an IP fragment that completes no datagram) nowhere else than
 // Fragments.
 type DecoderStats struct {
-	Packets, Bytes      uint64
+	Packets, Bytes      uint64 // Bytes counts wire lengths
 	TCP, UDP, Other     uint64 // innermost transport
 	Undecodable         uint64 // malformed or unsupported link/network layer
 	Fragments           uint64 // IP fragments received

@@ -242,3 +242,30 @@ func TestDefragmentSteadyStateAllocs(t *testing.T) {
 		t.Errorf("%v allocations per reassembled datagram, want 0", n)
 	}
 }
+
+// TestDefragmentCaptureClock checks that reassembly time comes from packet
+// timestamps: a timestamp going backwards neither expires nor revives
+// anything, and any later packet (not only a fragment) expires stale
+// datagrams.
+func TestDefragmentCaptureClock(t *testing.T) {
+	seg := segment(t, fragBody)
+	dec := NewDecoder(DecoderOptions{FragmentTimeout: 10 * time.Second})
+	var d Decoded
+	at := func(sec int, frame []byte) bool {
+		return dec.Decode(&Packet{Timestamp: testTime.Add(time.Duration(sec) * time.Second), LinkType: layers.LinkTypeEthernet, Data: frame}, &d)
+	}
+	at(100, frag4(t, 1, 0, true, seg[:48]))
+	at(50, frag4(t, 1, 48, true, seg[48:96])) // earlier timestamp
+	if !at(105, frag4(t, 1, 96, false, seg[96:])) || string(d.Payload) != fragBody {
+		t.Fatalf("not reassembled: %+v", dec.Stats())
+	}
+	at(106, frag4(t, 2, 0, true, seg[:48]))
+	at(110, innerEth(t))
+	if len(dec.frag.table) != 1 {
+		t.Fatalf("datagram expired early")
+	}
+	at(117, innerEth(t)) // 11s after the first fragment of datagram 2
+	if st := dec.Stats(); len(dec.frag.table) != 0 || st.FragmentsDropped != 1 {
+		t.Errorf("datagram not expired by a later packet: %d held, %+v", len(dec.frag.table), st)
+	}
+}
