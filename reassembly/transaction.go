@@ -3,6 +3,8 @@ package reassembly
 import (
 	"net/netip"
 	"time"
+
+	"github.com/shadowtap/shadowtap/reassembly/http1"
 )
 
 // Protocols carried in Transaction.Protocol.
@@ -38,9 +40,7 @@ const (
 )
 
 // Header is one header field as it appeared on the wire.
-type Header struct {
-	Name, Value string
-}
+type Header = http1.Header
 
 // Process identifies the local process behind a transaction seen by eBPF.
 type Process struct {

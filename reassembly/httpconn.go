@@ -1,0 +1,360 @@
+package reassembly
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/shadowtap/shadowtap/reassembly/http1"
+)
+
+// Connection protocol states.
+const (
+	stProbe = iota // roles not known yet: first bytes are being classified
+	stHTTP         // HTTP/1.x, parsers running
+	stOther        // not HTTP: bytes are skipped
+	stDone         // upgraded or tunnelled: later bytes are another protocol
+)
+
+const (
+	// probeLimit bounds the bytes scanned for a first start line on a
+	// connection picked up mid-stream before it is judged not HTTP.
+	probeLimit = 256 << 10
+	// maxPending bounds requests awaiting their response on one connection
+	// (a one-sided capture never answers any).
+	maxPending = 64
+)
+
+// env is what the connections of one shard share: options, the sink and
+// the counters. It is owned by one goroutine.
+type env struct {
+	http  http1.Options // OnMessage and RequestMethod are set per parser
+	sink  func(*Transaction)
+	stats *Stats
+}
+
+// httpConn turns the two byte streams of one connection into transactions.
+// Direction 0 is the sender of the first packet (or byte) seen, 1 the other.
+// It is not safe for concurrent use.
+type httpConn struct {
+	env   *env
+	addr  [2]netip.AddrPort
+	state uint8
+	// client is the direction that carries requests, -1 while unknown.
+	client int8
+	// fresh[d] is true when direction d was seen from its first byte (SYN
+	// seen, or a byte stream from its start); otherwise it is aligned on
+	// its first start line before parsing.
+	fresh [2]bool
+	// align[d] is true while direction d still waits for its first start
+	// line; buf[d] holds its bytes until then (bounded: see findStartLine).
+	align [2]bool
+	buf   [2][]byte
+	// bufTS[d] is the capture time of buf[d]'s first byte.
+	bufTS [2]time.Time
+	// notHTTP[d] is true when direction d did not begin with a start line.
+	notHTTP [2]bool
+	// scanned counts bytes scanned without finding a start line.
+	scanned   int
+	req, resp *http1.Parser
+	pending   []*Transaction
+}
+
+func (c *httpConn) init(e *env, a0, a1 netip.AddrPort) {
+	*c = httpConn{env: e, addr: [2]netip.AddrPort{a0, a1}, client: -1}
+	c.align = [2]bool{true, true}
+}
+
+// setClient fixes the roles, with direction d carrying requests, and starts
+// the parsers.
+func (c *httpConn) setClient(d int) {
+	c.client = int8(d)
+	c.state = stHTTP
+	opts := c.env.http
+	opts.OnMessage = c.onRequest
+	c.req = http1.NewRequestParser(opts)
+	opts.OnMessage = c.onResponse
+	opts.RequestMethod = c.pendingMethod
+	c.resp = http1.NewResponseParser(opts)
+}
+
+func (c *httpConn) parser(d int) *http1.Parser {
+	if d == int(c.client) {
+		return c.req
+	}
+	return c.resp
+}
+
+// data hands the next bytes of direction d, captured at ts.
+func (c *httpConn) data(d int, b []byte, ts time.Time) {
+	switch c.state {
+	case stOther, stDone:
+		c.env.stats.SkippedBytes += uint64(len(b))
+		return
+	}
+	if !c.align[d] {
+		c.parser(d).Feed(b, ts)
+		return
+	}
+	if len(c.buf[d]) == 0 {
+		c.bufTS[d] = ts
+	}
+	c.buf[d] = append(c.buf[d], b...)
+	c.tryAlign(d, false)
+}
+
+// tryAlign looks for the first start line in buf[d]. final means no more
+// bytes will come (close).
+func (c *httpConn) tryAlign(d int, final bool) {
+	b := c.buf[d]
+	want := http1.NeedMore // either kind while roles are unknown
+	if c.state == stHTTP {
+		want = http1.HTTPResponse
+		if d == int(c.client) {
+			want = http1.HTTPRequest
+		}
+	}
+	var off int
+	var v http1.Verdict
+	if c.fresh[d] {
+		// A stream seen from its first byte must begin with a start line.
+		v = http1.Detect(b)
+		switch {
+		case v == http1.NeedMore && !final:
+			return
+		case (v == http1.HTTPRequest || v == http1.HTTPResponse) && (want == http1.NeedMore || v == want):
+			off = 0
+		case c.state == stHTTP:
+			// The other side is HTTP: the parser resynchronises and
+			// counts the garbage.
+			off, v = 0, want
+		default:
+			// Not HTTP from its first byte. Another protocol, unless the
+			// other side proves HTTP (a malformed request still gets a
+			// response) or a start line follows.
+			c.notHTTP[d] = true
+			c.fresh[d] = false
+			if c.notHTTP[1-d] {
+				c.setOther(len(b))
+				return
+			}
+			off = -1
+		}
+	}
+	if !c.fresh[d] {
+		var keep int
+		off, v, keep = findStartLine(b, want, final)
+		if off < 0 {
+			// Remember only a tail that may still begin a start line.
+			dropped := keep
+			if final {
+				dropped = len(b)
+			}
+			c.env.stats.SkippedBytes += uint64(dropped)
+			c.scanned += dropped
+			c.buf[d] = append(c.buf[d][:0], b[dropped:]...)
+			if c.state == stProbe && c.scanned >= probeLimit {
+				c.setOther(0)
+			}
+			return
+		}
+	}
+	c.env.stats.SkippedBytes += uint64(off)
+	if c.state == stProbe {
+		if v == http1.HTTPRequest {
+			c.setClient(d)
+		} else {
+			c.setClient(1 - d)
+		}
+	}
+	c.align[d] = false
+	c.buf[d] = nil
+	ts := c.bufTS[d]
+	// The other direction may have bytes waiting for the roles.
+	if o := 1 - d; c.align[o] && len(c.buf[o]) > 0 {
+		c.tryAlign(o, final)
+	}
+	c.parser(d).Feed(b[off:], ts)
+}
+
+// setOther gives up on the connection: it is not HTTP/1.x.
+func (c *httpConn) setOther(skipped int) {
+	c.env.stats.SkippedBytes += uint64(skipped)
+	c.env.stats.NonHTTPFlows++
+	c.state = stOther
+	c.buf = [2][]byte{}
+}
+
+// findStartLine returns the offset of the first line in b where a start line
+// of the wanted kind (either kind for NeedMore) begins, with its verdict, or
+// -1 when there is none yet; keep is the offset from which bytes must be
+// kept because a start line may still begin there.
+func findStartLine(b []byte, want http1.Verdict, final bool) (off int, v http1.Verdict, keep int) {
+	for i := 0; i < len(b); {
+		v := http1.Detect(b[i:])
+		if v == http1.NeedMore && !final {
+			return -1, v, i
+		}
+		if (v == http1.HTTPRequest || v == http1.HTTPResponse) && (want == http1.NeedMore || v == want) {
+			return i, v, i
+		}
+		j := indexByte(b[i:], '\n')
+		if j < 0 {
+			break
+		}
+		i += j + 1
+	}
+	return -1, http1.NotHTTP, len(b)
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// gap reports n bytes lost from direction d.
+func (c *httpConn) gap(d int, n int, ts time.Time) {
+	c.env.stats.Gaps++
+	c.env.stats.GapBytes += uint64(n)
+	switch c.state {
+	case stOther, stDone:
+		return
+	}
+	if c.align[d] {
+		// Bytes before the hole cannot be joined to those after it.
+		c.env.stats.SkippedBytes += uint64(len(c.buf[d]))
+		c.buf[d] = c.buf[d][:0]
+		c.fresh[d] = false
+		return
+	}
+	c.parser(d).Gap(n, ts)
+}
+
+// close ends both directions at ts and hands on what is left.
+func (c *httpConn) close(ts time.Time) {
+	if c.state == stProbe || c.state == stHTTP {
+		for d := 0; d < 2; d++ {
+			if c.align[d] && len(c.buf[d]) > 0 {
+				c.tryAlign(d, true)
+			}
+		}
+	}
+	if c.req != nil {
+		c.req.Close(ts)
+		c.resp.Close(ts)
+		rs, ps := c.req.Stats(), c.resp.Stats()
+		c.env.stats.ParseErrors += rs.ParseErrors + ps.ParseErrors
+		c.env.stats.ResyncSkippedBytes += rs.ResyncSkippedBytes + ps.ResyncSkippedBytes
+		c.env.stats.DecodeErrors += rs.DecodeErrors + ps.DecodeErrors
+		c.env.stats.HTTPFlows++
+	}
+	for _, t := range c.pending {
+		t.Flags |= FlagNoResponse
+		c.emit(t)
+	}
+	c.pending = nil
+	c.req, c.resp = nil, nil
+	c.buf = [2][]byte{}
+	c.state = stDone
+}
+
+func (c *httpConn) pendingMethod() string {
+	if len(c.pending) > 0 {
+		return c.pending[0].Method
+	}
+	return ""
+}
+
+func (c *httpConn) onRequest(m *http1.Message) {
+	t := &Transaction{
+		Client:       c.addr[c.client],
+		Server:       c.addr[1-c.client],
+		RequestTime:  m.Start,
+		EndTime:      m.End,
+		Method:       m.Method,
+		Target:       m.Target,
+		Version:      m.Version,
+		ReqHeaders:   m.Headers,
+		ReqBodyBytes: m.BodyBytes,
+		ReqBody:      m.Body,
+		Flags:        msgFlags(m.Flags, FlagReqGap, FlagReqTruncated),
+	}
+	t.Host = t.ReqHeader("Host")
+	if len(c.pending) == maxPending {
+		old := c.pending[0]
+		c.pending = c.pending[1:]
+		old.Flags |= FlagNoResponse
+		c.emit(old)
+	}
+	c.pending = append(c.pending, t)
+}
+
+func (c *httpConn) onResponse(m *http1.Message) {
+	if m.Status < 200 && !m.Upgrade {
+		return // interim (100 Continue, 103 Early Hints): the final one pairs
+	}
+	var t *Transaction
+	if len(c.pending) > 0 {
+		t = c.pending[0]
+		c.pending[0] = nil
+		c.pending = c.pending[1:]
+	} else {
+		t = &Transaction{
+			Client: c.addr[c.client],
+			Server: c.addr[1-c.client],
+			Flags:  FlagNoRequest,
+		}
+	}
+	t.ResponseTime = m.Start
+	if m.End.After(t.EndTime) {
+		t.EndTime = m.End
+	}
+	t.Status = m.Status
+	t.Reason = m.Reason
+	if t.Version == "" {
+		t.Version = m.Version
+	}
+	t.RespHeaders = m.Headers
+	t.RespBodyBytes = m.BodyBytes
+	t.RespBody = m.Body
+	t.Flags |= msgFlags(m.Flags, FlagRespGap, FlagRespTruncated)
+	if m.Upgrade {
+		t.Flags |= FlagUpgraded
+		c.req.Stop()
+		c.state = stDone
+		c.env.stats.Upgrades++
+	}
+	c.emit(t)
+}
+
+// msgFlags maps a message's flags onto a transaction's.
+func msgFlags(f http1.MsgFlags, gap, truncated Flags) Flags {
+	var out Flags
+	if f&(http1.MsgGap|http1.MsgIncomplete) != 0 {
+		out |= gap
+	}
+	if f&http1.MsgTruncated != 0 {
+		out |= truncated
+	}
+	if f&http1.MsgBadFraming != 0 {
+		out |= FlagBadFraming
+	}
+	if f&http1.MsgDecodeError != 0 {
+		out |= FlagDecodeError
+	}
+	return out
+}
+
+func (c *httpConn) emit(t *Transaction) {
+	c.env.stats.Transactions++
+	if t.Method != "" {
+		c.env.stats.Requests++
+	}
+	if t.Status >= 200 {
+		c.env.stats.Responses++
+	}
+	c.env.sink(t)
+}

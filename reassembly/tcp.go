@@ -1,0 +1,186 @@
+package reassembly
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	greassembly "github.com/gopacket/gopacket/reassembly"
+	"github.com/shadowtap/shadowtap/capture"
+	"github.com/shadowtap/shadowtap/reassembly/content"
+)
+
+// flushEvery is the capture time between two passes that push stalled
+// out-of-order data on and close idle connections.
+const flushEvery = time.Second
+
+// shard owns one TCP assembler and the connections hashed to it. It is owned
+// by one goroutine.
+type shard struct {
+	opts  *Options
+	env   env
+	stats Stats
+	pool  *greassembly.StreamPool
+	asm   *greassembly.Assembler
+	// maxConns is this shard's share of Options.MaxConnections.
+	maxConns  int
+	live      int
+	cur       *capture.Decoded // the packet being assembled (for New)
+	ctx       captureContext
+	now       time.Time
+	lastFlush time.Time
+	lastEvict time.Time
+}
+
+// captureContext hands capture timestamps to the gopacket assembler.
+type captureContext struct{ ci gopacket.CaptureInfo }
+
+func (c *captureContext) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
+
+func newShard(opts *Options, sink func(*Transaction)) *shard {
+	sh := &shard{opts: opts}
+	sh.env = env{http: opts.HTTP, sink: sink, stats: &sh.stats}
+	if sh.env.http.Decoders == nil {
+		sh.env.http.Decoders = new(content.Pool)
+	}
+	sh.pool = greassembly.NewStreamPool(sh)
+	sh.asm = greassembly.NewAssembler(sh.pool)
+	sh.asm.MaxBufferedPagesTotal = max(opts.MaxBufferedPagesTotal/opts.Workers, 64)
+	sh.asm.MaxBufferedPagesPerConnection = opts.MaxBufferedPagesPerConn
+	sh.maxConns = max(opts.MaxConnections/opts.Workers, 16)
+	return sh
+}
+
+// New is called by the gopacket assembler for the first packet of a
+// connection (the one in sh.cur).
+func (sh *shard) New(_, _ gopacket.Flow, _ *layers.TCP, _ greassembly.AssemblerContext) greassembly.Stream {
+	k := &sh.cur.Key
+	s := &tcpStream{sh: sh}
+	s.c.init(&sh.env,
+		netip.AddrPortFrom(k.SrcAddr(), k.SrcPort),
+		netip.AddrPortFrom(k.DstAddr(), k.DstPort))
+	sh.live++
+	return s
+}
+
+// assemble feeds one decoded TCP segment.
+func (sh *shard) assemble(d *capture.Decoded) {
+	ts := d.Timestamp
+	if ts.After(sh.now) {
+		sh.now = ts
+	}
+	if sh.lastFlush.IsZero() {
+		sh.lastFlush = ts
+	}
+	sh.cur = d
+	sh.ctx.ci.Timestamp = ts
+	sh.ctx.ci.CaptureLength = d.Length
+	sh.ctx.ci.Length = d.Length
+	var net gopacket.Flow
+	if d.IPv6 {
+		net = gopacket.NewFlow(layers.EndpointIPv6, d.Key.Src[:], d.Key.Dst[:])
+	} else {
+		net = gopacket.NewFlow(layers.EndpointIPv4, d.Key.Src[12:], d.Key.Dst[12:])
+	}
+	sh.asm.AssembleWithContext(net, &d.TCP, &sh.ctx)
+	sh.cur = nil
+	if sh.now.Sub(sh.lastFlush) >= flushEvery {
+		sh.lastFlush = sh.now
+		sh.asm.FlushWithOptions(greassembly.FlushOptions{
+			T:  sh.now.Add(-sh.opts.GapTimeout),
+			TC: sh.now.Add(-sh.opts.FlowTimeout),
+		})
+	}
+	if sh.live > sh.maxConns && sh.now.Sub(sh.lastEvict) >= sh.opts.GapTimeout {
+		sh.evict()
+	}
+}
+
+// evict closes the idlest connections until the shard is back under its
+// bound, halving the idle time it tolerates each round.
+func (sh *shard) evict() {
+	sh.lastEvict = sh.now
+	before := sh.live
+	for idle := sh.opts.FlowTimeout / 2; sh.live > sh.maxConns*7/8 && idle >= time.Millisecond; idle /= 2 {
+		sh.asm.FlushCloseOlderThan(sh.now.Add(-idle))
+	}
+	if n := before - sh.live; n > 0 {
+		sh.stats.EvictedFlows += uint64(n)
+	}
+}
+
+// finish closes every connection.
+func (sh *shard) finish() {
+	sh.asm.FlushAll()
+}
+
+// tcpStream adapts an httpConn to gopacket's reassembly.Stream.
+type tcpStream struct {
+	sh   *shard
+	c    httpConn
+	seen [2]bool
+	// counted is set once the connection carried a byte: only those
+	// count as flows (bare ACKs after a close open no new flow).
+	counted bool
+	done    bool
+}
+
+func (s *tcpStream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir greassembly.TCPFlowDirection, _ greassembly.Sequence, start *bool, _ greassembly.AssemblerContext) bool {
+	if s.c.state == stOther || s.c.state == stDone {
+		// Skip the bytes, but let FIN and RST through to end it early.
+		return len(tcp.Payload) == 0
+	}
+	d := dirIndex(dir)
+	if !s.seen[d] {
+		s.seen[d] = true
+		s.c.fresh[d] = tcp.SYN
+	}
+	// Connections already open when the capture began start anywhere.
+	*start = true
+	return true
+}
+
+func (s *tcpStream) ReassembledSG(sg greassembly.ScatterGather, ac greassembly.AssemblerContext) {
+	dir, _, _, skip := sg.Info()
+	length, _ := sg.Lengths()
+	d := dirIndex(dir)
+	ts := s.sh.now
+	if ac != nil {
+		ts = ac.GetCaptureInfo().Timestamp
+	}
+	if skip > 0 {
+		s.c.gap(d, skip, ts)
+	}
+	if length > 0 {
+		if !s.counted {
+			s.counted = true
+			s.sh.stats.Flows++
+		}
+		if ci := sg.CaptureInfo(0); !ci.Timestamp.IsZero() {
+			ts = ci.Timestamp
+		}
+		s.c.data(d, sg.Fetch(length), ts)
+	}
+}
+
+func (s *tcpStream) ReassemblyComplete(greassembly.AssemblerContext) bool {
+	if !s.done {
+		s.done = true
+		// gopacket passes no context here; the shard's clock is the
+		// latest capture time.
+		ts := s.sh.now
+		s.c.close(ts)
+		s.sh.live--
+	}
+	return true
+}
+
+// dirIndex maps gopacket's direction (false for the direction of the first
+// packet seen) onto 0 and 1.
+func dirIndex(dir greassembly.TCPFlowDirection) int {
+	if dir == greassembly.TCPDirClientToServer {
+		return 0
+	}
+	return 1
+}
