@@ -1,0 +1,108 @@
+package reassembly
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shadowtap/shadowtap/reassembly/http1"
+)
+
+var (
+	cli = netip.MustParseAddrPort("10.0.0.5:51234")
+	srv = netip.MustParseAddrPort("10.0.0.1:80")
+	t0  = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+)
+
+func TestStreamConn(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps func(s *StreamConn)
+		want  []string // "METHOD target status flags"
+	}{
+		{"keep-alive pair", func(s *StreamConn) {
+			s.Client([]byte("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"), t0)
+			s.Server([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"), t0.Add(time.Millisecond))
+		}, []string{"GET /a 200", "GET /b 404"}},
+		{"response before any request", func(s *StreamConn) {
+			s.Server([]byte("HTTP/1.1 204 No Content\r\n\r\n"), t0)
+		}, []string{" 204 norequest"}},
+		{"request without response", func(s *StreamConn) {
+			s.Client([]byte("POST /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"), t0)
+		}, []string{"POST /x 0 noresponse"}},
+		{"gap in a body of known length", func(s *StreamConn) {
+			s.Client([]byte("GET /a HTTP/1.1\r\n\r\n"), t0)
+			s.Server([]byte("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab"), t0)
+			s.Gap(false, 5, t0)
+			s.Server([]byte("cde"), t0)
+		}, []string{"GET /a 200 respgap"}},
+		{"not http", func(s *StreamConn) {
+			s.Client([]byte("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"), t0)
+			s.Server([]byte("\x16\x03\x03\x00\x5d\x02\x00\x00"), t0)
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			s := NewStreamConn(cli, srv, Options{}, func(tx *Transaction) {
+				r := tx.Method + " " + tx.Target + " " + itoa(tx.Status)
+				if tx.Method == "" {
+					r = " " + itoa(tx.Status)
+				}
+				for _, f := range []struct {
+					f    Flags
+					name string
+				}{{FlagNoRequest, "norequest"}, {FlagNoResponse, "noresponse"}, {FlagRespGap, "respgap"}} {
+					if tx.Flags&f.f != 0 {
+						r += " " + f.name
+					}
+				}
+				if tx.Client != cli || tx.Server != srv {
+					t.Errorf("endpoints %v→%v", tx.Client, tx.Server)
+				}
+				got = append(got, r)
+			})
+			tt.steps(s)
+			s.Close(t0.Add(time.Second))
+			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; n > 0; n /= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+	}
+	return string(b)
+}
+
+// FuzzStreamConn feeds random bytes split at random points with random gaps:
+// no panic, and every transaction is well formed.
+func FuzzStreamConn(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), []byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"), uint16(7), uint16(0))
+	f.Add([]byte("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"), []byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n\r\n"), uint16(13), uint16(5))
+	f.Add([]byte("\x16\x03\x01garbage\nGET / HTTP/1.0\r\n\r\n"), []byte("HTTP/1.0 200 OK\r\n\r\nbody until close"), uint16(3), uint16(2))
+	f.Fuzz(func(t *testing.T, req, resp []byte, split, gap uint16) {
+		s := NewStreamConn(cli, srv, Options{HTTP: http1.Options{MaxBody: 1024}}, func(tx *Transaction) {
+			if tx.ReqBodyBytes < 0 || tx.RespBodyBytes < 0 || len(tx.RespBody) > 1024 {
+				t.Fatalf("bad transaction %+v", tx)
+			}
+		})
+		a, b := int(split)%(len(req)+1), int(split)%(len(resp)+1)
+		s.Client(req[:a], t0)
+		s.Server(resp[:b], t0)
+		if gap > 0 {
+			s.Gap(gap%2 == 0, int(gap), t0)
+		}
+		s.Client(req[a:], t0)
+		s.Server(resp[b:], t0)
+		s.Close(t0)
+	})
+}
