@@ -30,7 +30,8 @@ type shard struct {
 	ctx       captureContext
 	now       time.Time
 	lastFlush time.Time
-	lastEvict time.Time
+	// afterEvict is the live count after the last eviction pass.
+	afterEvict int
 }
 
 // captureContext hands capture timestamps to the gopacket assembler.
@@ -92,19 +93,24 @@ func (sh *shard) assemble(d *capture.Decoded) {
 			TC: sh.now.Add(-sh.opts.FlowTimeout),
 		})
 	}
-	if sh.live > sh.maxConns && sh.now.Sub(sh.lastEvict) >= sh.opts.GapTimeout {
+	if sh.live > sh.maxConns && sh.live-sh.afterEvict >= sh.maxConns/8 {
 		sh.evict()
 	}
 }
 
 // evict closes the idlest connections until the shard is back under its
 // bound, halving the idle time it tolerates each round.
+// Each pass scans every connection, so passes are spaced by at least
+// maxConns/8 new connections.
 func (sh *shard) evict() {
-	sh.lastEvict = sh.now
 	before := sh.live
-	for idle := sh.opts.FlowTimeout / 2; sh.live > sh.maxConns*7/8 && idle >= time.Millisecond; idle /= 2 {
+	for idle := sh.opts.FlowTimeout / 2; sh.live > sh.maxConns*7/8; idle /= 2 {
 		sh.asm.FlushCloseOlderThan(sh.now.Add(-idle))
+		if idle == 0 {
+			break
+		}
 	}
+	sh.afterEvict = sh.live
 	if n := before - sh.live; n > 0 {
 		sh.stats.EvictedFlows += uint64(n)
 	}
