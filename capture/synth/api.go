@@ -36,7 +36,7 @@ const (
 // param documents one operation parameter for documented.yaml.
 type param struct {
 	name, in, typ, format string
-	required            bool
+	required              bool
 }
 
 // operation is one method+path of an API, as truth.json reports it.
@@ -61,7 +61,9 @@ const basePath = "/v1"
 // and debug endpoints. Undocumented operations play the shadow ones;
 // documented but never called ones the unseen.
 func builtinOps() []*operation {
-	id := func(n string) param { return param{name: n, in: "path", typ: "integer", format: "int64", required: true} }
+	id := func(n string) param {
+		return param{name: n, in: "path", typ: "integer", format: "int64", required: true}
+	}
 	q := func(n, t string) param { return param{name: n, in: "query", typ: t} }
 	return []*operation{
 		{kind: opLogin, method: "POST", path: "/v1/auth/login", summary: "Log in with email and password; returns a JWT", documented: true, security: "none", reqSchema: "Login", respSchema: "Token"},

@@ -1,9 +1,6 @@
 package synth
 
-import (
-	"net/netip"
-	"time"
-)
+import "time"
 
 // impairConn degrades about one connection in six (impaired runs) and tags
 // a fifth of them with a VLAN.
@@ -68,4 +65,16 @@ func (s *sim) impairExtras(t time.Time, slot time.Duration, batch []*session) []
 	return batch
 }
 
-var _ = netip.Addr{}
+// tlsRecord returns a handshake record of a given message type whose body is
+// n deterministic pseudo-random bytes.
+func tlsRecord(msgType byte, n int) []byte {
+	b := []byte{0x16, 0x03, 0x01, byte((n + 4) >> 8), byte(n + 4), msgType, 0, byte(n >> 8), byte(n)}
+	x := uint32(2463534242)
+	for range n {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b = append(b, byte(x))
+	}
+	return b
+}

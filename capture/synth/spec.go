@@ -19,8 +19,8 @@ type specAPI struct {
 var errSpecPending = errors.New("--spec support is being written")
 
 func loadSpec(path string, r *rand.Rand) (*specAPI, error) { return nil, errSpecPending }
-func (s *sim) specCalls(ss *session)                          {}
-func (s *sim) planSpecIncidents()                             {}
+func (s *sim) specCalls(ss *session)                       {}
+func (s *sim) planSpecIncidents()                          {}
 func (s *sim) renderSpec(ss *session, c *call) ([]byte, []byte, time.Duration) {
 	return nil, nil, 0
 }

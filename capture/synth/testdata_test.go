@@ -299,20 +299,6 @@ func edgeCases() []edgeCase {
 	}
 }
 
-// tlsRecord returns a handshake record of a given message type whose body is
-// n deterministic pseudo-random bytes.
-func tlsRecord(msgType byte, n int) []byte {
-	b := []byte{0x16, 0x03, 0x01, byte((n + 4) >> 8), byte(n + 4), msgType, 0, byte(n >> 8), byte(n)}
-	x := uint32(2463534242)
-	for range n {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		b = append(b, byte(x))
-	}
-	return b
-}
-
 func render(t *testing.T, ec edgeCase) []byte {
 	t.Helper()
 	var buf bytes.Buffer
