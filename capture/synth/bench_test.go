@@ -53,3 +53,15 @@ func BenchmarkWriter(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSimulate measures the simulator's capture output (MB/s = pcap
+// bytes written) on the default scenario.
+func BenchmarkSimulate(b *testing.B) {
+	for range b.N {
+		cw := &countWriter{}
+		if _, err := SimulateTo(cw, io.Discard, SimOptions{Seed: 1}); err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(cw.n)
+	}
+}

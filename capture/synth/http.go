@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -38,6 +39,8 @@ type Request struct {
 	ContentEncoding string
 	// ExpectContinue adds "Expect: 100-continue".
 	ExpectContinue bool
+	// Compressor, if set, is reused for ContentEncoding (faster).
+	Compressor *Compressor
 }
 
 // Response is an HTTP/1.1 response to encode; see Request for the framing
@@ -54,11 +57,26 @@ type Response struct {
 	// NoBody omits Content-Length as well as the body (1xx, 204, 304, or a
 	// response to HEAD where the caller adds Content-Length itself).
 	NoBody bool
+	// Compressor, if set, is reused for ContentEncoding (faster).
+	Compressor *Compressor
 }
 
 // Encode returns the request's head (through the blank line) and its framed
 // body separately, as a client honouring Expect: 100-continue sends them.
 func (r *Request) Encode() (head, body []byte, err error) {
+	all, err := r.Append(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	i := bytes.Index(all, []byte("\r\n\r\n")) + 4
+	return all[:i:i], all[i:], nil
+}
+
+// Bytes returns the whole encoded request.
+func (r *Request) Bytes() ([]byte, error) { return r.Append(nil) }
+
+// Append appends the whole encoded request to dst.
+func (r *Request) Append(dst []byte) ([]byte, error) {
 	method, target, proto := r.Method, r.Target, r.Proto
 	if method == "" {
 		method = "GET"
@@ -69,34 +87,40 @@ func (r *Request) Encode() (head, body []byte, err error) {
 	if proto == "" {
 		proto = "HTTP/1.1"
 	}
-	head = append(head, method...)
-	head = append(head, ' ')
-	head = append(head, target...)
-	head = append(head, ' ')
-	head = append(head, proto...)
-	head = append(head, "\r\n"...)
+	dst = append(dst, method...)
+	dst = append(dst, ' ')
+	dst = append(dst, target...)
+	dst = append(dst, ' ')
+	dst = append(dst, proto...)
+	dst = append(dst, "\r\n"...)
 	if r.Host != "" {
-		head = appendHeader(head, "Host", r.Host)
+		dst = appendHeader(dst, "Host", r.Host)
 	}
 	for _, h := range r.Header {
-		head = appendHeader(head, h.Name, h.Value)
+		dst = appendHeader(dst, h.Name, h.Value)
 	}
 	if r.ExpectContinue {
-		head = appendHeader(head, "Expect", "100-continue")
+		dst = appendHeader(dst, "Expect", "100-continue")
 	}
 	hasBody := len(r.Body) > 0 || r.Chunked || method == "POST" || method == "PUT" || method == "PATCH"
-	head, body, err = frameBody(head, r.Body, hasBody, r.Chunked, r.ChunkSize, r.ContentEncoding)
-	return head, body, err
-}
-
-// Bytes returns the whole encoded request.
-func (r *Request) Bytes() ([]byte, error) {
-	h, b, err := r.Encode()
-	return append(h, b...), err
+	return appendBody(dst, r.Body, hasBody, r.Chunked, r.ChunkSize, r.ContentEncoding, r.Compressor)
 }
 
 // Encode returns the response's head and framed body.
 func (r *Response) Encode() (head, body []byte, err error) {
+	all, err := r.Append(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	i := bytes.Index(all, []byte("\r\n\r\n")) + 4
+	return all[:i:i], all[i:], nil
+}
+
+// Bytes returns the whole encoded response.
+func (r *Response) Bytes() ([]byte, error) { return r.Append(nil) }
+
+// Append appends the whole encoded response to dst.
+func (r *Response) Append(dst []byte) ([]byte, error) {
 	status, proto := r.Status, r.Proto
 	if status == 0 {
 		status = 200
@@ -108,25 +132,19 @@ func (r *Response) Encode() (head, body []byte, err error) {
 	if reason == "" {
 		reason = http.StatusText(status)
 	}
-	head = append(head, proto...)
-	head = append(head, ' ')
-	head = strconv.AppendInt(head, int64(status), 10)
-	head = append(head, ' ')
-	head = append(head, reason...)
-	head = append(head, "\r\n"...)
+	dst = append(dst, proto...)
+	dst = append(dst, ' ')
+	dst = strconv.AppendInt(dst, int64(status), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, reason...)
+	dst = append(dst, "\r\n"...)
 	for _, h := range r.Header {
-		head = appendHeader(head, h.Name, h.Value)
+		dst = appendHeader(dst, h.Name, h.Value)
 	}
 	if r.NoBody {
-		return append(head, "\r\n"...), nil, nil
+		return append(dst, "\r\n"...), nil
 	}
-	return frameBody(head, r.Body, true, r.Chunked, r.ChunkSize, r.ContentEncoding)
-}
-
-// Bytes returns the whole encoded response.
-func (r *Response) Bytes() ([]byte, error) {
-	h, b, err := r.Encode()
-	return append(h, b...), err
+	return appendBody(dst, r.Body, true, r.Chunked, r.ChunkSize, r.ContentEncoding, r.Compressor)
 }
 
 func appendHeader(b []byte, name, value string) []byte {
@@ -136,70 +154,110 @@ func appendHeader(b []byte, name, value string) []byte {
 	return append(b, "\r\n"...)
 }
 
-// frameBody adds the framing headers and the blank line to head and returns
-// the framed body.
-func frameBody(head, body []byte, hasBody, chunked bool, chunkSize int, enc string) ([]byte, []byte, error) {
+// appendBody appends the framing headers, the blank line and the framed
+// body.
+func appendBody(dst, body []byte, hasBody, chunked bool, chunkSize int, enc string, cz *Compressor) ([]byte, error) {
 	if enc != "" {
-		z, err := Compress(enc, body)
+		if cz == nil {
+			cz = &Compressor{}
+		}
+		z, err := cz.Compress(enc, body)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		body = z
-		head = appendHeader(head, "Content-Encoding", enc)
+		dst = appendHeader(dst, "Content-Encoding", enc)
 	}
 	if chunked {
-		head = appendHeader(head, "Transfer-Encoding", "chunked")
-		head = append(head, "\r\n"...)
-		return head, Chunk(body, chunkSize), nil
+		dst = appendHeader(dst, "Transfer-Encoding", "chunked")
+		dst = append(dst, "\r\n"...)
+		return AppendChunked(dst, body, chunkSize), nil
 	}
 	if hasBody {
-		head = append(head, "Content-Length: "...)
-		head = strconv.AppendInt(head, int64(len(body)), 10)
-		head = append(head, "\r\n"...)
+		dst = append(dst, "Content-Length: "...)
+		dst = strconv.AppendInt(dst, int64(len(body)), 10)
+		dst = append(dst, "\r\n"...)
 	}
-	head = append(head, "\r\n"...)
-	return head, append([]byte(nil), body...), nil
+	dst = append(dst, "\r\n"...)
+	return append(dst, body...), nil
 }
 
 // Chunk frames body with chunked transfer coding in chunks of size bytes
 // (0 means 4096), ending with the zero chunk.
-func Chunk(body []byte, size int) []byte {
+func Chunk(body []byte, size int) []byte { return AppendChunked(nil, body, size) }
+
+// AppendChunked appends body framed as Chunk does to dst.
+func AppendChunked(dst, body []byte, size int) []byte {
 	if size <= 0 {
 		size = 4096
 	}
-	out := make([]byte, 0, len(body)+len(body)/size*8+16)
+	dst = slices.Grow(dst, len(body)+len(body)/size*8+16)
 	for len(body) > 0 {
 		n := min(size, len(body))
-		out = strconv.AppendInt(out, int64(n), 16)
-		out = append(out, "\r\n"...)
-		out = append(out, body[:n]...)
-		out = append(out, "\r\n"...)
+		dst = strconv.AppendInt(dst, int64(n), 16)
+		dst = append(dst, "\r\n"...)
+		dst = append(dst, body[:n]...)
+		dst = append(dst, "\r\n"...)
 		body = body[n:]
 	}
-	return append(out, "0\r\n\r\n"...)
+	return append(dst, "0\r\n\r\n"...)
 }
 
 // Compress encodes body with a content coding: "gzip" or "br". The output
 // is deterministic (no timestamps).
 func Compress(enc string, body []byte) ([]byte, error) {
-	var buf bytes.Buffer
+	var c Compressor
+	z, err := c.Compress(enc, body)
+	return append([]byte(nil), z...), err
+}
+
+// Compressor compresses bodies reusing its encoders and buffer. It is not
+// safe for concurrent use.
+type Compressor struct {
+	// GzipLevel is the compress/gzip level; 0 means gzip.BestSpeed
+	// (gzip.HuffmanOnly is much faster and still valid gzip).
+	GzipLevel int
+	buf       bytes.Buffer
+	gz        *gzip.Writer
+	br        *brotli.Writer
+}
+
+// Compress is the package-level Compress; the result is valid until the
+// next call.
+func (c *Compressor) Compress(enc string, body []byte) ([]byte, error) {
+	c.buf.Reset()
 	switch enc {
 	case "gzip":
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-		zw.Write(body)
-		if err := zw.Close(); err != nil {
+		if c.gz == nil {
+			lvl := c.GzipLevel
+			if lvl == 0 {
+				lvl = gzip.BestSpeed
+			}
+			var err error
+			if c.gz, err = gzip.NewWriterLevel(&c.buf, lvl); err != nil {
+				return nil, fmt.Errorf("gzip: %w", err)
+			}
+		} else {
+			c.gz.Reset(&c.buf)
+		}
+		c.gz.Write(body)
+		if err := c.gz.Close(); err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
 	case "br":
-		bw := brotli.NewWriterLevel(&buf, 4)
-		bw.Write(body)
-		if err := bw.Close(); err != nil {
+		if c.br == nil {
+			c.br = brotli.NewWriterLevel(&c.buf, 4)
+		} else {
+			c.br.Reset(&c.buf)
+		}
+		c.br.Write(body)
+		if err := c.br.Close(); err != nil {
 			return nil, fmt.Errorf("brotli: %w", err)
 		}
 	default:
 		return nil, fmt.Errorf("content encoding %q: %w", enc, ErrEncoding)
 	}
-	return buf.Bytes(), nil
+	return c.buf.Bytes(), nil
 }
 
 // Exchange plays one request/response on the connection: the request from

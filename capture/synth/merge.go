@@ -58,7 +58,7 @@ func (m *Merger) Recorder() *Recorder {
 		m.free = m.free[:n-1]
 		return r
 	}
-	return &Recorder{}
+	return &Recorder{buf: make([]byte, 0, 64<<10), idx: make([]recEntry, 0, 64)}
 }
 
 // Add hands over a complete recorder; it must not be written to again.
@@ -79,7 +79,7 @@ func (m *Merger) release(r *Recorder) {
 	if cap(r.buf) > 4<<20 { // do not keep one huge response's buffer around
 		r.buf = nil
 	}
-	if len(m.free) < 256 {
+	if len(m.free) < 1024 {
 		m.free = append(m.free, r)
 	}
 }

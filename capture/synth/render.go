@@ -6,7 +6,7 @@ import (
 )
 
 // render builds the request and response bytes for one call, and the
-// server's processing time.
+// server's processing time. The bytes are valid until the next call.
 func (s *sim) render(ss *session, c *call) (req, resp []byte, srvTime time.Duration) {
 	if s.spec != nil {
 		return s.renderSpec(ss, c)
@@ -223,7 +223,7 @@ func (s *sim) render(ss *session, c *call) (req, resp []byte, srvTime time.Durat
 		}
 	}
 	s.buf = body
-	rs := Response{Status: status, Header: []Header{{"Content-Type", "application/json"}, {"X-Request-Id", randToken("", 16, r.Uint64(), hexChars)}}, Body: body, Chunked: chunked, ChunkSize: 8192}
+	rs := Response{Status: status, Header: []Header{{"Content-Type", "application/json"}, {"X-Request-Id", randToken("", 16, r.Uint64(), hexChars)}}, Body: body, Chunked: chunked, ChunkSize: 8192, Compressor: &s.cz}
 	if status == 201 {
 		rs.Header = append(rs.Header, Header{"Location", "/v1/orders/" + strconv.FormatInt(orderID(a.cust, 0), 10)})
 	}
@@ -237,13 +237,13 @@ func (s *sim) render(ss *session, c *call) (req, resp []byte, srvTime time.Durat
 	}
 	rq := Request{Method: op.method, Target: string(target), Host: s.host, Header: hdr, Body: reqBody}
 	var err error
-	if req, err = rq.Bytes(); err != nil {
+	if s.reqBuf, err = rq.Append(s.reqBuf[:0]); err != nil {
 		panic(err) // only unknown encodings fail
 	}
-	if resp, err = rs.Bytes(); err != nil {
+	if s.respBuf, err = rs.Append(s.respBuf[:0]); err != nil {
 		panic(err)
 	}
-	return req, resp, srvTime
+	return s.reqBuf, s.respBuf, srvTime
 }
 
 func replaceParam(b []byte, name, val string) []byte {

@@ -3,6 +3,7 @@ package synth
 import (
 	"bytes"
 	"cmp"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -192,6 +193,9 @@ type sim struct {
 	surgeIdx   int
 	natIdx     int
 	principals map[string]struct{}
+	cz         Compressor
+	reqBuf     []byte
+	respBuf    []byte
 }
 
 func newSim(o SimOptions) (*sim, error) {
@@ -220,6 +224,7 @@ func newSim(o SimOptions) (*sim, error) {
 		server6:    netip.MustParseAddrPort("[2001:db8:20::10]:80"),
 		ports:      map[netip.Addr]uint16{},
 		principals: map[string]struct{}{},
+		cz:         Compressor{GzipLevel: gzip.HuffmanOnly},
 	}
 	if o.Spec != "" {
 		api, err := loadSpec(o.Spec, s.rng)
@@ -656,7 +661,7 @@ func (s *sim) play(ss *session) error {
 			first := conn.Now()
 			for j := range 3 {
 				q, p, _ := s.render(ss, &ss.calls[i+j])
-				rq, rs = append(rq, q), append(rs, p)
+				rq, rs = append(rq, bytes.Clone(q)), append(rs, bytes.Clone(p))
 				s.count(ss, inc, &ss.calls[i+j], ip, first)
 			}
 			if err := conn.Pipeline(rq, rs, 3*time.Millisecond); err != nil {

@@ -80,3 +80,26 @@ func TestTestdataTshark(t *testing.T) {
 		})
 	}
 }
+
+// TestSimulateTshark: tshark reads a non-impaired simulated capture with no
+// TCP analysis warnings and counts exactly the requests truth.json states.
+func TestSimulateTshark(t *testing.T) {
+	bin := tshark(t)
+	dir := t.TempDir()
+	tr, err := Simulate(dir, SimOptions{Days: 2, Users: 10, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(dir, "traffic.pcap")
+	if flags := tsharkLines(t, bin, f, "-Y", "tcp.analysis.flags"); len(flags) != 0 {
+		t.Errorf("%d frames with TCP analysis flags, first: %s", len(flags), flags[0])
+	}
+	reqs := countFields(tsharkLines(t, bin, f, "-Y", "http.request", "-T", "fields", "-e", "http.request.method"))
+	if int64(reqs) != tr.Totals.Transactions {
+		t.Errorf("tshark counts %d requests, truth.json states %d", reqs, tr.Totals.Transactions)
+	}
+	resps := countFields(tsharkLines(t, bin, f, "-Y", "http.response.code >= 200", "-T", "fields", "-e", "http.response.code"))
+	if int64(resps) != tr.Totals.Responses {
+		t.Errorf("tshark counts %d final responses, truth.json states %d", resps, tr.Totals.Responses)
+	}
+}
