@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"time"
+
+	"github.com/shadowtap/shadowtap/capture"
+	"github.com/shadowtap/shadowtap/detect"
+	"github.com/shadowtap/shadowtap/reassembly"
+)
+
+// analyzeConfig is what the analyze flags say.
+type analyzeConfig struct {
+	files        []string
+	specs        []string
+	report       string
+	transactions string
+	filter       string
+	workers      int
+	maxBody      int
+	progress     bool
+}
+
+func runAnalyze(args []string, stdout, stderr io.Writer) error {
+	var cfg analyzeConfig
+	var specs multiFlag
+	fs := newFlagSet("analyze", "[flags] FILE...", stderr)
+	fs.Var(&specs, "spec", "OpenAPI 3.x / Swagger 2.0 `FILE` (YAML or JSON) documenting the API; repeatable")
+	fs.StringVar(&cfg.report, "report", "", "write the JSON report to `FILE` (\"-\" = stdout); without it a table is printed")
+	fs.StringVar(&cfg.transactions, "transactions", "", "write one JSON object per HTTP transaction to `FILE` (\"-\" = stdout)")
+	fs.StringVar(&cfg.filter, "filter", "", "capture filter `EXPR` in tcpdump syntax (host, net, port, tcp/udp, and/or/not)")
+	fs.IntVar(&cfg.workers, "workers", 1, "reassembly workers (flows are sharded by a symmetric hash)")
+	fs.IntVar(&cfg.maxBody, "max-body", 0, "bytes of each decoded body kept for inspection (0 = 64 KiB, -1 = none)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg.files = fs.Args()
+	cfg.specs = specs
+	if len(cfg.files) == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	cfg.progress = isTerminal(stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	return analyze(ctx, cfg, stdout, stderr)
+}
+
+func analyze(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer) error {
+	filter, err := capture.ParseFilter(cfg.filter)
+	if err != nil {
+		return fmt.Errorf("--filter: %w", err)
+	}
+	var specs []*detect.Spec
+	for _, path := range cfg.specs {
+		s, err := detect.LoadSpec(path)
+		if err != nil {
+			return err
+		}
+		specs = append(specs, s)
+	}
+	engine, err := detect.NewEngine(detect.Options{Specs: specs})
+	if err != nil {
+		return err
+	}
+	src, err := capture.OpenFiles(cfg.files...)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+
+	var txOut *lineWriter
+	if cfg.transactions != "" {
+		txOut, err = openLineWriter(cfg.transactions, stdout)
+		if err != nil {
+			return err
+		}
+		defer txOut.Close()
+	}
+
+	var bar *progressBar
+	var source capture.Source = src
+	if cfg.progress {
+		bar = startProgress(stderr)
+		source = bar.wrap(src)
+	}
+
+	// The sink may be called from several reassembly workers; the engine and
+	// the output are fed one transaction at a time.
+	var mu sync.Mutex
+	var rec txRecord
+	sink := func(t *reassembly.Transaction) {
+		mu.Lock()
+		defer mu.Unlock()
+		endpoint := engine.Observe(t)
+		if txOut != nil {
+			rec.fill(t, endpoint)
+			txOut.write(&rec)
+		}
+	}
+	stats, err := reassembly.Run(ctx, source, reassembly.Options{
+		Workers: cfg.workers,
+		Filter:  filter,
+		HTTP:    httpOptions(cfg.maxBody),
+	}, sink)
+	if bar != nil {
+		bar.stop()
+	}
+	if err != nil {
+		return err
+	}
+	if txOut != nil {
+		if err := txOut.Close(); err != nil {
+			return err
+		}
+	}
+
+	rep := engine.Report()
+	rep.GeneratedAt = time.Now().UTC()
+	rep.Summary = summaryFrom(stats)
+	if cfg.report == "" {
+		printReport(stdout, &rep)
+		return nil
+	}
+	return writeJSONFile(cfg.report, stdout, &rep)
+}
+
+// writeJSONFile writes v as indented JSON to path ("-" = stdout).
+func writeJSONFile(path string, stdout io.Writer, v any) error {
+	w := stdout
+	var f *os.File
+	if path != "-" {
+		var err error
+		if f, err = os.Create(path); err != nil {
+			return fmt.Errorf("creating report: %w", err)
+		}
+		w = f
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		if f != nil {
+			f.Close()
+		}
+		return fmt.Errorf("writing report: %w", err)
+	}
+	if f != nil {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("writing report: %w", err)
+		}
+	}
+	return nil
+}
+
+// lineWriter writes JSON lines to a file or stdout.
+type lineWriter struct {
+	f   *os.File
+	bw  *bufio.Writer
+	enc *json.Encoder
+	err error
+}
+
+func openLineWriter(path string, stdout io.Writer) (*lineWriter, error) {
+	lw := &lineWriter{}
+	var w io.Writer = stdout
+	if path != "-" {
+		f, err := os.Create(path)
+		if err != nil {
+			return nil, fmt.Errorf("creating transactions output: %w", err)
+		}
+		lw.f, w = f, f
+	}
+	lw.bw = bufio.NewWriterSize(w, 256<<10)
+	lw.enc = json.NewEncoder(lw.bw)
+	lw.enc.SetEscapeHTML(false)
+	return lw, nil
+}
+
+func (lw *lineWriter) write(v any) {
+	if lw.err == nil {
+		lw.err = lw.enc.Encode(v)
+	}
+}
+
+// Close flushes and closes; it is safe to call twice.
+func (lw *lineWriter) Close() error {
+	if lw.bw == nil {
+		return lw.err
+	}
+	if err := lw.bw.Flush(); err != nil && lw.err == nil {
+		lw.err = err
+	}
+	lw.bw = nil
+	if lw.f != nil {
+		if err := lw.f.Close(); err != nil && lw.err == nil {
+			lw.err = err
+		}
+	}
+	if lw.err != nil {
+		return fmt.Errorf("writing transactions: %w", lw.err)
+	}
+	return nil
+}

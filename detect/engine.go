@@ -1,0 +1,328 @@
+package detect
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shadowtap/shadowtap/reassembly"
+)
+
+// Options configure an Engine. The zero value works.
+type Options struct {
+	// Specs document the API; endpoints on hosts they cover are matched
+	// against them (their templates win) and the rest are shadow.
+	Specs []*Spec
+	// MaxHosts bounds the hosts inventoried; 0 means 1000. Requests to
+	// further hosts are counted in one "(other hosts)" entry.
+	MaxHosts int
+	// MaxTemplatesPerHost bounds the path-trie nodes per host; 0 means
+	// 2000. Requests beyond it fold into a counted {path} template.
+	MaxTemplatesPerHost int
+}
+
+// otherHosts is the host under which requests beyond MaxHosts are counted.
+const otherHosts = "(other hosts)"
+
+// Engine consumes transactions in capture-time order and keeps the endpoint
+// inventory. It is not safe for concurrent use: feed it from one goroutine.
+type Engine struct {
+	opts  Options
+	hosts map[string]*hostState
+	// foldedHosts counts requests to hosts beyond MaxHosts.
+	foldedHosts uint64
+}
+
+// hostState is the inventory of one host.
+type hostState struct {
+	name  string
+	trie  trie
+	specs []*Spec // the specs covering this host
+	// documented holds the stats of spec operations, by operation.
+	documented map[*SpecOp]*epStats
+}
+
+// NewEngine returns an engine.
+func NewEngine(opts Options) (*Engine, error) {
+	if opts.MaxHosts <= 0 {
+		opts.MaxHosts = 1000
+	}
+	if opts.MaxTemplatesPerHost <= 0 {
+		opts.MaxTemplatesPerHost = 2000
+	}
+	for i, s := range opts.Specs {
+		if s == nil {
+			return nil, fmt.Errorf("spec %d is nil", i)
+		}
+	}
+	return &Engine{opts: opts, hosts: map[string]*hostState{}}, nil
+}
+
+// txView is what the inventory reads of a transaction.
+type txView struct {
+	ts         time.Time
+	client     netip.Addr
+	status     int
+	auth       authSet
+	cred       credential
+	sensitive  sensitiveSet
+	queryNames []string
+}
+
+// Observe adds one transaction to the inventory and returns its endpoint
+// template ("" for a response seen without its request). The template is
+// the one known now; the report aggregates by the final, learnt one.
+func (e *Engine) Observe(t *reassembly.Transaction) string {
+	if t.Method == "" {
+		return ""
+	}
+	hs := e.host(EndpointHost(t))
+	query := parseQuery(t.Target)
+	v := txView{ts: t.RequestTime, client: t.Client.Addr(), status: t.Status}
+	if v.ts.IsZero() {
+		v.ts = t.ResponseTime
+	}
+	v.auth, v.cred = authOf(t, query)
+	v.sensitive = classifyBody(t.RespBody)
+	for _, q := range query {
+		v.queryNames = append(v.queryNames, q.name)
+	}
+	segs := splitPath(t.Target)
+	method := strings.ToUpper(t.Method)
+	if op := hs.matchSpec(method, segs); op != nil {
+		st := hs.documented[op]
+		if st == nil {
+			st = &epStats{}
+			hs.documented[op] = st
+		}
+		st.record(&v)
+		return op.Path
+	}
+	n := hs.trie.insert(segs)
+	if n.isRest {
+		hs.trie.folded++
+	}
+	if n.ep == nil {
+		n.ep = map[string]*epStats{}
+	}
+	st := n.ep[method]
+	if st == nil {
+		st = &epStats{}
+		n.ep[method] = st
+	}
+	st.record(&v)
+	return template(n)
+}
+
+func (e *Engine) host(name string) *hostState {
+	hs := e.hosts[name]
+	if hs != nil {
+		return hs
+	}
+	if len(e.hosts) >= e.opts.MaxHosts {
+		e.foldedHosts++
+		name = otherHosts
+		if hs = e.hosts[name]; hs != nil {
+			return hs
+		}
+	}
+	hs = &hostState{name: name, documented: map[*SpecOp]*epStats{}}
+	hs.trie.max = e.opts.MaxTemplatesPerHost
+	for _, s := range e.opts.Specs {
+		if s.covers(name) {
+			hs.specs = append(hs.specs, s)
+		}
+	}
+	e.hosts[name] = hs
+	return hs
+}
+
+// matchSpec finds the most specific documented operation for a path.
+func (hs *hostState) matchSpec(method string, segs []string) *SpecOp {
+	var best *SpecOp
+	bestScore := -1
+	for _, s := range hs.specs {
+		for _, op := range s.Ops {
+			if op.Method != method {
+				continue
+			}
+			if sc := op.match(segs); sc > bestScore {
+				best, bestScore = op, sc
+			}
+		}
+	}
+	return best
+}
+
+// EndpointHost is the contract's host of a transaction: the Host header
+// without a default port, else the server's IP.
+func EndpointHost(t *reassembly.Transaction) string {
+	if t.Host != "" {
+		scheme := "http"
+		if t.Server.Port() == 443 || t.TLS {
+			scheme = "https"
+		}
+		return normalizeHost(t.Host, scheme)
+	}
+	return t.Server.Addr().String()
+}
+
+// normalizeHost lower-cases a host and drops the scheme's default port.
+func normalizeHost(h, scheme string) string {
+	h = strings.ToLower(strings.TrimSpace(h))
+	host, port, err := net.SplitHostPort(h)
+	if err != nil {
+		return strings.TrimSuffix(h, ".")
+	}
+	if port == "80" && scheme != "https" || port == "443" && scheme != "http" || port == "" {
+		if strings.Contains(host, ":") {
+			return "[" + host + "]"
+		}
+		return host
+	}
+	return h
+}
+
+// Report returns the inventory and the alerts so far. Summary and
+// GeneratedAt are left for the caller.
+func (e *Engine) Report() Report {
+	rep := Report{Version: ReportVersion, Endpoints: []Endpoint{}, Unseen: []Unseen{}, Alerts: []Alert{}}
+	rep.Summary.Warnings = []string{}
+	names := sortedKeys(e.hosts)
+	var folded uint64
+	for _, name := range names {
+		hs := e.hosts[name]
+		var documented *bool
+		if len(hs.specs) > 0 {
+			documented = new(bool)
+		}
+		walk(&hs.trie.root, func(n *node) {
+			path := template(n)
+			for _, m := range sortedKeys(n.ep) {
+				ep := endpointOf(name, m, path, documented, n.ep[m])
+				rep.Endpoints = append(rep.Endpoints, ep)
+				if documented != nil {
+					rep.Alerts = append(rep.Alerts, shadowAlert(&ep, n.ep[m]))
+				}
+			}
+		})
+		folded += hs.trie.folded
+		yes := true
+		for _, s := range hs.specs {
+			for _, op := range s.Ops {
+				if st := hs.documented[op]; st != nil {
+					rep.Endpoints = append(rep.Endpoints, endpointOf(name, op.Method, op.Path, &yes, st))
+				} else {
+					rep.Unseen = append(rep.Unseen, Unseen{Host: name, Method: op.Method, Path: op.Path})
+				}
+			}
+		}
+	}
+	// Specs naming hosts never seen: all their operations are unseen there.
+	for _, s := range e.opts.Specs {
+		for _, h := range s.Hosts {
+			if e.hosts[h] == nil {
+				for _, op := range s.Ops {
+					rep.Unseen = append(rep.Unseen, Unseen{Host: h, Method: op.Method, Path: op.Path})
+				}
+			}
+		}
+	}
+	if folded > 0 {
+		rep.Summary.Warnings = append(rep.Summary.Warnings, fmt.Sprintf("%d requests folded into {path} templates: a host reached its limit of %d templates", folded, e.opts.MaxTemplatesPerHost))
+	}
+	if e.foldedHosts > 0 {
+		rep.Summary.Warnings = append(rep.Summary.Warnings, fmt.Sprintf("%d requests counted under %q: more than %d hosts", e.foldedHosts, otherHosts, e.opts.MaxHosts))
+	}
+	sort.SliceStable(rep.Endpoints, func(i, j int) bool {
+		a, b := rep.Endpoints[i], rep.Endpoints[j]
+		if a.Host != b.Host {
+			return a.Host < b.Host
+		}
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.Method < b.Method
+	})
+	sort.SliceStable(rep.Unseen, func(i, j int) bool {
+		a, b := rep.Unseen[i], rep.Unseen[j]
+		if a.Host != b.Host {
+			return a.Host < b.Host
+		}
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.Method < b.Method
+	})
+	rep.Unseen = dedupUnseen(rep.Unseen)
+	sort.SliceStable(rep.Alerts, func(i, j int) bool {
+		a, b := rep.Alerts[i], rep.Alerts[j]
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.Host != b.Host {
+			return a.Host < b.Host
+		}
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.Method < b.Method
+	})
+	return rep
+}
+
+func dedupUnseen(u []Unseen) []Unseen {
+	out := u[:0]
+	for i, x := range u {
+		if i == 0 || x != u[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func endpointOf(host, method, path string, documented *bool, st *epStats) Endpoint {
+	ep := Endpoint{
+		Host: host, Method: method, Path: path, Documented: documented,
+		Count: st.count, FirstSeen: FormatTime(st.first), LastSeen: FormatTime(st.last),
+		Statuses: map[string]int{}, Clients: len(st.clients),
+		Auth: st.auth.names(), Sensitive: st.sensitive.names(),
+	}
+	for code, n := range st.statuses {
+		ep.Statuses[strconv.Itoa(code)] = int(n)
+	}
+	return ep
+}
+
+// shadowAlert reports an endpoint no covering spec documents.
+func shadowAlert(ep *Endpoint, st *epStats) Alert {
+	sev := SeverityMedium
+	why := ""
+	if st.sensitive != 0 {
+		sev, why = SeverityHigh, "; it returns "+strings.Join(ep.Sensitive, ", ")
+	} else if st.auth == authNone {
+		sev, why = SeverityHigh, "; it is called without authentication"
+	}
+	clients := fmt.Sprint(ep.Clients)
+	if st.moreClients {
+		clients = "more than " + clients
+	}
+	return Alert{
+		Kind: KindShadowEndpoint, Severity: sev,
+		Host: ep.Host, Method: ep.Method, Path: ep.Path,
+		Client: st.firstClient.String(), FirstSeen: ep.FirstSeen, LastSeen: ep.LastSeen, Count: st.count,
+		Summary: fmt.Sprintf("%s %s is not in any spec for %s but served %d requests from %s clients%s", ep.Method, ep.Path, ep.Host, st.count, clients, why),
+		Evidence: map[string]any{
+			"detected_at": ep.FirstSeen,
+			"requests":    st.count,
+			"clients":     ep.Clients,
+			"statuses":    ep.Statuses,
+			"auth":        ep.Auth,
+			"sensitive":   ep.Sensitive,
+		},
+	}
+}

@@ -1,0 +1,338 @@
+package detect
+
+import (
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	// literalLimit is how many distinct fixed-looking words may sit under
+	// one parent before the position is learnt to be a parameter
+	// (usernames, slugs).
+	literalLimit = 24
+	// maxClientsExact bounds the distinct clients counted per endpoint.
+	maxClientsExact = 4096
+	// maxQueryNames bounds the query parameter names kept per endpoint.
+	maxQueryNames = 64
+)
+
+// node is one position of a host's path trie. Literal children hold fixed
+// words, params the parameter children keyed by their literal suffix
+// ("" or ".json"), rest the overflow child that takes all remaining
+// segments once the host's template budget is spent.
+type node struct {
+	parent  *node
+	label   string // the literal word, or the suffix of a parameter
+	isParam bool
+	isRest  bool
+	learnt  bool // literal children were folded into a parameter
+	lit     map[string]*node
+	params  map[string]*node
+	rest    *node
+	ep      map[string]*epStats // by method
+}
+
+// epStats is what the inventory keeps per endpoint.
+type epStats struct {
+	count       uint64
+	first, last time.Time
+	statuses    map[int]uint64
+	clients     map[netip.Addr]struct{}
+	moreClients bool // clients stopped counting at maxClientsExact
+	auth        authSet
+	sensitive   sensitiveSet
+	query       map[string]struct{}
+	firstClient netip.Addr
+}
+
+func (s *epStats) record(t *txView) {
+	if s.count == 0 || t.ts.Before(s.first) {
+		s.first = t.ts
+		s.firstClient = t.client
+	}
+	if t.ts.After(s.last) {
+		s.last = t.ts
+	}
+	s.count++
+	if t.status > 0 {
+		if s.statuses == nil {
+			s.statuses = map[int]uint64{}
+		}
+		s.statuses[t.status]++
+	}
+	if s.clients == nil {
+		s.clients = map[netip.Addr]struct{}{}
+	}
+	if len(s.clients) < maxClientsExact {
+		s.clients[t.client] = struct{}{}
+	} else if _, ok := s.clients[t.client]; !ok {
+		s.moreClients = true
+	}
+	s.auth |= t.auth
+	s.sensitive |= t.sensitive
+	for _, q := range t.queryNames {
+		if s.query == nil {
+			s.query = map[string]struct{}{}
+		}
+		if len(s.query) < maxQueryNames {
+			s.query[q] = struct{}{}
+		}
+	}
+}
+
+func (s *epStats) merge(o *epStats) {
+	if o.count == 0 {
+		return
+	}
+	if s.count == 0 || o.first.Before(s.first) {
+		s.first, s.firstClient = o.first, o.firstClient
+	}
+	if o.last.After(s.last) {
+		s.last = o.last
+	}
+	s.count += o.count
+	for k, v := range o.statuses {
+		if s.statuses == nil {
+			s.statuses = map[int]uint64{}
+		}
+		s.statuses[k] += v
+	}
+	for c := range o.clients {
+		if s.clients == nil {
+			s.clients = map[netip.Addr]struct{}{}
+		}
+		if len(s.clients) < maxClientsExact {
+			s.clients[c] = struct{}{}
+		} else {
+			s.moreClients = true
+		}
+	}
+	s.moreClients = s.moreClients || o.moreClients
+	s.auth |= o.auth
+	s.sensitive |= o.sensitive
+	for q := range o.query {
+		if s.query == nil {
+			s.query = map[string]struct{}{}
+		}
+		if len(s.query) < maxQueryNames {
+			s.query[q] = struct{}{}
+		}
+	}
+}
+
+// trie is one host's learnt templates.
+type trie struct {
+	root   node
+	nodes  int
+	max    int
+	folded uint64 // requests that landed in an overflow node
+}
+
+// insert finds (creating as needed) the node of a concrete path.
+func (tr *trie) insert(segs []string) *node {
+	n := &tr.root
+	for _, s := range segs {
+		class, suffix := classify(s)
+		if class == classLiteral && !n.learnt {
+			child := n.lit[s]
+			if child == nil {
+				if len(n.lit) >= literalLimit && n.parent != nil && !isVersion(n.label) {
+					tr.learn(n)
+					n = tr.paramChild(n, "")
+					if n == nil {
+						return tr.overflowAt(&tr.root)
+					}
+					continue
+				}
+				if tr.nodes >= tr.max {
+					return tr.overflowAt(n)
+				}
+				child = &node{parent: n, label: s}
+				if n.lit == nil {
+					n.lit = map[string]*node{}
+				}
+				n.lit[s] = child
+				tr.nodes++
+			}
+			n = child
+			continue
+		}
+		if class == classLiteral {
+			suffix = ""
+		}
+		next := tr.paramChild(n, suffix)
+		if next == nil {
+			return tr.overflowAt(n)
+		}
+		n = next
+	}
+	return n
+}
+
+// overflowAt returns n's overflow child, which takes every request whose
+// template could not be created.
+func (tr *trie) overflowAt(n *node) *node {
+	if n.rest == nil {
+		n.rest = &node{parent: n, isRest: true}
+	}
+	return n.rest
+}
+
+func (tr *trie) paramChild(n *node, suffix string) *node {
+	child := n.params[suffix]
+	if child == nil {
+		if tr.nodes >= tr.max {
+			return nil
+		}
+		child = &node{parent: n, label: suffix, isParam: true}
+		if n.params == nil {
+			n.params = map[string]*node{}
+		}
+		n.params[suffix] = child
+		tr.nodes++
+	}
+	return child
+}
+
+// learn folds n's literal children into its plain parameter child.
+func (tr *trie) learn(n *node) {
+	n.learnt = true
+	p := tr.paramChild(n, "")
+	if p == nil {
+		p = tr.overflowAt(n)
+	}
+	lits := n.lit
+	n.lit = nil
+	for _, c := range lits {
+		tr.mergeInto(p, c)
+	}
+}
+
+// mergeInto merges src's subtree into dst, freeing src's nodes.
+func (tr *trie) mergeInto(dst, src *node) {
+	tr.nodes--
+	for m, s := range src.ep {
+		if dst.ep == nil {
+			dst.ep = map[string]*epStats{}
+		}
+		if d := dst.ep[m]; d != nil {
+			d.merge(s)
+		} else {
+			dst.ep[m] = s
+		}
+	}
+	for w, c := range src.lit {
+		if dst.learnt {
+			p := tr.paramChild(dst, "")
+			if p == nil {
+				p = tr.overflowAt(dst)
+			}
+			tr.mergeInto(p, c)
+			continue
+		}
+		if d := dst.lit[w]; d != nil {
+			tr.mergeInto(d, c)
+		} else {
+			if dst.lit == nil {
+				dst.lit = map[string]*node{}
+			}
+			c.parent = dst
+			dst.lit[w] = c
+		}
+	}
+	for sfx, c := range src.params {
+		if d := dst.params[sfx]; d != nil {
+			tr.mergeInto(d, c)
+		} else {
+			if dst.params == nil {
+				dst.params = map[string]*node{}
+			}
+			c.parent = dst
+			dst.params[sfx] = c
+		}
+	}
+	if src.rest != nil {
+		if dst.rest == nil {
+			src.rest.parent = dst
+			dst.rest = src.rest
+		} else {
+			tr.mergeIntoRest(dst.rest, src.rest)
+		}
+	}
+}
+
+func (tr *trie) mergeIntoRest(dst, src *node) {
+	for m, s := range src.ep {
+		if dst.ep == nil {
+			dst.ep = map[string]*epStats{}
+		}
+		if d := dst.ep[m]; d != nil {
+			d.merge(s)
+		} else {
+			dst.ep[m] = s
+		}
+	}
+}
+
+// template renders the OpenAPI-style path of n, naming parameters after
+// their parent resource.
+func template(n *node) string {
+	var chain []*node
+	for x := n; x != nil && x.parent != nil; x = x.parent {
+		chain = append(chain, x)
+	}
+	if len(chain) == 0 {
+		return "/"
+	}
+	var b strings.Builder
+	used := map[string]int{}
+	prev := ""
+	for i := len(chain) - 1; i >= 0; i-- {
+		x := chain[i]
+		b.WriteByte('/')
+		switch {
+		case x.isRest:
+			b.WriteString("{path}")
+		case x.isParam:
+			name := paramName(prev)
+			used[name]++
+			if used[name] > 1 {
+				name += strconv.Itoa(used[name])
+			}
+			b.WriteString("{" + name + "}" + x.label)
+			prev = "{"
+		default:
+			b.WriteString(x.label)
+			prev = x.label
+		}
+	}
+	return b.String()
+}
+
+// walk calls fn for every node holding endpoint stats, in a stable order.
+func walk(n *node, fn func(*node)) {
+	if len(n.ep) > 0 {
+		fn(n)
+	}
+	for _, k := range sortedKeys(n.lit) {
+		walk(n.lit[k], fn)
+	}
+	for _, k := range sortedKeys(n.params) {
+		walk(n.params[k], fn)
+	}
+	if n.rest != nil {
+		walk(n.rest, fn)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,84 @@
+package detect
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+)
+
+// secretPatterns recognise well-known token formats. They are anchored on
+// their literal prefixes (never a leading \b, which makes Go's regexp slow).
+var secretPatterns = regexp.MustCompile(`(?:hf_[A-Za-z0-9]{30,40}|gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{40,255}|AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|[sr]k_(?:live|test)_[A-Za-z0-9]{16,99}|xox[abposr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|sk-ant-[A-Za-z0-9_-]{20,}|sk-(?:proj-)?[A-Za-z0-9_-]{32,}|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*|-----BEGIN [A-Z ]*PRIVATE KEY-----)`)
+
+// secretPrefixes is the cheap prefilter in front of secretPatterns.
+var secretPrefixes = [][]byte{[]byte("hf_"), []byte("gh"), []byte("AKIA"), []byte("ASIA"), []byte("k_live_"), []byte("k_test_"), []byte("xox"), []byte("AIza"), []byte("sk-"), []byte("eyJ"), []byte("PRIVATE KEY")}
+
+func hasSecret(b []byte) bool {
+	for _, p := range secretPrefixes {
+		if bytes.Contains(b, p) {
+			return secretPatterns.Match(b)
+		}
+	}
+	return false
+}
+
+func hasSecretString(s string) bool {
+	for _, p := range secretPrefixes {
+		if strings.Contains(s, string(p)) {
+			return secretPatterns.MatchString(s)
+		}
+	}
+	return false
+}
+
+// Redacted replaces every credential or secret value in outputs.
+const Redacted = "REDACTED"
+
+// RedactURI returns the request-target with the values of credential-bearing
+// query parameters and any recognised secret (in the path or the query)
+// replaced by REDACTED; everything else stays as sent.
+func RedactURI(target string) string {
+	path, query, hasQuery := strings.Cut(target, "?")
+	if hasSecretString(path) {
+		path = secretPatterns.ReplaceAllString(path, Redacted)
+	}
+	if !hasQuery {
+		return path
+	}
+	parts := strings.Split(query, "&")
+	for i, p := range parts {
+		name, value, ok := strings.Cut(p, "=")
+		if !ok || value == "" {
+			continue
+		}
+		if credentialParams[strings.ToLower(name)] {
+			parts[i] = name + "=" + Redacted
+		} else if hasSecretString(value) {
+			parts[i] = name + "=" + secretPatterns.ReplaceAllString(value, Redacted)
+		}
+	}
+	return path + "?" + strings.Join(parts, "&")
+}
+
+// queryParam is one query parameter as sent.
+type queryParam struct{ name, value string }
+
+// parseQuery splits the query of a request-target (no decoding).
+func parseQuery(target string) []queryParam {
+	_, q, ok := strings.Cut(target, "?")
+	if !ok || q == "" {
+		return nil
+	}
+	if i := strings.IndexByte(q, '#'); i >= 0 {
+		q = q[:i]
+	}
+	var out []queryParam
+	for _, p := range strings.Split(q, "&") {
+		if p == "" {
+			continue
+		}
+		n, v, _ := strings.Cut(p, "=")
+		out = append(out, queryParam{n, v})
+	}
+	return out
+}

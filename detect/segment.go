@@ -1,0 +1,220 @@
+package detect
+
+import "strings"
+
+// Segment classes found by the explainable rules; classLiteral means the
+// segment looks like a fixed word.
+type segClass uint8
+
+const (
+	classLiteral segClass = iota
+	classInt
+	classUUID
+	classHex
+	classEmail
+	classDate
+	classPrefixedID
+	classToken
+	classMixed
+)
+
+// knownExts may follow a parameter inside one segment (/orders/{id}.json).
+var knownExts = []string{".json", ".xml", ".csv", ".pdf", ".html", ".txt", ".png", ".jpg", ".zip"}
+
+// classify applies the segment rules to one path segment. It returns the
+// class of the variable part and the literal suffix that stays (".json").
+func classify(seg string) (segClass, string) {
+	if seg == "" {
+		return classLiteral, ""
+	}
+	c := classifyWhole(seg)
+	if c != classLiteral {
+		return c, ""
+	}
+	for _, ext := range knownExts {
+		if len(seg) > len(ext) && strings.HasSuffix(strings.ToLower(seg), ext) {
+			stem := seg[:len(seg)-len(ext)]
+			if c := classifyWhole(stem); c != classLiteral {
+				return c, seg[len(stem):]
+			}
+		}
+	}
+	return classLiteral, ""
+}
+
+func classifyWhole(s string) segClass {
+	n := len(s)
+	var digits, lower, upper, hexLetters, other, dashes, unders int
+	for i := 0; i < n; i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c >= 'a' && c <= 'z':
+			lower++
+			if c <= 'f' {
+				hexLetters++
+			}
+		case c >= 'A' && c <= 'Z':
+			upper++
+			if c <= 'F' {
+				hexLetters++
+			}
+		case c == '-':
+			dashes++
+		case c == '_':
+			unders++
+		default:
+			other++
+		}
+	}
+	switch {
+	case digits == n:
+		return classInt
+	case isVersion(s):
+		return classLiteral
+	case strings.IndexByte(s, '@') > 0 && strings.IndexByte(s[strings.IndexByte(s, '@'):], '.') > 0:
+		return classEmail
+	case strings.Contains(s, "%40"):
+		return classEmail
+	case n == 36 && dashes == 4 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' && digits+hexLetters == 32:
+		return classUUID
+	case isDate(s):
+		return classDate
+	case n >= 8 && digits > 0 && digits+hexLetters == n:
+		return classHex // hashes, ObjectIds
+	case isPrefixedID(s):
+		return classPrefixedID
+	case n >= 16 && other == 0 && digits > 0 && (lower > 0 || upper > 0):
+		return classToken // base62/base64url ids, long random tokens
+	case n >= 20 && other <= 2 && lower > 0 && upper > 0 && digits > 0:
+		return classToken
+	case n >= 6 && other == 0 && digits >= 2 && (lower+upper) > 0 && dashes+unders <= 2:
+		return classMixed
+	}
+	return classLiteral
+}
+
+// isVersion reports segments like v1, v2, V10, v1.2, v2beta1.
+func isVersion(s string) bool {
+	if len(s) < 2 || len(s) > 8 || (s[0] != 'v' && s[0] != 'V') || s[1] < '0' || s[1] > '9' {
+		return false
+	}
+	return true
+}
+
+// isDate reports YYYY-MM-DD and YYYYMMDD dates.
+func isDate(s string) bool {
+	if len(s) == 10 && s[4] == '-' && s[7] == '-' {
+		return allDigits(s[:4]) && allDigits(s[5:7]) && allDigits(s[8:])
+	}
+	return false
+}
+
+// isPrefixedID reports ids like cus_9s8d7f6g, ord_Ab12Cd34, pi_3Mtw….
+func isPrefixedID(s string) bool {
+	i := strings.IndexByte(s, '_')
+	if i < 2 || i > 6 || len(s)-i-1 < 6 {
+		return false
+	}
+	for _, c := range s[:i] {
+		if c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	var digits, letters int
+	for _, c := range s[i+1:] {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+			letters++
+		default:
+			return false
+		}
+	}
+	return digits > 0 || letters >= 12
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// splitPath splits a request-target into its path segments, dropping the
+// query and fragment and tolerating absolute-form targets.
+func splitPath(target string) []string {
+	if i := strings.IndexAny(target, "?#"); i >= 0 {
+		target = target[:i]
+	}
+	if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
+		rest := target[strings.Index(target, "//")+2:]
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			target = rest[j:]
+		} else {
+			target = "/"
+		}
+	}
+	target = strings.Trim(target, "/")
+	if target == "" {
+		return nil
+	}
+	return strings.Split(target, "/")
+}
+
+// paramName names a parameter after its parent resource: users → userId.
+func paramName(parent string) string {
+	p := strings.ToLower(parent)
+	if p == "" || strings.HasPrefix(p, "{") || isVersion(p) {
+		return "id"
+	}
+	var b strings.Builder
+	up := false
+	for _, c := range p {
+		if c == '-' || c == '_' || c == '.' {
+			up = true
+			continue
+		}
+		if c < 'a' || c > 'z' {
+			if c < '0' || c > '9' {
+				continue
+			}
+		}
+		if up && b.Len() > 0 {
+			b.WriteRune(c - 32*boolInt(c >= 'a' && c <= 'z'))
+		} else {
+			b.WriteRune(c)
+		}
+		up = false
+	}
+	s := singular(b.String())
+	if s == "" {
+		return "id"
+	}
+	return s + "Id"
+}
+
+func boolInt(b bool) rune {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func singular(s string) string {
+	switch {
+	case strings.HasSuffix(s, "ies") && len(s) > 4:
+		return s[:len(s)-3] + "y"
+	case strings.HasSuffix(s, "sses"), strings.HasSuffix(s, "xes"), strings.HasSuffix(s, "ches"):
+		return s[:len(s)-2]
+	case strings.HasSuffix(s, "ss"):
+		return s
+	case strings.HasSuffix(s, "s") && len(s) > 3:
+		return s[:len(s)-1]
+	}
+	return s
+}

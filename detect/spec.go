@@ -1,0 +1,229 @@
+package detect
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi2"
+	"github.com/getkin/kin-openapi/openapi2conv"
+	"github.com/getkin/kin-openapi/openapi3"
+	"gopkg.in/yaml.v3"
+)
+
+// ErrBadSpec matches every error LoadSpec returns for a document that is
+// not a usable OpenAPI 3.x or Swagger 2.0 spec.
+var ErrBadSpec = errors.New("not a usable OpenAPI document")
+
+// Spec is an OpenAPI document reduced to what matching needs: the hosts it
+// covers and its operations with their full wire templates. It is immutable
+// and safe for concurrent use.
+type Spec struct {
+	// Path is the file it was loaded from.
+	Path string
+	// Hosts are the hosts of absolute server URLs; AnyHost is true when a
+	// server URL is relative (or there is none), which covers every host.
+	Hosts   []string
+	AnyHost bool
+	Ops     []*SpecOp
+}
+
+// SpecOp is one documented operation.
+type SpecOp struct {
+	Method string
+	// Path is the full template as it travels on the wire, the server's
+	// base path included (/v1/users/{id}).
+	Path  string
+	segs  []specSeg
+	Query []string // documented query parameter names
+}
+
+// specSeg matches one path segment: a literal, or a parameter with an
+// optional literal prefix and suffix ("{id}.json").
+type specSeg struct {
+	literal        string
+	param          bool
+	prefix, suffix string
+}
+
+// LoadSpec reads an OpenAPI 3.0/3.1 or Swagger 2.0 document, YAML or JSON.
+func LoadSpec(path string) (*Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading spec: %w", err)
+	}
+	doc, err := parseSpec(data)
+	if err != nil {
+		return nil, fmt.Errorf("spec %s: %w: %v", path, ErrBadSpec, err)
+	}
+	s := specFrom(doc)
+	s.Path = path
+	return s, nil
+}
+
+func parseSpec(data []byte) (*openapi3.T, error) {
+	var probe map[string]any
+	if err := yaml.Unmarshal(data, &probe); err != nil {
+		return nil, err
+	}
+	if _, ok := probe["swagger"]; ok {
+		js, err := json.Marshal(jsonable(probe))
+		if err != nil {
+			return nil, err
+		}
+		var d2 openapi2.T
+		if err := json.Unmarshal(js, &d2); err != nil {
+			return nil, err
+		}
+		return openapi2conv.ToV3(&d2)
+	}
+	if _, ok := probe["openapi"]; !ok {
+		return nil, errors.New("neither an \"openapi\" nor a \"swagger\" field")
+	}
+	loader := openapi3.NewLoader()
+	loader.IsExternalRefsAllowed = false
+	return loader.LoadFromData(data)
+}
+
+// jsonable converts YAML's map[any]any trees (from older YAML) to JSON form.
+func jsonable(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = jsonable(e)
+		}
+		return x
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = jsonable(e)
+		}
+		return m
+	case []any:
+		for i, e := range x {
+			x[i] = jsonable(e)
+		}
+		return x
+	}
+	return v
+}
+
+func specFrom(doc *openapi3.T) *Spec {
+	s := &Spec{}
+	bases := map[string]bool{}
+	for _, srv := range doc.Servers {
+		u := srv.URL
+		for name, v := range srv.Variables {
+			u = strings.ReplaceAll(u, "{"+name+"}", v.Default)
+		}
+		host, base := splitServer(u)
+		if host == "" {
+			s.AnyHost = true
+		} else if !contains(s.Hosts, host) {
+			s.Hosts = append(s.Hosts, host)
+		}
+		bases[strings.TrimRight(base, "/")] = true
+	}
+	if len(doc.Servers) == 0 {
+		s.AnyHost = true
+	}
+	if len(bases) == 0 {
+		bases[""] = true
+	}
+	if doc.Paths != nil {
+		for p, item := range doc.Paths.Map() {
+			for method, op := range item.Operations() {
+				var query []string
+				for _, ps := range [][]*openapi3.ParameterRef{item.Parameters, op.Parameters} {
+					for _, pr := range ps {
+						if pr.Value != nil && pr.Value.In == "query" {
+							query = append(query, pr.Value.Name)
+						}
+					}
+				}
+				for base := range bases {
+					full := base + "/" + strings.TrimLeft(p, "/")
+					s.Ops = append(s.Ops, &SpecOp{Method: strings.ToUpper(method), Path: full, segs: compileTemplate(full), Query: query})
+				}
+			}
+		}
+	}
+	sort.Slice(s.Ops, func(i, j int) bool {
+		if s.Ops[i].Path != s.Ops[j].Path {
+			return s.Ops[i].Path < s.Ops[j].Path
+		}
+		return s.Ops[i].Method < s.Ops[j].Method
+	})
+	sort.Strings(s.Hosts)
+	return s
+}
+
+// splitServer returns the host (without default port) and base path of a
+// server URL; a relative URL has no host.
+func splitServer(u string) (host, base string) {
+	if strings.Contains(u, "://") {
+		pu, err := url.Parse(u)
+		if err == nil {
+			return normalizeHost(pu.Host, pu.Scheme), pu.Path
+		}
+	}
+	return "", u
+}
+
+func compileTemplate(p string) []specSeg {
+	var out []specSeg
+	for _, s := range strings.Split(strings.Trim(p, "/"), "/") {
+		if s == "" {
+			continue
+		}
+		i := strings.IndexByte(s, '{')
+		j := strings.LastIndexByte(s, '}')
+		if i >= 0 && j > i {
+			out = append(out, specSeg{param: true, prefix: s[:i], suffix: s[j+1:]})
+		} else {
+			out = append(out, specSeg{literal: s})
+		}
+	}
+	return out
+}
+
+// match scores how well op's template matches the concrete segments: -1 for
+// no match, else the number of literal segments (more specific wins).
+func (op *SpecOp) match(segs []string) int {
+	if len(segs) != len(op.segs) {
+		return -1
+	}
+	score := 0
+	for i, s := range op.segs {
+		c := segs[i]
+		if !s.param {
+			if c != s.literal {
+				return -1
+			}
+			score++
+			continue
+		}
+		if len(c) <= len(s.prefix)+len(s.suffix) || !strings.HasPrefix(c, s.prefix) || !strings.HasSuffix(c, s.suffix) {
+			return -1
+		}
+	}
+	return score
+}
+
+// covers reports whether the spec documents the given host.
+func (s *Spec) covers(host string) bool {
+	return s.AnyHost || contains(s.Hosts, host)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
