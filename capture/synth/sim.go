@@ -656,7 +656,7 @@ func (s *sim) play(ss *session) error {
 			}
 		}
 		// Pipelining (impaired runs): several GETs in one write.
-		if s.o.Impair && s.rng.Float64() < 0.03 && i+2 < len(ss.calls) && pipelinable(ss.calls[i:i+3]) {
+		if s.o.Impair && s.spec == nil && s.rng.Float64() < 0.03 && i+2 < len(ss.calls) && pipelinable(ss.calls[i:i+3]) {
 			var rq, rs [][]byte
 			first := conn.Now()
 			for j := range 3 {

@@ -79,3 +79,37 @@ func TestSimulateDir(t *testing.T) {
 		t.Fatalf("operations sum to %d, totals say %d", sum, tr.Totals.Transactions)
 	}
 }
+
+func TestSimulateSpec(t *testing.T) {
+	for _, spec := range []string{"testdata/library-openapi3.yaml", "testdata/weather-swagger2.yaml"} {
+		t.Run(filepath.Base(spec), func(t *testing.T) {
+			dir := t.TempDir()
+			tr, err := Simulate(dir, SimOptions{Days: 2, Users: 15, Seed: 4, Spec: spec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc, err := openapi3.NewLoader().LoadFromFile(filepath.Join(dir, "documented.yaml"))
+			if err != nil {
+				t.Fatalf("documented.yaml: %v", err)
+			}
+			n, documented, used := 0, 0, 0
+			for _, item := range doc.Paths.Map() {
+				n += len(item.Operations())
+			}
+			for _, op := range tr.Operations {
+				if op.Documented {
+					documented++
+				}
+				if op.Used {
+					used++
+				}
+			}
+			if n != documented || documented == len(tr.Operations) || used == 0 {
+				t.Fatalf("spec has %d operations; truth: %d documented, %d used of %d", n, documented, used, len(tr.Operations))
+			}
+			if len(tr.Incidents) < 3 || tr.Totals.IncidentTransactions == 0 {
+				t.Fatalf("incidents: %+v", tr.Incidents)
+			}
+		})
+	}
+}
