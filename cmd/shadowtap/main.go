@@ -21,6 +21,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"analyze", "analyse capture files offline and report endpoints and alerts", runAnalyze},
+		{"simulate", "write labelled simulated API traffic: a capture, its spec and the truth", func(args []string, _, _ io.Writer) error { return runSimulate(args) }},
+		{"demo", "simulate the built-in API with incidents, analyse it and show the result", runDemo},
 		{"version", "print the build's version", runVersion},
 	}
 }
