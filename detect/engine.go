@@ -23,6 +23,9 @@ type Options struct {
 	// MaxTemplatesPerHost bounds the path-trie nodes per host; 0 means
 	// 2000. Requests beyond it fold into a counted {path} template.
 	MaxTemplatesPerHost int
+	// TrustXFF takes a request's client from the first X-Forwarded-For hop
+	// (when it parses as an IP) instead of the connection's source.
+	TrustXFF bool
 }
 
 // otherHosts is the host under which requests beyond MaxHosts are counted.
@@ -82,7 +85,7 @@ func (e *Engine) Observe(t *reassembly.Transaction) string {
 	}
 	hs := e.host(EndpointHost(t))
 	query := parseQuery(t.Target)
-	v := txView{ts: t.RequestTime, client: t.Client.Addr(), status: t.Status}
+	v := txView{ts: t.RequestTime, client: e.clientOf(t), status: t.Status}
 	if v.ts.IsZero() {
 		v.ts = t.ResponseTime
 	}
@@ -100,6 +103,15 @@ func (e *Engine) Observe(t *reassembly.Transaction) string {
 			hs.documented[op] = st
 		}
 		st.record(&v)
+		var undoc []string
+		for _, q := range query {
+			if !contains(op.Query, q.name) && !credentialParams[strings.ToLower(q.name)] {
+				undoc = append(undoc, q.name)
+			}
+		}
+		if undoc != nil {
+			st.addUndocQuery(undoc)
+		}
 		return op.Path
 	}
 	n := hs.trie.insert(segs)
@@ -116,6 +128,20 @@ func (e *Engine) Observe(t *reassembly.Transaction) string {
 	}
 	st.record(&v)
 	return template(n)
+}
+
+// clientOf is the contract's client: the source IP, or the first
+// X-Forwarded-For hop when the engine trusts it.
+func (e *Engine) clientOf(t *reassembly.Transaction) netip.Addr {
+	if e.opts.TrustXFF {
+		if xff := t.ReqHeader("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			if a, err := netip.ParseAddr(strings.TrimSpace(first)); err == nil {
+				return a.Unmap()
+			}
+		}
+	}
+	return t.Client.Addr()
 }
 
 func (e *Engine) host(name string) *hostState {
@@ -215,7 +241,11 @@ func (e *Engine) Report() Report {
 		for _, s := range hs.specs {
 			for _, op := range s.Ops {
 				if st := hs.documented[op]; st != nil {
-					rep.Endpoints = append(rep.Endpoints, endpointOf(name, op.Method, op.Path, &yes, st))
+					ep := endpointOf(name, op.Method, op.Path, &yes, st)
+					rep.Endpoints = append(rep.Endpoints, ep)
+					if len(st.undocQuery) > 0 {
+						rep.Alerts = append(rep.Alerts, undocQueryAlert(&ep, st))
+					}
 				} else {
 					rep.Unseen = append(rep.Unseen, Unseen{Host: name, Method: op.Method, Path: op.Path})
 				}
@@ -296,6 +326,26 @@ func endpointOf(host, method, path string, documented *bool, st *epStats) Endpoi
 		ep.Statuses[strconv.Itoa(code)] = int(n)
 	}
 	return ep
+}
+
+// undocQueryAlert reports query parameters that a documented operation does
+// not declare. It is a low-severity shadow_endpoint: the operation is known
+// but part of its surface is not (the choice keeps the v1 vocabulary closed;
+// evidence.undocumented_query names the parameters, never their values).
+// Credential parameters are the API's auth scheme and are not reported.
+func undocQueryAlert(ep *Endpoint, st *epStats) Alert {
+	names := sortedKeys(st.undocQuery)
+	return Alert{
+		Kind: KindShadowEndpoint, Severity: SeverityLow,
+		Host: ep.Host, Method: ep.Method, Path: ep.Path,
+		Client: st.undocClient.String(), FirstSeen: FormatTime(st.undocFirst), LastSeen: FormatTime(st.undocLast), Count: st.undocCount,
+		Summary: fmt.Sprintf("%s %s is documented but was called with undocumented query parameters: %s", ep.Method, ep.Path, strings.Join(names, ", ")),
+		Evidence: map[string]any{
+			"detected_at":        FormatTime(st.undocFirst),
+			"undocumented_query": names,
+			"requests":           st.undocCount,
+		},
+	}
 }
 
 // shadowAlert reports an endpoint no covering spec documents.

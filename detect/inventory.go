@@ -13,6 +13,9 @@ const (
 	// one parent before the position is learnt to be a parameter
 	// (usernames, slugs).
 	literalLimit = 24
+	// literalHardLimit is how many distinct words one position may hold
+	// whatever their frequencies; beyond it the position is data.
+	literalHardLimit = 128
 	// maxClientsExact bounds the distinct clients counted per endpoint.
 	maxClientsExact = 4096
 	// maxQueryNames bounds the query parameter names kept per endpoint.
@@ -29,10 +32,13 @@ type node struct {
 	isParam bool
 	isRest  bool
 	learnt  bool // literal children were folded into a parameter
-	lit     map[string]*node
-	params  map[string]*node
-	rest    *node
-	ep      map[string]*epStats // by method
+	// hits counts the requests that went on from this node to a literal
+	// child: with len(lit) it says whether new words keep arriving.
+	hits   uint64
+	lit    map[string]*node
+	params map[string]*node
+	rest   *node
+	ep     map[string]*epStats // by method
 }
 
 // epStats is what the inventory keeps per endpoint.
@@ -46,6 +52,32 @@ type epStats struct {
 	sensitive   sensitiveSet
 	query       map[string]struct{}
 	firstClient netip.Addr
+	lastClient  netip.Addr // of the request recorded last
+
+	// Undocumented query parameters of a documented operation.
+	undocQuery            map[string]struct{}
+	undocCount            uint64
+	undocFirst, undocLast time.Time
+	undocClient           netip.Addr
+}
+
+// addUndocQuery records the undocumented query parameters of the request
+// just recorded (so s.last and s.lastClient are this request's).
+func (s *epStats) addUndocQuery(names []string) {
+	if s.undocQuery == nil {
+		s.undocQuery = map[string]struct{}{}
+	}
+	s.undocCount++
+	if s.undocFirst.IsZero() {
+		s.undocFirst = s.last
+		s.undocClient = s.lastClient
+	}
+	s.undocLast = s.last
+	for _, name := range names {
+		if len(s.undocQuery) < maxQueryNames {
+			s.undocQuery[name] = struct{}{}
+		}
+	}
 }
 
 func (s *epStats) record(t *txView) {
@@ -53,9 +85,10 @@ func (s *epStats) record(t *txView) {
 		s.first = t.ts
 		s.firstClient = t.client
 	}
-	if t.ts.After(s.last) {
+	if !t.ts.Before(s.last) {
 		s.last = t.ts
 	}
+	s.lastClient = t.client
 	s.count++
 	if t.status > 0 {
 		if s.statuses == nil {
@@ -136,10 +169,14 @@ func (tr *trie) insert(segs []string) *node {
 	n := &tr.root
 	for _, s := range segs {
 		class, suffix := classify(s)
+		if class == classDate && n == &tr.root {
+			class = classLiteral // a dated API version (/2010-04-01/Accounts)
+		}
 		if class == classLiteral && !n.learnt {
+			n.hits++
 			child := n.lit[s]
 			if child == nil {
-				if len(n.lit) >= literalLimit && n.parent != nil && !isVersion(n.label) {
+				if tr.keepsGrowing(n) {
 					tr.learn(n)
 					n = tr.paramChild(n, "")
 					if n == nil {
@@ -170,6 +207,19 @@ func (tr *trie) insert(segs []string) *node {
 		n = next
 	}
 	return n
+}
+
+// keepsGrowing reports whether n's literal children are data rather than
+// fixed words: at least literalLimit of them under a non-root, non-version
+// parent, with at least half of the requests through n having brought a new
+// word (usernames, slugs) — or literalHardLimit of them whatever the mix.
+// Fixed resource names saturate: their count stays put while requests grow.
+func (tr *trie) keepsGrowing(n *node) bool {
+	d := uint64(len(n.lit))
+	if d < literalLimit || n.parent == nil || (!n.isParam && isVersion(n.label)) {
+		return false
+	}
+	return d*2 >= n.hits || d >= literalHardLimit
 }
 
 // overflowAt returns n's overflow child, which takes every request whose

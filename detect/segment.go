@@ -89,10 +89,33 @@ func classifyWhole(s string) segClass {
 		return classToken // base62/base64url ids, long random tokens
 	case n >= 20 && other <= 2 && lower > 0 && upper > 0 && digits > 0:
 		return classToken
-	case n >= 6 && other == 0 && digits >= 2 && (lower+upper) > 0 && dashes+unders <= 2:
+	case n >= 6 && other == 0 && digits >= 2 && (lower+upper) > 0 && dashes+unders <= 2 && (n >= 10 || alnumSwitches(s) >= 2):
 		return classMixed
 	}
 	return classLiteral
+}
+
+// alnumSwitches counts the changes between letters and digits along s, so
+// that words with a number suffix (base64, sha256, oauth2) stay literal while
+// interleaved ids (a1b2c3, 12ab34) do not.
+func alnumSwitches(s string) int {
+	n, prev := 0, byte(0)
+	for i := 0; i < len(s); i++ {
+		var k byte
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			k = 'd'
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+			k = 'l'
+		default:
+			continue
+		}
+		if prev != 0 && k != prev {
+			n++
+		}
+		prev = k
+	}
+	return n
 }
 
 // isVersion reports segments like v1, v2, V10, v1.2, v2beta1.
