@@ -160,7 +160,6 @@ type incident struct {
 	TruthIncident
 	first, last time.Time
 	clients     map[netip.Addr]struct{}
-	eps         map[opKind]struct{}
 	specEps     map[int]struct{}
 }
 
