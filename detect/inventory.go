@@ -13,6 +13,9 @@ const (
 	// one parent before the position is learnt to be a parameter
 	// (usernames, slugs).
 	literalLimit = 24
+	// literalLimitBesideParam replaces literalLimit under a node that
+	// already has a parameter child.
+	literalLimitBesideParam = 8
 	// literalHardLimit is how many distinct words one position may hold
 	// whatever their frequencies; beyond it the position is data.
 	literalHardLimit = 128
@@ -211,15 +214,24 @@ func (tr *trie) insert(segs []string) *node {
 
 // keepsGrowing reports whether n's literal children are data rather than
 // fixed words: at least literalLimit of them under a non-root, non-version
-// parent, with at least half of the requests through n having brought a new
-// word (usernames, slugs) — or literalHardLimit of them whatever the mix.
+// parent, with at least three quarters of the requests through n having
+// brought a new word (usernames, slugs) — or literalHardLimit of them whatever the mix.
 // Fixed resource names saturate: their count stays put while requests grow.
+//
+// Beside a parameter child that the segment rules already found (ids), the
+// bar drops to literalLimitBesideParam: words there are more likely values
+// the rules could not recognise (T8X9), while true fixed siblings (me,
+// search) are few.
 func (tr *trie) keepsGrowing(n *node) bool {
 	d := uint64(len(n.lit))
-	if d < literalLimit || n.parent == nil || (!n.isParam && isVersion(n.label)) {
+	limit := uint64(literalLimit)
+	if n.params[""] != nil {
+		limit = literalLimitBesideParam
+	}
+	if d < limit || n.parent == nil || (!n.isParam && isVersion(n.label)) {
 		return false
 	}
-	return d*2 >= n.hits || d >= literalHardLimit
+	return d*4 >= n.hits*3 || d >= literalHardLimit
 }
 
 // overflowAt returns n's overflow child, which takes every request whose

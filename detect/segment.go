@@ -27,19 +27,19 @@ func classify(seg string) (segClass, string) {
 	if seg == "" {
 		return classLiteral, ""
 	}
-	c := classifyWhole(seg)
-	if c != classLiteral {
-		return c, ""
-	}
 	for _, ext := range knownExts {
-		if len(seg) > len(ext) && strings.HasSuffix(strings.ToLower(seg), ext) {
+		if len(seg) > len(ext) && hasSuffixFold(seg, ext) {
 			stem := seg[:len(seg)-len(ext)]
 			if c := classifyWhole(stem); c != classLiteral {
 				return c, seg[len(stem):]
 			}
 		}
 	}
-	return classLiteral, ""
+	return classifyWhole(seg), ""
+}
+
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
 }
 
 func classifyWhole(s string) segClass {
@@ -89,7 +89,7 @@ func classifyWhole(s string) segClass {
 		return classToken // base62/base64url ids, long random tokens
 	case n >= 20 && other <= 2 && lower > 0 && upper > 0 && digits > 0:
 		return classToken
-	case n >= 6 && other == 0 && digits >= 2 && (lower+upper) > 0 && dashes+unders <= 2 && (n >= 10 || alnumSwitches(s) >= 2):
+	case n >= 4 && other == 0 && digits >= 2 && (lower+upper) > 0 && dashes+unders <= 2 && ((n >= 10 && digits >= 3) || alnumSwitches(s) >= 2):
 		return classMixed
 	}
 	return classLiteral
@@ -234,7 +234,7 @@ func singular(s string) string {
 		return s[:len(s)-3] + "y"
 	case strings.HasSuffix(s, "sses"), strings.HasSuffix(s, "xes"), strings.HasSuffix(s, "ches"):
 		return s[:len(s)-2]
-	case strings.HasSuffix(s, "ss"):
+	case strings.HasSuffix(s, "ss"), strings.HasSuffix(s, "us"), strings.HasSuffix(s, "is"):
 		return s
 	case strings.HasSuffix(s, "s") && len(s) > 3:
 		return s[:len(s)-1]
