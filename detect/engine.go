@@ -188,23 +188,21 @@ func (hs *hostState) matchSpec(method string, segs []string) *SpecOp {
 // without a default port, else the server's IP.
 func EndpointHost(t *reassembly.Transaction) string {
 	if t.Host != "" {
-		scheme := "http"
-		if t.Server.Port() == 443 || t.TLS {
-			scheme = "https"
-		}
-		return normalizeHost(t.Host, scheme)
+		return normalizeHost(t.Host)
 	}
 	return t.Server.Addr().String()
 }
 
-// normalizeHost lower-cases a host and drops the scheme's default port.
-func normalizeHost(h, scheme string) string {
+// normalizeHost lower-cases a host and drops a default port (:80 or :443,
+// whatever the scheme: a sensor rarely knows it for sure, and
+// api.example.com:443 is the same API as api.example.com).
+func normalizeHost(h string) string {
 	h = strings.ToLower(strings.TrimSpace(h))
 	host, port, err := net.SplitHostPort(h)
 	if err != nil {
 		return strings.TrimSuffix(h, ".")
 	}
-	if port == "80" && scheme != "https" || port == "443" && scheme != "http" || port == "" {
+	if port == "80" || port == "443" || port == "" {
 		if strings.Contains(host, ":") {
 			return "[" + host + "]"
 		}
@@ -300,7 +298,10 @@ func (e *Engine) Report() Report {
 		if a.Path != b.Path {
 			return a.Path < b.Path
 		}
-		return a.Method < b.Method
+		if a.Method != b.Method {
+			return a.Method < b.Method
+		}
+		return a.Severity < b.Severity
 	})
 	return rep
 }

@@ -50,3 +50,8 @@ func names(prefix string, n int) []string {
 	}
 	return out
 }
+
+type (
+	txT = reassembly.Transaction
+	hdr = reassembly.Header
+)

@@ -168,7 +168,7 @@ func splitServer(u string) (host, base string) {
 	if strings.Contains(u, "://") {
 		pu, err := url.Parse(u)
 		if err == nil {
-			return normalizeHost(pu.Host, pu.Scheme), pu.Path
+			return normalizeHost(pu.Host), pu.Path
 		}
 	}
 	return "", u
