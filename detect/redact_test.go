@@ -1,0 +1,63 @@
+package detect
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestRedactURI(t *testing.T) {
+	const (
+		hf   = "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH"             // 34 chars after hf_
+		ghp  = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"        // 38 after ghp_
+		akia = "AKIAIOSFODNN7EXAMPLE"                               // AKIA + 16
+		sk   = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"                   // Stripe docs' test-shaped key
+		jwt  = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+	)
+	tests := []struct{ name, in, want string }{
+		{"no query", "/users/42", "/users/42"},
+		{"plain query untouched", "/search?q=shoes&page=2", "/search?q=shoes&page=2"},
+		{"api_key param", "/v1/data?api_key=abc123&x=1", "/v1/data?api_key=REDACTED&x=1"},
+		{"param names case-insensitive", "/v1/data?API_KEY=abc&Token=t0k", "/v1/data?API_KEY=REDACTED&Token=REDACTED"},
+		{"password and access_token", "/login?user=bob&password=hunter2&access_token=zz", "/login?user=bob&password=REDACTED&access_token=REDACTED"},
+		{"empty credential value stays", "/x?key=&a=b", "/x?key=&a=b"},
+		{"flag without value", "/x?debug&key=s", "/x?debug&key=REDACTED"},
+		{"hf token in path", "/models/" + hf + "/files", "/models/REDACTED/files"},
+		{"ghp token in path", "/hook/" + ghp, "/hook/REDACTED"},
+		{"AKIA in query value", "/s3?id=" + akia + "&region=eu", "/s3?id=REDACTED&region=eu"},
+		{"sk_live in non-credential param", "/charge?stripe=" + sk, "/charge?stripe=REDACTED"},
+		{"jwt in query value", "/cb?state=1&jwt_hint=" + jwt, "/cb?state=1&jwt_hint=REDACTED"},
+		{"secret embedded in a longer value", "/x?note=prefix-" + akia + "-suffix", "/x?note=prefix-REDACTED-suffix"},
+		{"look-alikes stay", "/hf_short/ghp_x?v=AKIA12&s=sk_live_", "/hf_short/ghp_x?v=AKIA12&s=sk_live_"},
+		{"empty", "", ""},
+		{"only question mark", "/a?", "/a?"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := RedactURI(tc.in)
+			if got != tc.want {
+				t.Errorf("RedactURI(%q)\n got %q\nwant %q", tc.in, got, tc.want)
+			}
+			for _, secret := range []string{hf, ghp, akia, sk, jwt, "hunter2", "abc123"} {
+				if strings.Contains(got, secret) {
+					t.Errorf("secret %q left in %q", secret, got)
+				}
+			}
+		})
+	}
+}
+
+func TestParseQuery(t *testing.T) {
+	got := parseQuery("/p?a=1&&b&c=x=y#frag")
+	want := []queryParam{{"a", "1"}, {"b", ""}, {"c", "x=y"}}
+	if len(got) != len(want) {
+		t.Fatalf("parseQuery = %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("param %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+	if parseQuery("/p") != nil || parseQuery("/p?") != nil {
+		t.Error("no query must give nil")
+	}
+}
