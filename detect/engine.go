@@ -28,6 +28,10 @@ type Options struct {
 	TrustXFF bool
 }
 
+// otherMethod is the method under which a template's methods beyond
+// maxMethods are counted.
+const otherMethod = "(other)"
+
 // otherHosts is the host under which requests beyond MaxHosts are counted.
 const otherHosts = "(other hosts)"
 
@@ -95,7 +99,7 @@ func (e *Engine) Observe(t *reassembly.Transaction) string {
 		v.queryNames = append(v.queryNames, q.name)
 	}
 	segs := splitPath(t.Target)
-	method := strings.ToUpper(t.Method)
+	method := strings.ToUpper(truncate(t.Method, 32))
 	if op := hs.matchSpec(method, segs); op != nil {
 		st := hs.documented[op]
 		if st == nil {
@@ -122,6 +126,10 @@ func (e *Engine) Observe(t *reassembly.Transaction) string {
 		n.ep = map[string]*epStats{}
 	}
 	st := n.ep[method]
+	if st == nil && len(n.ep) >= maxMethods {
+		method = otherMethod
+		st = n.ep[method]
+	}
 	if st == nil {
 		st = &epStats{}
 		n.ep[method] = st
@@ -320,7 +328,7 @@ func endpointOf(host, method, path string, documented *bool, st *epStats) Endpoi
 	ep := Endpoint{
 		Host: host, Method: method, Path: path, Documented: documented,
 		Count: st.count, FirstSeen: FormatTime(st.first), LastSeen: FormatTime(st.last),
-		Statuses: map[string]int{}, Clients: len(st.clients),
+		Statuses: map[string]int{}, Clients: st.clients.count(),
 		Auth: st.auth.names(), Sensitive: st.sensitive.names(),
 	}
 	for code, n := range st.statuses {
@@ -359,9 +367,6 @@ func shadowAlert(ep *Endpoint, st *epStats) Alert {
 		sev, why = SeverityHigh, "; it is called without authentication"
 	}
 	clients := fmt.Sprint(ep.Clients)
-	if st.moreClients {
-		clients = "more than " + clients
-	}
 	return Alert{
 		Kind: KindShadowEndpoint, Severity: sev,
 		Host: ep.Host, Method: ep.Method, Path: ep.Path,
@@ -371,6 +376,7 @@ func shadowAlert(ep *Endpoint, st *epStats) Alert {
 			"detected_at": ep.FirstSeen,
 			"requests":    st.count,
 			"clients":     ep.Clients,
+			"principals":  st.principals.count(),
 			"statuses":    ep.Statuses,
 			"auth":        ep.Auth,
 			"sensitive":   ep.Sensitive,

@@ -19,8 +19,13 @@ const (
 	// literalHardLimit is how many distinct words one position may hold
 	// whatever their frequencies; beyond it the position is data.
 	literalHardLimit = 128
-	// maxClientsExact bounds the distinct clients counted per endpoint.
-	maxClientsExact = 4096
+	// maxMethods bounds the methods kept per path template; further
+	// (non-standard) methods are counted under otherMethod.
+	maxMethods = 12
+	// maxQueryNameLen truncates query parameter names kept.
+	maxQueryNameLen = 64
+	// maxLiteralLen: longer segments are data, never fixed words.
+	maxLiteralLen = 64
 	// maxQueryNames bounds the query parameter names kept per endpoint.
 	maxQueryNames = 64
 )
@@ -49,8 +54,8 @@ type epStats struct {
 	count       uint64
 	first, last time.Time
 	statuses    map[int]uint64
-	clients     map[netip.Addr]struct{}
-	moreClients bool // clients stopped counting at maxClientsExact
+	clients     sketch // distinct client IPs
+	principals  sketch // distinct credential fingerprints
 	auth        authSet
 	sensitive   sensitiveSet
 	query       map[string]struct{}
@@ -78,7 +83,7 @@ func (s *epStats) addUndocQuery(names []string) {
 	s.undocLast = s.last
 	for _, name := range names {
 		if len(s.undocQuery) < maxQueryNames {
-			s.undocQuery[name] = struct{}{}
+			s.undocQuery[truncate(name, maxQueryNameLen)] = struct{}{}
 		}
 	}
 }
@@ -99,13 +104,9 @@ func (s *epStats) record(t *txView) {
 		}
 		s.statuses[t.status]++
 	}
-	if s.clients == nil {
-		s.clients = map[netip.Addr]struct{}{}
-	}
-	if len(s.clients) < maxClientsExact {
-		s.clients[t.client] = struct{}{}
-	} else if _, ok := s.clients[t.client]; !ok {
-		s.moreClients = true
+	s.clients.add(hashAddr(t.client))
+	if t.cred.fingerprint != "" {
+		s.principals.add(hashString(t.cred.fingerprint))
 	}
 	s.auth |= t.auth
 	s.sensitive |= t.sensitive
@@ -114,9 +115,16 @@ func (s *epStats) record(t *txView) {
 			s.query = map[string]struct{}{}
 		}
 		if len(s.query) < maxQueryNames {
-			s.query[q] = struct{}{}
+			s.query[truncate(q, maxQueryNameLen)] = struct{}{}
 		}
 	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 func (s *epStats) merge(o *epStats) {
@@ -136,17 +144,8 @@ func (s *epStats) merge(o *epStats) {
 		}
 		s.statuses[k] += v
 	}
-	for c := range o.clients {
-		if s.clients == nil {
-			s.clients = map[netip.Addr]struct{}{}
-		}
-		if len(s.clients) < maxClientsExact {
-			s.clients[c] = struct{}{}
-		} else {
-			s.moreClients = true
-		}
-	}
-	s.moreClients = s.moreClients || o.moreClients
+	s.clients.merge(&o.clients)
+	s.principals.merge(&o.principals)
 	s.auth |= o.auth
 	s.sensitive |= o.sensitive
 	for q := range o.query {
@@ -276,16 +275,7 @@ func (tr *trie) learn(n *node) {
 // mergeInto merges src's subtree into dst, freeing src's nodes.
 func (tr *trie) mergeInto(dst, src *node) {
 	tr.nodes--
-	for m, s := range src.ep {
-		if dst.ep == nil {
-			dst.ep = map[string]*epStats{}
-		}
-		if d := dst.ep[m]; d != nil {
-			d.merge(s)
-		} else {
-			dst.ep[m] = s
-		}
-	}
+	mergeEndpoints(dst, src)
 	for w, c := range src.lit {
 		if dst.learnt {
 			p := tr.paramChild(dst, "")
@@ -326,10 +316,18 @@ func (tr *trie) mergeInto(dst, src *node) {
 	}
 }
 
-func (tr *trie) mergeIntoRest(dst, src *node) {
-	for m, s := range src.ep {
+func (tr *trie) mergeIntoRest(dst, src *node) { mergeEndpoints(dst, src) }
+
+// mergeEndpoints merges src's per-method stats into dst's, keeping dst
+// within maxMethods (the surplus goes to otherMethod).
+func mergeEndpoints(dst, src *node) {
+	for _, m := range sortedKeys(src.ep) {
+		s := src.ep[m]
 		if dst.ep == nil {
 			dst.ep = map[string]*epStats{}
+		}
+		if dst.ep[m] == nil && len(dst.ep) >= maxMethods {
+			m = otherMethod
 		}
 		if d := dst.ep[m]; d != nil {
 			d.merge(s)

@@ -35,6 +35,9 @@ func classify(seg string) (segClass, string) {
 			}
 		}
 	}
+	if len(seg) > maxLiteralLen {
+		return classToken, ""
+	}
 	return classifyWhole(seg), ""
 }
 

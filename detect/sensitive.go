@@ -35,46 +35,136 @@ func (s sensitiveSet) names() []string {
 }
 
 var (
-	reEmail = regexp.MustCompile(`[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}`)
 	rePhone = regexp.MustCompile(`"(?:phone|mobile|phone_number|phoneNumber|tel|telephone)"\s*:\s*"\+?[0-9][0-9 ().-]{6,18}[0-9]"`)
-	reCard  = regexp.MustCompile(`[0-9][0-9 -]{11,21}[0-9]`)
-	reIBAN  = regexp.MustCompile(`[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}`)
 	reSSN   = regexp.MustCompile(`"(?:ssn|social_security_number|socialSecurityNumber)"\s*:\s*"([0-9]{3}-?[0-9]{2}-?[0-9]{4})"`)
 )
 
+// maxClassify bounds the body bytes the first classifier reads.
+const maxClassify = 16 << 10
+
 // classifyBody returns the sensitive data types found in a body sample. It is
-// a first, cheap classifier: the secret scanner proper lives with the
-// detectors.
+// a first, cheap classifier: hand-written scanners, regular expressions only
+// behind a keyword prefilter.
 func classifyBody(b []byte) sensitiveSet {
 	if len(b) == 0 {
 		return 0
 	}
+	if len(b) > maxClassify {
+		b = b[:maxClassify]
+	}
 	var s sensitiveSet
-	if bytes.IndexByte(b, '@') >= 0 && reEmail.Match(b) {
+	if hasEmail(b) {
 		s |= sensEmail
 	}
-	if rePhone.Match(b) {
+	if (bytes.Contains(b, []byte("phone")) || bytes.Contains(b, []byte("mobile")) || bytes.Contains(b, []byte(`"tel`))) && rePhone.Match(b) {
 		s |= sensPhone
 	}
-	for _, m := range reCard.FindAll(b, 16) {
-		if isCard(m) {
-			s |= sensCard
-			break
-		}
+	if hasCard(b) {
+		s |= sensCard
 	}
-	for _, m := range reIBAN.FindAll(b, 16) {
-		if isIBAN(m) {
-			s |= sensIBAN
-			break
-		}
+	if hasIBAN(b) {
+		s |= sensIBAN
 	}
-	if m := reSSN.FindSubmatch(b); m != nil && validSSN(m[1]) {
-		s |= sensSSN
+	if bytes.Contains(b, []byte("ocial")) || bytes.Contains(b, []byte(`"ssn"`)) {
+		if m := reSSN.FindSubmatch(b); m != nil && validSSN(m[1]) {
+			s |= sensSSN
+		}
 	}
 	if hasSecret(b) {
 		s |= sensSecret
 	}
 	return s
+}
+
+func isLocalChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
+}
+
+func isDomainChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-'
+}
+
+// hasEmail looks for local@domain.tld around each '@'.
+func hasEmail(b []byte) bool {
+	for i := 0; i < len(b); {
+		j := bytes.IndexByte(b[i:], '@')
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		l := at
+		for l > 0 && at-l < 64 && isLocalChar(b[l-1]) {
+			l--
+		}
+		r := at + 1
+		for r < len(b) && r-at < 255 && isDomainChar(b[r]) {
+			r++
+		}
+		if at-l >= 1 && r-at > 4 {
+			dom := bytes.TrimRight(b[at+1:r], ".")
+			if k := bytes.LastIndexByte(dom, '.'); k > 0 && len(dom)-k-1 >= 2 {
+				tld := dom[k+1:]
+				ok := true
+				for _, c := range tld {
+					if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+						ok = false
+						break
+					}
+				}
+				if ok {
+					return true
+				}
+			}
+		}
+		i = at + 1
+	}
+	return false
+}
+
+// hasCard scans runs of digits (spaces and dashes allowed between groups)
+// of card length and checks them.
+func hasCard(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		if b[i] < '0' || b[i] > '9' || (i > 0 && b[i-1] >= '0' && b[i-1] <= '9') {
+			continue
+		}
+		j, digits := i, 0
+		for j < len(b) && digits <= 19 {
+			c := b[j]
+			if c >= '0' && c <= '9' {
+				digits++
+			} else if (c != ' ' && c != '-') || j+1 >= len(b) || b[j+1] < '0' || b[j+1] > '9' {
+				break
+			}
+			j++
+		}
+		if digits >= 13 && digits <= 19 && isCard(b[i:j]) {
+			return true
+		}
+		i = j
+	}
+	return false
+}
+
+// hasIBAN scans for two capitals, two digits and 11–30 alphanumerics.
+func hasIBAN(b []byte) bool {
+	for i := 0; i+15 <= len(b); i++ {
+		c := b[i]
+		if c < 'A' || c > 'Z' || (i > 0 && (b[i-1] >= 'A' && b[i-1] <= 'Z' || b[i-1] >= '0' && b[i-1] <= '9')) {
+			continue
+		}
+		if b[i+1] < 'A' || b[i+1] > 'Z' || b[i+2] < '0' || b[i+2] > '9' || b[i+3] < '0' || b[i+3] > '9' {
+			continue
+		}
+		j := i + 4
+		for j < len(b) && j-i < 34 && (b[j] >= 'A' && b[j] <= 'Z' || b[j] >= '0' && b[j] <= '9') {
+			j++
+		}
+		if j-i >= 15 && isIBAN(b[i:j]) {
+			return true
+		}
+	}
+	return false
 }
 
 // isCard checks a card number: 13–19 digits, a known issuer prefix, Luhn.

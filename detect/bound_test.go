@@ -1,0 +1,88 @@
+package detect
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"unsafe"
+)
+
+// TestFloodBounded sprays random hosts, methods, paths and query names at
+// the engine and checks that the heap it holds stays within the bound that
+// its caps imply, and that the overflow is counted.
+func TestFloodBounded(t *testing.T) {
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	const hosts, templates = 8, 200
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	e := mustEngine(t, Options{MaxHosts: hosts, MaxTemplatesPerHost: templates})
+	r := rand.New(rand.NewPCG(7, 7))
+	methods := []string{"GET", "POST", "PUT", "DELETE", "PATCH"}
+	buf := make([]byte, 0, 256)
+	var half uint64
+	for i := range n {
+		if i == n/2 {
+			half = heap() - before
+		}
+		buf = buf[:0]
+		for range 1 + r.IntN(6) {
+			buf = append(buf, '/')
+			buf = append(buf, word(r)...)
+			if r.IntN(8) == 0 {
+				buf = append(buf, fmt.Sprint(r.Uint64())...)
+			}
+		}
+		buf = append(buf, '?')
+		buf = append(buf, word(r)...)
+		buf = append(buf, "=1"...)
+		m := methods[r.IntN(len(methods))]
+		if r.IntN(10) == 0 {
+			m = word(r) // non-standard methods
+		}
+		x := tx(i, m, fmt.Sprintf("h%d.example", r.IntN(4*hosts)), string(buf), 200)
+		e.Observe(x)
+	}
+	used := heap() - before
+	runtime.KeepAlive(e)
+
+	// The bound: (hosts + the "(other hosts)" entry) × (templates + overflow
+	// nodes, at most one per template) × (node + maxMethods+1 endpoints each
+	// with its sketches, query names and map overheads).
+	perEndpoint := uint64(unsafe.Sizeof(epStats{})) + 2*(sketchM+sketchExact*8) + maxQueryNames*(maxQueryNameLen+64) + 512
+	perNode := uint64(unsafe.Sizeof(node{})) + 512 + maxLiteralLen + (maxMethods+1)*perEndpoint
+	bound := uint64(hosts+1) * uint64(2*templates+1) * perNode
+	t.Logf("%d requests: engine holds %d KiB (bound %d KiB)", n, used>>10, bound>>10)
+	if used > bound {
+		t.Errorf("engine holds %d bytes, over its bound of %d", used, bound)
+	}
+	// Once the caps are reached, more traffic must not mean more memory.
+	t.Logf("after %d requests: %d KiB", n/2, half>>10)
+	if used > half+half/4+256<<10 {
+		t.Errorf("memory kept growing: %d bytes at half time, %d at the end", half, used)
+	}
+	rep := e.Report()
+	if len(rep.Summary.Warnings) == 0 {
+		t.Error("no warning counts the folded requests")
+	}
+	var total uint64
+	for _, ep := range rep.Endpoints {
+		total += ep.Count
+	}
+	if total != uint64(n) {
+		t.Errorf("report counts %d requests, want %d (folded ones included)", total, n)
+	}
+	if len(rep.Endpoints) > (hosts+1)*(2*templates+1)*(maxMethods+1) {
+		t.Errorf("%d endpoints", len(rep.Endpoints))
+	}
+	t.Log(rep.Summary.Warnings)
+}
