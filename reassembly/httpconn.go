@@ -57,6 +57,12 @@ type httpConn struct {
 	scanned   int
 	req, resp *http1.Parser
 	pending   []*Transaction
+	// gapTS[d] is the capture time of the first byte after the first hole
+	// in direction d since its last response was paired (zero when none):
+	// see onResponse.
+	gapTS [2]time.Time
+	// carried is set once a byte was handed in.
+	carried bool
 }
 
 func (c *httpConn) init(e *env, a0, a1 netip.AddrPort) {
@@ -91,6 +97,7 @@ func (c *httpConn) data(d int, b []byte, ts time.Time) {
 		c.env.stats.SkippedBytes += uint64(len(b))
 		return
 	}
+	c.carried = c.carried || len(b) > 0
 	if !c.align[d] {
 		c.parser(d).Feed(b, ts)
 		return
@@ -223,6 +230,9 @@ func (c *httpConn) gap(d int, n int, ts time.Time) {
 	case stOther, stDone:
 		return
 	}
+	if c.gapTS[d].IsZero() {
+		c.gapTS[d] = ts
+	}
 	if c.align[d] {
 		// Bytes before the hole cannot be joined to those after it.
 		c.env.stats.SkippedBytes += uint64(len(c.buf[d]))
@@ -241,6 +251,10 @@ func (c *httpConn) close(ts time.Time) {
 				c.tryAlign(d, true)
 			}
 		}
+	}
+	if c.state == stProbe && c.carried {
+		// No start line in either direction up to the end.
+		c.env.stats.NonHTTPFlows++
 	}
 	if c.req != nil {
 		c.req.Close(ts)
@@ -295,6 +309,23 @@ func (c *httpConn) onRequest(m *http1.Message) {
 func (c *httpConn) onResponse(m *http1.Message) {
 	if m.Status < 200 && !m.Upgrade {
 		return // interim (100 Continue, 103 Early Hints): the final one pairs
+	}
+	// A hole in the responses may have swallowed whole responses; pairing
+	// in order would then shift every later pair by one. The request after
+	// the oldest pending one was sent after the hole (its bytes had
+	// reached the client) and before this response began: a client that
+	// waits for each response before the next request had its answer to the
+	// oldest request in or before the hole, so that one gets none. A
+	// pipelining client sends before the hole and keeps the plain order.
+	if g := c.gapTS[1-c.client]; !g.IsZero() {
+		for len(c.pending) >= 2 && !c.pending[1].RequestTime.Before(g) && !m.Start.Before(c.pending[1].RequestTime) {
+			t := c.pending[0]
+			c.pending[0] = nil
+			c.pending = c.pending[1:]
+			t.Flags |= FlagNoResponse | FlagRespGap
+			c.emit(t)
+		}
+		c.gapTS[1-c.client] = time.Time{}
 	}
 	var t *Transaction
 	if len(c.pending) > 0 {

@@ -24,20 +24,44 @@ type shard struct {
 	pool  *greassembly.StreamPool
 	asm   *greassembly.Assembler
 	// maxConns is this shard's share of Options.MaxConnections.
-	maxConns  int
-	live      int
-	cur       *capture.Decoded // the packet being assembled (for New)
-	ctx       captureContext
+	maxConns int
+	live     int
+	cur      *capture.Decoded // the packet being assembled (for New)
+	// ctxs is a slab of per-packet contexts: gopacket keeps the context of
+	// a buffered segment with its pages and reads its capture time when it
+	// delivers them, so each packet needs its own. Slabs are replaced, not
+	// reused; a slab lives while a buffered page points into it.
+	ctxs      []pktContext
 	now       time.Time
 	lastFlush time.Time
 	// afterEvict is the live count after the last eviction pass.
 	afterEvict int
+	// ackFlushT, when set, asks for a flush of data queued before it (see
+	// tcpStream.Accept); sinceAckFlush counts packets since the last one.
+	ackFlushT     time.Time
+	sinceAckFlush int
 }
 
-// captureContext hands capture timestamps to the gopacket assembler.
-type captureContext struct{ ci gopacket.CaptureInfo }
+// pktContext hands a packet's capture time to the gopacket assembler.
+type pktContext struct{ ts time.Time }
 
-func (c *captureContext) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
+func (c *pktContext) GetCaptureInfo() gopacket.CaptureInfo {
+	return gopacket.CaptureInfo{Timestamp: c.ts}
+}
+
+// ctxSlab is the number of packet contexts allocated at once.
+const ctxSlab = 64
+
+// context returns a fresh context for a packet captured at ts.
+func (sh *shard) context(ts time.Time) *pktContext {
+	if len(sh.ctxs) == 0 {
+		sh.ctxs = make([]pktContext, ctxSlab)
+	}
+	c := &sh.ctxs[0]
+	sh.ctxs = sh.ctxs[1:]
+	c.ts = ts
+	return c
+}
 
 func newShard(opts *Options, sink func(*Transaction)) *shard {
 	sh := &shard{opts: opts}
@@ -75,17 +99,25 @@ func (sh *shard) assemble(d *capture.Decoded) {
 		sh.lastFlush = ts
 	}
 	sh.cur = d
-	sh.ctx.ci.Timestamp = ts
-	sh.ctx.ci.CaptureLength = d.Length
-	sh.ctx.ci.Length = d.Length
 	var net gopacket.Flow
 	if d.IPv6 {
 		net = gopacket.NewFlow(layers.EndpointIPv6, d.Key.Src[:], d.Key.Dst[:])
 	} else {
 		net = gopacket.NewFlow(layers.EndpointIPv4, d.Key.Src[12:], d.Key.Dst[12:])
 	}
-	sh.asm.AssembleWithContext(net, &d.TCP, &sh.ctx)
+	sh.asm.AssembleWithContext(net, &d.TCP, sh.context(ts))
 	sh.cur = nil
+	sh.sinceAckFlush++
+	if !sh.ackFlushT.IsZero() && sh.sinceAckFlush >= sh.live/4 {
+		// A connection's peer acknowledged data the capture never had:
+		// push on what waits behind the hole now rather than after
+		// GapTimeout. gopacket flushes by age only, so data queued
+		// before the hole's successor is pushed on too; spacing the
+		// passes by live/4 packets keeps their cost linear.
+		sh.asm.FlushWithOptions(greassembly.FlushOptions{T: sh.ackFlushT})
+		sh.ackFlushT = time.Time{}
+		sh.sinceAckFlush = 0
+	}
 	if sh.now.Sub(sh.lastFlush) >= flushEvery {
 		sh.lastFlush = sh.now
 		sh.asm.FlushWithOptions(greassembly.FlushOptions{
@@ -130,9 +162,17 @@ type tcpStream struct {
 	// count as flows (bare ACKs after a close open no new flow).
 	counted bool
 	done    bool
+	// next[d] estimates the next sequence number gopacket expects in
+	// direction d (valid when nextOK[d]); hole[d] is the capture time of the
+	// first segment queued beyond a hole in direction d, zero when none is
+	// known. An acknowledgement from the peer beyond next[d] proves the
+	// hole's bytes reached the receiver but not the capture: they are lost.
+	next   [2]greassembly.Sequence
+	nextOK [2]bool
+	hole   [2]time.Time
 }
 
-func (s *tcpStream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir greassembly.TCPFlowDirection, _ greassembly.Sequence, start *bool, _ greassembly.AssemblerContext) bool {
+func (s *tcpStream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir greassembly.TCPFlowDirection, nextSeq greassembly.Sequence, start *bool, _ greassembly.AssemblerContext) bool {
 	if s.c.state == stOther || s.c.state == stDone {
 		// Skip the bytes, but let FIN and RST through to end it early.
 		return len(tcp.Payload) == 0
@@ -142,9 +182,49 @@ func (s *tcpStream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir greassem
 		s.seen[d] = true
 		s.c.fresh[d] = tcp.SYN
 	}
+	s.track(tcp, ci.Timestamp, d, nextSeq)
 	// Connections already open when the capture began start anywhere.
 	*start = true
 	return true
+}
+
+// track follows the sequence numbers of direction d and the peer's
+// acknowledgements, and asks the shard to flush when the peer acknowledged
+// bytes lost by the capture.
+func (s *tcpStream) track(tcp *layers.TCP, ts time.Time, d int, nextSeq greassembly.Sequence) {
+	seq := greassembly.Sequence(tcp.Seq)
+	n := len(tcp.Payload)
+	if tcp.SYN || tcp.FIN {
+		n++
+	}
+	end := seq.Add(n)
+	switch {
+	case nextSeq < 0: // first segment: gopacket starts here (start is forced)
+		s.next[d], s.nextOK[d] = end, true
+	case nextSeq.Difference(seq) > 0: // beyond a hole: queued
+		s.next[d], s.nextOK[d] = nextSeq, true
+		if s.hole[d].IsZero() && len(tcp.Payload) > 0 {
+			s.hole[d] = ts
+		}
+	default: // in order (or a retransmission)
+		if nextSeq.Difference(end) > 0 {
+			s.next[d] = end
+		} else {
+			s.next[d] = nextSeq
+		}
+		s.nextOK[d] = true
+		s.hole[d] = time.Time{}
+	}
+	o := 1 - d
+	if !tcp.ACK || s.hole[o].IsZero() || !s.nextOK[o] {
+		return
+	}
+	if s.next[o].Difference(greassembly.Sequence(tcp.Ack)) > 0 {
+		if t := s.hole[o].Add(1); t.After(s.sh.ackFlushT) {
+			s.sh.ackFlushT = t
+		}
+		s.hole[o] = time.Time{}
+	}
 }
 
 func (s *tcpStream) ReassembledSG(sg greassembly.ScatterGather, ac greassembly.AssemblerContext) {
@@ -155,6 +235,13 @@ func (s *tcpStream) ReassembledSG(sg greassembly.ScatterGather, ac greassembly.A
 	if ac != nil {
 		ts = ac.GetCaptureInfo().Timestamp
 	}
+	if length > 0 {
+		// The capture time of the first byte (for bytes after a hole,
+		// close to when the lost ones passed).
+		if ci := sg.CaptureInfo(0); !ci.Timestamp.IsZero() {
+			ts = ci.Timestamp
+		}
+	}
 	if skip > 0 {
 		s.c.gap(d, skip, ts)
 	}
@@ -162,9 +249,6 @@ func (s *tcpStream) ReassembledSG(sg greassembly.ScatterGather, ac greassembly.A
 		if !s.counted {
 			s.counted = true
 			s.sh.stats.Flows++
-		}
-		if ci := sg.CaptureInfo(0); !ci.Timestamp.IsZero() {
-			ts = ci.Timestamp
 		}
 		s.c.data(d, sg.Fetch(length), ts)
 	}
