@@ -9,7 +9,7 @@ import (
 const (
 	// sketchExact is how many distinct values a sketch counts exactly
 	// before switching to HyperLogLog.
-	sketchExact = 32
+	sketchExact = 128
 	// sketchP is the HyperLogLog precision: 2^10 one-byte registers (1 KiB),
 	// a standard error of about 3.3 %.
 	sketchP = 10
