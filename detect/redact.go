@@ -10,13 +10,28 @@ import (
 // their literal prefixes (never a leading \b, which makes Go's regexp slow).
 var secretPatterns = regexp.MustCompile(`(?:hf_[A-Za-z0-9]{30,40}|gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{40,255}|AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|[sr]k_(?:live|test)_[A-Za-z0-9]{16,99}|xox[abposr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|sk-ant-[A-Za-z0-9_-]{20,}|sk-(?:proj-)?[A-Za-z0-9_-]{32,}|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*|-----BEGIN [A-Z ]*PRIVATE KEY-----)`)
 
-// secretPrefixes is the cheap prefilter in front of secretPatterns.
-var secretPrefixes = [][]byte{[]byte("hf_"), []byte("gh"), []byte("AKIA"), []byte("ASIA"), []byte("k_live_"), []byte("k_test_"), []byte("xox"), []byte("AIza"), []byte("sk-"), []byte("eyJ"), []byte("PRIVATE KEY")}
+// secretPrefixes is the cheap prefilter in front of secretPatterns: the
+// pattern runs only on a window around each occurrence of a prefix.
+var secretPrefixes = [][]byte{[]byte("hf_"), []byte("ghp_"), []byte("gho_"), []byte("ghu_"), []byte("ghs_"), []byte("ghr_"), []byte("github_pat_"), []byte("AKIA"), []byte("ASIA"), []byte("k_live_"), []byte("k_test_"), []byte("xox"), []byte("AIza"), []byte("sk-"), []byte("eyJ"), []byte("PRIVATE KEY")}
+
+// maxSecretCandidates bounds the windows checked per prefix and body.
+const maxSecretCandidates = 64
 
 func hasSecret(b []byte) bool {
 	for _, p := range secretPrefixes {
-		if bytes.Contains(b, p) {
-			return secretPatterns.Match(b)
+		rest, base := b, 0
+		for n := 0; n < maxSecretCandidates; n++ {
+			i := bytes.Index(rest, p)
+			if i < 0 {
+				break
+			}
+			at := base + i
+			lo, hi := max(0, at-40), min(len(b), at+300)
+			if secretPatterns.Match(b[lo:hi]) {
+				return true
+			}
+			base = at + len(p)
+			rest = b[base:]
 		}
 	}
 	return false

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -26,6 +27,8 @@ type analyzeConfig struct {
 	workers      int
 	maxBody      int
 	progress     bool
+	cpuProfile   string
+	memProfile   string
 }
 
 func runAnalyze(args []string, stdout, stderr io.Writer) error {
@@ -38,6 +41,8 @@ func runAnalyze(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.filter, "filter", "", "capture filter `EXPR` in tcpdump syntax (host, net, port, tcp/udp, and/or/not)")
 	fs.IntVar(&cfg.workers, "workers", 1, "reassembly workers (flows are sharded by a symmetric hash)")
 	fs.IntVar(&cfg.maxBody, "max-body", 0, "bytes of each decoded body kept for inspection (0 = 64 KiB, -1 = none)")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a pprof CPU profile to `FILE`")
+	fs.StringVar(&cfg.memProfile, "memprofile", "", "write a pprof heap profile to `FILE` at the end")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -50,7 +55,51 @@ func runAnalyze(args []string, stdout, stderr io.Writer) error {
 	cfg.progress = isTerminal(stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	return analyze(ctx, cfg, stdout, stderr)
+	stopProfiles, err := startProfiles(cfg.cpuProfile, cfg.memProfile)
+	if err != nil {
+		return err
+	}
+	err = analyze(ctx, cfg, stdout, stderr)
+	if perr := stopProfiles(); err == nil {
+		err = perr
+	}
+	return err
+}
+
+// startProfiles starts CPU profiling and returns the function that stops it
+// and writes the heap profile.
+func startProfiles(cpu, mem string) (func() error, error) {
+	var cpuFile *os.File
+	if cpu != "" {
+		f, err := os.Create(cpu)
+		if err != nil {
+			return nil, fmt.Errorf("creating CPU profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("starting CPU profile: %w", err)
+		}
+		cpuFile = f
+	}
+	return func() error {
+		if cpuFile != nil {
+			pprof.StopCPUProfile()
+			if err := cpuFile.Close(); err != nil {
+				return fmt.Errorf("writing CPU profile: %w", err)
+			}
+		}
+		if mem != "" {
+			f, err := os.Create(mem)
+			if err != nil {
+				return fmt.Errorf("creating heap profile: %w", err)
+			}
+			defer f.Close()
+			if err := pprof.WriteHeapProfile(f); err != nil {
+				return fmt.Errorf("writing heap profile: %w", err)
+			}
+		}
+		return nil
+	}, nil
 }
 
 func analyze(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer) error {
