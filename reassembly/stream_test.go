@@ -90,19 +90,35 @@ func FuzzStreamConn(f *testing.F) {
 	f.Add([]byte("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"), []byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n\r\n"), uint16(13), uint16(5))
 	f.Add([]byte("\x16\x03\x01garbage\nGET / HTTP/1.0\r\n\r\n"), []byte("HTTP/1.0 200 OK\r\n\r\nbody until close"), uint16(3), uint16(2))
 	f.Fuzz(func(t *testing.T, req, resp []byte, split, gap uint16) {
-		s := NewStreamConn(cli, srv, Options{HTTP: http1.Options{MaxBody: 1024}}, func(tx *Transaction) {
-			if tx.ReqBodyBytes < 0 || tx.RespBodyBytes < 0 || len(tx.RespBody) > 1024 {
+		const maxBody = 1024
+		n := 0
+		s := NewStreamConn(cli, srv, Options{HTTP: http1.Options{MaxBody: maxBody}}, func(tx *Transaction) {
+			n++
+			if tx.ReqBodyBytes < 0 || tx.RespBodyBytes < 0 || len(tx.RespBody) > maxBody || len(tx.ReqBody) > maxBody {
 				t.Fatalf("bad transaction %+v", tx)
 			}
+			if tx.Method == "" && tx.Status == 0 {
+				t.Fatalf("transaction with neither request nor response: %+v", tx)
+			}
 		})
-		a, b := int(split)%(len(req)+1), int(split)%(len(resp)+1)
-		s.Client(req[:a], t0)
-		s.Server(resp[:b], t0)
-		if gap > 0 {
-			s.Gap(gap%2 == 0, int(gap), t0)
+		// Interleave the two streams in chunks of 1..split%97+1 bytes;
+		// the gap (when any) goes in after the first chunk of its side.
+		chunk := int(split)%97 + 1
+		gapDone := gap == 0
+		for k := 0; len(req) > 0 || len(resp) > 0; k++ {
+			a, b := min(chunk+k%3, len(req)), min(chunk+k%5, len(resp))
+			s.Client(req[:a], t0)
+			s.Server(resp[:b], t0.Add(time.Millisecond))
+			req, resp = req[a:], resp[b:]
+			if !gapDone {
+				s.Gap(gap%2 == 0, int(gap), t0)
+				gapDone = true
+			}
 		}
-		s.Client(req[a:], t0)
-		s.Server(resp[b:], t0)
-		s.Close(t0)
+		s.Close(t0.Add(time.Second))
+		st := s.Stats()
+		if int(st.Transactions) != n {
+			t.Fatalf("stats count %d transactions, sink saw %d", st.Transactions, n)
+		}
 	})
 }
