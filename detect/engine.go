@@ -135,7 +135,7 @@ func (e *Engine) Observe(t *reassembly.Transaction) string {
 		n.ep[method] = st
 	}
 	st.record(&v)
-	return template(n)
+	return hs.trie.templateOf(n)
 }
 
 // clientOf is the contract's client: the source IP, or the first

@@ -47,6 +47,9 @@ type node struct {
 	params map[string]*node
 	rest   *node
 	ep     map[string]*epStats // by method
+	// tmpl caches template(n), valid while tmplGen is the trie's gen+1.
+	tmpl    string
+	tmplGen uint64
 }
 
 // epStats is what the inventory keeps per endpoint.
@@ -164,6 +167,17 @@ type trie struct {
 	nodes  int
 	max    int
 	folded uint64 // requests that landed in an overflow node
+	// gen changes whenever nodes move (learning), invalidating the
+	// templates cached on nodes.
+	gen uint64
+}
+
+// templateOf returns n's template, cached until the trie next changes shape.
+func (tr *trie) templateOf(n *node) string {
+	if n.tmplGen != tr.gen+1 {
+		n.tmpl, n.tmplGen = template(n), tr.gen+1
+	}
+	return n.tmpl
 }
 
 // insert finds (creating as needed) the node of a concrete path.
@@ -260,6 +274,7 @@ func (tr *trie) paramChild(n *node, suffix string) *node {
 
 // learn folds n's literal children into its plain parameter child.
 func (tr *trie) learn(n *node) {
+	tr.gen++
 	n.learnt = true
 	p := tr.paramChild(n, "")
 	if p == nil {
