@@ -4,51 +4,71 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/shadowtap/shadowtap/reassembly"
 )
 
-// BenchmarkObserve measures the inventory's cost per transaction: learnt
-// templates (the steady state), spec matching, and a response body to
-// classify.
-func BenchmarkObserve(b *testing.B) {
-	r := rand.New(rand.NewPCG(1, 1))
-	const n = 4096
-	targets := make([]string, n)
-	for i := range targets {
-		targets[i] = fmt.Sprintf("/v1/users/%d/orders/%s?limit=10&cursor=%d", r.IntN(1e6), hexID(r, 24), i)
+// benchTraffic is a mix of API styles on three hosts, with auth headers and
+// small JSON bodies, generated once.
+func benchTraffic(n int) []*reassembly.Transaction {
+	r := rand.New(rand.NewPCG(11, 12))
+	out := make([]*reassembly.Transaction, n)
+	for i := range out {
+		var host, target string
+		switch i % 5 {
+		case 0:
+			host, target = "api.github.example", fmt.Sprintf("/repos/%s/%s/issues/%d", word(r), word(r), 1+r.IntN(5000))
+		case 1:
+			host, target = "api.stripe.example", "/v1/customers/cus_"+base62(r, 14)+"?expand=invoice"
+		case 2:
+			host, target = "api.twilio.example", "/2010-04-01/Accounts/AC"+hexID(r, 32)+"/Messages/SM"+hexID(r, 32)+".json"
+		case 3:
+			host, target = "shop.example", fmt.Sprintf("/admin/api/2024-01/orders/%d.json", 1e9+r.IntN(1e9))
+		default:
+			host, target = "api.stripe.example", "/v1/charges?limit=10&api_key=sk_test_abc"
+		}
+		x := tx(i, "GET", host, target, 200)
+		x.ReqHeaders = []hdr{{Name: "Authorization", Value: "Bearer tok" + fmt.Sprint(i%50)}, {Name: "Accept", Value: "application/json"}}
+		x.RespBody = []byte(`{"id":"x1","object":"customer","email":null,"created":1732623600,"livemode":false}`)
+		out[i] = x
 	}
-	body := []byte(`{"id":42,"name":"Ann Example","email":"ann@example.com","items":[{"sku":"A-1","qty":2}],"total":"19.99"}`)
-	run := func(b *testing.B, opts Options, withBody bool) {
-		e := mustEngine(b, opts)
-		txs := make([]*txT, n)
-		for i := range txs {
-			txs[i] = tx(i, "GET", "api.shop.example", targets[i], 200)
-			txs[i].ReqHeaders = []hdr{{Name: "Authorization", Value: "Bearer opaque-token"}}
-			if withBody {
-				txs[i].RespBody = body
-			}
-			e.Observe(txs[i]) // learn first
+	return out
+}
+
+// BenchmarkObserve measures the inventory's per-transaction cost once the
+// templates are learnt (steady state), and while learning from scratch.
+func BenchmarkObserve(b *testing.B) {
+	traffic := benchTraffic(1 << 14)
+	b.Run("steady", func(b *testing.B) {
+		e := mustEngine(b, Options{})
+		for _, x := range traffic {
+			e.Observe(x)
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			e.Observe(txs[i%n])
+			e.Observe(traffic[i&(len(traffic)-1)])
 		}
-	}
-	b.Run("learnt", func(b *testing.B) { run(b, Options{}, false) })
-	b.Run("body", func(b *testing.B) { run(b, Options{}, true) })
-	b.Run("spec", func(b *testing.B) {
-		s, err := LoadSpec("testdata/petstore-v1.yaml")
-		if err != nil {
-			b.Fatal(err)
+	})
+	b.Run("cold", func(b *testing.B) {
+		b.ReportAllocs()
+		var e *Engine
+		for i := 0; i < b.N; i++ {
+			if i&(len(traffic)-1) == 0 {
+				e = mustEngine(b, Options{})
+			}
+			e.Observe(traffic[i&(len(traffic)-1)])
 		}
-		run(b, Options{Specs: []*Spec{s}}, false)
 	})
 }
 
-func BenchmarkClassify(b *testing.B) {
-	segs := []string{"users", "42", "5f8d0d55b54764421b7156c9", "cus_NffrFeUfNV2Hib", "550e8400-e29b-41d4-a716-446655440000", "chat.postMessage", "632910392.json"}
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		classify(segs[i%len(segs)])
+func BenchmarkRedactURI(b *testing.B) {
+	for _, target := range []string{"/v1/customers/cus_NffrFeUfNV2Hib?expand=invoice", "/v1/charges?limit=10&api_key=sk_test_abc&q=x"} {
+		b.Run(target[:12], func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				RedactURI(target)
+			}
+		})
 	}
 }
