@@ -74,5 +74,11 @@ func TestBufferedPagesBound(t *testing.T) {
 	if sh.stats.Gaps == 0 {
 		t.Error("no gap: out-of-order data was buffered without bound")
 	}
+	if sh.stats.BufferLimitGaps == 0 || sh.stats.BufferLimitGaps > sh.stats.Gaps {
+		t.Errorf("%d buffer-limit gaps of %d gaps", sh.stats.BufferLimitGaps, sh.stats.Gaps)
+	}
+	if sh.queued > o.MaxBufferedPagesPerConn+1 {
+		t.Errorf("%d pages estimated queued, bound %d", sh.queued, o.MaxBufferedPagesPerConn)
+	}
 	sh.finish()
 }

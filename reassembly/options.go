@@ -81,6 +81,11 @@ type Stats struct {
 	// Gaps and GapBytes count holes in TCP streams (capture loss, buffer
 	// limits) and the bytes they lost.
 	Gaps, GapBytes uint64
+	// BufferLimitGaps counts the gaps that were forced by the buffering
+	// bounds (MaxBufferedPagesPerConn, MaxBufferedPagesTotal) rather than
+	// by a timeout or an acknowledged loss: out-of-order data pushed on
+	// before its hole could fill (an estimate from the pages queued).
+	BufferLimitGaps uint64
 	// SkippedBytes counts stream bytes not parsed: other protocols, bytes
 	// before the first start line of a connection picked up mid-stream,
 	// tunnels after an upgrade. ResyncSkippedBytes counts bytes the HTTP
@@ -112,6 +117,7 @@ func (s *Stats) add(o *Stats) {
 	s.ParseErrors += o.ParseErrors
 	s.Gaps += o.Gaps
 	s.GapBytes += o.GapBytes
+	s.BufferLimitGaps += o.BufferLimitGaps
 	s.SkippedBytes += o.SkippedBytes
 	s.ResyncSkippedBytes += o.ResyncSkippedBytes
 	s.DecodeErrors += o.DecodeErrors

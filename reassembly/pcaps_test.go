@@ -124,8 +124,11 @@ func TestSharedPcaps(t *testing.T) {
 				txs, st := analyse(t, filepath.Join(sharedPcaps, name), Options{Workers: workers})
 				got := countOf(txs)
 				if workers == 1 {
-					t.Logf("tshark %d/%d, want %d/%d, got %d/%d; flows %d (http %d, other %d), gaps %d (%d B), parse errors %d, upgrades %d",
-						want[name].req, want[name].resp, w.req, w.resp, got.req, got.resp, st.Flows, st.HTTPFlows, st.NonHTTPFlows, st.Gaps, st.GapBytes, st.ParseErrors, st.Upgrades)
+					t.Logf("tshark %d/%d, want %d/%d, got %d/%d; flows %d (http %d, other %d), gaps %d (%d B, %d forced by buffer bounds), parse errors %d, upgrades %d",
+						want[name].req, want[name].resp, w.req, w.resp, got.req, got.resp, st.Flows, st.HTTPFlows, st.NonHTTPFlows, st.Gaps, st.GapBytes, st.BufferLimitGaps, st.ParseErrors, st.Upgrades)
+				}
+				if st.BufferLimitGaps != 0 {
+					t.Errorf("workers=%d: %d gaps forced by the default buffer bounds on a capture of %d packets", workers, st.BufferLimitGaps, st.Packets)
 				}
 				if got != w {
 					t.Errorf("workers=%d: %d requests / %d final responses, want %d / %d (%s)", workers, got.req, got.resp, w.req, w.resp, why)

@@ -93,6 +93,9 @@ func Run(ctx context.Context, src capture.Source, opts Options, sink func(*Trans
 		st.add(&sh.stats)
 	}
 	st.Decoder = dec.Stats()
+	if st.BufferLimitGaps > 0 {
+		st.Warnings = append(st.Warnings, fmt.Sprintf("%d gaps forced by the reassembly buffer bounds (%d pages per connection, %d in all)", st.BufferLimitGaps, o.MaxBufferedPagesPerConn, o.MaxBufferedPagesTotal))
+	}
 	if st.EvictedFlows > 0 {
 		st.Warnings = append(st.Warnings, fmt.Sprintf("%d connections closed early: more than %d open at once", st.EvictedFlows, o.MaxConnections))
 	}

@@ -40,6 +40,14 @@ type shard struct {
 	// tcpStream.Accept); sinceAckFlush counts packets since the last one.
 	ackFlushT     time.Time
 	sinceAckFlush int
+	// queued estimates the pages buffered by the assembler (sum of
+	// tcpStream.queued).
+	queued int
+	// inOrder and inOrderDir name the connection and direction of the
+	// segment being assembled when it came in order (it is handed on
+	// without becoming a page).
+	inOrder    *tcpStream
+	inOrderDir int
 }
 
 // pktContext hands a packet's capture time to the gopacket assembler.
@@ -106,7 +114,7 @@ func (sh *shard) assemble(d *capture.Decoded) {
 		net = gopacket.NewFlow(layers.EndpointIPv4, d.Key.Src[12:], d.Key.Dst[12:])
 	}
 	sh.asm.AssembleWithContext(net, &d.TCP, sh.context(ts))
-	sh.cur = nil
+	sh.cur, sh.inOrder = nil, nil
 	sh.sinceAckFlush++
 	if !sh.ackFlushT.IsZero() && sh.sinceAckFlush >= sh.live/4 {
 		// A connection's peer acknowledged data the capture never had:
@@ -170,7 +178,16 @@ type tcpStream struct {
 	next   [2]greassembly.Sequence
 	nextOK [2]bool
 	hole   [2]time.Time
+	// queued[d] estimates the pages gopacket holds for direction d (added
+	// when a segment lands beyond a hole, removed when delivered); a hole
+	// pushed on while at a page bound counts as a buffer-limit gap.
+	queued [2]int
+	// qEnd[d] is the end of the highest data queued beyond the hole.
+	qEnd [2]greassembly.Sequence
 }
+
+// pageBytes is the size of a gopacket reassembly page.
+const pageBytes = 1900
 
 func (s *tcpStream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir greassembly.TCPFlowDirection, nextSeq greassembly.Sequence, start *bool, _ greassembly.AssemblerContext) bool {
 	if s.c.state == stOther || s.c.state == stDone {
@@ -203,10 +220,24 @@ func (s *tcpStream) track(tcp *layers.TCP, ts time.Time, d int, nextSeq greassem
 		s.next[d], s.nextOK[d] = end, true
 	case nextSeq.Difference(seq) > 0: // beyond a hole: queued
 		s.next[d], s.nextOK[d] = nextSeq, true
+		// Count only bytes beyond those already queued (retransmissions
+		// of queued data are trimmed by gopacket).
+		if s.hole[d].IsZero() || s.qEnd[d].Difference(seq) > 0 {
+			s.qEnd[d] = seq
+		}
+		if fresh := s.qEnd[d].Difference(end); fresh > 0 {
+			p := (fresh + pageBytes - 1) / pageBytes
+			s.queued[d] += p
+			s.sh.queued += p
+			s.qEnd[d] = end
+		}
 		if s.hole[d].IsZero() && len(tcp.Payload) > 0 {
 			s.hole[d] = ts
 		}
 	default: // in order (or a retransmission)
+		if len(tcp.Payload) > 0 || tcp.SYN || tcp.FIN || tcp.RST {
+			s.sh.inOrder, s.sh.inOrderDir = s, d
+		}
 		if nextSeq.Difference(end) > 0 {
 			s.next[d] = end
 		} else {
@@ -243,7 +274,21 @@ func (s *tcpStream) ReassembledSG(sg greassembly.ScatterGather, ac greassembly.A
 		}
 	}
 	if skip > 0 {
+		if s.queued[d] >= s.sh.asm.MaxBufferedPagesPerConnection || s.sh.queued >= s.sh.asm.MaxBufferedPagesTotal {
+			s.sh.stats.BufferLimitGaps++
+		}
 		s.c.gap(d, skip, ts)
+	}
+	// Every chunk is a page from the queue except the segment being
+	// assembled when it came in order.
+	pages := sg.Stats().Chunks
+	if s.sh.inOrder == s && s.sh.inOrderDir == d {
+		pages--
+		s.sh.inOrder = nil
+	}
+	if p := min(max(pages, 0), s.queued[d]); p > 0 {
+		s.queued[d] -= p
+		s.sh.queued -= p
 	}
 	if length > 0 {
 		if !s.counted {
@@ -262,6 +307,8 @@ func (s *tcpStream) ReassemblyComplete(greassembly.AssemblerContext) bool {
 		ts := s.sh.now
 		s.c.close(ts)
 		s.sh.live--
+		s.sh.queued -= s.queued[0] + s.queued[1]
+		s.queued = [2]int{}
 	}
 	return true
 }
