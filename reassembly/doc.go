@@ -1,3 +1,32 @@
 // Package reassembly turns TCP segments and ordered byte streams into HTTP
 // transactions.
+//
+// Two entries share one connection logic. Run reads a whole capture:
+// it decodes each packet once, filters it, and hands TCP segments to
+// gopacket's reassembly in one of Options.Workers shards chosen by a
+// symmetric flow hash (a shard owns its assembler, its connections and
+// their parsers; no goroutine per flow). StreamConn takes a connection's
+// bytes already in order (the eBPF sensor's path).
+//
+// Per connection, roles come from content: the side that sends a request
+// line is the client, on any port. A side seen from its first byte must
+// begin with a start line, or the connection is marked as another protocol
+// (TLS, SSH, HTTP/2, ...) and its later segments are refused before they
+// are buffered. A connection picked up mid-stream is scanned for its first
+// start line. Requests and final responses are paired in order (pipelining,
+// 1xx interim responses skipped, 101 and CONNECT end parsing but keep their
+// transaction); what has no partner comes out alone, flagged.
+//
+// Capture loss reaches the parsers as gaps: gopacket pushes out-of-order
+// data on after Options.GapTimeout of capture time, at once when the peer
+// acknowledged the missing bytes, or when the page bounds are hit. A hole
+// in the responses that swallowed a whole response is recognised when the
+// next request was sent after it (a client waiting for each answer), so
+// the later pairs do not shift.
+//
+// Everything that grows with traffic is bounded and what is dropped is
+// counted in Stats: buffered pages (per connection and in all),
+// connections (the idlest closed first), requests awaiting responses, the
+// bytes scanned for a first start line. Time is capture time throughout:
+// expiry and gap timeouts never read the wall clock.
 package reassembly
