@@ -61,6 +61,8 @@ type httpConn struct {
 	// in direction d since its last response was paired (zero when none):
 	// see onResponse.
 	gapTS [2]time.Time
+	// feedTS[d] is the capture time of direction d's latest bytes.
+	feedTS [2]time.Time
 	// carried is set once a byte was handed in.
 	carried bool
 }
@@ -98,6 +100,7 @@ func (c *httpConn) data(d int, b []byte, ts time.Time) {
 		return
 	}
 	c.carried = c.carried || len(b) > 0
+	c.feedTS[d] = ts
 	if !c.align[d] {
 		c.parser(d).Feed(b, ts)
 		return
@@ -275,7 +278,28 @@ func (c *httpConn) close(ts time.Time) {
 	c.state = stDone
 }
 
+// dropLost hands on, without response, the pending requests whose
+// responses a hole in the response stream swallowed, for a response that
+// began at start (see onResponse).
+func (c *httpConn) dropLost(start time.Time) {
+	g := c.gapTS[1-c.client]
+	if g.IsZero() {
+		return
+	}
+	for len(c.pending) >= 2 && !c.pending[1].RequestTime.Before(g) && !start.Before(c.pending[1].RequestTime) {
+		t := c.pending[0]
+		c.pending[0] = nil
+		c.pending = c.pending[1:]
+		t.Flags |= FlagNoResponse | FlagRespGap
+		c.emit(t)
+	}
+}
+
+// pendingMethod answers the response parser's RequestMethod: the method of
+// the request the response being parsed answers. The response began about
+// when its direction's latest bytes were captured.
 func (c *httpConn) pendingMethod() string {
+	c.dropLost(c.feedTS[1-c.client])
 	if len(c.pending) > 0 {
 		return c.pending[0].Method
 	}
@@ -317,16 +341,8 @@ func (c *httpConn) onResponse(m *http1.Message) {
 	// waits for each response before the next request had its answer to the
 	// oldest request in or before the hole, so that one gets none. A
 	// pipelining client sends before the hole and keeps the plain order.
-	if g := c.gapTS[1-c.client]; !g.IsZero() {
-		for len(c.pending) >= 2 && !c.pending[1].RequestTime.Before(g) && !m.Start.Before(c.pending[1].RequestTime) {
-			t := c.pending[0]
-			c.pending[0] = nil
-			c.pending = c.pending[1:]
-			t.Flags |= FlagNoResponse | FlagRespGap
-			c.emit(t)
-		}
-		c.gapTS[1-c.client] = time.Time{}
-	}
+	c.dropLost(m.Start)
+	c.gapTS[1-c.client] = time.Time{}
 	var t *Transaction
 	if len(c.pending) > 0 {
 		t = c.pending[0]

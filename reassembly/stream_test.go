@@ -37,6 +37,20 @@ func TestStreamConn(t *testing.T) {
 			s.Gap(false, 5, t0)
 			s.Server([]byte("cde"), t0)
 		}, []string{"GET /a 200 respgap"}},
+		{"a lost response does not shift the pairs (HEAD framing kept)", func(s *StreamConn) {
+			s.Client([]byte("GET /a HTTP/1.1\r\n\r\n"), t0)
+			s.Gap(false, 60, t0.Add(1*time.Millisecond)) // the whole answer to /a
+			s.Client([]byte("HEAD /b HTTP/1.1\r\n\r\n"), t0.Add(2*time.Millisecond))
+			s.Server([]byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"), t0.Add(3*time.Millisecond))
+			s.Client([]byte("GET /c HTTP/1.1\r\n\r\n"), t0.Add(4*time.Millisecond))
+			s.Server([]byte("HTTP/1.1 204 No Content\r\n\r\n"), t0.Add(5*time.Millisecond))
+		}, []string{"GET /a 0 noresponse respgap", "HEAD /b 200", "GET /c 204"}},
+		{"pipelined before a hole: plain order", func(s *StreamConn) {
+			s.Client([]byte("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"), t0)
+			s.Server([]byte("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab"), t0.Add(time.Millisecond))
+			s.Gap(false, 2, t0.Add(2*time.Millisecond))
+			s.Server([]byte("HTTP/1.1 201 Created\r\n\r\n"), t0.Add(3*time.Millisecond))
+		}, []string{"GET /a 200 respgap", "GET /b 201"}},
 		{"not http", func(s *StreamConn) {
 			s.Client([]byte("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"), t0)
 			s.Server([]byte("\x16\x03\x03\x00\x5d\x02\x00\x00"), t0)
