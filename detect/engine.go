@@ -78,6 +78,8 @@ type txView struct {
 	cred       credential
 	sensitive  sensitiveSet
 	queryNames []string
+	credNames  []string // "in:name" of credentials, for export
+	respType   string   // response media type
 }
 
 // Observe adds one transaction to the inventory and returns its endpoint
@@ -98,6 +100,8 @@ func (e *Engine) Observe(t *reassembly.Transaction) string {
 	for _, q := range query {
 		v.queryNames = append(v.queryNames, q.name)
 	}
+	v.credNames = credentialNames(t, query, v.credNames[:0])
+	v.respType = mediaType(t.RespHeader("Content-Type"))
 	segs := splitPath(t.Target)
 	method := strings.ToUpper(truncate(t.Method, 32))
 	if op := hs.matchSpec(method, segs); op != nil {

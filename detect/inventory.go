@@ -28,6 +28,10 @@ const (
 	maxLiteralLen = 64
 	// maxQueryNames bounds the query parameter names kept per endpoint.
 	maxQueryNames = 64
+	// maxCredNames and maxRespTypes bound the credential names and
+	// response media types kept per endpoint (for spec export).
+	maxCredNames = 8
+	maxRespTypes = 8
 )
 
 // node is one position of a host's path trie. Literal children hold fixed
@@ -63,7 +67,9 @@ type epStats struct {
 	sensitive   sensitiveSet
 	query       map[string]struct{}
 	firstClient netip.Addr
-	lastClient  netip.Addr // of the request recorded last
+	credNames   map[string]struct{} // "in:name" of credentials seen
+	respTypes   map[string]struct{} // response media types
+	lastClient  netip.Addr          // of the request recorded last
 
 	// Undocumented query parameters of a documented operation.
 	undocQuery            map[string]struct{}
@@ -113,6 +119,12 @@ func (s *epStats) record(t *txView) {
 	}
 	s.auth |= t.auth
 	s.sensitive |= t.sensitive
+	for _, c := range t.credNames {
+		addBounded(&s.credNames, c, maxCredNames)
+	}
+	if t.respType != "" {
+		addBounded(&s.respTypes, t.respType, maxRespTypes)
+	}
 	for _, q := range t.queryNames {
 		if s.query == nil {
 			s.query = map[string]struct{}{}
@@ -120,6 +132,16 @@ func (s *epStats) record(t *txView) {
 		if len(s.query) < maxQueryNames {
 			s.query[truncate(q, maxQueryNameLen)] = struct{}{}
 		}
+	}
+}
+
+// addBounded adds v to the set *m unless it already holds max values.
+func addBounded(m *map[string]struct{}, v string, max int) {
+	if *m == nil {
+		*m = map[string]struct{}{}
+	}
+	if len(*m) < max {
+		(*m)[truncate(v, maxQueryNameLen)] = struct{}{}
 	}
 }
 
@@ -151,6 +173,12 @@ func (s *epStats) merge(o *epStats) {
 	s.principals.merge(&o.principals)
 	s.auth |= o.auth
 	s.sensitive |= o.sensitive
+	for c := range o.credNames {
+		addBounded(&s.credNames, c, maxCredNames)
+	}
+	for c := range o.respTypes {
+		addBounded(&s.respTypes, c, maxRespTypes)
+	}
 	for q := range o.query {
 		if s.query == nil {
 			s.query = map[string]struct{}{}
