@@ -72,6 +72,10 @@ func classifyWhole(s string) segClass {
 		}
 	}
 	switch {
+	case strings.ContainsAny(s, "{}"):
+		// Braces are not legal in a path (RFC 3986) and would read as a
+		// template parameter if kept: such a segment is a value.
+		return classToken
 	case digits == n:
 		return classInt
 	case isVersion(s):

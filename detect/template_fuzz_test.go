@@ -48,7 +48,10 @@ func FuzzTemplate(f *testing.F) {
 				t.Fatalf("malformed path %q", ep.Path)
 			}
 			for j, seg := range strings.Split(ep.Path, "/")[1:] {
-				if strings.Contains(seg, "{") {
+				if strings.ContainsAny(seg, "{}") {
+					if !validParamSegment(seg) {
+						t.Fatalf("malformed parameter %q in %q", seg, ep.Path)
+					}
 					continue
 				}
 				if allDigits(seg) {
@@ -63,4 +66,38 @@ func FuzzTemplate(f *testing.F) {
 			t.Fatalf("report counts %d requests, observed %d", counted, sent)
 		}
 	})
+}
+
+// TestBracesNeverLiteral: a concrete segment with braces must not be
+// reported as if it were a template parameter.
+func TestBracesNeverLiteral(t *testing.T) {
+	e := mustEngine(t, Options{})
+	for i, p := range []string{"/items/{id}", "/items/}{", "/x/{a}b/c"} {
+		e.Observe(tx(i, "GET", "h", p, 200))
+	}
+	for _, ep := range e.Report().Endpoints {
+		for _, seg := range strings.Split(ep.Path, "/")[1:] {
+			if strings.ContainsAny(seg, "{}") && !validParamSegment(seg) {
+				t.Errorf("literal braces reported in %q", ep.Path)
+			}
+		}
+	}
+}
+
+// validParamSegment reports a rendered parameter: {name} and an optional
+// literal suffix without braces.
+func validParamSegment(seg string) bool {
+	if !strings.HasPrefix(seg, "{") {
+		return false
+	}
+	end := strings.IndexByte(seg, '}')
+	if end < 2 || strings.ContainsAny(seg[end+1:], "{}") {
+		return false
+	}
+	for _, c := range seg[1:end] {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
