@@ -141,24 +141,23 @@ func analyze(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer) e
 		source = bar.wrap(src)
 	}
 
-	// The sink may be called from several reassembly workers; the engine and
-	// the output are fed one transaction at a time.
-	var mu sync.Mutex
+	// The engine runs on its own goroutine, fed batches of transactions in
+	// the order the sink receives them, so reassembly and inventory use a
+	// core each. The sink may be called from several reassembly workers.
 	var rec txRecord
-	sink := func(t *reassembly.Transaction) {
-		mu.Lock()
-		defer mu.Unlock()
+	feed := newEngineFeed(func(t *reassembly.Transaction) {
 		endpoint := engine.Observe(t)
 		if txOut != nil {
 			rec.fill(t, endpoint)
 			txOut.write(&rec)
 		}
-	}
+	})
 	stats, err := reassembly.Run(ctx, source, reassembly.Options{
 		Workers: cfg.workers,
 		Filter:  filter,
 		HTTP:    httpOptions(cfg.maxBody),
-	}, sink)
+	}, feed.add)
+	feed.close()
 	if bar != nil {
 		bar.stop()
 	}
@@ -256,4 +255,56 @@ func (lw *lineWriter) Close() error {
 		return fmt.Errorf("writing transactions: %w", lw.err)
 	}
 	return nil
+}
+
+// engineFeed hands transactions to one consumer goroutine in batches,
+// preserving the order in which add is called. add is safe for concurrent
+// use; close flushes and waits for the consumer.
+type engineFeed struct {
+	mu      sync.Mutex
+	batch   []*reassembly.Transaction
+	ch      chan []*reassembly.Transaction
+	done    chan struct{}
+	consume func(*reassembly.Transaction)
+}
+
+// feedBatch is the transactions per hand-over; feedQueue the batches in
+// flight (the bound on memory held between the two goroutines).
+const (
+	feedBatch = 64
+	feedQueue = 64
+)
+
+func newEngineFeed(consume func(*reassembly.Transaction)) *engineFeed {
+	f := &engineFeed{ch: make(chan []*reassembly.Transaction, feedQueue), done: make(chan struct{}), consume: consume}
+	go func() {
+		defer close(f.done)
+		for b := range f.ch {
+			for _, t := range b {
+				f.consume(t)
+			}
+		}
+	}()
+	return f
+}
+
+func (f *engineFeed) add(t *reassembly.Transaction) {
+	f.mu.Lock()
+	f.batch = append(f.batch, t)
+	if len(f.batch) == feedBatch {
+		f.ch <- f.batch
+		f.batch = make([]*reassembly.Transaction, 0, feedBatch)
+	}
+	f.mu.Unlock()
+}
+
+func (f *engineFeed) close() {
+	f.mu.Lock()
+	if len(f.batch) > 0 {
+		f.ch <- f.batch
+		f.batch = nil
+	}
+	f.mu.Unlock()
+	close(f.ch)
+	<-f.done
 }
