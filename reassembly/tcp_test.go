@@ -224,3 +224,34 @@ func TestNonHTTPSkipped(t *testing.T) {
 	}
 	sh.finish()
 }
+
+// TestAckProvesLoss: when the peer acknowledges bytes the capture never
+// had, the data queued behind the hole is pushed on at once, not after
+// GapTimeout of capture time.
+func TestAckProvesLoss(t *testing.T) {
+	for _, ack := range []bool{true, false} {
+		o := Options{GapTimeout: time.Hour}.withDefaults()
+		var got []string
+		sh := newShard(&o, func(tx *Transaction) { got = append(got, fmt.Sprintf("%s %d", tx.Target, tx.Status)) })
+		segs := []seg{
+			{seq: 99, flags: "S"}, {fromB: true, seq: 499, ack: 100, flags: "S"}, {seq: 100, ack: 500},
+			{seq: 100, ack: 500, data: req1, ms: 1},
+			{fromB: true, seq: 500, ack: 128, data: resp1[:40], ms: 2},
+			{fromB: true, seq: 541, ack: 128, data: resp1[41:], ms: 3}, // one byte lost
+			{seq: 128, ack: 540, ms: 4},                                // the client's ACK stops at the hole
+		}
+		if ack {
+			segs[len(segs)-1].ack = 543 // ... or covers it: the byte reached the client
+		}
+		for _, s := range segs {
+			sh.assemble(decodedSeg(t, s))
+		}
+		if want := ack; (len(got) == 1) != want {
+			t.Errorf("ack beyond the hole %v: %d transactions before the end, want %v", ack, len(got), want)
+		}
+		sh.finish()
+		if len(got) != 1 || got[0] != "/a 200" {
+			t.Errorf("ack beyond the hole %v: got %q", ack, got)
+		}
+	}
+}
