@@ -18,7 +18,12 @@ const (
 	literalLimitBesideParam = 8
 	// literalHardLimit is how many distinct words one position may hold
 	// whatever their frequencies; beyond it the position is data.
-	literalHardLimit = 128
+	literalHardLimit = 64
+	// growthWindow is the number of literal hits per window over which
+	// the arrival rate of new words is measured; growthMinNew new words in
+	// a window (after the first) say the words keep coming.
+	growthWindow = 64
+	growthMinNew = 8
 	// maxMethods bounds the methods kept per path template; further
 	// (non-standard) methods are counted under otherMethod.
 	maxMethods = 12
@@ -46,11 +51,17 @@ type node struct {
 	learnt  bool // literal children were folded into a parameter
 	// hits counts the requests that went on from this node to a literal
 	// child: with len(lit) it says whether new words keep arriving.
-	hits   uint64
-	lit    map[string]*node
-	params map[string]*node
-	rest   *node
-	ep     map[string]*epStats // by method
+	hits uint64
+	// winHits and winNew count literal hits and new words in the current
+	// window; lastNew is the new words of the last complete window and
+	// windows the complete windows so far.
+	winHits, winNew uint16
+	lastNew         uint16
+	windows         uint32
+	lit             map[string]*node
+	params          map[string]*node
+	rest            *node
+	ep              map[string]*epStats // by method
 	// tmpl caches template(n), valid while tmplGen is the trie's gen+1.
 	tmpl    string
 	tmplGen uint64
@@ -217,8 +228,8 @@ func (tr *trie) insert(segs []string) *node {
 			class = classLiteral // a dated API version (/2010-04-01/Accounts)
 		}
 		if class == classLiteral && !n.learnt {
-			n.hits++
 			child := n.lit[s]
+			n.countHit(child == nil)
 			if child == nil {
 				if tr.keepsGrowing(n) {
 					tr.learn(n)
@@ -253,10 +264,26 @@ func (tr *trie) insert(segs []string) *node {
 	return n
 }
 
+// countHit accounts one request going on to a literal child (a new word
+// when fresh).
+func (n *node) countHit(fresh bool) {
+	n.hits++
+	n.winHits++
+	if fresh {
+		n.winNew++
+	}
+	if n.winHits == growthWindow {
+		n.windows++
+		n.lastNew, n.winHits, n.winNew = n.winNew, 0, 0
+	}
+}
+
 // keepsGrowing reports whether n's literal children are data rather than
 // fixed words: at least literalLimit of them under a non-root, non-version
 // parent, with at least three quarters of the requests through n having
-// brought a new word (usernames, slugs) — or literalHardLimit of them whatever the mix.
+// brought a new word (usernames, slugs), or new words still arriving at
+// growthMinNew per growthWindow hits after the first window (popular and
+// rare ids mixed, Zipf-like) — or literalHardLimit of them whatever the mix.
 // Fixed resource names saturate: their count stays put while requests grow.
 //
 // Beside a parameter child that the segment rules already found (ids), the
@@ -272,7 +299,8 @@ func (tr *trie) keepsGrowing(n *node) bool {
 	if d < limit || n.parent == nil || (!n.isParam && isVersion(n.label)) {
 		return false
 	}
-	return d*4 >= n.hits*3 || d >= literalHardLimit
+	return d*4 >= n.hits*3 || d >= literalHardLimit ||
+		(n.windows >= 2 && n.lastNew >= growthMinNew)
 }
 
 // overflowAt returns n's overflow child, which takes every request whose

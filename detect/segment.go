@@ -96,10 +96,26 @@ func classifyWhole(s string) segClass {
 		return classToken // base62/base64url ids, long random tokens
 	case n >= 20 && other <= 2 && lower > 0 && upper > 0 && digits > 0:
 		return classToken
+	case other == 0 && digitRun(s) >= 4 && lower+upper > 0 && lower+upper <= 12:
+		return classMixed // SKU-00042, INV-2024-0001, order12345
 	case n >= 4 && other == 0 && digits >= 2 && (lower+upper) > 0 && dashes+unders <= 2 && ((n >= 10 && digits >= 3) || alnumSwitches(s) >= 2):
 		return classMixed
 	}
 	return classLiteral
+}
+
+// digitRun is the length of the longest run of digits in s.
+func digitRun(s string) int {
+	best, run := 0, 0
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			run++
+			best = max(best, run)
+		} else {
+			run = 0
+		}
+	}
+	return best
 }
 
 // alnumSwitches counts the changes between letters and digits along s, so

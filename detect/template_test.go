@@ -116,6 +116,19 @@ func TestTemplating(t *testing.T) {
 		{"fixed siblings of an id stay", func(r *rand.Rand, i int) (string, string) {
 			return "GET", "/users/" + []string{"me", "search", fmt.Sprint(r.IntN(1e6)), fmt.Sprint(r.IntN(1e6))}[i%4]
 		}, []string{"GET /users/me", "GET /users/search", "GET /users/{userId}"}},
+		{"sku-style ids", func(r *rand.Rand, i int) (string, string) {
+			return "GET", fmt.Sprintf("/v1/products/SKU-%05d", 1+r.IntN(300))
+		}, []string{"GET /v1/products/{productId}"}},
+		{"zipf usernames: popular ones repeat, new ones keep coming", func(r *rand.Rand, i int) (string, string) {
+			if r.IntN(4) != 0 {
+				return "GET", "/profiles/" + names("star", 5)[r.IntN(5)] + "/feed"
+			}
+			return "GET", "/profiles/" + word(r) + "/feed"
+		}, []string{"GET /profiles/{profileId}/feed"}},
+		{"zipf over 40 fixed words stays literal", func(r *rand.Rand, i int) (string, string) {
+			k := int(float64(40) * r.Float64() * r.Float64())
+			return "GET", "/api/" + names("thing", 40)[k]
+		}, nil},
 		{"fixed subresources with steady traffic", func(r *rand.Rand, i int) (string, string) {
 			return "GET", "/api/" + names("thing", 30)[r.IntN(30)]
 		}, nil}, // 30 literals in uniform random order: stays literal
