@@ -5,6 +5,7 @@ BIN ?= bin/shadowtap
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 APT_PACKAGES := tshark tcpreplay iproute2 ca-certificates
+BENCH_PACKAGES := httpry time
 
 .PHONY: help deps build demo test test-short fuzz bench eval vet clean
 
@@ -12,11 +13,11 @@ help: ## list the targets with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
 
 deps: ## install what builds and tests need on Debian (apt packages, Go modules)
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	$(GO) mod download
 
@@ -40,7 +41,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 		done; \
 	done
 
-bench: deps build ## end-to-end speed vs tshark on a generated capture, plus Go micro-benchmarks
+bench: ## end-to-end speed vs tshark and httpry on a generated capture, plus Go micro-benchmarks
+	$(MAKE) deps EXTRA_PACKAGES="$(BENCH_PACKAGES)"
+	$(MAKE) build
 	.ci/bench
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
