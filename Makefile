@@ -47,6 +47,9 @@ bench: ## end-to-end speed vs tshark and httpry on a generated capture, plus Go 
 	.ci/bench
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+eval: build ## score analyze on the standard simulated scenarios (deterministic; ~10 s)
+	$(BIN) eval
+
 vet: ## go vet and gofmt check
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
