@@ -42,6 +42,8 @@ type Engine struct {
 	hosts map[string]*hostState
 	// foldedHosts counts requests to hosts beyond MaxHosts.
 	foldedHosts uint64
+	// dotProbes counts requests whose path had dot-segments.
+	dotProbes uint64
 }
 
 // hostState is the inventory of one host.
@@ -89,6 +91,14 @@ func (e *Engine) Observe(t *reassembly.Transaction) string {
 	if t.Method == "" {
 		return ""
 	}
+	segs := splitPath(t.Target)
+	if hasDotSegment(segs) {
+		// No client of a real API sends /../ (servers resolve it away):
+		// these are path-traversal probes, kept out of the inventory and
+		// counted. Detectors see them through their own paths.
+		e.dotProbes++
+		return ""
+	}
 	hs := e.host(EndpointHost(t))
 	query := parseQuery(t.Target)
 	v := txView{ts: t.RequestTime, client: e.clientOf(t), status: t.Status}
@@ -102,7 +112,6 @@ func (e *Engine) Observe(t *reassembly.Transaction) string {
 	}
 	v.credNames = credentialNames(t, query, v.credNames[:0])
 	v.respType = mediaType(t.RespHeader("Content-Type"))
-	segs := splitPath(t.Target)
 	method := strings.ToUpper(truncate(t.Method, 32))
 	if op := hs.matchSpec(method, segs); op != nil {
 		st := hs.documented[op]
@@ -185,7 +194,7 @@ func (hs *hostState) matchSpec(method string, segs []string) *SpecOp {
 	bestScore := -1
 	for _, s := range hs.specs {
 		for _, op := range s.Ops {
-			if op.Method != method {
+			if op.Method != method || !op.servedBy(hs.name) {
 				continue
 			}
 			if sc := op.match(segs); sc > bestScore {
@@ -250,6 +259,9 @@ func (e *Engine) Report() Report {
 		yes := true
 		for _, s := range hs.specs {
 			for _, op := range s.Ops {
+				if !op.servedBy(name) {
+					continue
+				}
 				if st := hs.documented[op]; st != nil {
 					ep := endpointOf(name, op.Method, op.Path, &yes, st)
 					rep.Endpoints = append(rep.Endpoints, ep)
@@ -267,6 +279,9 @@ func (e *Engine) Report() Report {
 		for _, h := range s.Hosts {
 			if e.hosts[h] == nil {
 				for _, op := range s.Ops {
+					if !op.servedBy(h) {
+						continue
+					}
 					rep.Unseen = append(rep.Unseen, Unseen{Host: h, Method: op.Method, Path: op.Path})
 				}
 			}
@@ -274,6 +289,9 @@ func (e *Engine) Report() Report {
 	}
 	if folded > 0 {
 		rep.Summary.Warnings = append(rep.Summary.Warnings, fmt.Sprintf("%d requests folded into {path} templates: a host reached its limit of %d templates", folded, e.opts.MaxTemplatesPerHost))
+	}
+	if e.dotProbes > 0 {
+		rep.Summary.Warnings = append(rep.Summary.Warnings, fmt.Sprintf("%d requests with dot-segments in the path (path traversal probes) left out of the inventory", e.dotProbes))
 	}
 	if e.foldedHosts > 0 {
 		rep.Summary.Warnings = append(rep.Summary.Warnings, fmt.Sprintf("%d requests counted under %q: more than %d hosts", e.foldedHosts, otherHosts, e.opts.MaxHosts))

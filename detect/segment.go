@@ -212,6 +212,17 @@ func splitPath(target string) []string {
 	return strings.Split(target, "/")
 }
 
+// hasDotSegment reports a "." or ".." segment, plain or percent-encoded.
+func hasDotSegment(segs []string) bool {
+	for _, s := range segs {
+		switch strings.ToLower(s) {
+		case ".", "..", "%2e", "%2e%2e", ".%2e", "%2e.":
+			return true
+		}
+	}
+	return false
+}
+
 // paramName names a parameter after its parent resource: users → userId.
 func paramName(parent string) string {
 	p := strings.ToLower(parent)

@@ -200,6 +200,23 @@ func TestSplitPath(t *testing.T) {
 	}
 }
 
+func TestDotSegmentProbes(t *testing.T) {
+	e := mustEngine(t, Options{})
+	for i, p := range []string{"/v1/../../../etc/passwd", "/static/%2e%2e/%2E%2E/secret", "/a/./b"} {
+		if got := e.Observe(tx(i, "GET", "h", p, 404)); got != "" {
+			t.Errorf("%s -> %q, want no template", p, got)
+		}
+	}
+	e.Observe(tx(9, "GET", "h", "/v1/..x/ok", 200))
+	rep := e.Report()
+	if len(rep.Endpoints) != 1 || rep.Endpoints[0].Path != "/v1/..x/ok" {
+		t.Errorf("endpoints %+v", rep.Endpoints)
+	}
+	if len(rep.Summary.Warnings) != 1 || !strings.HasPrefix(rep.Summary.Warnings[0], "3 requests with dot-segments") {
+		t.Errorf("warnings %q", rep.Summary.Warnings)
+	}
+}
+
 func TestParamName(t *testing.T) {
 	for in, want := range map[string]string{
 		"users": "userId", "categories": "categoryId", "addresses": "addressId", "boxes": "boxId",
