@@ -7,10 +7,10 @@ import (
 
 func TestRedactURI(t *testing.T) {
 	const (
-		hf   = "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH"             // 34 chars after hf_
-		ghp  = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"        // 38 after ghp_
-		akia = "AKIAIOSFODNN7EXAMPLE"                               // AKIA + 16
-		sk   = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"                   // Stripe docs' test-shaped key
+		hf   = "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH"      // 34 chars after hf_
+		ghp  = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB" // 38 after ghp_
+		akia = "AKIAIOSFODNN7EXAMPLE"                       // AKIA + 16
+		sk   = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"           // Stripe docs' test-shaped key
 		jwt  = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
 	)
 	tests := []struct{ name, in, want string }{

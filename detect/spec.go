@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -40,6 +41,16 @@ type SpecOp struct {
 	Path  string
 	segs  []specSeg
 	Query []string // documented query parameter names
+	// Hosts are the hosts whose servers carry this operation's base path;
+	// nil means every host the spec covers (a relative server URL, or
+	// one base path for all servers).
+	Hosts []string
+}
+
+// servedBy reports whether the operation exists on host: a server's base
+// path applies to that server's host only.
+func (op *SpecOp) servedBy(host string) bool {
+	return op.Hosts == nil || contains(op.Hosts, host)
 }
 
 // specSeg matches one path segment: a literal, or a parameter with an
@@ -114,7 +125,9 @@ func jsonable(v any) any {
 
 func specFrom(doc *openapi3.T) *Spec {
 	s := &Spec{}
-	bases := map[string]bool{}
+	// bases maps each base path to the hosts serving it ("" for a
+	// relative server, which serves every host).
+	bases := map[string][]string{}
 	for _, srv := range doc.Servers {
 		u := srv.URL
 		for name, v := range srv.Variables {
@@ -126,14 +139,19 @@ func specFrom(doc *openapi3.T) *Spec {
 		} else if !contains(s.Hosts, host) {
 			s.Hosts = append(s.Hosts, host)
 		}
-		bases[strings.TrimRight(base, "/")] = true
+		b := strings.TrimRight(base, "/")
+		if !contains(bases[b], host) {
+			bases[b] = append(bases[b], host)
+		}
 	}
 	if len(doc.Servers) == 0 {
 		s.AnyHost = true
 	}
 	if len(bases) == 0 {
-		bases[""] = true
+		bases[""] = []string{""}
 	}
+	// With one base path for all servers, every operation is on every host.
+	oneBase := len(bases) == 1
 	if doc.Paths != nil {
 		for p, item := range doc.Paths.Map() {
 			for method, op := range item.Operations() {
@@ -145,9 +163,13 @@ func specFrom(doc *openapi3.T) *Spec {
 						}
 					}
 				}
-				for base := range bases {
+				for base, hosts := range bases {
 					full := base + "/" + strings.TrimLeft(p, "/")
-					s.Ops = append(s.Ops, &SpecOp{Method: strings.ToUpper(method), Path: full, segs: compileTemplate(full), Query: query})
+					op := &SpecOp{Method: strings.ToUpper(method), Path: full, segs: compileTemplate(full), Query: query}
+					if !oneBase && !contains(hosts, "") {
+						op.Hosts = slices.Sorted(slices.Values(hosts))
+					}
+					s.Ops = append(s.Ops, op)
 				}
 			}
 		}
