@@ -57,10 +57,12 @@ type httpConn struct {
 	scanned   int
 	req, resp *http1.Parser
 	pending   []*Transaction
-	// gapTS[d] is the capture time of the first byte after the first hole
-	// in direction d since its last response was paired (zero when none):
-	// see onResponse.
-	gapTS [2]time.Time
+	// gapSeen[d] is set when direction d lost bytes since its last
+	// response was paired; gapTS[d] is then the capture time of the last
+	// bytes before the first such hole (zero when the hole began the
+	// direction): see onResponse.
+	gapSeen [2]bool
+	gapTS   [2]time.Time
 	// feedTS[d] is the capture time of direction d's latest bytes.
 	feedTS [2]time.Time
 	// carried is set once a byte was handed in.
@@ -233,8 +235,9 @@ func (c *httpConn) gap(d int, n int, ts time.Time) {
 	case stOther, stDone:
 		return
 	}
-	if c.gapTS[d].IsZero() {
-		c.gapTS[d] = ts
+	if !c.gapSeen[d] {
+		// The hole began after the direction's latest bytes.
+		c.gapSeen[d], c.gapTS[d] = true, c.feedTS[d]
 	}
 	if c.align[d] {
 		// Bytes before the hole cannot be joined to those after it.
@@ -282,10 +285,10 @@ func (c *httpConn) close(ts time.Time) {
 // responses a hole in the response stream swallowed, for a response that
 // began at start (see onResponse).
 func (c *httpConn) dropLost(start time.Time) {
-	g := c.gapTS[1-c.client]
-	if g.IsZero() {
+	if !c.gapSeen[1-c.client] {
 		return
 	}
+	g := c.gapTS[1-c.client]
 	for len(c.pending) >= 2 && !c.pending[1].RequestTime.Before(g) && !start.Before(c.pending[1].RequestTime) {
 		t := c.pending[0]
 		c.pending[0] = nil
@@ -335,14 +338,15 @@ func (c *httpConn) onResponse(m *http1.Message) {
 		return // interim (100 Continue, 103 Early Hints): the final one pairs
 	}
 	// A hole in the responses may have swallowed whole responses; pairing
-	// in order would then shift every later pair by one. The request after
-	// the oldest pending one was sent after the hole (its bytes had
-	// reached the client) and before this response began: a client that
-	// waits for each response before the next request had its answer to the
-	// oldest request in or before the hole, so that one gets none. A
-	// pipelining client sends before the hole and keeps the plain order.
+	// in order would then shift every later pair by one. When the request
+	// after the oldest pending one was sent after the last response bytes
+	// before the hole, and this response began after that request, the
+	// answer to the oldest request was in the hole: it gets none. (A
+	// client waiting for each answer sends the next request after it; a
+	// pipelining client whose answer began before the hole keeps the
+	// plain order.)
 	c.dropLost(m.Start)
-	c.gapTS[1-c.client] = time.Time{}
+	c.gapSeen[1-c.client] = false
 	var t *Transaction
 	if len(c.pending) > 0 {
 		t = c.pending[0]

@@ -45,6 +45,18 @@ func TestStreamConn(t *testing.T) {
 			s.Client([]byte("GET /c HTTP/1.1\r\n\r\n"), t0.Add(4*time.Millisecond))
 			s.Server([]byte("HTTP/1.1 204 No Content\r\n\r\n"), t0.Add(5*time.Millisecond))
 		}, []string{"GET /a 0 noresponse respgap", "HEAD /b 200", "GET /c 204"}},
+		{"a lost response seen only after the next request", func(s *StreamConn) {
+			ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+			s.Client([]byte("GET /0 HTTP/1.1\r\n\r\n"), ms(0))
+			s.Server([]byte("HTTP/1.1 204 No Content\r\n\r\n"), ms(1))
+			s.Client([]byte("GET /a HTTP/1.1\r\n\r\n"), ms(1000))
+			// The answer to /a (at 1001 ms) never reaches the capture;
+			// the client asks /b at 7000 ms; the hole shows when the
+			// answer to /b comes.
+			s.Client([]byte("GET /b HTTP/1.1\r\n\r\n"), ms(7000))
+			s.Gap(false, 45, ms(7020))
+			s.Server([]byte("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"), ms(7020))
+		}, []string{"GET /0 204", "GET /a 0 noresponse respgap", "GET /b 404"}},
 		{"pipelined before a hole: plain order", func(s *StreamConn) {
 			s.Client([]byte("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"), t0)
 			s.Server([]byte("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab"), t0.Add(time.Millisecond))

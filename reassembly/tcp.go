@@ -40,6 +40,9 @@ type shard struct {
 	// tcpStream.Accept); sinceAckFlush counts packets since the last one.
 	ackFlushT     time.Time
 	sinceAckFlush int
+	// deferred is set when Accept held the current segment back for a
+	// flush; retrying while it is assembled again.
+	deferred, retrying bool
 	// queued estimates the pages buffered by the assembler (sum of
 	// tcpStream.queued).
 	queued int
@@ -113,9 +116,25 @@ func (sh *shard) assemble(d *capture.Decoded) {
 	} else {
 		net = gopacket.NewFlow(layers.EndpointIPv4, d.Key.Src[12:], d.Key.Dst[12:])
 	}
-	sh.asm.AssembleWithContext(net, &d.TCP, sh.context(ts))
-	sh.cur, sh.inOrder = nil, nil
+	ctx := sh.context(ts)
+	sh.asm.AssembleWithContext(net, &d.TCP, ctx)
+	sh.inOrder = nil
 	sh.sinceAckFlush++
+	if sh.deferred {
+		// The segment acknowledged data lost in the other direction and
+		// was held back: push the other direction on first, so that
+		// what was sent before this segment reaches the parsers before
+		// it (a response must not overtake its request), then assemble
+		// it again.
+		sh.deferred = false
+		sh.asm.FlushWithOptions(greassembly.FlushOptions{T: sh.ackFlushT})
+		sh.ackFlushT = time.Time{}
+		sh.sinceAckFlush = 0
+		sh.retrying = true
+		sh.asm.AssembleWithContext(net, &d.TCP, ctx)
+		sh.retrying, sh.inOrder = false, nil
+	}
+	sh.cur = nil
 	if !sh.ackFlushT.IsZero() && sh.sinceAckFlush >= sh.live/4 {
 		// A connection's peer acknowledged data the capture never had:
 		// push on what waits behind the hole now rather than after
@@ -199,7 +218,9 @@ func (s *tcpStream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir greasse
 		s.seen[d] = true
 		s.c.fresh[d] = tcp.SYN
 	}
-	s.track(tcp, ci.Timestamp, d, nextSeq)
+	if s.track(tcp, ci.Timestamp, d, nextSeq) {
+		return false // assembled again after a flush
+	}
 	// Connections already open when the capture began start anywhere.
 	*start = true
 	return true
@@ -208,7 +229,10 @@ func (s *tcpStream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir greasse
 // track follows the sequence numbers of direction d and the peer's
 // acknowledgements, and asks the shard to flush when the peer acknowledged
 // bytes lost by the capture.
-func (s *tcpStream) track(tcp *layers.TCP, ts time.Time, d int, nextSeq greassembly.Sequence) {
+//
+// It returns true when the segment must be held back: it proves a loss in
+// the other direction, whose queued data must reach the parsers first.
+func (s *tcpStream) track(tcp *layers.TCP, ts time.Time, d int, nextSeq greassembly.Sequence) bool {
 	seq := greassembly.Sequence(tcp.Seq)
 	n := len(tcp.Payload)
 	if tcp.SYN || tcp.FIN {
@@ -248,14 +272,21 @@ func (s *tcpStream) track(tcp *layers.TCP, ts time.Time, d int, nextSeq greassem
 	}
 	o := 1 - d
 	if !tcp.ACK || s.hole[o].IsZero() || !s.nextOK[o] {
-		return
+		return false
 	}
 	if s.next[o].Difference(greassembly.Sequence(tcp.Ack)) > 0 {
 		if t := s.hole[o].Add(1); t.After(s.sh.ackFlushT) {
 			s.sh.ackFlushT = t
 		}
 		s.hole[o] = time.Time{}
+		// Hold this segment back for the flush when one may run now
+		// (see shard.assemble).
+		if !s.sh.retrying && s.sh.sinceAckFlush >= s.sh.live/4 {
+			s.sh.deferred = true
+			return true
+		}
 	}
+	return false
 }
 
 func (s *tcpStream) ReassembledSG(sg greassembly.ScatterGather, ac greassembly.AssemblerContext) {
