@@ -200,6 +200,10 @@ func (s *epStats) merge(o *epStats) {
 	}
 }
 
+// apiRoots are the words after which a one- or two-digit number is an API
+// version, not an id (/rest/api/2, /api/3, /version/1).
+var apiRoots = map[string]bool{"api": true, "apis": true, "rest": true, "version": true, "versions": true}
+
 // trie is one host's learnt templates.
 type trie struct {
 	root   node
@@ -226,6 +230,9 @@ func (tr *trie) insert(segs []string) *node {
 		class, suffix := classify(s)
 		if class == classDate && n == &tr.root {
 			class = classLiteral // a dated API version (/2010-04-01/Accounts)
+		}
+		if class == classInt && suffix == "" && len(s) <= 2 && !n.isParam && apiRoots[strings.ToLower(n.label)] {
+			class = classLiteral // a numbered API version (/rest/api/2/issue)
 		}
 		if class == classLiteral && !n.learnt {
 			child := n.lit[s]

@@ -98,6 +98,12 @@ func TestTemplating(t *testing.T) {
 			}
 			return "GET", fmt.Sprintf("/reports/daily/2025-%02d-%02d", 1+r.IntN(12), 1+r.IntN(28))
 		}, []string{"GET /accounts/by-email/{byEmailId}", "GET /reports/daily/{dailyId}"}},
+		{"numbered api versions stay (jira), ids under them do not", func(r *rand.Rand, i int) (string, string) {
+			if i%3 == 2 {
+				return "GET", fmt.Sprintf("/api/items/%d", r.IntN(50))
+			}
+			return "GET", fmt.Sprintf("/rest/api/%d/issue/%d", 2+i%2, r.IntN(99999))
+		}, []string{"GET /api/items/{itemId}", "GET /rest/api/2/issue/{issueId}", "GET /rest/api/3/issue/{issueId}"}},
 		{"version segments never merge", func(r *rand.Rand, i int) (string, string) {
 			return "GET", fmt.Sprintf("/v%d/status", 1+i%3)
 		}, []string{"GET /v1/status", "GET /v2/status", "GET /v3/status"}},
