@@ -28,6 +28,13 @@ type Options struct {
 	TrustXFF bool
 }
 
+// shapedKey names an undocumented method on a documented path.
+type shapedKey struct{ method, path string }
+
+// maxShaped bounds the undocumented methods on documented paths kept per
+// host; beyond it they go through templating like any undocumented path.
+const maxShaped = 1024
+
 // otherMethod is the method under which a template's methods beyond
 // maxMethods are counted.
 const otherMethod = "(other)"
@@ -53,6 +60,9 @@ type hostState struct {
 	specs []*Spec // the specs covering this host
 	// documented holds the stats of spec operations, by operation.
 	documented map[*SpecOp]*epStats
+	// shaped holds undocumented methods on documented paths, by method
+	// and the spec's template (at most maxShaped).
+	shaped map[shapedKey]*epStats
 }
 
 // NewEngine returns an engine.
@@ -131,6 +141,23 @@ func (e *Engine) Observe(t *reassembly.Transaction) string {
 		}
 		return op.Path
 	}
+	// An undocumented method on a documented path takes the spec's
+	// template: the parameters are known even if this operation is not.
+	if op := hs.matchSpec("", segs); op != nil {
+		k := shapedKey{method, op.Path}
+		st := hs.shaped[k]
+		if st == nil && len(hs.shaped) < maxShaped {
+			st = &epStats{}
+			if hs.shaped == nil {
+				hs.shaped = map[shapedKey]*epStats{}
+			}
+			hs.shaped[k] = st
+		}
+		if st != nil {
+			st.record(&v)
+			return op.Path
+		}
+	}
 	n := hs.trie.insert(segs)
 	if n.isRest {
 		hs.trie.folded++
@@ -188,13 +215,14 @@ func (e *Engine) host(name string) *hostState {
 	return hs
 }
 
-// matchSpec finds the most specific documented operation for a path.
+// matchSpec finds the most specific documented operation for a path; the
+// method "" matches any.
 func (hs *hostState) matchSpec(method string, segs []string) *SpecOp {
 	var best *SpecOp
 	bestScore := -1
 	for _, s := range hs.specs {
 		for _, op := range s.Ops {
-			if op.Method != method || !op.servedBy(hs.name) {
+			if (method != "" && op.Method != method) || !op.servedBy(hs.name) {
 				continue
 			}
 			if sc := op.match(segs); sc > bestScore {
@@ -255,6 +283,12 @@ func (e *Engine) Report() Report {
 				}
 			}
 		})
+		for _, k := range sortedShaped(hs.shaped) {
+			st := hs.shaped[k]
+			ep := endpointOf(name, k.method, k.path, documented, st)
+			rep.Endpoints = append(rep.Endpoints, ep)
+			rep.Alerts = append(rep.Alerts, shadowAlert(&ep, st))
+		}
 		folded += hs.trie.folded
 		yes := true
 		for _, s := range hs.specs {
@@ -334,6 +368,20 @@ func (e *Engine) Report() Report {
 		return a.Severity < b.Severity
 	})
 	return rep
+}
+
+func sortedShaped(m map[shapedKey]*epStats) []shapedKey {
+	keys := make([]shapedKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].path != keys[j].path {
+			return keys[i].path < keys[j].path
+		}
+		return keys[i].method < keys[j].method
+	})
+	return keys
 }
 
 func dedupUnseen(u []Unseen) []Unseen {

@@ -66,6 +66,9 @@ func (e *Engine) ExportSpec(opts ExportOptions) *openapi3.T {
 				}
 			}
 		}
+		for _, k := range sortedShaped(hs.shaped) {
+			addOperation(doc, k.method, k.path, hs.shaped[k])
+		}
 	}
 	return doc
 }

@@ -96,12 +96,31 @@ func classifyWhole(s string) segClass {
 		return classToken // base62/base64url ids, long random tokens
 	case n >= 20 && other <= 2 && lower > 0 && upper > 0 && digits > 0:
 		return classToken
+	case isSlugNumber(s):
+		return classMixed // coffee-83, my-post-2024
 	case other == 0 && digitRun(s) >= 4 && lower+upper > 0 && lower+upper <= 12:
 		return classMixed // SKU-00042, INV-2024-0001, order12345
 	case n >= 4 && other == 0 && digits >= 2 && (lower+upper) > 0 && dashes+unders <= 2 && ((n >= 10 && digits >= 3) || alnumSwitches(s) >= 2):
 		return classMixed
 	}
 	return classLiteral
+}
+
+// isSlugNumber reports word(s) followed by a dash and a number
+// (coffee-83, summer-sale-2): slugs of objects. The words need four
+// letters, so utf-8 style names are rare exceptions.
+func isSlugNumber(s string) bool {
+	i := strings.LastIndexByte(s, '-')
+	if i < 4 || i == len(s)-1 || !allDigits(s[i+1:]) {
+		return false
+	}
+	for j := 0; j < i; j++ {
+		c := s[j]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' && j > 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // digitRun is the length of the longest run of digits in s.

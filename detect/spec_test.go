@@ -154,3 +154,28 @@ func TestSpecRelativeServerCoversEveryHost(t *testing.T) {
 		t.Errorf("alerts %+v", rep.Alerts)
 	}
 }
+
+// TestUndocumentedMethodTakesSpecTemplate: a method the spec does not
+// document on a path it does takes the spec's template at once, even when
+// the values look like words and are too few to learn.
+func TestUndocumentedMethodTakesSpecTemplate(t *testing.T) {
+	e := mustEngine(t, Options{Specs: []*Spec{loadSpec(t, "petstore-v1.yaml")}})
+	for i, id := range []string{"alpha", "beta", "gamma"} {
+		if got := e.Observe(tx(i, "PATCH", "api.shop.example", "/v1/users/"+id, 200)); got != "/v1/users/{userId}" {
+			t.Errorf("PATCH /v1/users/%s -> %q", id, got)
+		}
+	}
+	rep := e.Report()
+	var shadow []string
+	for _, a := range rep.Alerts {
+		shadow = append(shadow, a.Method+" "+a.Path)
+	}
+	if !slices.Equal(shadow, []string{"PATCH /v1/users/{userId}"}) {
+		t.Errorf("alerts %q", shadow)
+	}
+	for _, ep := range rep.Endpoints {
+		if ep.Method == "PATCH" && (ep.Documented == nil || *ep.Documented || ep.Count != 3) {
+			t.Errorf("%+v", ep)
+		}
+	}
+}
