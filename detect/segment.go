@@ -107,11 +107,11 @@ func classifyWhole(s string) segClass {
 }
 
 // isSlugNumber reports word(s) followed by a dash and a number
-// (coffee-83, summer-sale-2): slugs of objects. The words need four
-// letters, so utf-8 style names are rare exceptions.
+// (coffee-83, summer-sale-2): slugs of objects. The words need three
+// letters and must not name a standard (utf-8, sha-256, iso-8859).
 func isSlugNumber(s string) bool {
 	i := strings.LastIndexByte(s, '-')
-	if i < 4 || i == len(s)-1 || !allDigits(s[i+1:]) {
+	if i < 3 || i == len(s)-1 || !allDigits(s[i+1:]) || standardNames[strings.ToLower(s[:i])] {
 		return false
 	}
 	for j := 0; j < i; j++ {
@@ -122,6 +122,9 @@ func isSlugNumber(s string) bool {
 	}
 	return true
 }
+
+// standardNames precede a dash and a number in names of standards, not ids.
+var standardNames = map[string]bool{"utf": true, "ucs": true, "iso": true, "sha": true, "rfc": true, "win": true, "ipv": true, "http": true, "iso-8859": true, "windows": true}
 
 // digitRun is the length of the longest run of digits in s.
 func digitRun(s string) int {

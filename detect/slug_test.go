@@ -7,7 +7,7 @@ import (
 
 func TestSlugNumberIDs(t *testing.T) {
 	for seg, want := range map[string]bool{
-		"coffee-83": true, "summer-sale-2": true, "lamp-2": true, "utf-8": false, "a-1": false,
+		"coffee-83": true, "rug-39": true, "sha-256": false, "iso-8859-1": false, "summer-sale-2": true, "lamp-2": true, "utf-8": false, "a-1": false,
 		"coffee-": false, "-83": false, "coffee-8a": false, "rate_limit": false, "x1-2": false,
 	} {
 		if got := isSlugNumber(seg); got != want {
