@@ -158,7 +158,7 @@ func (e *Engine) Observe(t *reassembly.Transaction) string {
 			return op.Path
 		}
 	}
-	n := hs.trie.insert(segs)
+	n := hs.trie.insertStatus(segs, v.status)
 	if n.isRest {
 		hs.trie.folded++
 	}

@@ -49,6 +49,12 @@ type node struct {
 	isParam bool
 	isRest  bool
 	learnt  bool // literal children were folded into a parameter
+	// probeOnly marks a literal node that only probe requests (404 and
+	// the like, see isProbe) ever reached; probeLits counts such literal
+	// children. Probes are no evidence that a word exists, so a scanner
+	// walking a word list does not teach a position to be a parameter.
+	probeOnly bool
+	probeLits int
 	// hits counts the requests that went on from this node to a literal
 	// child: with len(lit) it says whether new words keep arriving.
 	hits uint64
@@ -224,7 +230,24 @@ func (tr *trie) templateOf(n *node) string {
 }
 
 // insert finds (creating as needed) the node of a concrete path.
-func (tr *trie) insert(segs []string) *node {
+func (tr *trie) insert(segs []string) *node { return tr.insertStatus(segs, 0) }
+
+// isProbe reports statuses that say nothing about whether a path exists:
+// scanners walking word lists collect them (not found, not allowed, bad
+// request, unauthenticated before routing).
+func isProbe(status int) bool {
+	switch status {
+	case 400, 401, 404, 405, 406, 410, 414, 501:
+		return true
+	}
+	return false
+}
+
+// insertStatus is insert for a request answered with status (0 when no
+// response was seen): new words answered with a probe status do not count
+// as growth of their position.
+func (tr *trie) insertStatus(segs []string, status int) *node {
+	probe := isProbe(status)
 	n := &tr.root
 	for _, s := range segs {
 		class, suffix := classify(s)
@@ -236,8 +259,14 @@ func (tr *trie) insert(segs []string) *node {
 		}
 		if class == classLiteral && !n.learnt {
 			child := n.lit[s]
-			n.countHit(child == nil)
-			if child == nil {
+			// A word only probes had reached, now served, is new evidence.
+			promoted := child != nil && child.probeOnly && !probe
+			if promoted {
+				child.probeOnly = false
+				n.probeLits--
+			}
+			n.countHit((child == nil || promoted) && !probe)
+			if child == nil || promoted {
 				if tr.keepsGrowing(n) {
 					tr.learn(n)
 					n = tr.paramChild(n, "")
@@ -246,10 +275,15 @@ func (tr *trie) insert(segs []string) *node {
 					}
 					continue
 				}
+			}
+			if child == nil {
 				if tr.nodes >= tr.max {
 					return tr.overflowAt(n)
 				}
-				child = &node{parent: n, label: s}
+				child = &node{parent: n, label: s, probeOnly: probe}
+				if probe {
+					n.probeLits++
+				}
 				if n.lit == nil {
 					n.lit = map[string]*node{}
 				}
@@ -292,13 +326,14 @@ func (n *node) countHit(fresh bool) {
 // growthMinNew per growthWindow hits after the first window (popular and
 // rare ids mixed, Zipf-like) — or literalHardLimit of them whatever the mix.
 // Fixed resource names saturate: their count stays put while requests grow.
+// Words that only probes reached (isProbe: a scanner's 404s) do not count.
 //
 // Beside a parameter child that the segment rules already found (ids), the
 // bar drops to literalLimitBesideParam: words there are more likely values
 // the rules could not recognise (T8X9), while true fixed siblings (me,
 // search) are few.
 func (tr *trie) keepsGrowing(n *node) bool {
-	d := uint64(len(n.lit))
+	d := uint64(len(n.lit) - n.probeLits)
 	limit := uint64(literalLimit)
 	if n.params[""] != nil {
 		limit = literalLimitBesideParam
@@ -339,6 +374,7 @@ func (tr *trie) paramChild(n *node, suffix string) *node {
 func (tr *trie) learn(n *node) {
 	tr.gen++
 	n.learnt = true
+	n.probeLits = 0 // its literal children go
 	p := tr.paramChild(n, "")
 	if p == nil {
 		p = tr.overflowAt(n)
@@ -364,6 +400,10 @@ func (tr *trie) mergeInto(dst, src *node) {
 			continue
 		}
 		if d := dst.lit[w]; d != nil {
+			if d.probeOnly && !c.probeOnly {
+				d.probeOnly = false
+				dst.probeLits--
+			}
 			tr.mergeInto(d, c)
 		} else {
 			if dst.lit == nil {
@@ -371,6 +411,9 @@ func (tr *trie) mergeInto(dst, src *node) {
 			}
 			c.parent = dst
 			dst.lit[w] = c
+			if c.probeOnly {
+				dst.probeLits++
+			}
 		}
 	}
 	for sfx, c := range src.params {
