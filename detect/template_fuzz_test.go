@@ -8,7 +8,7 @@ import (
 // FuzzTemplate sends random paths through Observe and Report. Each input
 // line is a request-target; a line with '*' is expanded into 40 requests
 // with distinct words in its place (so that positions get learnt and
-// merged). Properties: no panic; every reported path starts with "/" and
+// merged). Properties: no panic; only dot-segment paths are kept out; every reported path starts with "/" and
 // has no query; no concrete numeric id (an all-digit segment) is left, and
 // more generally every literal segment is one the rules call a word (the
 // root's dated version excepted); counts add up to the requests observed.
@@ -36,6 +36,10 @@ func FuzzTemplate(f *testing.F) {
 				i++
 				sent++
 				got := e.Observe(tx(i, "GET", "h", p, 200))
+				if got == "" && hasDotSegment(splitPath(p)) {
+					sent-- // kept out of the inventory, counted in a warning
+					continue
+				}
 				if !strings.HasPrefix(got, "/") {
 					t.Fatalf("Observe(%q) = %q", p, got)
 				}
@@ -101,3 +105,4 @@ func validParamSegment(seg string) bool {
 	}
 	return true
 }
+
