@@ -3,6 +3,9 @@ package detect
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -50,5 +53,42 @@ func BenchmarkClassify(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		classify(segs[i%len(segs)])
+	}
+}
+
+// BenchmarkObserveLargeSpec matches against a 600-operation spec (the size
+// of big public APIs): documented paths, and undocumented ones that miss.
+func BenchmarkObserveLargeSpec(b *testing.B) {
+	var y strings.Builder
+	y.WriteString("openapi: 3.0.3\ninfo: {title: big, version: \"1\"}\nservers: [{url: /v1}]\npaths:\n")
+	for i := range 200 {
+		fmt.Fprintf(&y, "  /res%d/{id}:\n    get: {responses: {\"200\": {description: ok}}}\n    delete: {responses: {\"204\": {description: ok}}}\n", i)
+		fmt.Fprintf(&y, "  /res%d/{id}/sub%d/{subId}/action:\n    post: {responses: {\"200\": {description: ok}}}\n", i, i)
+	}
+	path := filepath.Join(b.TempDir(), "big.yaml")
+	if err := os.WriteFile(path, []byte(y.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	s, err := LoadSpec(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(s.Ops) != 600 {
+		b.Fatalf("%d ops", len(s.Ops))
+	}
+	e := mustEngine(b, Options{Specs: []*Spec{s}})
+	txs := make([]*txT, 1024)
+	for i := range txs {
+		target := fmt.Sprintf("/v1/res%d/%d", i%200, i)
+		if i%4 == 3 {
+			target = fmt.Sprintf("/v1/other/%d/x", i) // undocumented
+		}
+		txs[i] = tx(i, "GET", "api.example", target, 200)
+		e.Observe(txs[i])
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		e.Observe(txs[i%len(txs)])
 	}
 }

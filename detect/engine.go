@@ -221,14 +221,14 @@ func (hs *hostState) matchSpec(method string, segs []string) *SpecOp {
 	var best *SpecOp
 	bestScore := -1
 	for _, s := range hs.specs {
-		for _, op := range s.Ops {
+		s.candidates(segs, func(op *SpecOp) {
 			if (method != "" && op.Method != method) || !op.servedBy(hs.name) {
-				continue
+				return
 			}
 			if sc := op.match(segs); sc > bestScore {
 				best, bestScore = op, sc
 			}
-		}
+		})
 	}
 	return best
 }

@@ -31,6 +31,57 @@ type Spec struct {
 	Hosts   []string
 	AnyHost bool
 	Ops     []*SpecOp
+	// index holds Ops by their number of segments and first two
+	// segments (literal, or "" for a parameter), so that matching a path
+	// tries only the templates that can match it.
+	index map[specKey][]*SpecOp
+}
+
+type specKey struct {
+	n    int
+	a, b string
+}
+
+// candidates calls fn with every operation whose template could match segs
+// (an operation may come twice when a segment is empty; matching does not
+// mind).
+func (s *Spec) candidates(segs []string, fn func(*SpecOp)) {
+	if s.index == nil {
+		s.buildIndex()
+	}
+	n := len(segs)
+	var a, b string
+	if n > 0 {
+		a = segs[0]
+	}
+	if n > 1 {
+		b = segs[1]
+	}
+	for _, key := range [4]specKey{{n, a, b}, {n, a, ""}, {n, "", b}, {n, "", ""}} {
+		for _, op := range s.index[key] {
+			fn(op)
+		}
+	}
+}
+
+// buildIndex indexes Ops. LoadSpec does it, so a loaded Spec is never
+// written to again; a Spec built by hand is indexed on first use (then it
+// is not safe for concurrent use until that first match).
+func (s *Spec) buildIndex() {
+	s.index = map[specKey][]*SpecOp{}
+	for _, op := range s.Ops {
+		if op.segs == nil && op.Path != "" {
+			op.segs = compileTemplate(op.Path)
+		}
+		k := specKey{n: len(op.segs)}
+		if len(op.segs) > 0 && !op.segs[0].param {
+			k.a = op.segs[0].literal
+		}
+		if len(op.segs) > 1 && !op.segs[1].param {
+			k.b = op.segs[1].literal
+		}
+		s.index[k] = append(s.index[k], op)
+	}
 }
 
 // SpecOp is one documented operation.
@@ -181,6 +232,7 @@ func specFrom(doc *openapi3.T) *Spec {
 		return s.Ops[i].Method < s.Ops[j].Method
 	})
 	sort.Strings(s.Hosts)
+	s.buildIndex()
 	return s
 }
 
