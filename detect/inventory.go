@@ -63,6 +63,7 @@ type node struct {
 	// windows the complete windows so far.
 	winHits, winNew uint16
 	lastNew         uint16
+	prevNew         uint16 // new words of the window before lastNew's
 	windows         uint32
 	lit             map[string]*node
 	params          map[string]*node
@@ -315,13 +316,13 @@ func (n *node) countHit(fresh bool) {
 	}
 	if n.winHits == growthWindow {
 		n.windows++
-		n.lastNew, n.winHits, n.winNew = n.winNew, 0, 0
+		n.prevNew, n.lastNew, n.winHits, n.winNew = n.lastNew, n.winNew, 0, 0
 	}
 }
 
 // keepsGrowing reports whether n's literal children are data rather than
 // fixed words: at least literalLimit of them under a non-root, non-version
-// parent, with at least three quarters of the requests through n having
+// parent, with at least four fifths of the requests through n having
 // brought a new word (usernames, slugs), or new words still arriving at
 // growthMinNew per growthWindow hits after the first window (popular and
 // rare ids mixed, Zipf-like) — or literalHardLimit of them whatever the mix.
@@ -341,8 +342,15 @@ func (tr *trie) keepsGrowing(n *node) bool {
 	if d < limit || n.parent == nil || (!n.isParam && isVersion(n.label)) {
 		return false
 	}
-	return d*4 >= n.hits*3 || d >= literalHardLimit ||
-		(n.windows >= 2 && n.lastNew >= growthMinNew)
+	// The ratio needs half as many hits again as the limit: a client
+	// walking a fixed set in turn (a crawler, a health checker) brings only
+	// new words at first, and a set smaller than that stops there.
+	// The window rule needs the arrival rate to hold up (not fall by a third
+	// or more per window): a finite set sampled at random is discovered at a
+	// geometrically falling rate (e^-64/N per window: 0.28 for N=50), values
+	// at a steady one.
+	return d*5 >= n.hits*4 && n.hits >= limit*3/2 || d >= literalHardLimit ||
+		(n.windows >= 2 && n.lastNew >= growthMinNew && uint32(n.lastNew)*3 >= uint32(n.prevNew)*2)
 }
 
 // overflowAt returns n's overflow child, which takes every request whose
