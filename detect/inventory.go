@@ -398,6 +398,10 @@ func (tr *trie) learn(n *node) {
 func (tr *trie) mergeInto(dst, src *node) {
 	tr.nodes--
 	mergeEndpoints(dst, src)
+	// The hits that brought src its literal children come along with them:
+	// without them the merged position would hold many words for few hits
+	// and look like values at once.
+	dst.hits += src.hits
 	for w, c := range src.lit {
 		if dst.learnt {
 			p := tr.paramChild(dst, "")
