@@ -104,3 +104,25 @@ func TestProbesThenValues(t *testing.T) {
 		t.Errorf("count %d, want 260", rep.Endpoints[0].Count)
 	}
 }
+
+// TestFixedSubresourcesUnderLearntParents: GitHub-style repositories have
+// dozens of fixed subresources under /repos/{owner}/{repo}; when the owner
+// and repo positions are learnt and their children merged, the merged
+// subresource position must keep its hit history and stay literal.
+func TestFixedSubresourcesUnderLearntParents(t *testing.T) {
+	subs := []string{"issues", "pulls", "commits", "branches", "tags", "releases", "contributors", "languages", "teams", "topics",
+		"forks", "stargazers", "subscribers", "collaborators", "comments", "contents", "deployments", "downloads", "events", "hooks",
+		"invitations", "keys", "labels", "milestones", "notifications", "pages", "projects", "readme", "stats", "statuses",
+		"traffic", "vulnerability-alerts", "actions", "environments", "dependabot", "codespaces", "check-runs", "check-suites", "compare", "dispatches"}
+	for seed := range uint64(5) {
+		e := mustEngine(t, Options{})
+		r := rand.New(rand.NewPCG(seed, 6))
+		for i := range 3000 {
+			e.Observe(tx(i, "GET", "h", "/repos/"+word(r)+"/"+word(r)+"/"+subs[r.IntN(len(subs))], 200))
+		}
+		got := templates(e.Report(), "h")
+		if len(got) != len(subs) || !slices.Contains(got, "GET /repos/{repoId}/{id}/vulnerability-alerts") {
+			t.Errorf("seed %d: %d templates, want %d literal subresources: %q", seed, len(got), len(subs), got[:min(4, len(got))])
+		}
+	}
+}
