@@ -2,6 +2,7 @@ package detect
 
 import (
 	"bytes"
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -51,28 +52,77 @@ const Redacted = "REDACTED"
 
 // RedactURI returns the request-target with the values of credential-bearing
 // query parameters and any recognised secret (in the path or the query)
-// replaced by REDACTED; everything else stays as sent.
+// replaced by REDACTED; everything else stays as sent. Parameter names are
+// matched case-insensitively, percent-decoded and without a PHP-style
+// "[...]" suffix (api%5Fkey, token[]); the userinfo of an absolute-form
+// target (http://user:pass@host/) and credential parameters in a fragment
+// (#access_token=...) are redacted too.
 func RedactURI(target string) string {
-	path, query, hasQuery := strings.Cut(target, "?")
+	rest, frag, hasFrag := strings.Cut(target, "#")
+	path, query, hasQuery := strings.Cut(rest, "?")
+	path = redactUserinfo(path)
 	if hasSecretString(path) {
 		path = secretPatterns.ReplaceAllString(path, Redacted)
 	}
-	if !hasQuery {
-		return path
+	out := path
+	if hasQuery {
+		out += "?" + redactParams(query)
 	}
+	if hasFrag {
+		out += "#" + redactParams(frag)
+	}
+	return out
+}
+
+// redactParams redacts the credential values of an &-separated list.
+func redactParams(query string) string {
 	parts := strings.Split(query, "&")
 	for i, p := range parts {
 		name, value, ok := strings.Cut(p, "=")
 		if !ok || value == "" {
+			if hasSecretString(p) {
+				parts[i] = secretPatterns.ReplaceAllString(p, Redacted)
+			}
 			continue
 		}
-		if credentialParams[strings.ToLower(name)] {
+		if credentialParams[paramKey(name)] {
 			parts[i] = name + "=" + Redacted
 		} else if hasSecretString(value) {
 			parts[i] = name + "=" + secretPatterns.ReplaceAllString(value, Redacted)
 		}
 	}
-	return path + "?" + strings.Join(parts, "&")
+	return strings.Join(parts, "&")
+}
+
+// paramKey is the form of a query parameter name that credentialParams
+// holds: lower case, percent-decoded, without a "[...]" suffix.
+func paramKey(name string) string {
+	if strings.IndexByte(name, '%') >= 0 {
+		if u, err := url.QueryUnescape(name); err == nil {
+			name = u
+		}
+	}
+	if i := strings.IndexByte(name, '['); i > 0 {
+		name = name[:i]
+	}
+	return strings.ToLower(name)
+}
+
+// redactUserinfo replaces the userinfo of an absolute-form target.
+func redactUserinfo(path string) string {
+	i := strings.Index(path, "://")
+	if i < 0 {
+		return path
+	}
+	authority := path[i+3:]
+	if j := strings.IndexByte(authority, '/'); j >= 0 {
+		authority = authority[:j]
+	}
+	at := strings.LastIndexByte(authority, '@')
+	if at < 0 {
+		return path
+	}
+	return path[:i+3] + Redacted + path[i+3+at:]
 }
 
 // queryParam is one query parameter as sent.

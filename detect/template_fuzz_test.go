@@ -105,4 +105,3 @@ func validParamSegment(seg string) bool {
 	}
 	return true
 }
-
