@@ -69,3 +69,42 @@ func TestParseQuery(t *testing.T) {
 		t.Error("no query must give nil")
 	}
 }
+
+// FuzzRedactURI: no recognised secret of the input and no value of a
+// credential parameter survives redaction, and a target without either
+// comes back unchanged.
+func FuzzRedactURI(f *testing.F) {
+	for _, s := range []string{"/users/42?q=1", "/x?api_key=abc", "/m/hf_abcdefghijklmnopqrstuvwxyzABCDEFGH",
+		"http://u:p@h/x?token[]=1#access_token=2", "/x?AKIAIOSFODNN7EXAMPLE", "/a?b=c=d&&e", "/x?api%5Fkey=v"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		got := RedactURI(target)
+		for _, m := range secretPatterns.FindAllString(target, -1) {
+			if strings.Contains(got, m) {
+				t.Fatalf("secret %q survived: %q", m, got)
+			}
+		}
+		rest, frag, _ := strings.Cut(target, "#")
+		_, query, _ := strings.Cut(rest, "?")
+		for _, list := range []string{query, frag} {
+			for _, p := range strings.Split(list, "&") {
+				name, value, ok := strings.Cut(p, "=")
+				if ok && len(value) >= 4 && credentialParams[paramKey(name)] && !strings.Contains(Redacted, value) &&
+					strings.Contains(got, name+"="+value) {
+					t.Fatalf("credential %s=%s survived: %q", name, value, got)
+				}
+			}
+		}
+		if !strings.Contains(target, "@") && got != target && !secretPatterns.MatchString(target) {
+			for _, list := range []string{query, frag} {
+				for _, p := range strings.Split(list, "&") {
+					if name, v, ok := strings.Cut(p, "="); ok && v != "" && credentialParams[paramKey(name)] {
+						return // a credential was redacted
+					}
+				}
+			}
+			t.Fatalf("changed without cause: %q → %q", target, got)
+		}
+	})
+}
