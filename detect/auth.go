@@ -97,7 +97,7 @@ func authOf(t *reassembly.Transaction, query []queryParam) (authSet, credential)
 		}
 	}
 	for _, q := range query {
-		if apiKeyParams[strings.ToLower(q.name)] && q.value != "" {
+		if apiKeyParams[paramKey(q.name)] && q.value != "" {
 			take(authAPIKeyQuery, "apikey", q.value)
 		}
 	}

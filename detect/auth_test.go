@@ -26,6 +26,8 @@ func TestAuthOf(t *testing.T) {
 		{"api key header", "/x", []hdr{{Name: "X-API-Key", Value: "k1"}}, []string{"apikey-header"}, "apikey:"},
 		{"azure subscription key", "/x", []hdr{{Name: "Ocp-Apim-Subscription-Key", Value: "k1"}}, []string{"apikey-header"}, "apikey:"},
 		{"api key query", "/x?api_key=k1", nil, []string{"apikey-query"}, "apikey:"},
+		{"api key query, encoded name", "/x?api%5Fkey=k1", nil, []string{"apikey-query"}, "apikey:"},
+		{"api key query, bracketed name", "/x?token[]=k1", nil, []string{"apikey-query"}, "apikey:"},
 		{"empty api key query is none", "/x?api_key=", nil, []string{"none"}, ""},
 		{"non-credential query is none", "/x?q=1", nil, []string{"none"}, ""},
 		{"session cookie", "/x", []hdr{{Name: "Cookie", Value: "theme=dark; SESSIONID=abc"}}, []string{"cookie"}, "cookie:"},

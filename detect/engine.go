@@ -132,7 +132,7 @@ func (e *Engine) Observe(t *reassembly.Transaction) string {
 		st.record(&v)
 		var undoc []string
 		for _, q := range query {
-			if !contains(op.Query, q.name) && !credentialParams[strings.ToLower(q.name)] {
+			if !contains(op.Query, q.name) && !credentialParams[paramKey(q.name)] {
 				undoc = append(undoc, q.name)
 			}
 		}

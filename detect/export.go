@@ -199,7 +199,7 @@ func credentialNames(t *reassembly.Transaction, query []queryParam, out []string
 		}
 	}
 	for _, q := range query {
-		if apiKeyParams[strings.ToLower(q.name)] && q.value != "" {
+		if apiKeyParams[paramKey(q.name)] && q.value != "" {
 			out = append(out, "query:"+q.name)
 		}
 	}
