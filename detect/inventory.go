@@ -278,7 +278,9 @@ func (tr *trie) insertStatus(segs []string, status int) *node {
 				}
 			}
 			if child == nil {
-				if tr.nodes >= tr.max {
+				// Probes may fill half of the budget only, so that a scan
+				// cannot leave real endpoints found later without templates.
+				if tr.nodes >= tr.max || probe && tr.nodes >= tr.max/2 {
 					return tr.overflowAt(n)
 				}
 				child = &node{parent: n, label: s, probeOnly: probe}

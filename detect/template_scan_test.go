@@ -126,3 +126,36 @@ func TestFixedSubresourcesUnderLearntParents(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeSprayLeavesRoomForEndpoints: a scanner spraying random words
+// (answered 404) may take half of a host's template budget only; real
+// endpoints that appear afterwards still get templates of their own.
+func TestProbeSprayLeavesRoomForEndpoints(t *testing.T) {
+	e := mustEngine(t, Options{MaxTemplatesPerHost: 100})
+	r := rand.New(rand.NewPCG(3, 3))
+	i := 0
+	for range 5000 {
+		i++
+		e.Observe(tx(i, "GET", "h", "/"+word(r)+"/"+word(r), 404))
+	}
+	real := []string{"/v1/orders", "/v1/customers", "/v1/invoices", "/health", "/v2/orders/{orderId}/items"}
+	for k := range 500 {
+		i++
+		p := real[k%len(real)]
+		p = strings.Replace(p, "{orderId}", fmt.Sprint(1000+k), 1)
+		e.Observe(tx(i, "POST", "h", p, 200))
+	}
+	got := templates(e.Report(), "h")
+	for _, p := range real {
+		if !slices.Contains(got, "POST "+p) {
+			t.Errorf("real endpoint %s has no template of its own", p)
+		}
+	}
+	var n uint64
+	for _, ep := range e.Report().Endpoints {
+		n += ep.Count
+	}
+	if n != uint64(i) {
+		t.Errorf("counted %d of %d requests", n, i)
+	}
+}
