@@ -103,25 +103,40 @@ func startProfiles(cpu, mem string) (func() error, error) {
 }
 
 func analyze(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer) error {
+	_, rep, err := inventory(ctx, cfg, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.report == "" {
+		printReport(stdout, &rep)
+		return nil
+	}
+	return writeJSONFile(cfg.report, stdout, &rep)
+}
+
+// inventory runs the captures through the pipeline and the engine, writing
+// transactions where asked, and returns the engine and its report.
+func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer) (*detect.Engine, detect.Report, error) {
+	var rep detect.Report
 	filter, err := capture.ParseFilter(cfg.filter)
 	if err != nil {
-		return fmt.Errorf("--filter: %w", err)
+		return nil, rep, fmt.Errorf("--filter: %w", err)
 	}
 	var specs []*detect.Spec
 	for _, path := range cfg.specs {
 		s, err := detect.LoadSpec(path)
 		if err != nil {
-			return err
+			return nil, rep, err
 		}
 		specs = append(specs, s)
 	}
 	engine, err := detect.NewEngine(detect.Options{Specs: specs})
 	if err != nil {
-		return err
+		return nil, rep, err
 	}
 	src, err := capture.OpenFiles(cfg.files...)
 	if err != nil {
-		return err
+		return nil, rep, err
 	}
 	defer src.Close()
 
@@ -129,7 +144,7 @@ func analyze(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer) e
 	if cfg.transactions != "" {
 		txOut, err = openLineWriter(cfg.transactions, stdout)
 		if err != nil {
-			return err
+			return nil, rep, err
 		}
 		defer txOut.Close()
 	}
@@ -162,22 +177,20 @@ func analyze(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer) e
 		bar.stop()
 	}
 	if err != nil {
-		return err
+		return nil, rep, err
 	}
 	if txOut != nil {
 		if err := txOut.Close(); err != nil {
-			return err
+			return nil, rep, err
 		}
 	}
 
-	rep := engine.Report()
+	rep = engine.Report()
 	rep.GeneratedAt = time.Now().UTC()
+	warnings := rep.Summary.Warnings
 	rep.Summary = summaryFrom(stats)
-	if cfg.report == "" {
-		printReport(stdout, &rep)
-		return nil
-	}
-	return writeJSONFile(cfg.report, stdout, &rep)
+	rep.Summary.Warnings = append(rep.Summary.Warnings, warnings...)
+	return engine, rep, nil
 }
 
 // writeJSONFile writes v as indented JSON to path ("-" = stdout).

@@ -24,6 +24,7 @@ func commands() []command {
 		{"simulate", "write labelled simulated API traffic: a capture, its spec and the truth", func(args []string, _, _ io.Writer) error { return runSimulate(args) }},
 		{"demo", "simulate the built-in API with incidents, analyse it and show the result", runDemo},
 		{"eval", "simulate the standard scenarios, analyse each and score it against the truth", runEval},
+		{"spec", "export the observed API as OpenAPI 3.1, or diff traffic against a spec (export|diff)", runSpec},
 		{"version", "print the build's version", runVersion},
 	}
 }
