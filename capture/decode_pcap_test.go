@@ -16,7 +16,7 @@ import (
 
 // decodeSharedPcaps returns the directory of the shared real captures
 // (../shared/pcaps beside the module root), skipping the test when absent.
-func decodeSharedPcaps(t *testing.T) string {
+func decodeSharedPcaps(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {

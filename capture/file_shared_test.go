@@ -18,21 +18,7 @@ import (
 // the module root), skipping the test when they are absent.
 func fileSharedPcaps(t testing.TB) []string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	pcaps := filepath.Join(dir, "..", "shared", "pcaps")
+	pcaps := decodeSharedPcaps(t)
 	files, _ := filepath.Glob(filepath.Join(pcaps, "*.pcap*"))
 	if len(files) == 0 {
 		t.Skipf("shared captures not available at %s", pcaps)
