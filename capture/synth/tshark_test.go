@@ -81,25 +81,34 @@ func TestTestdataTshark(t *testing.T) {
 	}
 }
 
-// TestSimulateTshark: tshark reads a non-impaired simulated capture with no
-// TCP analysis warnings and counts exactly the requests truth.json states.
+// TestSimulateTshark: tshark reads every non-impaired simulated capture (the
+// built-in API and each spec-driven one) with no TCP analysis warnings and
+// counts exactly the requests and final responses truth.json states.
 func TestSimulateTshark(t *testing.T) {
 	bin := tshark(t)
-	dir := t.TempDir()
-	tr, err := Simulate(dir, SimOptions{Days: 2, Users: 10, Seed: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := filepath.Join(dir, "traffic.pcap")
-	if flags := tsharkLines(t, bin, f, "-Y", "tcp.analysis.flags"); len(flags) != 0 {
-		t.Errorf("%d frames with TCP analysis flags, first: %s", len(flags), flags[0])
-	}
-	reqs := countFields(tsharkLines(t, bin, f, "-Y", "http.request", "-T", "fields", "-e", "http.request.method"))
-	if int64(reqs) != tr.Totals.Transactions {
-		t.Errorf("tshark counts %d requests, truth.json states %d", reqs, tr.Totals.Transactions)
-	}
-	resps := countFields(tsharkLines(t, bin, f, "-Y", "http.response.code >= 200", "-T", "fields", "-e", "http.response.code"))
-	if int64(resps) != tr.Totals.Responses {
-		t.Errorf("tshark counts %d final responses, truth.json states %d", resps, tr.Totals.Responses)
+	for _, spec := range []string{"", "testdata/library-openapi3.yaml", "testdata/weather-swagger2.yaml"} {
+		name := spec
+		if name == "" {
+			name = "builtin"
+		}
+		t.Run(filepath.Base(name), func(t *testing.T) {
+			dir := t.TempDir()
+			tr, err := Simulate(dir, SimOptions{Days: 2, Users: 10, Seed: 5, Spec: spec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := filepath.Join(dir, "traffic.pcap")
+			if flags := tsharkLines(t, bin, f, "-Y", "tcp.analysis.flags"); len(flags) != 0 {
+				t.Errorf("%d frames with TCP analysis flags, first: %s", len(flags), flags[0])
+			}
+			reqs := countFields(tsharkLines(t, bin, f, "-Y", "http.request", "-T", "fields", "-e", "http.request.method"))
+			if int64(reqs) != tr.Totals.Transactions {
+				t.Errorf("tshark counts %d requests, truth.json states %d", reqs, tr.Totals.Transactions)
+			}
+			resps := countFields(tsharkLines(t, bin, f, "-Y", "http.response.code >= 200", "-T", "fields", "-e", "http.response.code"))
+			if int64(resps) != tr.Totals.Responses {
+				t.Errorf("tshark counts %d final responses, truth.json states %d", resps, tr.Totals.Responses)
+			}
+		})
 	}
 }
