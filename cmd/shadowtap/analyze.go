@@ -27,6 +27,7 @@ type analyzeConfig struct {
 	workers      int
 	maxBody      int
 	progress     bool
+	logLevel     string
 	cpuProfile   string
 	memProfile   string
 }
@@ -41,6 +42,7 @@ func runAnalyze(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.filter, "filter", "", "capture filter `EXPR` in tcpdump syntax (host, net, port, tcp/udp, and/or/not)")
 	fs.IntVar(&cfg.workers, "workers", 1, "reassembly workers (flows are sharded by a symmetric hash)")
 	fs.IntVar(&cfg.maxBody, "max-body", 0, "bytes of each decoded body kept for inspection (0 = 64 KiB, -1 = none)")
+	fs.StringVar(&cfg.logLevel, "log-level", "warn", "log `LEVEL` on stderr: debug (every pipeline counter), info, warn, error")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a pprof CPU profile to `FILE`")
 	fs.StringVar(&cfg.memProfile, "memprofile", "", "write a pprof heap profile to `FILE` at the end")
 	if err := parseFlags(fs, args); err != nil {
@@ -185,6 +187,7 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 		}
 	}
 
+	logStats(newLogger(stderr, cfg.logLevel), &stats)
 	rep = engine.Report()
 	rep.GeneratedAt = time.Now().UTC()
 	warnings := rep.Summary.Warnings
