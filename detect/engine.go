@@ -51,6 +51,7 @@ type Engine struct {
 	foldedHosts uint64
 	// dotProbes counts requests whose path had dot-segments.
 	dotProbes uint64
+	secrets   secretDetector
 }
 
 // hostState is the inventory of one host.
@@ -101,6 +102,16 @@ func (e *Engine) Observe(t *reassembly.Transaction) string {
 	if t.Method == "" {
 		return ""
 	}
+	path := e.inventory(t)
+	if path != "" {
+		e.secrets.observe(e, t, path)
+	}
+	return path
+}
+
+// inventory adds a transaction with a request to the inventory and returns
+// its endpoint template ("" for requests kept out of it).
+func (e *Engine) inventory(t *reassembly.Transaction) string {
 	segs := splitPath(t.Target)
 	if hasDotSegment(segs) {
 		// No client of a real API sends /../ (servers resolve it away):
@@ -351,6 +362,10 @@ func (e *Engine) Report() Report {
 		return a.Method < b.Method
 	})
 	rep.Unseen = dedupUnseen(rep.Unseen)
+	rep.Alerts = append(rep.Alerts, e.secrets.alerts()...)
+	if e.secrets.dropped > 0 {
+		rep.Summary.Warnings = append(rep.Summary.Warnings, fmt.Sprintf("%d secret sightings not reported one by one: more than %d secret_exposure episodes", e.secrets.dropped, maxSecretEpisodes))
+	}
 	sort.SliceStable(rep.Alerts, func(i, j int) bool {
 		a, b := rep.Alerts[i], rep.Alerts[j]
 		if a.Kind != b.Kind {

@@ -1,0 +1,206 @@
+package detect
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/textproto"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shadowtap/shadowtap/reassembly"
+)
+
+// maxSecretEpisodes bounds the secret_exposure episodes kept; beyond it new
+// secrets are counted, not reported one by one.
+const maxSecretEpisodes = 4096
+
+// secretType names a recognised secret by its format.
+func secretType(s string) string {
+	switch {
+	case strings.HasPrefix(s, "hf_"):
+		return "huggingface_token"
+	case strings.HasPrefix(s, "github_pat_"), strings.HasPrefix(s, "gh"):
+		return "github_token"
+	case strings.HasPrefix(s, "AKIA"), strings.HasPrefix(s, "ASIA"):
+		return "aws_access_key"
+	case strings.HasPrefix(s, "sk_live_"), strings.HasPrefix(s, "rk_live_"):
+		return "stripe_live_key"
+	case strings.HasPrefix(s, "sk_test_"), strings.HasPrefix(s, "rk_test_"):
+		return "stripe_test_key"
+	case strings.HasPrefix(s, "xox"):
+		return "slack_token"
+	case strings.HasPrefix(s, "AIza"):
+		return "google_api_key"
+	case strings.HasPrefix(s, "sk-ant-"):
+		return "anthropic_key"
+	case strings.HasPrefix(s, "sk-"):
+		return "openai_key"
+	case strings.HasPrefix(s, "eyJ"):
+		return "jwt"
+	case strings.Contains(s, "PRIVATE KEY"):
+		return "private_key"
+	}
+	return "secret"
+}
+
+// secretHit is one secret found in a transaction.
+type secretHit struct {
+	typ, where, fingerprint string
+}
+
+// authHeaders carry the API's own credentials: secrets there are its
+// authentication, not an exposure.
+var authHeaders = map[string]bool{"Authorization": true, "Proxy-Authorization": true, "Cookie": true, "Set-Cookie": true}
+
+func init() {
+	for _, h := range apiKeyHeaders {
+		authHeaders[textproto.CanonicalMIMEHeaderKey(h)] = true
+	}
+}
+
+// findSecrets looks for recognised secrets outside the API's own
+// authentication: in the path, in query parameters that are not credential
+// parameters, in non-authentication request headers and in both bodies
+// (where issued JWTs are normal and are not reported).
+func findSecrets(t *reassembly.Transaction, hits []secretHit) []secretHit {
+	add := func(where, s string, jwtOK bool) {
+		for _, m := range secretPatterns.FindAllString(s, 8) {
+			typ := secretType(m)
+			if typ == "jwt" && !jwtOK {
+				continue
+			}
+			sum := sha256.Sum256([]byte(m))
+			hits = append(hits, secretHit{typ, where, "secret:" + hex.EncodeToString(sum[:4])})
+		}
+	}
+	path, query, _ := strings.Cut(t.Target, "?")
+	if hasSecretString(path) {
+		add("url path", path, true)
+	}
+	for _, p := range strings.Split(query, "&") {
+		name, value, _ := strings.Cut(p, "=")
+		if value == "" || credentialParams[paramKey(name)] {
+			continue
+		}
+		if hasSecretString(value) {
+			add("query parameter "+truncate(name, 64), value, true)
+		}
+	}
+	for _, h := range t.ReqHeaders {
+		if authHeaders[textproto.CanonicalMIMEHeaderKey(h.Name)] {
+			continue
+		}
+		if hasSecretString(h.Value) {
+			add("request header "+truncate(h.Name, 64), h.Value, true)
+		}
+	}
+	if hasSecret(t.ReqBody) {
+		add("request body", string(t.ReqBody), false)
+	}
+	if hasSecret(t.RespBody) {
+		add("response body", string(t.RespBody), false)
+	}
+	return hits
+}
+
+// secretKey identifies a secret_exposure episode: one secret on one
+// endpoint.
+type secretKey struct {
+	host, method, path, fingerprint string
+}
+
+// secretEpisode is one open secret_exposure alert.
+type secretEpisode struct {
+	alert       Alert
+	first, last time.Time
+	wheres      map[string]bool
+}
+
+// secretDetector raises secret_exposure alerts. It is owned by the Engine.
+type secretDetector struct {
+	episodes map[secretKey]*secretEpisode
+	dropped  uint64
+	hits     []secretHit
+}
+
+// observe scans one transaction whose endpoint template is path.
+func (d *secretDetector) observe(e *Engine, t *reassembly.Transaction, path string) {
+	d.hits = findSecrets(t, d.hits[:0])
+	if len(d.hits) == 0 {
+		return
+	}
+	host := EndpointHost(t)
+	method := strings.ToUpper(truncate(t.Method, 32))
+	ts := t.RequestTime
+	if ts.IsZero() {
+		ts = t.ResponseTime
+	}
+	for _, h := range d.hits {
+		k := secretKey{host, method, path, h.fingerprint}
+		ep := d.episodes[k]
+		if ep == nil {
+			if len(d.episodes) >= maxSecretEpisodes {
+				d.dropped++
+				continue
+			}
+			if d.episodes == nil {
+				d.episodes = map[secretKey]*secretEpisode{}
+			}
+			_, cred := authOf(t, parseQuery(t.Target))
+			var principal *string
+			if cred.fingerprint != "" {
+				p := cred.fingerprint
+				principal = &p
+			}
+			sev := SeverityHigh
+			if h.typ == "private_key" || h.typ == "aws_access_key" || h.typ == "stripe_live_key" {
+				sev = SeverityCritical
+			}
+			ep = &secretEpisode{first: ts, wheres: map[string]bool{}, alert: Alert{
+				Kind: KindSecretExposure, Severity: sev, Host: host, Method: method, Path: path,
+				Client: e.clientOf(t).String(), Principal: principal,
+				Summary: fmt.Sprintf("a %s travels in the %s of %s %s", strings.ReplaceAll(h.typ, "_", " "), h.where, method, path),
+				Evidence: map[string]any{
+					"detected_at": FormatTime(ts),
+					"secret_type": h.typ,
+					"fingerprint": h.fingerprint,
+				},
+			}}
+			d.episodes[k] = ep
+		}
+		if ts.Before(ep.first) {
+			ep.first = ts
+		}
+		if ts.After(ep.last) {
+			ep.last = ts
+		}
+		ep.alert.Count++
+		ep.wheres[h.where] = true
+	}
+}
+
+// alerts returns the episodes as alerts.
+func (d *secretDetector) alerts() []Alert {
+	out := make([]Alert, 0, len(d.episodes))
+	for _, ep := range d.episodes {
+		a := ep.alert
+		a.FirstSeen, a.LastSeen = FormatTime(ep.first), FormatTime(ep.last)
+		ev := make(map[string]any, len(a.Evidence)+2)
+		for k, v := range a.Evidence {
+			ev[k] = v
+		}
+		ev["requests"] = a.Count
+		ev["locations"] = sortedKeys(ep.wheres)
+		a.Evidence = ev
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].FirstSeen != out[j].FirstSeen {
+			return out[i].FirstSeen < out[j].FirstSeen
+		}
+		return out[i].Evidence["fingerprint"].(string) < out[j].Evidence["fingerprint"].(string)
+	})
+	return out
+}
