@@ -52,6 +52,10 @@ type Engine struct {
 	// dotProbes counts requests whose path had dot-segments.
 	dotProbes uint64
 	secrets   secretDetector
+	pii       piiDetector
+	// last is the view of the transaction being observed, shared by the
+	// detectors that run after the inventory.
+	last *txView
 }
 
 // hostState is the inventory of one host.
@@ -102,9 +106,13 @@ func (e *Engine) Observe(t *reassembly.Transaction) string {
 	if t.Method == "" {
 		return ""
 	}
+	e.last = nil
 	path := e.inventory(t)
 	if path != "" {
 		e.secrets.observe(e, t, path)
+		if e.last != nil {
+			e.pii.observe(t, e.last, EndpointHost(t), path)
+		}
 	}
 	return path
 }
@@ -128,6 +136,7 @@ func (e *Engine) inventory(t *reassembly.Transaction) string {
 	}
 	v.auth, v.cred = authOf(t, query)
 	v.sensitive = classifyBody(t.RespBody)
+	e.last = &v
 	for _, q := range query {
 		v.queryNames = append(v.queryNames, q.name)
 	}
@@ -363,6 +372,7 @@ func (e *Engine) Report() Report {
 	})
 	rep.Unseen = dedupUnseen(rep.Unseen)
 	rep.Alerts = append(rep.Alerts, e.secrets.alerts()...)
+	rep.Alerts = append(rep.Alerts, e.pii.alerts()...)
 	if e.secrets.dropped > 0 {
 		rep.Summary.Warnings = append(rep.Summary.Warnings, fmt.Sprintf("%d secret sightings not reported one by one: more than %d secret_exposure episodes", e.secrets.dropped, maxSecretEpisodes))
 	}

@@ -111,7 +111,9 @@ func (s *sim) planIncidents() {
 	// Trello: lookup-by-email probing spread over hundreds of proxies, a
 	// handful of lookups each.
 	{
-		idx := s.newIncident("trello-email-probe", "enumeration", nil, false,
+		// Profiles found are returned to callers without credentials: that is
+		// also the contract's sensitive_data_exposure.
+		idx := s.newIncident("trello-email-probe", "enumeration", []string{"sensitive_data_exposure"}, false,
 			"300 source addresses each try a few emails on /v1/customers/lookup without credentials (fleet-wide scraping; most return 404)", nil)
 		from, win := s.at(0.55), 8*time.Hour
 		for range 300 {
