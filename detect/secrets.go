@@ -161,7 +161,7 @@ func (d *secretDetector) observe(e *Engine, t *reassembly.Transaction, path stri
 			ep = &secretEpisode{first: ts, wheres: map[string]bool{}, alert: Alert{
 				Kind: KindSecretExposure, Severity: sev, Host: host, Method: method, Path: path,
 				Client: e.clientOf(t).String(), Principal: principal,
-				Summary: fmt.Sprintf("a %s travels in the %s of %s %s", strings.ReplaceAll(h.typ, "_", " "), h.where, method, path),
+				Summary: fmt.Sprintf("%s found in the %s of %s %s", secretTitle(h.typ), h.where, method, path),
 				Evidence: map[string]any{
 					"detected_at": FormatTime(ts),
 					"secret_type": h.typ,
@@ -203,4 +203,33 @@ func (d *secretDetector) alerts() []Alert {
 		return out[i].Evidence["fingerprint"].(string) < out[j].Evidence["fingerprint"].(string)
 	})
 	return out
+}
+
+// secretTitle is a secret type as a person reads it.
+func secretTitle(typ string) string {
+	switch typ {
+	case "huggingface_token":
+		return "Hugging Face token"
+	case "github_token":
+		return "GitHub token"
+	case "aws_access_key":
+		return "AWS access key"
+	case "stripe_live_key":
+		return "Stripe live secret key"
+	case "stripe_test_key":
+		return "Stripe test secret key"
+	case "slack_token":
+		return "Slack token"
+	case "google_api_key":
+		return "Google API key"
+	case "anthropic_key":
+		return "Anthropic API key"
+	case "openai_key":
+		return "OpenAI API key"
+	case "jwt":
+		return "JSON Web Token"
+	case "private_key":
+		return "private key"
+	}
+	return "secret"
 }
