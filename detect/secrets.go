@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -65,19 +66,25 @@ func init() {
 // parameters, in non-authentication request headers and in both bodies
 // (where issued JWTs are normal and are not reported).
 func findSecrets(t *reassembly.Transaction, hits []secretHit) []secretHit {
-	add := func(where, s string, jwtOK bool) {
-		for _, m := range secretPatterns.FindAllString(s, 8) {
-			typ := secretType(m)
+	add := func(where string, b []byte, jwtOK bool) {
+		eachSecret(b, jwtOK, func(m []byte) {
+			typ := secretType(string(m))
 			if typ == "jwt" && !jwtOK {
-				continue
+				return
 			}
-			sum := sha256.Sum256([]byte(m))
-			hits = append(hits, secretHit{typ, where, "secret:" + hex.EncodeToString(sum[:4])})
-		}
+			sum := sha256.Sum256(m)
+			h := secretHit{typ, where, "secret:" + hex.EncodeToString(sum[:4])}
+			for _, x := range hits {
+				if x == h {
+					return
+				}
+			}
+			hits = append(hits, h)
+		})
 	}
 	path, query, _ := strings.Cut(t.Target, "?")
 	if hasSecretString(path) {
-		add("url path", path, true)
+		add("url path", []byte(path), true)
 	}
 	for _, p := range strings.Split(query, "&") {
 		name, value, _ := strings.Cut(p, "=")
@@ -85,7 +92,7 @@ func findSecrets(t *reassembly.Transaction, hits []secretHit) []secretHit {
 			continue
 		}
 		if hasSecretString(value) {
-			add("query parameter "+truncate(name, 64), value, true)
+			add("query parameter "+truncate(name, 64), []byte(value), true)
 		}
 	}
 	for _, h := range t.ReqHeaders {
@@ -93,16 +100,37 @@ func findSecrets(t *reassembly.Transaction, hits []secretHit) []secretHit {
 			continue
 		}
 		if hasSecretString(h.Value) {
-			add("request header "+truncate(h.Name, 64), h.Value, true)
+			add("request header "+truncate(h.Name, 64), []byte(h.Value), true)
 		}
 	}
-	if hasSecret(t.ReqBody) {
-		add("request body", string(t.ReqBody), false)
-	}
-	if hasSecret(t.RespBody) {
-		add("response body", string(t.RespBody), false)
-	}
+	add("request body", t.ReqBody, false)
+	add("response body", t.RespBody, false)
 	return hits
+}
+
+// eachSecret calls fn for each recognised secret in b, matching the patterns
+// only on windows around the prefilter's prefixes. Issued JWTs are not looked
+// for when jwtOK is false (they are normal in bodies).
+func eachSecret(b []byte, jwtOK bool, fn func([]byte)) {
+	for _, p := range secretPrefixes {
+		if !jwtOK && p[0] == 'e' { // eyJ
+			continue
+		}
+		rest, base := b, 0
+		for n := 0; n < maxSecretCandidates; n++ {
+			i := bytes.Index(rest, p)
+			if i < 0 {
+				break
+			}
+			at := base + i
+			lo, hi := max(0, at-40), min(len(b), at+300)
+			for _, m := range secretPatterns.FindAll(b[lo:hi], 4) {
+				fn(m)
+			}
+			base = at + len(p)
+			rest = b[base:]
+		}
+	}
 }
 
 // secretKey identifies a secret_exposure episode: one secret on one

@@ -56,7 +56,7 @@ func classifyBody(b []byte) sensitiveSet {
 	if hasEmail(b) {
 		s |= sensEmail
 	}
-	if (bytes.Contains(b, []byte("phone")) || bytes.Contains(b, []byte("mobile")) || bytes.Contains(b, []byte(`"tel`))) && rePhone.Match(b) {
+	if hasPhone(b) {
 		s |= sensPhone
 	}
 	if hasCard(b) {
@@ -70,7 +70,7 @@ func classifyBody(b []byte) sensitiveSet {
 			s |= sensSSN
 		}
 	}
-	if hasSecret(b) {
+	if hasBodySecret(b) {
 		s |= sensSecret
 	}
 	return s
@@ -232,4 +232,39 @@ func validSSN(b []byte) bool {
 	}
 	area := string(d[:3])
 	return area != "000" && area != "666" && d[0] != '9' && string(d[3:5]) != "00" && string(d[5:]) != "0000"
+}
+
+// phoneKeys are the JSON keys whose values rePhone checks.
+var phoneKeys = [][]byte{[]byte(`"phone`), []byte(`"mobile"`), []byte(`"tel`)}
+
+// hasPhone runs rePhone only on a window after each phone-like key.
+func hasPhone(b []byte) bool {
+	for _, k := range phoneKeys {
+		rest, base := b, 0
+		for n := 0; n < 16; n++ {
+			i := bytes.Index(rest, k)
+			if i < 0 {
+				break
+			}
+			at := base + i
+			if rePhone.Match(b[at:min(len(b), at+80)]) {
+				return true
+			}
+			base = at + len(k)
+			rest = b[base:]
+		}
+	}
+	return false
+}
+
+// hasBodySecret reports a recognised secret in a body, issued JWTs aside
+// (they are normal in bodies, as for the secret_exposure detector).
+func hasBodySecret(b []byte) bool {
+	found := false
+	eachSecret(b, false, func(m []byte) {
+		if secretType(string(m)) != "jwt" {
+			found = true
+		}
+	})
+	return found
 }
