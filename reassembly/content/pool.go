@@ -1,11 +1,12 @@
 package content
 
 import (
-	"compress/flate"
-	"compress/gzip"
-	"compress/zlib"
 	"io"
 	"sync"
+
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zlib"
 )
 
 // Pool recycles gzip, zlib and flate decompressors (about 40 KiB each)
