@@ -358,7 +358,13 @@ type countReader struct {
 }
 
 func (c *countReader) Read(p []byte) (int, error) {
-	if room := c.d.opts.MaxDecompress - c.d.produced + 1; len(p) > room {
+	// Stacked codings share the counter, so an inner layer may already
+	// have spent the room of an outer one.
+	room := c.d.opts.MaxDecompress - c.d.produced + 1
+	if room <= 0 {
+		return 0, ErrLimit
+	}
+	if len(p) > room {
 		p = p[:room]
 	}
 	n, err := c.r.Read(p)
