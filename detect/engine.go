@@ -107,6 +107,7 @@ func (e *Engine) Observe(t *reassembly.Transaction) string {
 		return ""
 	}
 	e.last = nil
+	e.secrets.scan(t)
 	path := e.inventory(t)
 	if path != "" {
 		e.secrets.observe(e, t, path)
@@ -135,7 +136,8 @@ func (e *Engine) inventory(t *reassembly.Transaction) string {
 		v.ts = t.ResponseTime
 	}
 	v.auth, v.cred = authOf(t, query)
-	v.sensitive = classifyBody(t.RespBody)
+	// The secret scan of the response body was done by Observe.
+	v.sensitive = classifyPersonal(t.RespBody) | secretIf(e.secrets.inResponse)
 	e.last = &v
 	for _, q := range query {
 		v.queryNames = append(v.queryNames, q.name)

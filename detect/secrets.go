@@ -151,11 +151,24 @@ type secretDetector struct {
 	episodes map[secretKey]*secretEpisode
 	dropped  uint64
 	hits     []secretHit
+	// inResponse is set by scan when the response body holds a secret.
+	inResponse bool
 }
 
-// observe scans one transaction whose endpoint template is path.
-func (d *secretDetector) observe(e *Engine, t *reassembly.Transaction, path string) {
+// scan finds the secrets of one transaction, for observe and the inventory.
+func (d *secretDetector) scan(t *reassembly.Transaction) {
 	d.hits = findSecrets(t, d.hits[:0])
+	d.inResponse = false
+	for _, h := range d.hits {
+		if h.where == "response body" {
+			d.inResponse = true
+		}
+	}
+}
+
+// observe raises or extends the episodes of the secrets scan found in a
+// transaction whose endpoint template is path.
+func (d *secretDetector) observe(e *Engine, t *reassembly.Transaction, path string) {
 	if len(d.hits) == 0 {
 		return
 	}

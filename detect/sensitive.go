@@ -46,6 +46,19 @@ const maxClassify = 16 << 10
 // a first, cheap classifier: hand-written scanners, regular expressions only
 // behind a keyword prefilter.
 func classifyBody(b []byte) sensitiveSet {
+	return classifyPersonal(b) | secretIf(hasBodySecret(b))
+}
+
+func secretIf(found bool) sensitiveSet {
+	if found {
+		return sensSecret
+	}
+	return 0
+}
+
+// classifyPersonal is classifyBody without the secret scan, for callers
+// that have scanned for secrets already.
+func classifyPersonal(b []byte) sensitiveSet {
 	if len(b) == 0 {
 		return 0
 	}
@@ -69,9 +82,6 @@ func classifyBody(b []byte) sensitiveSet {
 		if m := reSSN.FindSubmatch(b); m != nil && validSSN(m[1]) {
 			s |= sensSSN
 		}
-	}
-	if hasBodySecret(b) {
-		s |= sensSecret
 	}
 	return s
 }
