@@ -1,17 +1,12 @@
 package capture
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // decodeSharedPcaps returns the directory of the shared real captures
@@ -43,44 +38,11 @@ func decodeSharedPcaps(t testing.TB) string {
 // pcapgo (independent of this package's readers).
 func decodeReadPcap(t *testing.T, path string) []Packet {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	br := bufio.NewReader(f)
-	magic, err := br.Peek(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		read func() ([]byte, gopacket.CaptureInfo, error)
-		link layers.LinkType
-	)
-	if string(magic) == "\x0a\x0d\x0d\x0a" {
-		r, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			t.Fatal(err)
-		}
-		read, link = r.ReadPacketData, r.LinkType()
-	} else {
-		r, err := pcapgo.NewReader(br)
-		if err != nil {
-			t.Fatal(err)
-		}
-		read, link = r.ReadPacketData, r.LinkType()
-	}
 	var pkts []Packet
-	for {
-		data, ci, err := read()
-		if errors.Is(err, io.EOF) {
-			return pkts
-		}
-		if err != nil {
-			t.Fatalf("reading %s: %v", path, err)
-		}
-		pkts = append(pkts, Packet{Timestamp: ci.Timestamp, LinkType: link, Data: data, WireLen: ci.Length})
+	for _, w := range pcapgoRead(t, path) {
+		pkts = append(pkts, Packet{Timestamp: w.ts, LinkType: w.link, Data: w.data, WireLen: w.wire})
 	}
+	return pkts
 }
 
 // TestDecodeSharedPcaps decodes real captures. The expected counts of TCP

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/shadowtap/shadowtap/reassembly"
@@ -9,7 +10,7 @@ import (
 func TestSensitiveDataExposure(t *testing.T) {
 	body := func(s string) func(i int) *reassembly.Transaction {
 		return func(i int) *reassembly.Transaction {
-			t := tx(i, "GET", "api.example.com", "/v1/customers/"+itoa(100+i), 200)
+			t := tx(i, "GET", "api.example.com", "/v1/customers/"+strconv.Itoa(100+i), 200)
 			t.RespBody = []byte(s)
 			return t
 		}
@@ -59,15 +60,4 @@ func TestSensitiveDataExposure(t *testing.T) {
 			}
 		})
 	}
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }

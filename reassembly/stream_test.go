@@ -2,6 +2,7 @@ package reassembly
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,9 +73,9 @@ func TestStreamConn(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
 			s := NewStreamConn(cli, srv, Options{}, func(tx *Transaction) {
-				r := tx.Method + " " + tx.Target + " " + itoa(tx.Status)
+				r := tx.Method + " " + tx.Target + " " + strconv.Itoa(tx.Status)
 				if tx.Method == "" {
-					r = " " + itoa(tx.Status)
+					r = " " + strconv.Itoa(tx.Status)
 				}
 				for _, f := range []struct {
 					f    Flags
@@ -96,17 +97,6 @@ func TestStreamConn(t *testing.T) {
 			}
 		})
 	}
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }
 
 // FuzzStreamConn feeds random bytes split at random points with random gaps:

@@ -215,17 +215,7 @@ func (p *Parser) stepHead(cur []byte) (int, []byte) {
 			chunk, lineDone = chunk[:j+1], true
 		}
 		if !p.startDone && len(p.buf) < maxMethod+16 && !p.prefixOKWith(chunk) {
-			if p.mayTunnel {
-				// The client went on in the tunnel it asked for.
-				p.stats.Upgrades++
-				p.stats.IgnoredBytes += uint64(len(p.buf))
-				p.Stop()
-				return i, nil
-			}
-			// Garbage where a start line should be: scan for the next
-			// one, starting after the first byte of this line.
-			p.stats.ParseErrors++
-			return i, p.enterResync(1)
+			return p.notStartLine(i)
 		}
 		if len(p.buf)+len(chunk) > p.opts.MaxHeaderBytes {
 			// Too long: emit what can be and drop the head's first
@@ -252,14 +242,7 @@ func (p *Parser) stepHead(cur []byte) (int, []byte) {
 				continue
 			}
 			if !p.startLineOK(trimEOL(line)) {
-				if p.mayTunnel {
-					p.stats.Upgrades++
-					p.stats.IgnoredBytes += uint64(len(p.buf))
-					p.Stop()
-					return i, nil
-				}
-				p.stats.ParseErrors++
-				return i, p.enterResync(1)
+				return p.notStartLine(i)
 			}
 			p.startDone = true
 			p.lineStart = len(p.buf)
@@ -274,6 +257,21 @@ func (p *Parser) stepHead(cur []byte) (int, []byte) {
 		}
 	}
 	return i, nil
+}
+
+// notStartLine handles bytes where a start line should be, at offset i of
+// the current step: after a CONNECT or Upgrade request they are the tunnel
+// the client asked for (the parser stops); otherwise they are garbage, and
+// the parser scans for the next start line after the first byte of this one.
+func (p *Parser) notStartLine(i int) (int, []byte) {
+	if p.mayTunnel {
+		p.stats.Upgrades++
+		p.stats.IgnoredBytes += uint64(len(p.buf))
+		p.Stop()
+		return i, nil
+	}
+	p.stats.ParseErrors++
+	return i, p.enterResync(1)
 }
 
 func (p *Parser) startLineOK(line []byte) bool {
