@@ -234,21 +234,7 @@ func TestFilterAgainstLibpcap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs dumpcap once per expression")
 	}
-	exprs := []string{
-		"host 10.0.0.1", "src host 10.0.0.1", "dst host 2001:db8::1", "src and dst net 10.0.0.0/8",
-		"net 10", "net 192.168 or net 172.16/12", "net 10.0.0.0 mask 255.0.255.0", "net 2001:db8::/32",
-		"port 80", "tcp port 80", "udp port 53", "src port 53 or 443", "tcp dst port 80 or 8080 or 443",
-		"portrange 1-1024", "udp src portrange 50-60", "tcp", "udp", "ip", "ip6", "ip6 and udp",
-		"not tcp", "! ip6", "tcp or udp and port 53", "udp and port 53 or tcp", "not port 80 and not 443",
-		"host 10.0.0.1 and port 80 or 443", "host 10.0.0.1 or 10.0.0.2 and tcp",
-		"host 10.0.0.1 and (10.0.0.2 or 192.168.1.10)", "not (host 8.8.8.8 or port 22)",
-		"src or dst port 22", "src and dst port 80", "ip host 10.0.0.1", "ip6 src net fe80::/10",
-		"10.0.0.1", "src 10.0.0.1", "10.0.0.0/8",
-	}
-	r := rand.New(rand.NewPCG(11, 12))
-	for range 60 {
-		exprs = append(exprs, randomFilter(r, 0))
-	}
+	exprs := libpcapCorpusExprs()
 	pkts := diffPackets()
 	frames := make([][]byte, len(pkts))
 	for i, d := range pkts {
@@ -301,4 +287,26 @@ func TestFilterAgainstLibpcap(t *testing.T) {
 			t.Logf("%d of %d packets match", matched, len(pkts))
 		})
 	}
+}
+
+// libpcapCorpusExprs are the expressions compared with libpcap: a fixed
+// list and random ones from randomFilter. The BPF compiler's test reuses
+// them.
+func libpcapCorpusExprs() []string {
+	exprs := []string{
+		"host 10.0.0.1", "src host 10.0.0.1", "dst host 2001:db8::1", "src and dst net 10.0.0.0/8",
+		"net 10", "net 192.168 or net 172.16/12", "net 10.0.0.0 mask 255.0.255.0", "net 2001:db8::/32",
+		"port 80", "tcp port 80", "udp port 53", "src port 53 or 443", "tcp dst port 80 or 8080 or 443",
+		"portrange 1-1024", "udp src portrange 50-60", "tcp", "udp", "ip", "ip6", "ip6 and udp",
+		"not tcp", "! ip6", "tcp or udp and port 53", "udp and port 53 or tcp", "not port 80 and not 443",
+		"host 10.0.0.1 and port 80 or 443", "host 10.0.0.1 or 10.0.0.2 and tcp",
+		"host 10.0.0.1 and (10.0.0.2 or 192.168.1.10)", "not (host 8.8.8.8 or port 22)",
+		"src or dst port 22", "src and dst port 80", "ip host 10.0.0.1", "ip6 src net fe80::/10",
+		"10.0.0.1", "src 10.0.0.1", "10.0.0.0/8",
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	for range 60 {
+		exprs = append(exprs, randomFilter(r, 0))
+	}
+	return exprs
 }
