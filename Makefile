@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 APT_PACKAGES := tshark tcpreplay iproute2 ca-certificates
 BENCH_PACKAGES := httpry time
 
-.PHONY: help deps build demo test test-short fuzz bench eval vet clean
+.PHONY: help deps build demo test test-short fuzz bench bench-live eval vet clean
 
 help: ## list the targets with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ bench: ## end-to-end speed vs tshark and httpry on a generated capture, plus Go 
 	$(MAKE) build
 	.ci/bench
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-live: ## highest tcpreplay rate the live AF_PACKET path takes without drops (root; own netns)
+	$(MAKE) deps
+	.ci/bench-live
 
 eval: build ## score analyze on the standard simulated scenarios (deterministic; ~10 s)
 	$(BIN) eval

@@ -65,7 +65,7 @@ func readN(t *testing.T, l *Live, n int, timeout time.Duration) [][]byte {
 
 func TestLiveFilterAndFrames(t *testing.T) {
 	ns := newTestNetns(t, [2]string{"tx0", "rx0"})
-	l := ns.openIn([]string{"rx0"}, 1, LiveOptions{Filter: "tcp port 80", BlockSize: 1 << 16, NumBlocks: 8})[0]
+	l := ns.OpenIn([]string{"rx0"}, 1, LiveOptions{Filter: "tcp port 80", BlockSize: 1 << 16, NumBlocks: 8})[0]
 	if !l.FilterInKernel() {
 		t.Fatal("the filter is not in the kernel")
 	}
@@ -117,7 +117,7 @@ func TestLiveFilterAndFrames(t *testing.T) {
 
 func TestLiveSnapLen(t *testing.T) {
 	ns := newTestNetns(t, [2]string{"tx0", "rx0"})
-	l := ns.openIn([]string{"rx0"}, 1, LiveOptions{SnapLen: 64, BlockSize: 1 << 16, NumBlocks: 4})[0]
+	l := ns.OpenIn([]string{"rx0"}, 1, LiveOptions{SnapLen: 64, BlockSize: 1 << 16, NumBlocks: 4})[0]
 	s := ns.sender("tx0")
 	fr := append(frame(mkDecoded("10.0.0.1", "10.0.0.2", 40000, 80, ProtoTCP)), make([]byte, 500)...)
 	s.send(t, fr)
@@ -135,7 +135,7 @@ func TestLiveSnapLen(t *testing.T) {
 
 func TestLiveCloseUnblocksNext(t *testing.T) {
 	ns := newTestNetns(t, [2]string{"tx0", "rx0"})
-	l := ns.openIn([]string{"rx0"}, 1, LiveOptions{BlockSize: 1 << 16, NumBlocks: 4})[0]
+	l := ns.OpenIn([]string{"rx0"}, 1, LiveOptions{BlockSize: 1 << 16, NumBlocks: 4})[0]
 	done := make(chan error, 1)
 	go func() {
 		var p Packet
@@ -159,7 +159,7 @@ func TestLiveCloseUnblocksNext(t *testing.T) {
 func TestLiveFanout(t *testing.T) {
 	ns := newTestNetns(t, [2]string{"tx0", "rx0"})
 	const n, flows, total = 3, 64, 64 * 20
-	ls := ns.openIn([]string{"rx0"}, n, LiveOptions{BlockSize: 1 << 16, NumBlocks: 16})
+	ls := ns.OpenIn([]string{"rx0"}, n, LiveOptions{BlockSize: 1 << 16, NumBlocks: 16})
 	s := ns.sender("tx0")
 	for _, fr := range liveFrames(total, flows) {
 		s.send(t, fr)
@@ -225,7 +225,7 @@ func TestLiveFanout(t *testing.T) {
 
 func TestLiveInterfaces(t *testing.T) {
 	ns := newTestNetns(t, [2]string{"tx0", "rx0"}, [2]string{"tx1", "rx1"})
-	ls := ns.openIn([]string{"rx0", "rx1"}, 2, LiveOptions{BlockSize: 1 << 16, NumBlocks: 4})
+	ls := ns.OpenIn([]string{"rx0", "rx1"}, 2, LiveOptions{BlockSize: 1 << 16, NumBlocks: 4})
 	if got := ls[1].Interfaces(); len(got) != 2 || got[0] != "rx0" || got[1] != "rx1" {
 		t.Fatalf("Interfaces() = %v", got)
 	}
@@ -270,7 +270,7 @@ func TestLiveInterfaces(t *testing.T) {
 // included (after the first).
 func TestLiveNextAllocs(t *testing.T) {
 	ns := newTestNetns(t, [2]string{"tx0", "rx0"})
-	l := ns.openIn([]string{"rx0"}, 1, LiveOptions{Filter: "tcp", BlockSize: 1 << 20, NumBlocks: 8})[0]
+	l := ns.OpenIn([]string{"rx0"}, 1, LiveOptions{Filter: "tcp", BlockSize: 1 << 20, NumBlocks: 8})[0]
 	s := ns.sender("tx0")
 	const runs = 400
 	frames := liveFrames(runs+2, 10)
