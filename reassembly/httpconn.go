@@ -2,9 +2,11 @@ package reassembly
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/shadowtap/shadowtap/reassembly/http1"
+	"github.com/shadowtap/shadowtap/reassembly/http2"
 )
 
 // Connection protocol states.
@@ -13,6 +15,7 @@ const (
 	stHTTP         // HTTP/1.x, parsers running
 	stOther        // not HTTP: bytes are skipped
 	stDone         // upgraded or tunnelled: later bytes are another protocol
+	stH2           // HTTP/2 (prior knowledge, h2c upgrade or found mid-stream)
 )
 
 const (
@@ -22,6 +25,10 @@ const (
 	// maxPending bounds requests awaiting their response on one connection
 	// (a one-sided capture never answers any).
 	maxPending = 64
+	// h2ProbeLimit bounds the bytes kept per direction while looking for
+	// HTTP/2 frames on a connection picked up mid-stream, and those a
+	// server's first frames wait for the client's preface.
+	h2ProbeLimit = 64 << 10
 )
 
 // env is what the connections of one shard share: options, the sink and
@@ -67,6 +74,22 @@ type httpConn struct {
 	feedTS [2]time.Time
 	// carried is set once a byte was handed in.
 	carried bool
+	// h2 parses the connection once it is HTTP/2; h2buf[d] holds bytes of
+	// direction d searched for HTTP/2 frames while the connection, picked
+	// up mid-stream, is not classified (bounded by h2ProbeLimit).
+	h2    *http2.Conn
+	h2buf [2][]byte
+	// h2start[d] is set while direction d of a connection that began with
+	// the preface has sent nothing yet: its first bytes say whether it
+	// too is seen from its start.
+	h2start [2]bool
+	// h2cReq is the pending request that asked for Upgrade: h2c; while it
+	// is set, bytes are fed to the HTTP/1 parsers line by line so that
+	// the HTTP/2 bytes after the 101 (or the client's preface) are found.
+	h2cReq *Transaction
+	// h2cPend holds client bytes from the preface on, sent before the
+	// 101 was parsed (bounded by h2ProbeLimit).
+	h2cPend []byte
 }
 
 func (c *httpConn) init(e *env, a0, a1 netip.AddrPort) {
@@ -79,6 +102,7 @@ func (c *httpConn) init(e *env, a0, a1 netip.AddrPort) {
 func (c *httpConn) setClient(d int) {
 	c.client = int8(d)
 	c.state = stHTTP
+	c.h2buf = [2][]byte{}
 	opts := c.env.http
 	opts.OnMessage = c.onRequest
 	c.req = http1.NewRequestParser(opts)
@@ -100,15 +124,24 @@ func (c *httpConn) data(d int, b []byte, ts time.Time) {
 	case stOther, stDone:
 		c.env.stats.SkippedBytes += uint64(len(b))
 		return
+	case stH2:
+		c.feedH2(d, b, ts)
+		return
 	}
 	c.carried = c.carried || len(b) > 0
 	c.feedTS[d] = ts
 	if !c.align[d] {
-		c.parser(d).Feed(b, ts)
+		c.feedHTTP(d, b, ts)
 		return
 	}
 	if len(c.buf[d]) == 0 {
 		c.bufTS[d] = ts
+	}
+	if c.state == stProbe {
+		c.h2buf[d] = append(c.h2buf[d], b...)
+		if n := len(c.h2buf[d]); n > h2ProbeLimit {
+			c.h2buf[d] = append(c.h2buf[d][:0], c.h2buf[d][n-h2ProbeLimit:]...)
+		}
 	}
 	c.buf[d] = append(c.buf[d], b...)
 	c.tryAlign(d, false)
@@ -124,6 +157,9 @@ func (c *httpConn) tryAlign(d int, final bool) {
 		if d == int(c.client) {
 			want = http1.HTTPRequest
 		}
+	}
+	if c.state == stProbe && c.probeH2(d, b, final) {
+		return
 	}
 	var off int
 	var v http1.Verdict
@@ -155,6 +191,9 @@ func (c *httpConn) tryAlign(d int, final bool) {
 	if !c.fresh[d] {
 		var keep int
 		off, v, keep = findStartLine(b, want, final)
+		if off < 0 && c.state == stProbe && c.findH2(d) {
+			return
+		}
 		if off < 0 {
 			// Remember only a tail that may still begin a start line.
 			dropped := keep
@@ -185,7 +224,7 @@ func (c *httpConn) tryAlign(d int, final bool) {
 	if o := 1 - d; c.align[o] && len(c.buf[o]) > 0 {
 		c.tryAlign(o, final)
 	}
-	c.parser(d).Feed(b[off:], ts)
+	c.feedHTTP(d, b[off:], ts)
 }
 
 // setOther gives up on the connection: it is not HTTP/1.x.
@@ -194,6 +233,7 @@ func (c *httpConn) setOther(skipped int) {
 	c.env.stats.NonHTTPFlows++
 	c.state = stOther
 	c.buf = [2][]byte{}
+	c.h2buf = [2][]byte{}
 }
 
 // findStartLine returns the offset of the first line in b where a start line
@@ -235,6 +275,11 @@ func (c *httpConn) gap(d int, n int, ts time.Time) {
 	case stOther, stDone:
 		return
 	}
+	if c.state == stH2 {
+		c.h2.Gap(d, n, ts)
+		return
+	}
+	c.h2buf[d] = c.h2buf[d][:0]
 	if !c.gapSeen[d] {
 		// The hole began after the direction's latest bytes.
 		c.gapSeen[d], c.gapTS[d] = true, c.feedTS[d]
@@ -251,6 +296,17 @@ func (c *httpConn) gap(d int, n int, ts time.Time) {
 
 // close ends both directions at ts and hands on what is left.
 func (c *httpConn) close(ts time.Time) {
+	if c.h2 != nil {
+		c.h2.Close(ts)
+		st := c.h2.Stats()
+		c.env.stats.HTTP2.Add(&st)
+		c.env.stats.HTTP2Flows++
+		c.env.stats.ParseErrors += st.FrameErrors + st.HPACKErrors
+		c.env.stats.ResyncSkippedBytes += st.ResyncSkippedBytes
+		c.env.stats.DecodeErrors += st.DecodeErrors
+		c.h2 = nil
+	}
+	c.h2buf = [2][]byte{}
 	if c.state == stProbe || c.state == stHTTP {
 		for d := 0; d < 2; d++ {
 			if c.align[d] && len(c.buf[d]) > 0 {
@@ -324,6 +380,9 @@ func (c *httpConn) onRequest(m *http1.Message) {
 		Flags:        msgFlags(m.Flags, FlagReqGap, FlagReqTruncated),
 	}
 	t.Host = t.ReqHeader("Host")
+	if hasToken(t.ReqHeader("Upgrade"), "h2c") {
+		c.h2cReq = t
+	}
 	if len(c.pending) == maxPending {
 		old := c.pending[0]
 		c.pending = c.pending[1:]
@@ -347,6 +406,14 @@ func (c *httpConn) onResponse(m *http1.Message) {
 	// plain order.)
 	c.dropLost(m.Start)
 	c.gapSeen[1-c.client] = false
+	if c.h2cReq != nil && m.Status >= 200 {
+		c.h2cReq = nil // declined: HTTP/1.1 goes on
+	}
+	if m.Upgrade && m.Status == 101 && c.h2cReq != nil && len(c.pending) > 0 && c.pending[0] == c.h2cReq &&
+		hasToken(lookup(m.Headers, "Upgrade"), "h2c") {
+		c.upgradeH2(m)
+		return
+	}
 	var t *Transaction
 	if len(c.pending) > 0 {
 		t = c.pending[0]
@@ -408,4 +475,254 @@ func (c *httpConn) emit(t *Transaction) {
 		c.env.stats.Responses++
 	}
 	c.env.sink(t)
+}
+
+// How a connection became HTTP/2.
+const (
+	h2Preface = iota // the client's bytes began with the preface
+	h2Upgrade        // HTTP/1.1 Upgrade: h2c answered by 101
+	h2Mid            // frames found on a connection picked up mid-stream
+)
+
+// probeH2 looks at the first bytes of direction d of a connection not yet
+// classified for the start of HTTP/2: the client preface (prior knowledge),
+// or a server's first SETTINGS frame sent before the client's preface
+// arrived (held back for it). It returns true when it took the bytes.
+func (c *httpConn) probeH2(d int, b []byte, final bool) bool {
+	switch http2.DetectPreface(b) {
+	case http2.NeedMore:
+		if !final && len(b) > 0 {
+			return true
+		}
+	case http2.IsH2:
+		c.startH2(d, h2Preface)
+		return true
+	}
+	if c.fresh[d] && !final && len(b) < h2ProbeLimit && !c.notHTTP[1-d] && http2.DetectServerStart(b) != http2.NotH2 {
+		return true
+	}
+	return false
+}
+
+// findH2 looks for HTTP/2 frames in the bytes direction d sent so far on a
+// connection picked up mid-stream.
+func (c *httpConn) findH2(d int) bool {
+	b := c.h2buf[d]
+	off, keep := http2.FindFrames(b, 0)
+	if off < 0 {
+		c.h2buf[d] = append(b[:0], b[keep:]...)
+		return false
+	}
+	if strings.HasPrefix(string(b[off:min(len(b), off+len(http2.Preface))]), http2.Preface) {
+		c.client = int8(d)
+	}
+	c.startH2(int(c.client), h2Mid)
+	return true
+}
+
+// startH2 hands the connection to an HTTP/2 observer; client is the
+// direction carrying requests, -1 when it is to be learnt.
+func (c *httpConn) startH2(client int, how int) {
+	o := c.env.http
+	c.h2 = http2.NewConn(http2.Options{MaxBody: o.MaxBody, MaxDecompress: o.MaxDecompress, Decoders: o.Decoders, OnStream: c.onStream})
+	c.state = stH2
+	if client >= 0 {
+		c.client = int8(client)
+		c.h2.SetClient(client)
+	}
+	bufs, probe := c.buf, c.h2buf
+	c.buf, c.h2buf = [2][]byte{}, [2][]byte{}
+	c.align = [2]bool{}
+	switch how {
+	case h2Mid:
+		for d := 0; d < 2; d++ {
+			c.h2.Midstream(d)
+			if len(probe[d]) > 0 {
+				c.h2.Feed(d, probe[d], c.bufTS[d])
+			}
+		}
+	case h2Preface:
+		for d := 0; d < 2; d++ {
+			switch {
+			case d == client:
+			case len(bufs[d]) == 0:
+				c.h2start[d] = true // its first bytes decide
+				continue
+			case http2.DetectServerStart(bufs[d]) == http2.NotH2:
+				c.h2.Midstream(d)
+			}
+			c.h2.Feed(d, bufs[d], c.bufTS[d])
+		}
+	}
+}
+
+// feedH2 hands bytes of direction d to the HTTP/2 observer.
+func (c *httpConn) feedH2(d int, b []byte, ts time.Time) {
+	if len(b) == 0 {
+		return
+	}
+	c.carried = true
+	c.feedTS[d] = ts
+	if c.h2start[d] {
+		// The server of a connection seen from the client's preface
+		// begins with SETTINGS unless the capture missed its start.
+		c.h2start[d] = false
+		if http2.DetectServerStart(b) == http2.NotH2 {
+			c.h2.Midstream(d)
+		}
+	}
+	c.h2.Feed(d, b, ts)
+}
+
+// feedHTTP hands bytes to direction d's HTTP/1 parser. While a request
+// asked for Upgrade: h2c, it feeds them line by line so that HTTP/2 bytes
+// right after a 101 response (or the client's preface) go to HTTP/2.
+func (c *httpConn) feedHTTP(d int, b []byte, ts time.Time) {
+	if c.h2cReq == nil {
+		c.parser(d).Feed(b, ts)
+		return
+	}
+	client := d == int(c.client)
+	for len(b) > 0 {
+		if c.state == stH2 {
+			c.feedH2(d, b, ts)
+			return
+		}
+		if client && c.req.Stopped() {
+			c.pendH2c(b)
+			return
+		}
+		n := len(b)
+		if i := indexByte(b, '\n'); i >= 0 {
+			n = i + 1
+		}
+		c.parser(d).Feed(b[:n], ts)
+		if client && c.state != stH2 && c.req.Stopped() {
+			// The request parser stopped at the tunnel's first bytes.
+			if j := strings.Index(string(b[:n]), "PRI * HTTP/2.0"); j >= 0 {
+				c.pendH2c(b[j:])
+			}
+			return
+		}
+		b = b[n:]
+	}
+}
+
+// pendH2c keeps client bytes sent after an h2c upgrade request until the
+// 101 is parsed.
+func (c *httpConn) pendH2c(b []byte) {
+	if len(c.h2cPend)+len(b) > h2ProbeLimit {
+		c.env.stats.SkippedBytes += uint64(len(b))
+		return
+	}
+	c.h2cPend = append(c.h2cPend, b...)
+}
+
+// upgradeH2 switches the connection to HTTP/2 after the 101 answering an
+// Upgrade: h2c request, which becomes stream 1.
+func (c *httpConn) upgradeH2(m *http1.Message) {
+	t := c.pending[0]
+	c.pending[0] = nil
+	c.pending = c.pending[1:]
+	c.h2cReq = nil
+	c.req.Stop()
+	c.env.stats.Upgrades++
+	client := int(c.client)
+	c.startH2(client, h2Upgrade)
+	req := &http2.Stream{
+		Method:       t.Method,
+		Path:         t.Target,
+		Authority:    t.Host,
+		ReqHeaders:   t.ReqHeaders,
+		ReqBodyBytes: t.ReqBodyBytes,
+		ReqBody:      t.ReqBody,
+		ReqStart:     t.RequestTime,
+	}
+	if t.Flags&FlagReqGap != 0 {
+		req.Flags |= http2.FlagReqGap
+	}
+	if t.Flags&FlagReqTruncated != 0 {
+		req.Flags |= http2.FlagReqTruncated
+	}
+	c.h2.Upgrade(client, req)
+	if len(c.h2cPend) > 0 {
+		c.h2.Feed(client, c.h2cPend, c.feedTS[client])
+		c.h2cPend = nil
+	}
+}
+
+// onStream turns an HTTP/2 stream into a transaction.
+func (c *httpConn) onStream(s *http2.Stream) {
+	t := &Transaction{
+		Client:        c.addr[s.Client],
+		Server:        c.addr[1-s.Client],
+		RequestTime:   s.ReqStart,
+		ResponseTime:  s.RespStart,
+		EndTime:       s.End,
+		Method:        s.Method,
+		Target:        s.Path,
+		Host:          s.Authority,
+		Version:       "HTTP/2",
+		Status:        s.Status,
+		ReqHeaders:    s.ReqHeaders,
+		RespHeaders:   s.RespHeaders,
+		ReqTrailers:   s.ReqTrailers,
+		RespTrailers:  s.RespTrailers,
+		ReqBodyBytes:  s.ReqBodyBytes,
+		RespBodyBytes: s.RespBodyBytes,
+		ReqBody:       s.ReqBody,
+		RespBody:      s.RespBody,
+		Protocol:      ProtoH2,
+		StreamID:      s.ID,
+		GRPC:          s.GRPC,
+	}
+	if t.Host == "" {
+		t.Host = t.ReqHeader("Host")
+	}
+	if t.Method == "CONNECT" && t.Target == "" {
+		t.Target = s.Authority
+	}
+	if s.GRPC != nil {
+		t.Protocol = ProtoGRPC
+	}
+	if t.RequestTime.IsZero() && t.ResponseTime.IsZero() {
+		t.RequestTime = s.End
+	}
+	for _, m := range h2Flags {
+		if s.Flags&m.from != 0 {
+			t.Flags |= m.to
+		}
+	}
+	c.emit(t)
+}
+
+// h2Flags maps stream flags onto transaction flags.
+var h2Flags = [...]struct {
+	from http2.Flags
+	to   Flags
+}{
+	{http2.FlagNoRequest, FlagNoRequest},
+	{http2.FlagNoResponse, FlagNoResponse},
+	{http2.FlagReqGap, FlagReqGap},
+	{http2.FlagRespGap, FlagRespGap},
+	{http2.FlagReqTruncated, FlagReqTruncated},
+	{http2.FlagRespTruncated, FlagRespTruncated},
+	{http2.FlagDecodeError, FlagDecodeError},
+	{http2.FlagHeadersMissing, FlagHeadersMissing},
+	{http2.FlagReset, FlagReset},
+	{http2.FlagRefused, FlagReset | FlagNoResponse},
+	{http2.FlagIncomplete, FlagIncomplete},
+}
+
+// hasToken reports whether the comma-separated list v holds tok
+// (case-insensitive).
+func hasToken(v, tok string) bool {
+	for v != "" {
+		var f string
+		f, v, _ = strings.Cut(v, ",")
+		if f = strings.TrimSpace(f); len(f) == len(tok) && equalFold(f, tok) {
+			return true
+		}
+	}
+	return false
 }

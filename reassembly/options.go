@@ -5,6 +5,7 @@ import (
 
 	"github.com/shadowtap/shadowtap/capture"
 	"github.com/shadowtap/shadowtap/reassembly/http1"
+	"github.com/shadowtap/shadowtap/reassembly/http2"
 )
 
 // Options configure Run. The zero value works.
@@ -97,6 +98,10 @@ type Stats struct {
 	Upgrades uint64
 	// EvictedFlows counts connections closed early by MaxConnections.
 	EvictedFlows uint64
+	// HTTP2Flows counts connections parsed as HTTP/2 (prior knowledge,
+	// h2c upgrade, or frames found mid-stream); HTTP2 holds their counters.
+	HTTP2Flows uint64
+	HTTP2      http2.Stats
 	// UDP and OtherPackets count decoded packets that were not TCP.
 	UDP, OtherPackets uint64
 	// Decoder holds the packet decoder's counters.
@@ -123,4 +128,6 @@ func (s *Stats) add(o *Stats) {
 	s.DecodeErrors += o.DecodeErrors
 	s.Upgrades += o.Upgrades
 	s.EvictedFlows += o.EvictedFlows
+	s.HTTP2Flows += o.HTTP2Flows
+	s.HTTP2.Add(&o.HTTP2)
 }

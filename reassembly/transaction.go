@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/shadowtap/shadowtap/reassembly/http1"
+	"github.com/shadowtap/shadowtap/reassembly/http2"
 )
 
 // Protocols carried in Transaction.Protocol.
@@ -37,10 +38,29 @@ const (
 	// FlagDecodeError: the body's Content-Encoding could not be decoded (or
 	// exceeded the decompression limit).
 	FlagDecodeError
+	// FlagHeadersMissing (HTTP/2): some header fields are left out because
+	// they referred to HPACK table entries never seen (a gap, a connection
+	// picked up mid-stream) or exceeded the header list bound. The fields
+	// present are exactly as sent; a missing pseudo field leaves Method,
+	// Target, Host or Status empty.
+	FlagHeadersMissing
+	// FlagReset (HTTP/2): the stream was reset (RST_STREAM), or refused by
+	// a GOAWAY (then with FlagNoResponse).
+	FlagReset
+	// FlagIncomplete (HTTP/2): the connection ended, or the stream was
+	// evicted by the per-connection stream bound, before both sides
+	// finished it.
+	FlagIncomplete
 )
 
 // Header is one header field as it appeared on the wire.
 type Header = http1.Header
+
+// GRPC is the gRPC outcome and message counts of an HTTP/2 stream whose
+// content-type is application/grpc: grpc-status (-1 when not seen) and
+// grpc-message from the trailers, length-prefixed messages counted and
+// sized per direction.
+type GRPC = http2.GRPC
 
 // Process identifies the local process behind a transaction seen by eBPF.
 type Process struct {
@@ -76,6 +96,12 @@ type Transaction struct {
 
 	Protocol string // ProtoHTTP1, ProtoH2, ProtoGRPC
 	Flags    Flags
+
+	// HTTP/2 only: the stream identifier, the trailer fields, and for
+	// gRPC the status and message counts (nil otherwise).
+	StreamID                  uint32
+	ReqTrailers, RespTrailers []Header
+	GRPC                      *GRPC
 
 	// Set by the eBPF sensor only.
 	Process   *Process
