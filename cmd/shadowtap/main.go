@@ -21,6 +21,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"analyze", "analyse capture files offline and report endpoints and alerts", runAnalyze},
+		{"run", "run the live sensor daemon: capture, HTTP API, metrics and alert sinks", runRun},
 		{"simulate", "write labelled simulated API traffic: a capture, its spec and the truth", func(args []string, _, _ io.Writer) error { return runSimulate(args) }},
 		{"demo", "simulate the built-in API with incidents, analyse it and show the result", runDemo},
 		{"eval", "simulate the standard scenarios, analyse each and score it against the truth", runEval},

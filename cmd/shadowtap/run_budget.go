@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/shadowtap/shadowtap/reassembly"
+)
+
+// Load-shedding levels of the memory budget.
+const (
+	shedNone    = 0
+	shedBodies  = 1 // body samples are dropped before the engine sees them
+	shedPackets = 2 // packets are dropped at the source
+)
+
+// Thresholds of the levels, in shares of the budget; a level is left only
+// below its exit threshold, so it does not flap.
+const (
+	bodiesEnter, bodiesExit   = 0.80, 0.70
+	packetsEnter, packetsExit = 1.00, 0.90
+)
+
+// memBudget watches the Go heap against a budget and says how much load to
+// shed. It is safe for concurrent use.
+type memBudget struct {
+	limit atomic.Int64 // bytes; ≤ 0: no budget
+	lvl   atomic.Int32
+	heap  atomic.Uint64
+	// read returns the heap's size; tests replace it.
+	read func() uint64
+}
+
+func newMemBudget(limit int64) *memBudget {
+	b := &memBudget{read: heapBytes}
+	b.setLimit(limit)
+	return b
+}
+
+// setLimit changes the budget. The Go runtime's soft memory limit is set
+// to it too, so the collector works harder before load is shed.
+func (b *memBudget) setLimit(limit int64) {
+	b.limit.Store(limit)
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+	} else {
+		debug.SetMemoryLimit(math.MaxInt64)
+		b.lvl.Store(shedNone)
+	}
+}
+
+func (b *memBudget) level() int32 { return b.lvl.Load() }
+
+// update moves the level for a heap of the given size.
+func (b *memBudget) update(heap uint64) int32 {
+	b.heap.Store(heap)
+	limit := b.limit.Load()
+	if limit <= 0 {
+		b.lvl.Store(shedNone)
+		return shedNone
+	}
+	r := float64(heap) / float64(limit)
+	l := b.lvl.Load()
+	switch {
+	case r >= packetsEnter:
+		l = shedPackets
+	case l == shedPackets && r >= packetsExit:
+	case r >= bodiesEnter:
+		l = shedBodies
+	case l >= shedBodies && r >= bodiesExit:
+		l = shedBodies
+	default:
+		l = shedNone
+	}
+	b.lvl.Store(l)
+	return l
+}
+
+// budgetInterval is how often the heap is measured.
+const budgetInterval = 250 * time.Millisecond
+
+// run measures the heap until ctx ends, logging level changes.
+func (b *memBudget) run(ctx context.Context, log zerolog.Logger) {
+	t := time.NewTicker(budgetInterval)
+	defer t.Stop()
+	prev := b.level()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l := b.update(b.read())
+		if l != prev {
+			ev := log.Warn()
+			if l < prev {
+				ev = log.Info()
+			}
+			ev.Int32("level", l).Uint64("heap", b.heap.Load()).Int64("budget", b.limit.Load()).Msg(levelNames[l])
+			prev = l
+		}
+	}
+}
+
+var levelNames = [...]string{
+	shedNone:    "memory within budget: no load shed",
+	shedBodies:  "memory near budget: body samples dropped",
+	shedPackets: "memory over budget: packets dropped",
+}
+
+// heapBytes is the memory held by heap objects, live or not yet swept.
+func heapBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
+// liveFeed hands transactions from the reassembly goroutines to the engine
+// loop in batches, preserving per-connection order (add holds the lock
+// while it hands a batch on). While the memory budget says so, body
+// samples are dropped first (counted). add is safe for concurrent use.
+type liveFeed struct {
+	mu       sync.Mutex
+	batch    []*reassembly.Transaction
+	ch       chan []*reassembly.Transaction
+	budget   *memBudget
+	counters *daemonCounters
+}
+
+// feedLinger bounds how long a transaction waits in a partial batch.
+const feedLinger = 200 * time.Millisecond
+
+func newLiveFeed(b *memBudget, c *daemonCounters) *liveFeed {
+	return &liveFeed{ch: make(chan []*reassembly.Transaction, feedQueue), budget: b, counters: c}
+}
+
+func (f *liveFeed) add(t *reassembly.Transaction) {
+	if f.budget.level() >= shedBodies && (t.ReqBody != nil || t.RespBody != nil) {
+		t.ReqBody, t.RespBody = nil, nil
+		f.counters.shedBodies.Add(1)
+	}
+	f.mu.Lock()
+	f.batch = append(f.batch, t)
+	if len(f.batch) >= feedBatch {
+		f.ch <- f.batch
+		f.batch = make([]*reassembly.Transaction, 0, feedBatch)
+	}
+	f.mu.Unlock()
+}
+
+// push hands on a partial batch if the queue has room; called by the
+// engine loop itself, so it never blocks.
+func (f *liveFeed) push() {
+	f.mu.Lock()
+	if len(f.batch) > 0 {
+		select {
+		case f.ch <- f.batch:
+			f.batch = make([]*reassembly.Transaction, 0, feedBatch)
+		default:
+		}
+	}
+	f.mu.Unlock()
+}
+
+// close hands on the last batch and closes the queue; no add may follow.
+func (f *liveFeed) close() {
+	f.mu.Lock()
+	if len(f.batch) > 0 {
+		f.ch <- f.batch
+		f.batch = nil
+	}
+	f.mu.Unlock()
+	close(f.ch)
+}
+
+// setNice sets the CPU scheduling priority of every thread of the process
+// (Linux priorities are per thread; threads started later inherit it).
+func setNice(n int) error {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, 0, n); err != nil {
+			return fmt.Errorf("setting nice %d: %w", n, err)
+		}
+		return nil
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, n); err != nil && err != syscall.ESRCH {
+			return fmt.Errorf("setting nice %d: %w", n, err)
+		}
+	}
+	return nil
+}
