@@ -165,7 +165,7 @@ func (e *Engine) inventory(t *reassembly.Transaction) string {
 	}
 	// An undocumented method on a documented path takes the spec's
 	// template: the parameters are known even if this operation is not.
-	if op := hs.matchSpec("", segs); op != nil {
+	if op := hs.matchSpec("", segs); op != nil && op.shapes(method, segs) {
 		k := shapedKey{method, op.Path}
 		st := hs.shaped[k]
 		if st == nil && len(hs.shaped) < maxShaped {
@@ -180,7 +180,7 @@ func (e *Engine) inventory(t *reassembly.Transaction) string {
 			return op.Path
 		}
 	}
-	n := hs.trie.insertStatus(segs, v.status)
+	n := hs.trie.insertStatus(segs, v.status, hs.specs...)
 	if n.isRest {
 		hs.trie.folded++
 	}
@@ -314,6 +314,7 @@ func (e *Engine) Report() Report {
 		folded += hs.trie.folded
 		yes := true
 		for _, s := range hs.specs {
+			listUnseen := s.unseenOn(name, hs.documented)
 			for _, op := range s.Ops {
 				if !op.servedBy(name) {
 					continue
@@ -324,7 +325,7 @@ func (e *Engine) Report() Report {
 					if len(st.undocQuery) > 0 {
 						rep.Alerts = append(rep.Alerts, undocQueryAlert(&ep, st))
 					}
-				} else {
+				} else if listUnseen {
 					rep.Unseen = append(rep.Unseen, Unseen{Host: name, Method: op.Method, Path: op.Path})
 				}
 			}

@@ -247,11 +247,24 @@ func isProbe(status int) bool {
 // insertStatus is insert for a request answered with status (0 when no
 // response was seen): new words answered with a probe status do not count
 // as growth of their position.
-func (tr *trie) insertStatus(segs []string, status int) *node {
+//
+// specs are the specs covering the host (pathHints): where their templates
+// have a parameter a path is below, the segment is one whatever it looks
+// like; where they document fixed words only, a new word is learnt to be a
+// parameter only past literalHardLimit siblings.
+func (tr *trie) insertStatus(segs []string, status int, specs ...*Spec) *node {
 	probe := isProbe(status)
+	hints := pathHints(specs, segs)
 	n := &tr.root
-	for _, s := range segs {
+	for i, s := range segs {
 		class, suffix := classify(s)
+		hint := hintNone
+		if hints != nil {
+			hint = hints[i]
+		}
+		if hint == hintParam && class == classLiteral && len(s) <= maxLiteralLen {
+			class = classToken
+		}
 		if class == classDate && n == &tr.root {
 			class = classLiteral // a dated API version (/2010-04-01/Accounts)
 		}
@@ -268,7 +281,7 @@ func (tr *trie) insertStatus(segs []string, status int) *node {
 			}
 			n.countHit((child == nil || promoted) && !probe)
 			if child == nil || promoted {
-				if tr.keepsGrowing(n) {
+				if tr.keepsGrowing(n) && (hint != hintFixed || len(n.lit)-n.probeLits >= literalHardLimit) {
 					tr.learn(n)
 					n = tr.paramChild(n, "")
 					if n == nil {

@@ -190,18 +190,22 @@ func isPrefixedID(s string) bool {
 			return false
 		}
 	}
-	var digits, letters int
+	var digits, lower, upper int
 	for _, c := range s[i+1:] {
 		switch {
 		case c >= '0' && c <= '9':
 			digits++
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-			letters++
+		case c >= 'a' && c <= 'z':
+			lower++
+		case c >= 'A' && c <= 'Z':
+			upper++
 		default:
 			return false
 		}
 	}
-	return digits > 0 || letters >= 12
+	// Without a digit, only mixed case reads as base62 (a snake_case
+	// action such as mark_uncollectible is a word).
+	return digits > 0 || lower+upper >= 12 && lower > 0 && upper > 0
 }
 
 func allDigits(s string) bool {

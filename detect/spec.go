@@ -35,6 +35,8 @@ type Spec struct {
 	// segments (literal, or "" for a parameter), so that matching a path
 	// tries only the templates that can match it.
 	index map[specKey][]*SpecOp
+	// hints is the prefix tree of Ops' templates (pathHints).
+	hints *hintNode
 }
 
 type specKey struct {
@@ -82,6 +84,18 @@ func (s *Spec) buildIndex() {
 		}
 		s.index[k] = append(s.index[k], op)
 	}
+	s.hints = buildHints(s.Ops)
+	for _, op := range s.Ops {
+		n := s.hints
+		for _, sg := range op.segs[:max(len(op.segs)-1, 0)] {
+			if sg.param {
+				n = n.param
+			} else {
+				n = n.lit[sg.literal]
+			}
+		}
+		op.litSiblings = len(n.lit) > 0
+	}
 }
 
 // SpecOp is one documented operation.
@@ -96,6 +110,9 @@ type SpecOp struct {
 	// nil means every host the spec covers (a relative server URL, or
 	// one base path for all servers).
 	Hosts []string
+	// litSiblings: the spec documents fixed words where this template's
+	// last segment is a parameter.
+	litSiblings bool
 }
 
 // servedBy reports whether the operation exists on host: a server's base
@@ -296,6 +313,136 @@ func (s *Spec) covers(host string) bool {
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// hintNode is one position of a prefix tree over a spec's templates: the
+// literal words documented there and whether a parameter is.
+type hintNode struct {
+	lit   map[string]*hintNode
+	param *hintNode
+}
+
+func buildHints(ops []*SpecOp) *hintNode {
+	root := &hintNode{}
+	for _, op := range ops {
+		n := root
+		for _, s := range op.segs {
+			if s.param {
+				if n.param == nil {
+					n.param = &hintNode{}
+				}
+				n = n.param
+				continue
+			}
+			if n.lit == nil {
+				n.lit = map[string]*hintNode{}
+			}
+			c := n.lit[s.literal]
+			if c == nil {
+				c = &hintNode{}
+				n.lit[s.literal] = c
+			}
+			n = c
+		}
+	}
+	return root
+}
+
+// segHint is what the covering specs say of one segment of a path none of
+// their operations matches.
+type segHint uint8
+
+const (
+	hintNone  segHint = iota // the specs know nothing of this position
+	hintParam                // documented templates have a parameter here and go on below it
+	hintFixed                // only fixed words are documented here: do not learn a parameter
+)
+
+// pathHints returns the hint for each segment (nil without specs). A
+// segment the specs document as a word is hintFixed; an unknown word where
+// the specs have a parameter is hintParam when the path goes on below it
+// (/namespaces/kube-system/pods/…: shadow endpoints under documented
+// resources share their parameters), hintNone when it is the last
+// segment, which may be an undocumented action (/user/createWithArray).
+func pathHints(specs []*Spec, segs []string) []segHint {
+	if len(specs) == 0 {
+		return nil
+	}
+	cur := make([]*hintNode, 0, len(specs))
+	for _, s := range specs {
+		if s.hints == nil {
+			s.buildIndex()
+		}
+		cur = append(cur, s.hints)
+	}
+	out := make([]segHint, len(segs))
+	next := make([]*hintNode, 0, len(specs))
+	for i, seg := range segs {
+		if len(cur) == 0 {
+			break
+		}
+		next = next[:0]
+		known, param := false, false
+		for _, n := range cur {
+			if c := n.lit[seg]; c != nil {
+				known = true
+				next = append(next, c)
+			}
+		}
+		if !known {
+			for _, n := range cur {
+				if n.param != nil {
+					param = true
+					next = append(next, n.param)
+				}
+			}
+		}
+		switch {
+		case known:
+			out[i] = hintFixed
+		case param && i < len(segs)-1:
+			out[i] = hintParam
+		case !param:
+			out[i] = hintFixed
+		}
+		cur, next = next, cur
+	}
+	return out
+}
+
+// shapes reports whether an undocumented method on segs may take op's
+// template: not for a POST when op's last segment is a parameter beside
+// documented fixed words (/user/login, /user/logout) and the concrete one
+// reads as a word too (POST /user/createWithArray is an action of its own,
+// not a method on /user/{username}; PATCH /users/alice is one on
+// /users/{userId}).
+func (op *SpecOp) shapes(method string, segs []string) bool {
+	if method != "POST" || len(op.segs) == 0 || len(segs) != len(op.segs) {
+		return true
+	}
+	last := op.segs[len(op.segs)-1]
+	if !last.param || !op.litSiblings {
+		return true
+	}
+	c, _ := classify(segs[len(segs)-1])
+	return c != classLiteral
+}
+
+// unseenOn reports whether the spec's unused operations are listed as
+// unseen on host: always on a host the spec names; on a host it covers
+// only through a relative server URL (or none), once one of its
+// operations was seen there. Otherwise every stray host (a server address
+// standing in for a missing Host header) would list the whole spec.
+func (s *Spec) unseenOn(host string, seen map[*SpecOp]*epStats) bool {
+	if contains(s.Hosts, host) {
+		return true
+	}
+	for _, op := range s.Ops {
+		if seen[op] != nil {
 			return true
 		}
 	}

@@ -181,6 +181,7 @@ func TestClassify(t *testing.T) {
 		{"aGVsbG8gd29ybGQhIQ", classToken, ""}, {"base64", classLiteral, ""}, {"sha256", classLiteral, ""},
 		{"oauth2", classLiteral, ""}, {"a1b2c3", classMixed, ""}, {"chat.postMessage", classLiteral, ""},
 		{"rate_limit", classLiteral, ""}, {"", classLiteral, ""},
+		{"mark_uncollectible", classLiteral, ""}, {"cus_NffrFeUfNVHibQaXz", classPrefixedID, ""},
 	}
 	for _, tc := range tests {
 		c, sfx := classify(tc.seg)

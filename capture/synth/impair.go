@@ -54,7 +54,7 @@ func (s *sim) impairExtras(t time.Time, slot time.Duration, batch []*session) []
 		a := s.attacker("")
 		ss := &session{start: t.Add(time.Duration(r.Int64N(int64(slot)))), a: a, ip: publicIP(s.o.Seed<<36 + uint64(t.Unix())), incident: -1}
 		if r.IntN(2) == 0 {
-			ss.raw = malformed[r.IntN(len(malformed))]
+			ss.raw = s.malformedRequest(r.IntN(len(malformed)))
 			s.tot.MalformedRequests++
 		} else {
 			ss.raw = tlsRecord(0x01, 200+r.IntN(300))

@@ -41,6 +41,7 @@ type specAPI struct {
 	// credential names from the spec's security schemes
 	headerKey, queryKey, cookieName string
 	loginOp                         int // index of a login-like POST, -1 if none
+	style                           idStyle
 	cum                             []float64
 }
 
@@ -57,12 +58,18 @@ func loadSpec(path string, r *rand.Rand) (*specAPI, error) {
 	if err := yaml.Unmarshal(raw, &probe); err != nil {
 		return nil, fmt.Errorf("parsing spec %s: %w", path, err)
 	}
+	// Real documents carry references this file cannot resolve (split
+	// specs whose other files are absent, dangling definitions): they
+	// become empty objects, so what the file itself holds still drives the
+	// simulation.
+	probe = jsonable(probe).(map[string]any)
+	sanitizeRefs(probe, probe, "")
+	js, err := json.Marshal(probe)
+	if err != nil {
+		return nil, fmt.Errorf("converting spec %s: %w", path, err)
+	}
 	var doc *openapi3.T
 	if _, ok := probe["swagger"]; ok {
-		js, err := json.Marshal(jsonable(probe))
-		if err != nil {
-			return nil, fmt.Errorf("converting spec %s: %w", path, err)
-		}
 		var d2 openapi2.T
 		if err := json.Unmarshal(js, &d2); err != nil {
 			return nil, fmt.Errorf("parsing swagger 2 spec %s: %w", path, err)
@@ -73,7 +80,7 @@ func loadSpec(path string, r *rand.Rand) (*specAPI, error) {
 	} else {
 		l := openapi3.NewLoader()
 		l.IsExternalRefsAllowed = false
-		if doc, err = l.LoadFromData(raw); err != nil {
+		if doc, err = l.LoadFromData(js); err != nil {
 			return nil, fmt.Errorf("loading spec %s: %w", path, err)
 		}
 	}
@@ -108,6 +115,11 @@ func loadSpec(path string, r *rand.Rand) (*specAPI, error) {
 			}
 		}
 	}
+	title := ""
+	if doc.Info != nil {
+		title = doc.Info.Title
+	}
+	api.style = pickStyle(title, api.host)
 	if doc.Paths == nil || doc.Paths.Len() == 0 {
 		return nil, fmt.Errorf("spec %s has no paths: %w", path, ErrSpec)
 	}
@@ -125,7 +137,7 @@ func loadSpec(path string, r *rand.Rand) (*specAPI, error) {
 		slices.Sort(methods)
 		for _, m := range methods {
 			o := item.Operations()[m]
-			so := &specOp{op: o, params: append(append(openapi3.Parameters{}, item.Parameters...), o.Parameters...), status: 200}
+			so := &specOp{op: o, params: pathParams(p, append(append(openapi3.Parameters{}, item.Parameters...), o.Parameters...)), status: 200}
 			if o.Responses != nil {
 				codes := make([]int, 0, 4)
 				for c := range o.Responses.Map() {
@@ -193,7 +205,7 @@ func loadSpec(path string, r *rand.Rand) (*specAPI, error) {
 			doc.Paths.Delete(p)
 		}
 	}
-	js, err := json.Marshal(doc)
+	js, err = json.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("encoding documented spec: %w", err)
 	}
@@ -281,7 +293,19 @@ func hasArrayProp(s *openapi3.Schema) bool {
 // appendJSON appends a value conforming (loosely) to schema; h seeds the
 // values, items is the length of arrays.
 func appendJSON(dst []byte, s *openapi3.Schema, h uint64, depth, items int) []byte {
-	if s == nil || depth > 5 {
+	return appendJSONCap(dst, s, h, depth, items, len(dst)+maxBodyBytes)
+}
+
+// Bounds of generated bodies: real specs (DocuSign, Stripe) have objects of
+// hundreds of properties nested deep, which would make every response
+// megabytes long.
+const (
+	maxBodyProps = 14
+	maxBodyBytes = 24 << 10
+)
+
+func appendJSONCap(dst []byte, s *openapi3.Schema, h uint64, depth, items, limit int) []byte {
+	if s == nil || depth > 5 || len(dst) > limit {
 		return append(dst, "null"...)
 	}
 	if len(s.AllOf) > 0 {
@@ -303,10 +327,10 @@ func appendJSON(dst []byte, s *openapi3.Schema, h uint64, depth, items int) []by
 		s = merged
 	}
 	if len(s.OneOf) > 0 && s.OneOf[0].Value != nil {
-		return appendJSON(dst, s.OneOf[0].Value, h, depth+1, items)
+		return appendJSONCap(dst, s.OneOf[0].Value, h, depth+1, items, limit)
 	}
 	if len(s.AnyOf) > 0 && s.AnyOf[0].Value != nil {
-		return appendJSON(dst, s.AnyOf[0].Value, h, depth+1, items)
+		return appendJSONCap(dst, s.AnyOf[0].Value, h, depth+1, items, limit)
 	}
 	if len(s.Enum) > 0 {
 		b, _ := json.Marshal(s.Enum[h%uint64(len(s.Enum))])
@@ -314,11 +338,22 @@ func appendJSON(dst []byte, s *openapi3.Schema, h uint64, depth, items int) []by
 	}
 	switch {
 	case s.Type.Is("object") || len(s.Properties) > 0:
+		// Required properties first, then the others, in name order.
 		keys := make([]string, 0, len(s.Properties))
-		for k := range s.Properties {
-			keys = append(keys, k)
+		for _, k := range s.Required {
+			if s.Properties[k] != nil && !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
 		}
 		slices.Sort(keys)
+		req := len(keys)
+		for k := range s.Properties {
+			if !slices.Contains(keys[:req], k) {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys[req:])
+		keys = keys[:min(len(keys), max(req, maxBodyProps))]
 		dst = append(dst, '{')
 		for i, k := range keys {
 			if i > 0 {
@@ -326,7 +361,7 @@ func appendJSON(dst []byte, s *openapi3.Schema, h uint64, depth, items int) []by
 			}
 			dst = strconv.AppendQuote(dst, k)
 			dst = append(dst, ':')
-			dst = appendJSON(dst, s.Properties[k].Value, mix(h+uint64(i)*0x9e37), depth+1, items)
+			dst = appendJSONCap(dst, s.Properties[k].Value, mix(h+uint64(i)*0x9e37), depth+1, items, limit)
 		}
 		return append(dst, '}')
 	case s.Type.Is("array"):
@@ -336,10 +371,13 @@ func appendJSON(dst []byte, s *openapi3.Schema, h uint64, depth, items int) []by
 			it = s.Items.Value
 		}
 		for i := range items {
+			if i > 0 && len(dst) > limit {
+				break
+			}
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSON(dst, it, mix(h+uint64(i)), depth+1, min(items, 3))
+			dst = appendJSONCap(dst, it, mix(h+uint64(i)), depth+1, min(items, 3), limit)
 		}
 		return append(dst, ']')
 	case s.Type.Is("integer"):
@@ -376,11 +414,24 @@ func appendUUID(dst []byte, h uint64) []byte {
 // paramValue returns a concrete value for a parameter; id is the object the
 // caller means (its own, mostly).
 func paramValue(p *openapi3.Parameter, id int64, h uint64) string {
+	return styledParamValue(p, id, h, styleDefault, "")
+}
+
+// styledParamValue is paramValue for an API whose ids have a style (path
+// parameters that are untyped or plain strings follow it); path is the
+// operation's template.
+func styledParamValue(p *openapi3.Parameter, id int64, h uint64, style idStyle, path string) string {
 	var s *openapi3.Schema
 	if p.Schema != nil {
 		s = p.Schema.Value
 	}
-	if p.Example != nil {
+	isString := s == nil || (s.Type == nil || s.Type.Is("string")) && len(s.Enum) == 0 && s.Format != "date" && s.Format != "date-time"
+	if p.In == "path" && style != styleDefault && isString && (s == nil || s.Format != "email") {
+		if v, ok := styledID(style, p.Name, parentSegment(path, p.Name), id); ok {
+			return v
+		}
+	}
+	if p.Example != nil && p.In != "path" {
 		return fmt.Sprint(p.Example)
 	}
 	if s == nil {
@@ -454,10 +505,10 @@ func (s *sim) renderSpec(ss *session, c *call) (req, resp []byte, srvTime time.D
 		}
 		switch p.In {
 		case "path":
-			target = strings.ReplaceAll(target, "{"+p.Name+"}", url.PathEscape(paramValue(p, c.id, h)))
+			target = strings.ReplaceAll(target, "{"+p.Name+"}", url.PathEscape(styledParamValue(p, c.id, h, s.spec.style, op.path)))
 		case "query":
 			if p.Required || r.IntN(3) == 0 {
-				v := paramValue(p, c.id, h)
+				v := styledParamValue(p, c.id, h, s.spec.style, op.path)
 				if c.n > 0 && (p.Name == "limit" || p.Name == "page_size" || p.Name == "per_page" || p.Name == "size") {
 					v = strconv.Itoa(c.n)
 				}
@@ -527,7 +578,11 @@ func (s *sim) renderSpec(ss *session, c *call) (req, resp []byte, srvTime time.D
 		if c.n > 0 {
 			n = c.n
 		}
-		rb = appendJSON(rb, rs, h, 0, n)
+		limit := maxBodyBytes
+		if c.n > 0 {
+			limit = 4 << 20 // the exfiltration pages are meant to be huge
+		}
+		rb = appendJSONCap(rb, rs, h, 0, n, limit)
 	}
 	if c.respAdd != "" && len(rb) > 1 && rb[len(rb)-1] == '}' {
 		rb = append(rb[:len(rb)-1], c.respAdd...)

@@ -45,7 +45,7 @@ func TestEvalDeterministic(t *testing.T) {
 	}
 	var outs [2]bytes.Buffer
 	for i := range outs {
-		if err := runEval([]string{"--days", "1", "--spec-dir", ""}, &outs[i], io.Discard); err != nil {
+		if err := runEval([]string{"--days", "1", "--spec-dir", "", "--real-specs", "off"}, &outs[i], io.Discard); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -79,8 +79,15 @@ func (r *Result) Detected() int {
 	return n
 }
 
-// NormalizePath replaces every `{name}` of a path template by `{}`.
+// NormalizePath replaces every `{name}` of a path template by `{}` and
+// drops a trailing slash (/apis/apps/ is /apis/apps).
 func NormalizePath(p string) string {
+	if len(p) > 1 {
+		p = strings.TrimRight(p, "/")
+		if p == "" {
+			p = "/"
+		}
+	}
 	if !strings.Contains(p, "{") {
 		return p
 	}
@@ -110,14 +117,20 @@ var (
 	uuidRE  = regexp.MustCompile(`(?i)^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 	digitRE = regexp.MustCompile(`[0-9]{4,}`)
 	hexRE   = regexp.MustCompile(`(?i)^[0-9a-f]{8,}$`)
+	// dotted API versions (/api/1.0, /v2.1) are not ids
+	versionRE = regexp.MustCompile(`(?i)^v?[0-9]{1,2}(\.[0-9]{1,2})+$`)
 )
 
 // HasConcreteID reports whether a reported path still holds a concrete id
 // in a literal (non-parameter) part of a segment (package doc).
-func HasConcreteID(p string) bool {
+func HasConcreteID(p string) bool { return hasConcreteID(p, nil) }
+
+// hasConcreteID is HasConcreteID skipping the segments in words (the
+// API's own words: /v2/1-clicks, /metrics/droplet/load_15).
+func hasConcreteID(p string, words map[string]bool) bool {
 	for _, seg := range strings.Split(p, "/") {
 		lit := stripParams(seg)
-		if lit == "" {
+		if lit == "" || versionRE.MatchString(lit) || words[seg] {
 			continue
 		}
 		if uuidRE.MatchString(lit) || strings.Contains(lit, "@") || strings.Contains(strings.ToLower(lit), "%40") {
@@ -256,7 +269,13 @@ func (p *incident) match(a *detect.Alert) (time.Time, bool) {
 // Score compares a report with the truth of the capture it was made from.
 func Score(t *Truth, r *detect.Report) Result {
 	var res Result
-	onHost := func(h string) bool { return h == "" || t.Host == "" || h == t.Host }
+	serverIP := ""
+	if a, ok := parseAddr(t.Server); ok {
+		serverIP = a.String()
+	}
+	onHost := func(h string) bool {
+		return h == "" || t.Host == "" || h == t.Host || serverIP != "" && strings.Trim(h, "[]") == serverIP
+	}
 
 	used, shadow, unseen := map[opKey]bool{}, map[opKey]bool{}, map[opKey]bool{}
 	for _, o := range t.Operations {
@@ -285,6 +304,11 @@ func Score(t *Truth, r *detect.Report) Result {
 	}, onHost)
 	res.Unseen = matchSet(unseen, func(yield func(h string, k opKey)) {
 		for _, u := range r.Unseen {
+			// The server's address stands for the host only in requests
+			// without a Host header: what it did not see says nothing.
+			if serverIP != "" && strings.Trim(u.Host, "[]") == serverIP && u.Host != t.Host {
+				continue
+			}
 			yield(u.Host, key(u.Method, u.Path))
 		}
 	}, onHost)
@@ -298,8 +322,16 @@ func Score(t *Truth, r *detect.Report) Result {
 			paths[a.Path] = true
 		}
 	}
+	words := map[string]bool{}
+	for _, o := range t.Operations {
+		for _, seg := range strings.Split(o.Path, "/") {
+			if !strings.Contains(seg, "{") {
+				words[seg] = true
+			}
+		}
+	}
 	for p := range paths {
-		if HasConcreteID(p) {
+		if hasConcreteID(p, words) {
 			res.ConcreteIDPaths++
 		}
 	}
@@ -356,15 +388,27 @@ func Score(t *Truth, r *detect.Report) Result {
 }
 
 // matchSet scores reported keys against a truth set: each truth key matches
-// at most one reported entry, the others are false positives.
+// at most one reported entry per host, the first one counts, further ones
+// on the same host are false positives.
 func matchSet(truth map[opKey]bool, each func(func(string, opKey)), onHost func(string) bool) PR {
 	var pr PR
-	seen := map[opKey]bool{}
+	type hostKey struct {
+		host string
+		k    opKey
+	}
+	seen, seenOn := map[opKey]bool{}, map[hostKey]bool{}
 	each(func(h string, k opKey) {
-		if onHost(h) && truth[k] && !seen[k] {
-			seen[k] = true
+		switch {
+		case !onHost(h) || !truth[k]:
+			pr.FP++
+		case !seen[k]:
+			seen[k], seenOn[hostKey{h, k}] = true, true
 			pr.TP++
-		} else {
+		case !seenOn[hostKey{h, k}]:
+			// The same operation again under the server's address (requests
+			// without a Host header): neither right nor wrong once more.
+			seenOn[hostKey{h, k}] = true
+		default:
 			pr.FP++
 		}
 	})

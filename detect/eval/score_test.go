@@ -25,6 +25,9 @@ func TestNormalizePath(t *testing.T) {
 		{"/a/{x}-{y}/b/{z}", "/a/{}-{}/b/{}"},
 		{"/v1/search", "/v1/search"},
 		{"/broken/{id", "/broken/{id"},
+		{"/apis/apps/", "/apis/apps"},
+		{"/users/{id}/", "/users/{}"},
+		{"/", "/"},
 		{"", ""},
 	}
 	for _, tt := range tests {
@@ -54,6 +57,10 @@ func TestHasConcreteID(t *testing.T) {
 		{"/v1/lookup/alice%40example.com", true},
 		{"/v1/{a}2{b}", true}, // a literal digit between parameters
 		{"/", false},
+		{"/api/1.0/tasks/{task_gid}", false}, // a dotted API version
+		{"/v2.1/accounts/{id}", false},
+		{"/api/1.0/tasks/1201234567890123", true},
+		{"/files/1.1234", true},
 	}
 	for _, tt := range tests {
 		if got := HasConcreteID(tt.path); got != tt.want {
@@ -367,5 +374,59 @@ func TestWriteTable(t *testing.T) {
 	}
 	if !bytes.Equal(buf.Bytes(), want) {
 		t.Errorf("table differs from %s:\n%s", golden, buf.String())
+	}
+}
+
+// TestScoreOwnWords: literal segments of the truth's own operations are
+// the API's words, not ids left in a path.
+func TestScoreOwnWords(t *testing.T) {
+	tr := &Truth{Host: "api.test", Operations: []Operation{
+		op("GET", "/v2/1-clicks", true, true),
+		op("GET", "/v2/metrics/load_15", true, true),
+		op("GET", "/v2/items/{id}", true, true),
+	}}
+	r := Score(tr, &detect.Report{Endpoints: []detect.Endpoint{
+		ep("GET", "/v2/1-clicks", ptr(true)),
+		ep("GET", "/v2/metrics/load_15", ptr(true)),
+		ep("GET", "/v2/items/1234", ptr(false)),
+	}})
+	if r.ConcreteIDPaths != 1 {
+		t.Errorf("concrete-id paths = %d, want 1 (/v2/items/1234 only)", r.ConcreteIDPaths)
+	}
+}
+
+// TestScoreServerAddress: the server's address stands for the truth's host
+// (requests without a Host header); the same template there is no duplicate.
+func TestScoreServerAddress(t *testing.T) {
+	tr := &Truth{Host: "api.test", Server: "10.0.0.9:80", Operations: []Operation{
+		op("GET", "/v1/items/{id}", true, true),
+		op("GET", "/v1/other", true, true),
+	}}
+	r := Score(tr, &detect.Report{Endpoints: []detect.Endpoint{
+		ep("GET", "/v1/items/{id}", ptr(true)),
+		{Host: "10.0.0.9", Method: "GET", Path: "/v1/items/{itemId}"},
+		{Host: "10.0.0.9", Method: "GET", Path: "/v1/other"},
+		{Host: "10.0.0.8", Method: "GET", Path: "/v1/other"},
+		ep("GET", "/v1/items/{x}", ptr(true)), // a duplicate on the same host
+	}})
+	if want := (PR{TP: 2, FP: 2}); r.Templates != want {
+		t.Errorf("templates %+v, want %+v", r.Templates, want)
+	}
+}
+
+// TestScoreUnseenServerAddress: unseen entries under the server's address
+// are not scored.
+func TestScoreUnseenServerAddress(t *testing.T) {
+	tr := &Truth{Host: "api.test", Server: "10.0.0.9:80", Operations: []Operation{
+		op("GET", "/v1/items/{id}", true, true),
+		op("GET", "/v1/never", true, false),
+	}}
+	r := Score(tr, &detect.Report{Unseen: []detect.Unseen{
+		{Host: "api.test", Method: "GET", Path: "/v1/never"},
+		{Host: "10.0.0.9", Method: "GET", Path: "/v1/items/{id}"},
+		{Host: "10.0.0.8", Method: "GET", Path: "/v1/never"},
+	}})
+	if want := (PR{TP: 1, FP: 1}); r.Unseen != want {
+		t.Errorf("unseen %+v, want %+v", r.Unseen, want)
 	}
 }

@@ -15,12 +15,15 @@ var ErrTruthVersion = errors.New("unsupported truth version")
 
 // Truth is the part of the simulator's truth.json that scoring needs.
 type Truth struct {
-	Version    int         `json:"version"`
-	Seed       uint64      `json:"seed"`
-	Days       int         `json:"days"`
-	Impaired   bool        `json:"impaired"`
-	Spec       string      `json:"spec"`
-	Host       string      `json:"host"`
+	Version  int    `json:"version"`
+	Seed     uint64 `json:"seed"`
+	Days     int    `json:"days"`
+	Impaired bool   `json:"impaired"`
+	Spec     string `json:"spec"`
+	Host     string `json:"host"`
+	// Server is the API server's address (ip:port): the contract's host
+	// of requests without a Host header.
+	Server     string      `json:"server"`
 	Operations []Operation `json:"operations"`
 	Incidents  []Incident  `json:"incidents"`
 	Totals     struct {
