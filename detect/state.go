@@ -47,6 +47,9 @@ func (e *Engine) stateParts() []statePart {
 		&e.secrets,
 		&e.pii,
 	}
+	if e.behave != nil {
+		parts = append(parts, e.behave)
+	}
 	for _, name := range sortedKeys(e.hosts) {
 		parts = append(parts, &hostPart{e: e, hs: e.hosts[name]})
 	}
@@ -150,13 +153,13 @@ func readManifest(s Store) (manifest, error) {
 // snapshot encodes the engine's complete state and returns the mutations
 // that store it, in two batches to apply in order: the parts and alerts,
 // then the manifest that makes them current.
-func (e *Engine) snapshot(s Store, o SaveOptions) (parts, commit []Mutation, err error) {
+func (e *Engine) snapshot(s Store, o SaveOptions) (parts, commit []Mutation, gen uint64, err error) {
 	if o.AlertRetention <= 0 {
 		o.AlertRetention = DefaultAlertRetention
 	}
 	prev, err := readManifest(s)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	next := manifest{slot: 'a', gen: prev.gen + 1}
 	if prev.slot == 'a' {
@@ -167,7 +170,7 @@ func (e *Engine) snapshot(s Store, o SaveOptions) (parts, commit []Mutation, err
 	for _, p := range e.stateParts() {
 		b, err := p.marshalState()
 		if err != nil {
-			return nil, nil, fmt.Errorf("encoding state part %s: %w", p.stateKey(), err)
+			return nil, nil, 0, fmt.Errorf("encoding state part %s: %w", p.stateKey(), err)
 		}
 		k := p.stateKey()
 		next.parts = append(next.parts, manifestPart{k, crc32.ChecksumIEEE(b)})
@@ -183,30 +186,41 @@ func (e *Engine) snapshot(s Store, o SaveOptions) (parts, commit []Mutation, err
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("listing state slot: %w", err)
+		return nil, nil, 0, fmt.Errorf("listing state slot: %w", err)
 	}
 	rep := e.Report()
 	for i := range rep.Alerts {
 		sa := StoredAlert{ID: AlertID(&rep.Alerts[i]), Alert: rep.Alerts[i]}
 		b, err := marshalJSON(&sa)
 		if err != nil {
-			return nil, nil, fmt.Errorf("encoding alert: %w", err)
+			return nil, nil, 0, fmt.Errorf("encoding alert: %w", err)
 		}
 		parts = append(parts, Mutation{Key: append(bytes.Clone(alertPrefix), sa.ID...), Value: b, TTL: o.AlertRetention})
 	}
 	view, err := marshalJSON(&endpointsView{Endpoints: rep.Endpoints, Unseen: rep.Unseen, Warnings: rep.Summary.Warnings})
 	if err != nil {
-		return nil, nil, fmt.Errorf("encoding endpoints: %w", err)
+		return nil, nil, 0, fmt.Errorf("encoding endpoints: %w", err)
 	}
 	parts = append(parts, Mutation{Key: bytes.Clone(endpointsKey), Value: view})
 	commit = []Mutation{{Key: bytes.Clone(manifestKey), Value: next.marshal()}}
-	return parts, commit, nil
+	return parts, commit, next.gen, nil
 }
 
 // Snapshot is a saved state not yet written: the engine encoded it, the
 // store has not yet seen it.
 type Snapshot struct {
 	parts, commit []Mutation
+	gen           uint64
+}
+
+// Generation numbers the snapshot: one more than the store's last.
+func (sn *Snapshot) Generation() uint64 { return sn.gen }
+
+// SavedGeneration returns the generation of the last complete snapshot in
+// s (0 when it holds none).
+func SavedGeneration(s Store) (uint64, error) {
+	m, err := readManifest(s)
+	return m.gen, err
 }
 
 // Snapshot encodes the engine's complete state for s (the store's
@@ -214,11 +228,11 @@ type Snapshot struct {
 // engine, so the engine may go on observing meanwhile — but the next
 // Snapshot for the same store must wait until Write returned.
 func (e *Engine) Snapshot(s Store, o SaveOptions) (*Snapshot, error) {
-	p, c, err := e.snapshot(s, o)
+	p, c, gen, err := e.snapshot(s, o)
 	if err != nil {
 		return nil, err
 	}
-	return &Snapshot{p, c}, nil
+	return &Snapshot{p, c, gen}, nil
 }
 
 // Write applies the snapshot to s: the parts and alerts, then the

@@ -30,6 +30,11 @@ type analyzeConfig struct {
 	logLevel     string
 	cpuProfile   string
 	memProfile   string
+	// db is the store's directory; "" or "none" keeps state in memory
+	// only (demo, eval and spec leave it empty).
+	db string
+	// dbSaveEvery is the capture time between periodic saves.
+	dbSaveEvery time.Duration
 }
 
 func runAnalyze(args []string, stdout, stderr io.Writer) error {
@@ -45,6 +50,8 @@ func runAnalyze(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.logLevel, "log-level", "warn", "log `LEVEL` on stderr: debug (every pipeline counter), info, warn, error")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a pprof CPU profile to `FILE`")
 	fs.StringVar(&cfg.memProfile, "memprofile", "", "write a pprof heap profile to `FILE` at the end")
+	fs.StringVar(&cfg.db, "db", defaultDBDir(false), "badger store `DIR` to read prior state from and persist into (\"none\" = memory only)")
+	fs.DurationVar(&cfg.dbSaveEvery, "db-save-every", time.Hour, "save state to the store every `DURATION` of capture time (and at the end)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -136,6 +143,19 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 	if err != nil {
 		return nil, rep, err
 	}
+	log := newLogger(stderr, cfg.logLevel)
+	var persist *persister
+	if cfg.db != "" && cfg.db != dbNone {
+		store, _, closeStore, err := openStore(cfg.db, log)
+		if err != nil {
+			return nil, rep, err
+		}
+		defer closeStore()
+		if err := engine.Load(store); err != nil {
+			return nil, rep, fmt.Errorf("loading state from %s: %w", cfg.db, err)
+		}
+		persist = newPersister(engine, store, cfg.dbSaveEvery, log)
+	}
 	src, err := capture.OpenFiles(cfg.files...)
 	if err != nil {
 		return nil, rep, err
@@ -168,6 +188,9 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 			rec.fill(t, endpoint)
 			txOut.write(&rec)
 		}
+		if persist != nil {
+			persist.observed(t, endpoint)
+		}
 	})
 	stats, err := reassembly.Run(ctx, source, reassembly.Options{
 		Workers: cfg.workers,
@@ -178,6 +201,12 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 	if bar != nil {
 		bar.stop()
 	}
+	if persist != nil {
+		// What was analysed is kept even when the input ended in error.
+		if perr := persist.final(); err == nil {
+			err = perr
+		}
+	}
 	if err != nil {
 		return nil, rep, err
 	}
@@ -187,7 +216,7 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 		}
 	}
 
-	logStats(newLogger(stderr, cfg.logLevel), &stats)
+	logStats(log, &stats)
 	rep = engine.Report()
 	rep.GeneratedAt = time.Now().UTC()
 	warnings := rep.Summary.Warnings

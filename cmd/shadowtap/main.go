@@ -25,6 +25,9 @@ func commands() []command {
 		{"simulate", "write labelled simulated API traffic: a capture, its spec and the truth", func(args []string, _, _ io.Writer) error { return runSimulate(args) }},
 		{"demo", "simulate the built-in API with incidents, analyse it and show the result", runDemo},
 		{"eval", "simulate the standard scenarios, analyse each and score it against the truth", runEval},
+		{"endpoints", "list the endpoint inventory held in a store (--db)", runEndpoints},
+		{"alerts", "list, filter and acknowledge the alerts held in a store (alerts ack ID)", runAlerts},
+		{"db", "operate a store: stats, compact, backup FILE, restore FILE", runDB},
 		{"spec", "export the observed API as OpenAPI 3.1, or diff traffic against a spec (export|diff)", runSpec},
 		{"version", "print the build's version", runVersion},
 	}
@@ -75,6 +78,7 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintf(w, "\nState is kept in a store (--db DIR, or --db none): by default %s.\n", defaultDBDir(false))
 	fmt.Fprintf(w, "\nRun 'shadowtap COMMAND --help' for a command's flags.\n")
 }
 

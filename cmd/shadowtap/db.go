@@ -1,0 +1,298 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/shadowtap/shadowtap/detect"
+	"github.com/shadowtap/shadowtap/reassembly"
+	"github.com/shadowtap/shadowtap/storage"
+)
+
+// dbNone is the --db value that keeps state in memory only.
+const dbNone = "none"
+
+// dbEnv overrides the default store of the CLI commands (tests set it to
+// "none"; operators may point it elsewhere).
+const dbEnv = "SHADOWTAP_DB"
+
+// defaultDBDir is the store used when --db is not given: $SHADOWTAP_DB,
+// else /var/lib/shadowtap for the daemon run as root, else the user's data
+// directory ($XDG_DATA_HOME/shadowtap, or ~/.local/share/shadowtap).
+func defaultDBDir(daemon bool) string {
+	if v := os.Getenv(dbEnv); v != "" {
+		return v
+	}
+	if daemon && os.Geteuid() == 0 {
+		return "/var/lib/shadowtap"
+	}
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" && filepath.IsAbs(x) {
+		return filepath.Join(x, "shadowtap")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "shadowtap")
+	}
+	return dbNone
+}
+
+// openStore opens the store named by --db: "none" (or "") gives an
+// in-memory store. close releases it.
+func openStore(dir string, log zerolog.Logger) (s detect.Store, db *storage.DB, close func() error, err error) {
+	if dir == "" || dir == dbNone {
+		return detect.NewMemStore(), nil, func() error { return nil }, nil
+	}
+	db, err = storage.Open(dir, storage.Options{Logger: log})
+	if err != nil {
+		if errors.Is(err, storage.ErrLocked) {
+			return nil, nil, nil, fmt.Errorf("--db %s: another shadowtap is using this store (use another --db, or --db none)", dir)
+		}
+		return nil, nil, nil, fmt.Errorf("--db: %w", err)
+	}
+	db.Start()
+	return db, db, db.Close, nil
+}
+
+// storeFlag adds --db to a query command's flags.
+func storeFlag(fsDB *string, fs interface {
+	StringVar(*string, string, string, string)
+}) {
+	fs.StringVar(fsDB, "db", defaultDBDir(false), "store `DIR` to read")
+}
+
+// openQueryStore opens an existing store for the query commands; a
+// missing directory is an error rather than a new empty store.
+func openQueryStore(dir string, stderr io.Writer) (*storage.DB, error) {
+	if dir == "" || dir == dbNone {
+		return nil, errors.New("--db none holds nothing to query")
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("no store at %s (analyze --db %s writes one)", dir, dir)
+	}
+	_, db, _, err := openStore(dir, newLogger(stderr, "warn"))
+	return db, err
+}
+
+// runDB implements `shadowtap db stats|compact|backup|restore`.
+func runDB(args []string, stdout, stderr io.Writer) error {
+	usage := func() error {
+		fmt.Fprintf(stderr, "Usage: shadowtap db stats|compact|backup FILE|restore FILE [--db DIR] [--json]\n\n"+
+			"  stats     keys by kind, bytes on disk, schema version, what the size bound dropped\n"+
+			"  compact   flatten the LSM tree and rewrite value-log files holding stale data\n"+
+			"  backup    write a consistent copy of the store to FILE (\"-\" = stdout)\n"+
+			"  restore   load a backup from FILE (\"-\" = stdin) into the store\n")
+		return errUsage
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		return usage()
+	}
+	sub := args[0]
+	var dir string
+	var asJSON bool
+	fs := newFlagSet("db "+sub, "[flags]", stderr)
+	storeFlag(&dir, fs)
+	fs.BoolVar(&asJSON, "json", false, "stats as JSON")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	var file string
+	switch sub {
+	case "stats", "compact":
+		if fs.NArg() != 0 {
+			return usage()
+		}
+	case "backup", "restore":
+		if fs.NArg() != 1 {
+			return usage()
+		}
+		file = fs.Arg(0)
+	default:
+		return usage()
+	}
+	if sub == "restore" {
+		// Restoring may create the store.
+		if dir == "" || dir == dbNone {
+			return errors.New("--db none: nowhere to restore to")
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+	}
+	db, err := openQueryStore(dir, stderr)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	switch sub {
+	case "stats":
+		st, err := db.Stats()
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(st)
+		}
+		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "store\t%s\nschema\t%d\nkeys\t%d\n", st.Dir, st.Schema, st.Keys)
+		for _, p := range []struct{ prefix, what string }{{"s/", "engine state"}, {"a/", "alerts"}, {"k/", "acknowledgements"}, {"v/", "views"}, {"m/", "metadata"}} {
+			fmt.Fprintf(tw, "  %s\t%d\t(%s)\n", p.prefix, st.KeysByPrefix[p.prefix], p.what)
+		}
+		fmt.Fprintf(tw, "disk\t%.1f MB (LSM %.1f MB, value log %.1f MB)\n", float64(st.DiskBytes)/1e6, float64(st.LSMBytes)/1e6, float64(st.VlogBytes)/1e6)
+		if st.MaxBytes > 0 {
+			fmt.Fprintf(tw, "bound\t%.1f MB\n", float64(st.MaxBytes)/1e6)
+		}
+		if gen, err := detect.SavedGeneration(db); err == nil && gen > 0 {
+			fmt.Fprintf(tw, "saves\t%d\n", gen)
+		}
+		return tw.Flush()
+	case "compact":
+		before, _ := db.Stats()
+		start := time.Now()
+		if err := db.Compact(); err != nil {
+			return err
+		}
+		after, _ := db.Stats()
+		fmt.Fprintf(stdout, "compacted %s in %s: %.1f MB → %.1f MB\n", dir, time.Since(start).Round(time.Millisecond),
+			float64(before.DiskBytes)/1e6, float64(after.DiskBytes)/1e6)
+		return nil
+	case "backup":
+		w, closeW, err := createOut(file, stdout)
+		if err != nil {
+			return err
+		}
+		if err := db.Backup(w); err != nil {
+			closeW()
+			return err
+		}
+		return closeW()
+	case "restore":
+		r := io.Reader(os.Stdin)
+		if file != "-" {
+			f, err := os.Open(file)
+			if err != nil {
+				return fmt.Errorf("opening backup: %w", err)
+			}
+			defer f.Close()
+			r = f
+		}
+		return db.Restore(r)
+	}
+	return nil
+}
+
+// createOut opens path for writing ("-" = stdout).
+func createOut(path string, stdout io.Writer) (io.Writer, func() error, error) {
+	if path == "-" {
+		return stdout, func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating %s: %w", path, err)
+	}
+	return f, f.Close, nil
+}
+
+// persister saves the engine's state during analysis, every saveEvery of
+// capture time, and at the end. The engine encodes a snapshot on its own
+// goroutine (between two transactions); a writer goroutine applies it to
+// the store, so the store's I/O is off the engine's and the packets' path.
+// One write is in flight at a time: while it is, the next save waits for
+// the first transaction after it completes.
+type persister struct {
+	engine *detect.Engine
+	store  detect.Store
+	log    zerolog.Logger
+	every  time.Duration
+
+	last     time.Time // capture time of the last save
+	requests uint64    // transactions that reached the inventory
+	busy     chan struct{}
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	err      error // the first failed write
+	saves    uint64
+}
+
+func newPersister(e *detect.Engine, s detect.Store, every time.Duration, log zerolog.Logger) *persister {
+	return &persister{engine: e, store: s, every: every, log: log, busy: make(chan struct{}, 1)}
+}
+
+// observed is called on the engine's goroutine after each transaction.
+func (p *persister) observed(t *reassembly.Transaction, endpoint string) {
+	if endpoint != "" {
+		p.requests++
+	}
+	ts := t.RequestTime
+	if ts.IsZero() {
+		ts = t.ResponseTime
+	}
+	if p.last.IsZero() {
+		p.last = ts
+	}
+	if p.every <= 0 || ts.Sub(p.last) < p.every {
+		return
+	}
+	select {
+	case p.busy <- struct{}{}:
+	default:
+		return // a write is in flight
+	}
+	p.last = ts
+	sn, err := p.engine.Snapshot(p.store, detect.SaveOptions{})
+	if err != nil {
+		<-p.busy
+		p.fail(err)
+		return
+	}
+	requests := p.requests
+	p.log.Debug().Uint64("generation", sn.Generation()).Uint64("requests", requests).Msg("state snapshot")
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer func() { <-p.busy }()
+		start := time.Now()
+		if err := sn.Write(p.store); err != nil {
+			p.fail(err)
+			return
+		}
+		p.mu.Lock()
+		p.saves++
+		p.mu.Unlock()
+		p.log.Debug().Uint64("generation", sn.Generation()).Dur("took", time.Since(start)).Msg("state saved")
+	}()
+}
+
+func (p *persister) fail(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.log.Error().Err(err).Msg("state not saved; retrying at the next save")
+	if p.err == nil {
+		p.err = err
+	}
+}
+
+// final waits for the write in flight and saves the final state.
+func (p *persister) final() error {
+	p.wg.Wait()
+	sn, err := p.engine.Snapshot(p.store, detect.SaveOptions{})
+	if err == nil {
+		p.log.Debug().Uint64("generation", sn.Generation()).Uint64("requests", p.requests).Msg("state snapshot")
+		err = sn.Write(p.store)
+	}
+	if err != nil {
+		return fmt.Errorf("saving state: %w", err)
+	}
+	p.log.Debug().Uint64("generation", sn.Generation()).Msg("state saved")
+	p.log.Info().Uint64("periodic_saves", p.saves).Uint64("requests", p.requests).Msg("state persisted")
+	return nil
+}
