@@ -45,7 +45,7 @@ func runEndpoints(args []string, stdout, stderr io.Writer) error {
 		unseen = filter(unseen, func(u detect.Unseen) bool { return u.Host == h })
 	}
 	if asJSON {
-		return writeJSON(stdout, struct {
+		return printJSON(stdout, struct {
 			Endpoints []detect.Endpoint `json:"endpoints"`
 			Unseen    []detect.Unseen   `json:"unseen"`
 		}{eps, unseen})
@@ -64,7 +64,7 @@ func filter[T any](in []T, keep func(T) bool) []T {
 	return out
 }
 
-func writeJSON(w io.Writer, v any) error {
+func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
@@ -164,7 +164,7 @@ func runAlerts(args []string, stdout, stderr io.Writer) error {
 		return out[i].ID < out[j].ID
 	})
 	if asJSON {
-		return writeJSON(stdout, struct {
+		return printJSON(stdout, struct {
 			Alerts []*detect.StoredAlert `json:"alerts"`
 		}{out})
 	}
