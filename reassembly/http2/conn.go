@@ -429,8 +429,18 @@ func (c *Conn) startBlock(d int, sid, push uint32, endStream bool, frag []byte, 
 func (c *Conn) finishBlock(d int) {
 	ds := &c.dir[d]
 	ds.blkOn = false
-	fields, unknown, err := ds.hdec.decode(c.fields[:0], ds.blk)
-	c.fields = fields[:0]
+	all, unknown, err := ds.hdec.decode(c.fields[:0], ds.blk)
+	c.fields = all[:0]
+	fields := all[:0:0]
+	if unknown == 0 {
+		fields = all
+	} else {
+		for _, f := range all {
+			if f.known {
+				fields = append(fields, f)
+			}
+		}
+	}
 	if cap(ds.blk) > 64<<10 {
 		ds.blk = nil
 	}

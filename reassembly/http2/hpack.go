@@ -45,9 +45,11 @@ type entry struct {
 
 func (e *entry) size() int { return len(e.name) + len(e.value) + entryOverhead }
 
-// hfield is one decoded header field.
+// hfield is one header field of a block; known is false for a field that
+// referred to an entry this observer never saw (name and value empty).
 type hfield struct {
 	name, value string
+	known       bool
 }
 
 // decoder is an HPACK decoder for an observer that may not know the whole
@@ -171,9 +173,9 @@ func (d *decoder) at(i uint64) (e entry, ok, bad bool) {
 	return entry{}, false, !d.tail
 }
 
-// decode decodes one complete header block, appending the fields it can
-// resolve to dst. unknown counts the fields it could not (references to
-// entries it never saw). An error means the block is malformed: the table
+// decode decodes one complete header block, appending its fields to dst in
+// order, those it cannot resolve (references to entries it never saw) with
+// known false; unknown counts them. An error means the block is malformed: the table
 // is then lost (lose) and the fields decoded so far are returned.
 func (d *decoder) decode(dst []hfield, p []byte) (out []hfield, unknown int, err error) {
 	for len(p) > 0 {
@@ -191,9 +193,10 @@ func (d *decoder) decode(dst []hfield, p []byte) (out []hfield, unknown int, err
 			}
 			if !ok {
 				unknown++
+				dst = append(dst, hfield{})
 				continue
 			}
-			dst = append(dst, hfield{e.name, e.value})
+			dst = append(dst, hfield{e.name, e.value, true})
 			continue
 		case b&0xe0 == 0x20: // dynamic table size update
 			var n uint64
@@ -240,9 +243,10 @@ func (d *decoder) decode(dst []hfield, p []byte) (out []hfield, unknown int, err
 			}
 			if !nameOK {
 				unknown++
+				dst = append(dst, hfield{})
 				continue
 			}
-			dst = append(dst, hfield{name, value})
+			dst = append(dst, hfield{name, value, true})
 			continue
 		}
 		// Only errors reach here.
