@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,10 @@ import (
 // the next call to Next.
 //
 // Packet timestamps are the kernel's receive times.
+//
+// reassembly.Run reads a Live until Next fails; to stop it, Close the Live
+// (context.AfterFunc(ctx, func() { l.Close() })): Run then ends as at the
+// end of a file, flushing its connections.
 type Live struct {
 	rings   []*ring
 	efd     int // eventfd that Close writes to wake Next
@@ -36,9 +41,11 @@ type Live struct {
 
 	filterInKernel bool
 
-	mu     sync.Mutex // held by Next while it runs; Close waits for it
-	closed atomic.Bool
-	once   sync.Once
+	mu       sync.Mutex // held by Next while it runs; Close waits for it
+	closed   atomic.Bool
+	once     sync.Once
+	lent     bool     // the last Next returned a frame (under mu)
+	overlaid [][]byte // ring ranges Close replaced with zero pages (under mu)
 
 	packets, bytes, truncated, blocks, sockErrs atomic.Uint64
 
@@ -281,12 +288,18 @@ func (r *ring) blockHdr(b int) *unix.TpacketHdrV1 {
 func (l *Live) Next(p *Packet) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.lent = false
 	for {
 		if l.closed.Load() {
+			if l.overlaid != nil {
+				unmapAll(l.overlaid)
+				l.overlaid = nil
+			}
 			return io.EOF
 		}
 		for range l.rings {
 			if l.frame(l.rings[l.cur], p) {
+				l.lent = true
 				return nil
 			}
 			l.cur = (l.cur + 1) % len(l.rings)
@@ -397,27 +410,53 @@ func (l *Live) wait() error {
 	return nil
 }
 
-// Close ends the capture: a blocked Next returns io.EOF, the rings are
-// unmapped and the sockets closed (which also leaves promiscuous mode). It
-// may be called more than once and from any goroutine.
+// Close ends the capture: a blocked Next returns io.EOF, the sockets are
+// closed (which also leaves promiscuous mode) and the rings' memory goes
+// back to the kernel. It may be called more than once and from any
+// goroutine. The frame the last Next returned may still be in use on
+// another goroutine: its bytes then read as zeros rather than fault, and
+// the address range is released by the next call to Next (which returns
+// io.EOF) or when the Live is garbage.
 func (l *Live) Close() error {
 	l.once.Do(func() {
-		l.closed.Store(true)
+		// Wake Next before it may see closed and release the eventfd.
 		var one [8]byte
 		binary.NativeEndian.PutUint64(one[:], 1)
 		unix.Write(l.efd, one[:])
+		l.closed.Store(true)
 		l.mu.Lock() // Next has returned and will not touch the rings again
 		defer l.mu.Unlock()
 		l.statsMu.Lock()
-		defer l.statsMu.Unlock()
 		l.readKernelStats()
+		l.freed = true
+		l.statsMu.Unlock()
+		var overlaid [][]byte
 		for _, r := range l.rings {
+			if l.lent && r.mem != nil {
+				// Swap the ring for zero pages at the same addresses.
+				if _, err := unix.MmapPtr(-1, 0, unsafe.Pointer(&r.mem[0]), uintptr(len(r.mem)),
+					unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED); err == nil {
+					overlaid = append(overlaid, r.mem)
+					r.mem = nil
+				}
+			}
 			r.free()
 		}
 		unix.Close(l.efd)
-		l.freed = true
+		l.efd = -1
+		if overlaid != nil {
+			l.overlaid = overlaid
+			runtime.AddCleanup(l, unmapAll, overlaid)
+		}
 	})
 	return nil
+}
+
+// unmapAll unmaps what Close left mapped.
+func unmapAll(mems [][]byte) {
+	for _, m := range mems {
+		unix.Munmap(m) // a second call finds nothing and does nothing
+	}
 }
 
 // readKernelStats adds the sockets' counters, which reading resets, to

@@ -6,6 +6,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os/exec"
+	"regexp"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -311,4 +314,66 @@ func TestOpenLiveErrors(t *testing.T) {
 			t.Error("a missing interface accepted")
 		}
 	})
+}
+
+// TestLiveCloseWhileFrameLent closes the source while the frame Next
+// returned is still being read: the bytes turn to zeros instead of
+// faulting, and the next Next returns io.EOF.
+func TestLiveCloseWhileFrameLent(t *testing.T) {
+	ns := newTestNetns(t, [2]string{"tx0", "rx0"})
+	l := ns.OpenIn([]string{"rx0"}, 1, LiveOptions{BlockSize: 1 << 16, NumBlocks: 4})[0]
+	s := ns.sender("tx0")
+	fr := frame(mkDecoded("10.0.0.1", "10.0.0.2", 40000, 80, ProtoTCP))
+	s.send(t, fr)
+	var p Packet
+	if err := l.Next(&p); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(p.Data, fr) {
+		t.Fatalf("got % x", p.Data)
+	}
+	l.Close()
+	if !bytes.Equal(p.Data, make([]byte, len(fr))) {
+		t.Fatalf("after Close the lent frame reads % x, want zeros", p.Data)
+	}
+	if err := l.Next(&p); !errors.Is(err, io.EOF) {
+		t.Fatalf("Next after Close: %v", err)
+	}
+}
+
+// promiscuity returns the interface's promiscuity count (ip -d link),
+// which packet sockets raise; the IFF_PROMISC flag shows only what was
+// set by hand.
+func (ns *testNetns) promiscuity(iface string) int {
+	ns.t.Helper()
+	out, err := exec.Command("ip", "-n", ns.Name, "-d", "link", "show", iface).CombinedOutput()
+	if err != nil {
+		ns.t.Fatalf("ip link show %s: %v: %s", iface, err, out)
+	}
+	m := regexp.MustCompile(`promiscuity (\d+)`).FindSubmatch(out)
+	if m == nil {
+		ns.t.Fatalf("no promiscuity in %s", out)
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+func TestLivePromisc(t *testing.T) {
+	ns := newTestNetns(t, [2]string{"tx0", "rx0"})
+	if ns.promiscuity("rx0") != 0 {
+		t.Fatal("rx0 promiscuous before the capture")
+	}
+	quiet := ns.OpenIn([]string{"rx0"}, 1, LiveOptions{NoPromisc: true, BlockSize: 1 << 16, NumBlocks: 2})[0]
+	if ns.promiscuity("rx0") != 0 {
+		t.Fatal("NoPromisc: rx0 promiscuous")
+	}
+	l := ns.OpenIn([]string{"rx0"}, 1, LiveOptions{BlockSize: 1 << 16, NumBlocks: 2})[0]
+	if ns.promiscuity("rx0") == 0 {
+		t.Fatal("rx0 not promiscuous during the capture")
+	}
+	l.Close()
+	quiet.Close()
+	if ns.promiscuity("rx0") != 0 {
+		t.Fatal("rx0 still promiscuous after Close")
+	}
 }
