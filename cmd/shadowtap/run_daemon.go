@@ -229,12 +229,18 @@ wait:
 		}
 	}
 
-	// Stop capture: cancel, and close the sources so blocked reads return.
+	// Stop capture: cancel, and close the live sources so blocked reads
+	// return (files are read to the next context check, then closed).
 	stopCapture()
+	for _, s := range d.sources {
+		if s.kernel != nil {
+			s.Close()
+		}
+	}
+	capWG.Wait()
 	for _, s := range d.sources {
 		s.Close()
 	}
-	capWG.Wait()
 	d.feed.close()
 	<-d.loopDone
 	stopBudget()
