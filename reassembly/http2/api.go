@@ -115,7 +115,9 @@ type Options struct {
 	// Decoders, when not nil, recycles decompressors.
 	Decoders *content.Pool
 	// OnStream receives every stream once, when both sides have ended it,
-	// it was reset or refused, or the connection closed.
+	// it was reset or refused, or the connection closed. A stream of which
+	// neither side's headers were seen is not handed on (counted in
+	// Stats.HeaderlessStreams).
 	OnStream func(*Stream)
 }
 
@@ -157,8 +159,10 @@ type Stats struct {
 	// DroppedFields counts fields over MaxHeaderListSize; OversizedBlocks
 	// frames over MaxHeaderBlock (skipped).
 	DroppedFields, OversizedBlocks uint64
-	// EvictedStreams counts streams handed on early by MaxStreams.
-	EvictedStreams uint64
+	// EvictedStreams counts streams handed on early by MaxStreams;
+	// HeaderlessStreams those dropped because neither side's headers were
+	// seen (only DATA: begun before a pickup or a gap).
+	EvictedStreams, HeaderlessStreams uint64
 	// Gaps and GapBytes count reported holes; Resyncs the times framing was
 	// lost and searched for again, ResyncSkippedBytes the bytes passed over.
 	Gaps, GapBytes, Resyncs, ResyncSkippedBytes uint64
@@ -184,6 +188,7 @@ func (s *Stats) Add(o *Stats) {
 	s.DroppedFields += o.DroppedFields
 	s.OversizedBlocks += o.OversizedBlocks
 	s.EvictedStreams += o.EvictedStreams
+	s.HeaderlessStreams += o.HeaderlessStreams
 	s.Gaps += o.Gaps
 	s.GapBytes += o.GapBytes
 	s.Resyncs += o.Resyncs

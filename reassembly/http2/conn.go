@@ -449,6 +449,11 @@ func (c *Conn) finishBlock(d int) {
 		c.stats.HPACKErrors++
 		c.stats.TableLosses++
 	}
+	if err != nil {
+		// A malformed block (or framing found in the wrong place): none
+		// of its fields is trusted.
+		fields = fields[:0]
+	}
 	partial := unknown > 0 || err != nil
 	if unknown > 0 {
 		c.stats.PartialBlocks++
@@ -825,6 +830,12 @@ func (c *Conn) emit(st *stream) {
 	rq, rp := &st.side[cd], &st.side[1-cd]
 	c.finishSample(rq)
 	c.finishSample(rp)
+	if !rq.headers && !rp.headers && !st.pushed {
+		// Neither side's headers: a stream begun before the capture (or
+		// a gap) showing only DATA, or framing found in the wrong place.
+		c.stats.HeaderlessStreams++
+		return
+	}
 	out := &Stream{
 		ID:            st.id,
 		Client:        cd,

@@ -91,9 +91,10 @@ func validHeader(h []byte, maxFrame int) bool {
 	sid := streamID(h)
 	switch typ {
 	case frameData:
-		return sid != 0 && fl&^(flagEndStream|flagPadded) == 0
+		// An empty DATA frame only ever carries END_STREAM.
+		return sid != 0 && fl&^(flagEndStream|flagPadded) == 0 && (n > 0 || fl == flagEndStream)
 	case frameHeaders:
-		return sid != 0 && fl&^(flagEndStream|flagEndHeaders|flagPadded|flagPriority) == 0
+		return sid != 0 && n > 0 && fl&^(flagEndStream|flagEndHeaders|flagPadded|flagPriority) == 0
 	case framePriority:
 		return sid != 0 && n == 5 && fl == 0
 	case frameRSTStream:
@@ -109,7 +110,7 @@ func validHeader(h []byte, maxFrame int) bool {
 	case frameWindowUpdate:
 		return n == 4 && fl == 0
 	case frameContinuation:
-		return sid != 0 && fl&^flagEndHeaders == 0
+		return sid != 0 && n > 0 && fl&^flagEndHeaders == 0
 	}
 	return false
 }
@@ -155,9 +156,12 @@ const (
 	chainMore
 )
 
-// chain checks the frame headers chained from the start of b.
+// chain checks the frame headers chained from the start of b: each
+// plausible, and a header block's CONTINUATION frames right after it on its
+// stream.
 func chain(b []byte, maxFrame int) chainResult {
 	n, p := 0, 0
+	var cont uint32 // stream whose header block goes on, 0 when none
 	for {
 		if p == len(b) && n >= 2 {
 			return chainYes
@@ -169,8 +173,17 @@ func chain(b []byte, maxFrame int) chainResult {
 			}
 			return chainMore
 		}
-		if !validHeader(b[p:], maxFrame) {
+		h := b[p:]
+		if !validHeader(h, maxFrame) {
 			return chainNo
+		}
+		typ, sid := h[3], streamID(h)
+		if (cont != 0) != (typ == frameContinuation) || cont != 0 && sid != cont {
+			return chainNo
+		}
+		cont = 0
+		if (typ == frameHeaders || typ == framePushPromise || typ == frameContinuation) && h[4]&flagEndHeaders == 0 {
+			cont = sid
 		}
 		n++
 		if n == chainFrames {
