@@ -13,7 +13,7 @@ var ErrLiveUnsupported = errors.New("live capture needs Linux AF_PACKET")
 const (
 	defaultLiveBlockSize    = 1 << 20
 	defaultLiveNumBlocks    = 32
-	defaultLiveBlockTimeout = 10 * time.Millisecond
+	defaultLiveBlockTimeout = 100 * time.Millisecond
 	maxLiveBlockSize        = 1 << 30
 	maxLiveRingBytes        = 1 << 34
 )
@@ -39,8 +39,11 @@ type LiveOptions struct {
 	// (LiveStats.KernelDrops).
 	BlockSize, NumBlocks int
 	// BlockTimeout is how long the kernel may hold a partly filled block
-	// before handing it over: the latency bound at low traffic. 0 means
-	// 10ms; it is rounded to milliseconds.
+	// before handing it over: the latency bound at low traffic. It also
+	// sizes the ring in time: a block handed over at the timeout is closed
+	// however little it holds, so a stalled reader has at least NumBlocks ×
+	// BlockTimeout before drops begin. 0 means 100ms; it is rounded to
+	// milliseconds.
 	BlockTimeout time.Duration
 	// NoPromisc leaves the interface's promiscuous mode alone; by default
 	// each socket puts its interface in promiscuous mode for as long as it
