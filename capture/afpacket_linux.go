@@ -327,6 +327,9 @@ func (l *Live) frame(r *ring, p *Packet) bool {
 		r.held = true
 		r.left = bh.Num_pkts
 		r.off = r.blk*r.blockSize + int(bh.Offset_to_first_pkt)
+		if int(bh.Offset_to_first_pkt)+int(unsafe.Sizeof(unix.Tpacket3Hdr{})) > r.blockSize {
+			r.left = 0 // not a block the kernel wrote
+		}
 	}
 	end := (r.blk + 1) * r.blockSize
 	h := (*unix.Tpacket3Hdr)(unsafe.Pointer(&r.mem[r.off]))

@@ -5,10 +5,12 @@ package capture
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -375,5 +377,25 @@ func TestLivePromisc(t *testing.T) {
 	quiet.Close()
 	if ns.promiscuity("rx0") != 0 {
 		t.Fatal("rx0 still promiscuous after Close")
+	}
+}
+
+// TestLiveFilterTooLarge checks a filter too long for the kernel leaves
+// the kernel keeping every frame (the filter still applies in userspace).
+func TestLiveFilterTooLarge(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("host 2001:db8::1")
+	for i := 2; i < 400; i++ {
+		fmt.Fprintf(&b, " or 2001:db8::%x", i)
+	}
+	ns := newTestNetns(t, [2]string{"tx0", "rx0"})
+	l := ns.OpenIn([]string{"rx0"}, 1, LiveOptions{Filter: b.String(), BlockSize: 1 << 16, NumBlocks: 2})[0]
+	if l.FilterInKernel() {
+		t.Fatal("a filter over the kernel's limit reported in the kernel")
+	}
+	fr := frame(mkDecoded("10.0.0.1", "10.0.0.2", 40000, 80, ProtoTCP))
+	ns.sender("tx0").send(t, fr)
+	if got := readN(t, l, 1, 10*time.Second); !bytes.Equal(got[0], fr) {
+		t.Fatalf("got % x", got[0])
 	}
 }
