@@ -112,6 +112,8 @@ type Conn struct {
 	free   []*content.Decoder
 	stats  Stats
 	done   bool
+	// maxSID is the highest stream id opened.
+	maxSID uint32
 }
 
 // NewConn returns a Conn whose streams go to opts.OnStream. Both directions
@@ -221,6 +223,13 @@ func (c *Conn) feed(d int, data []byte) {
 				ds.st = stHead
 			}
 		case stSync:
+			if len(ds.sbuf) == 0 && c.wholeFrames(data, ds.maxFrame) {
+				// The first bytes after a hole are whole frames of
+				// streams this connection is using: writers send
+				// frames whole, and a hole ends where a segment does.
+				ds.st, ds.nh = stHead, 0
+				continue
+			}
 			ds.sbuf = append(ds.sbuf, data...)
 			data = nil
 			off, keep := FindFrames(ds.sbuf, ds.maxFrame)
@@ -242,6 +251,30 @@ func (c *Conn) feed(d int, data []byte) {
 			c.feed(d, rest)
 		}
 	}
+}
+
+// wholeFrames reports whether b is one or more plausible frames ending
+// exactly at its end, each on stream 0 (control frames) or on a stream id
+// close to those the connection uses, which bytes found in the wrong place
+// almost never are.
+func (c *Conn) wholeFrames(b []byte, maxFrame int) bool {
+	if c.maxSID == 0 || chain(b, maxFrame) == chainNo {
+		return false
+	}
+	for p := 0; p < len(b); {
+		if p+frameHeaderLen > len(b) || !validHeader(b[p:], maxFrame) {
+			return false
+		}
+		sid := streamID(b[p:])
+		if sid != 0 && c.open[sid] == nil && (sid > c.maxSID+200 || sid+200 < c.maxSID) {
+			return false
+		}
+		p += frameHeaderLen + frameLen(b[p:])
+		if p > len(b) {
+			return false
+		}
+	}
+	return true
 }
 
 // frameHeader acts on a complete frame header in ds.hdr.
@@ -745,6 +778,7 @@ func (c *Conn) stream(sid uint32, d int) *stream {
 		c.emit(old)
 	}
 	c.seq++
+	c.maxSID = max(c.maxSID, sid)
 	st := &stream{id: sid, seq: c.seq, opener: int8(d), end: c.ts}
 	st.side[0].gstatus, st.side[1].gstatus = -1, -1
 	c.open[sid] = st
