@@ -26,6 +26,9 @@ type Options struct {
 	// TrustXFF takes a request's client from the first X-Forwarded-For hop
 	// (when it parses as an IP) instead of the connection's source.
 	TrustXFF bool
+	// Behaviour configures the behavioural baselines and detectors
+	// (baseline.go); the zero value is the defaults.
+	Behaviour BehaviourOptions
 }
 
 // shapedKey names an undocumented method on a documented path.
@@ -56,6 +59,9 @@ type Engine struct {
 	// last is the view of the transaction being observed, shared by the
 	// detectors that run after the inventory.
 	last *txView
+	// behave holds the behavioural baselines and detectors (nil when
+	// disabled).
+	behave *behaviour
 }
 
 // hostState is the inventory of one host.
@@ -83,7 +89,11 @@ func NewEngine(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("spec %d is nil", i)
 		}
 	}
-	return &Engine{opts: opts, hosts: map[string]*hostState{}}, nil
+	e := &Engine{opts: opts, hosts: map[string]*hostState{}}
+	if !opts.Behaviour.Disable {
+		e.behave = newBehaviour(opts.Behaviour)
+	}
+	return e, nil
 }
 
 // txView is what the inventory reads of a transaction.
@@ -113,6 +123,9 @@ func (e *Engine) Observe(t *reassembly.Transaction) string {
 		e.secrets.observe(e, t, path)
 		if e.last != nil {
 			e.pii.observe(t, e.last, EndpointHost(t), path)
+			if e.behave != nil {
+				e.behave.observe(t, e.last, EndpointHost(t), strings.ToUpper(truncate(t.Method, 32)), path)
+			}
 		}
 	}
 	return path
@@ -376,6 +389,10 @@ func (e *Engine) Report() Report {
 	rep.Unseen = dedupUnseen(rep.Unseen)
 	rep.Alerts = append(rep.Alerts, e.secrets.alerts()...)
 	rep.Alerts = append(rep.Alerts, e.pii.alerts()...)
+	if e.behave != nil {
+		rep.Alerts = append(rep.Alerts, e.behave.alerts()...)
+		rep.Summary.Warnings = append(rep.Summary.Warnings, e.behave.warnings()...)
+	}
 	if e.secrets.dropped > 0 {
 		rep.Summary.Warnings = append(rep.Summary.Warnings, fmt.Sprintf("%d secret sightings not reported one by one: more than %d secret_exposure episodes", e.secrets.dropped, maxSecretEpisodes))
 	}

@@ -47,6 +47,9 @@ func (e *Engine) stateParts() []statePart {
 		&e.secrets,
 		&e.pii,
 	}
+	if e.behave != nil {
+		parts = append(parts, e.behave)
+	}
 	for _, name := range sortedKeys(e.hosts) {
 		parts = append(parts, &hostPart{e: e, hs: e.hosts[name]})
 	}

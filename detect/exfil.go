@@ -1,0 +1,165 @@
+package detect
+
+import (
+	"fmt"
+	"math"
+)
+
+// Low-and-slow extraction: a principal's object reads per 10-minute bucket
+// are compared with an allowance of twice its own mean plus slowSlack; a
+// run of at least slowRun buckets above it, with slowMinExcess reads in
+// excess, is sustained extraction (CUSUM over the run).
+const (
+	slowSlack     = 6
+	slowRun       = 6
+	slowMinExcess = 100
+	slowAlpha     = 0.05
+	// hourlyMinBytes is the smallest hourly volume that can be
+	// exfiltration by volume.
+	hourlyMinBytes = 8 << 20
+)
+
+// exfiltration checks single responses against the endpoint's p99.9, a
+// principal's hourly bytes against its own peak, and its object reads
+// against a CUSUM allowance (low and slow).
+func (b *behaviour) exfiltration(o *obs) {
+	b.exfilResponse(o)
+	b.exfilHourly(o)
+	b.exfilSlow(o)
+}
+
+func (b *behaviour) exfilResponse(o *obs) {
+	ep := o.ep
+	k := episodeKey{kind: epExfiltration, variant: varResponse, who: o.p.key, ep: ep.id}
+	p999 := quantile(ep.respBytes, 0.999, 100)
+	big := o.size >= b.o.ExfilMinBytes && p999 > 0 && float64(o.size) > b.o.ExfilFactor*p999
+	if !big {
+		if o.size > 0 || o.ok {
+			_ = ep.respBytes.Add(float64(max(o.size, 1)))
+		}
+		return
+	}
+	if open := b.episodes.active(k, o.ts, b.o.EpisodeGap); open != nil {
+		b.extendFor(o, open, float64(o.size))
+		return
+	}
+	if o.quiet {
+		_ = ep.respBytes.Add(float64(o.size))
+		return
+	}
+	p50 := quantile(ep.respBytes, 0.5, 1)
+	ev := map[string]any{
+		"response_bytes":        o.size,
+		"endpoint_p999_bytes":   int64(p999),
+		"endpoint_median_bytes": int64(p50),
+		"ratio_to_p999":         roundFigure(float64(o.size) / p999),
+		"endpoint_responses":    int64(ep.respBytes.GetCount()),
+		"status":                o.v.status,
+	}
+	b.raiseFor(o, k, SeverityHigh,
+		fmt.Sprintf("%s received %s from %s %s, %.0f× the endpoint's p99.9 (%s)", whoName(k.who), humanBytes(o.size), ep.key.method, ep.key.path, float64(o.size)/p999, humanBytes(int64(p999))),
+		ev, "largest_response_bytes", float64(o.size))
+}
+
+func (b *behaviour) exfilHourly(o *obs) {
+	p := o.p
+	h := o.sec / bucketH
+	k := episodeKey{kind: epExfiltration, variant: varHourly, who: p.key}
+	if p.hourIdx != h {
+		if p.hourIdx >= 0 && b.episodes.active(k, o.ts, b.o.EpisodeGap) == nil {
+			p.peakBytes = max(p.peakBytes, p.hourBytes)
+		}
+		p.hourIdx, p.hourBytes = h, 0
+	}
+	p.hourBytes += uint64(max(o.size, 0))
+	if open := b.episodes.active(k, o.ts, b.o.EpisodeGap); open != nil {
+		b.extendFor(o, open, float64(p.hourBytes))
+		return
+	}
+	if o.quiet || o.ts.Sub(p.first) < b.o.LearningPeriod {
+		return
+	}
+	thr := max(float64(hourlyMinBytes), b.o.ExfilFactor*float64(p.peakBytes))
+	if float64(p.hourBytes) <= thr {
+		return
+	}
+	ev := map[string]any{
+		"window":              "1h",
+		"bytes":               p.hourBytes,
+		"principal_peak_hour": p.peakBytes,
+		"threshold":           int64(thr),
+	}
+	b.raiseFor(o, k, SeverityHigh,
+		fmt.Sprintf("%s received %s within the hour, over %.0f× its own busiest hour (%s)", whoName(k.who), humanBytes(int64(p.hourBytes)), b.o.ExfilFactor, humanBytes(int64(p.peakBytes))),
+		ev, "bytes_peak_hour", float64(p.hourBytes))
+}
+
+// exfilSlow is the low-and-slow detector: a CUSUM of object reads above
+// an allowance, per 10-minute bucket, alarming on a sustained run.
+func (b *behaviour) exfilSlow(o *obs) {
+	p := o.p
+	w := o.sec / bucket10
+	k := episodeKey{kind: epExfiltration, variant: varSlow, who: p.key}
+	allowance := func() float64 { return 2*float64(p.cuMean) + slowSlack }
+	if p.cuIdx != w {
+		if p.cuIdx >= 0 {
+			p.cuStep(float64(p.cuReads), allowance())
+			if gap := w - p.cuIdx - 1; gap > 0 { // empty buckets end a run
+				p.cuRun, p.cuS, p.cuTotal = 0, 0, 0
+			}
+		}
+		p.cuIdx, p.cuReads = w, 0
+	}
+	if !o.ok || o.key == 0 {
+		return
+	}
+	p.cuReads++
+	if open := b.episodes.active(k, o.ts, b.o.EpisodeGap); open != nil {
+		b.extendFor(o, open, float64(p.cuTotal+p.cuReads))
+		return
+	}
+	a := allowance()
+	if o.quiet || p.cuRun+1 < slowRun || float64(p.cuReads) <= a || p.cuS < slowMinExcess {
+		return
+	}
+	minutes := int(p.cuRun+1) * 10
+	ev := map[string]any{
+		"reads_in_run":           p.cuTotal + p.cuReads,
+		"run_minutes":            minutes,
+		"baseline_reads_per_10m": roundFigure(float64(p.cuMean)),
+		"allowance_per_10m":      roundFigure(a),
+		"cumulative_excess":      roundFigure(math.Round(float64(p.cuS))),
+		"reads_per_hour":         roundFigure(math.Round(float64(p.cuTotal+p.cuReads) * 60 / float64(minutes))),
+	}
+	b.raiseFor(o, k, SeverityHigh,
+		fmt.Sprintf("%s has read objects above its allowance (%.0f per 10 minutes) for %d minutes: %d reads, sustained extraction", whoName(k.who), a, minutes, p.cuTotal+p.cuReads),
+		ev, "reads_in_episode", float64(p.cuTotal+p.cuReads))
+}
+
+// cuStep closes one 10-minute bucket of x reads.
+func (p *principalState) cuStep(x, allowance float64) {
+	if x > allowance {
+		p.cuRun++
+		p.cuS += float32(x - allowance)
+		p.cuTotal += uint32(x)
+	} else {
+		p.cuRun, p.cuS, p.cuTotal = 0, 0, 0
+	}
+	if x > 0 && p.cuRun < 3 {
+		p.cuMean = float32((1-slowAlpha)*float64(p.cuMean) + slowAlpha*x)
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 10<<20:
+		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 10<<10:
+		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
