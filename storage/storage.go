@@ -34,7 +34,8 @@ type Options struct {
 	// messages, scoped with component=storage. The zero value discards
 	// them; badger's INFO lines are logged at debug level.
 	Logger zerolog.Logger
-	// MaxBytes bounds the store's files on disk (LSM plus value log); 0
+	// MaxBytes bounds the disk space of the store's files (LSM plus value
+	// log, allocated blocks: value logs are preallocated sparse); 0
 	// means 4 GiB, negative means no bound. See the package doc for what
 	// happens at the bound.
 	MaxBytes int64
@@ -316,11 +317,12 @@ func (db *DB) measure() {
 	}
 	for _, e := range entries {
 		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
-			total += fi.Size()
+			total += diskSize(fi)
 		}
 	}
 	db.size.Store(total)
 }
+
 
 // Close stops the upkeep goroutine and closes the store, flushing what was
 // written. It is safe to call twice.
@@ -386,7 +388,7 @@ func (db *DB) Stats() (Stats, error) {
 			files, _ := filepath.Glob(filepath.Join(db.dir, pat.glob))
 			for _, f := range files {
 				if fi, err := os.Stat(f); err == nil {
-					*pat.n += fi.Size()
+					*pat.n += diskSize(fi)
 				}
 			}
 		}
