@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 APT_PACKAGES := tshark tcpreplay iproute2 ca-certificates
 BENCH_PACKAGES := httpry time
 
-.PHONY: help deps build demo test test-short fuzz bench bench-live eval vet clean
+.PHONY: help deps build demo test test-short fuzz bench bench-live bench-store eval vet clean
 
 help: ## list the targets with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ bench: ## end-to-end speed vs tshark and httpry on a generated capture, plus Go 
 bench-live: ## highest tcpreplay rate the live AF_PACKET path takes without drops (root; own netns)
 	$(MAKE) deps
 	.ci/bench-live
+
+bench-store: build ## analyze with a badger store (--db) vs in memory (--db none) on a ≥ 500 MB capture; target ≤ 1.15×
+	.ci/bench-store
 
 eval: build ## score analyze on the standard simulated scenarios (deterministic; ~10 s)
 	$(BIN) eval
