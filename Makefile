@@ -4,10 +4,10 @@ GO ?= go
 BIN ?= bin/shadowtap
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
-APT_PACKAGES := tshark tcpreplay iproute2 ca-certificates
+APT_PACKAGES := tshark tcpreplay iproute2 ca-certificates clang llvm libbpf-dev curl
 BENCH_PACKAGES := httpry time
 
-.PHONY: help deps build demo test test-short fuzz bench bench-live bench-store eval vet clean
+.PHONY: help deps build demo test test-short fuzz bench bench-live bench-store eval vet clean generate bpf-check
 
 help: ## list the targets with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -27,7 +27,13 @@ build: ## build bin/shadowtap
 demo: deps build ## run the main job on the built-in demo scenario
 	$(BIN) demo
 
-test: deps ## run every test (unit, fuzz seed corpora, regression captures, integration)
+generate: ## rebuild the eBPF objects and Go bindings in bpf/ from bpf/c (Debian clang; commit the result)
+	$(GO) generate ./bpf/...
+
+bpf-check: ## fail when the committed eBPF objects are stale (regenerated into a temp dir and compared)
+	bpf/gencheck.sh
+
+test: deps bpf-check ## run every test (unit, fuzz seed corpora, regression captures, integration)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
 

@@ -1,0 +1,381 @@
+package bpf
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shadowtap/shadowtap/reassembly"
+)
+
+// replay is an EventReader over records made in the test.
+type replay struct {
+	recs   [][]byte
+	closed bool
+}
+
+func (r *replay) Read() ([]byte, error) {
+	if r.closed || len(r.recs) == 0 {
+		return nil, fmt.Errorf("replay: %w", ErrClosed)
+	}
+	rec := r.recs[0]
+	r.recs = r.recs[1:]
+	return rec, nil
+}
+
+func (r *replay) Close() error { r.closed = true; return nil }
+
+// script builds the records of connections seen from a local socket
+// 127.0.0.1:40000 talking to 127.0.0.1:8080.
+type script struct {
+	recs [][]byte
+	ts   uint64
+	off  map[[3]uint64]uint64 // (sock, tls, dir) -> next offset
+}
+
+func newScript() *script { return &script{ts: 1_000_000_000, off: map[[3]uint64]uint64{}} }
+
+func (s *script) ev(sock uint64, kind, dir, flags, role uint8) event {
+	s.ts += 1000
+	e := event{ts: s.ts, conn: sock, gen: 7, kind: kind, dir: dir, flags: flags, role: role,
+		family: afInet, lport: 40000, rport: 8080, tgid: 4242, cgroup: 99}
+	copy(e.laddr[:], []byte{127, 0, 0, 1})
+	copy(e.raddr[:], []byte{127, 0, 0, 1})
+	copy(e.comm[:], "client")
+	return e
+}
+
+// call records one syscall that moved data; copied says how many of its
+// bytes were copied (the rest truncated) and drop lists chunk indexes (of
+// chunk bytes each) lost in the ring.
+func (s *script) call(sock uint64, dir, flags, role uint8, data string, copied, chunk int, drop ...int) {
+	k := [3]uint64{sock, uint64(flags & flagTLS), uint64(dir)}
+	start := s.off[k]
+	s.off[k] += uint64(len(data))
+	if copied < 0 || copied > len(data) {
+		copied = len(data)
+	}
+	if chunk <= 0 {
+		chunk = chunkSize
+	}
+	for i, o := 0, 0; o < copied; i, o = i+1, o+chunk {
+		n := min(chunk, copied-o)
+		e := s.ev(sock, kindData, dir, flags, role)
+		e.offset, e.end = start+uint64(o), start+uint64(len(data))
+		if o+n == copied {
+			e.flags |= flagLast
+		}
+		e.data = []byte(data[o : o+n])
+		lost := false
+		for _, d := range drop {
+			lost = lost || d == i
+		}
+		if !lost {
+			s.recs = append(s.recs, e.encode(nil))
+		}
+	}
+}
+
+func (s *script) close(sock uint64) {
+	e := s.ev(sock, kindClose, 0, 0, 0)
+	var ends []byte
+	for _, k := range [][3]uint64{{sock, 0, 0}, {sock, 0, 1}, {sock, 1, 0}, {sock, 1, 1}} {
+		v := s.off[k]
+		ends = append(ends, byte(v), byte(v>>8), byte(v>>16), byte(v>>24), byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56))
+	}
+	e.data = ends
+	s.recs = append(s.recs, e.encode(nil))
+}
+
+func req(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: h\r\n\r\n" }
+
+func resp(body string) string {
+	return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+}
+
+// summary renders a transaction for comparison.
+func summary(t *reassembly.Transaction) string {
+	var f []string
+	for _, x := range []struct {
+		fl   reassembly.Flags
+		name string
+	}{{reassembly.FlagReqGap, "reqgap"}, {reassembly.FlagRespGap, "respgap"}, {reassembly.FlagNoRequest, "noreq"}, {reassembly.FlagNoResponse, "noresp"}} {
+		if t.Flags&x.fl != 0 {
+			f = append(f, x.name)
+		}
+	}
+	tls := ""
+	if t.TLS {
+		tls = " tls"
+	}
+	return fmt.Sprintf("%s %s %d %d %s->%s%s [%s]", t.Method, t.Target, t.Status, t.RespBodyBytes, t.Client, t.Server, tls, strings.Join(f, ","))
+}
+
+const (
+	local  = "127.0.0.1:40000"
+	remote = "127.0.0.1:8080"
+)
+
+func TestAssembler(t *testing.T) {
+	body := strings.Repeat("b", 10000)
+	cases := []struct {
+		name  string
+		build func(s *script)
+		want  []string
+		check func(t *testing.T, st Stats)
+	}{
+		{
+			name: "keep-alive, local client",
+			build: func(s *script) {
+				s.call(1, dirEgress, 0, roleClient, req("/a"), -1, 0)
+				s.call(1, dirIngress, 0, roleClient, resp("one"), -1, 0)
+				s.call(1, dirEgress, 0, roleClient, req("/b"), -1, 0)
+				s.call(1, dirIngress, 0, roleClient, resp("two!"), -1, 0)
+				s.close(1)
+			},
+			want: []string{
+				"GET /a 200 3 " + local + "->" + remote + " []",
+				"GET /b 200 4 " + local + "->" + remote + " []",
+			},
+		},
+		{
+			name: "local server: the remote end is the client",
+			build: func(s *script) {
+				s.call(1, dirIngress, 0, roleServer, req("/a"), -1, 0)
+				s.call(1, dirEgress, 0, roleServer, resp("one"), -1, 0)
+				s.close(1)
+			},
+			want: []string{"GET /a 200 3 " + remote + "->" + local + " []"},
+		},
+		{
+			name: "role guessed from the first bytes",
+			build: func(s *script) {
+				s.call(1, dirIngress, 0, roleUnknown, req("/a"), -1, 0)
+				s.call(1, dirEgress, 0, roleUnknown, resp("one"), -1, 0)
+				s.close(1)
+			},
+			want: []string{"GET /a 200 3 " + remote + "->" + local + " []"},
+		},
+		{
+			name: "pipelined requests pair in order",
+			build: func(s *script) {
+				s.call(1, dirEgress, 0, roleClient, req("/1")+req("/2")+req("/3"), -1, 0)
+				s.call(1, dirIngress, 0, roleClient, resp("a")+resp("bb"), -1, 0)
+				s.call(1, dirIngress, 0, roleClient, resp("ccc"), -1, 0)
+				s.close(1)
+			},
+			want: []string{
+				"GET /1 200 1 " + local + "->" + remote + " []",
+				"GET /2 200 2 " + local + "->" + remote + " []",
+				"GET /3 200 3 " + local + "->" + remote + " []",
+			},
+		},
+		{
+			name: "chunk lost in the ring: gap in the body, next exchange intact",
+			build: func(s *script) {
+				s.call(1, dirEgress, 0, roleClient, req("/big"), -1, 0)
+				s.call(1, dirIngress, 0, roleClient, resp(body), -1, 1000, 3)
+				s.call(1, dirEgress, 0, roleClient, req("/next"), -1, 0)
+				s.call(1, dirIngress, 0, roleClient, resp("ok"), -1, 0)
+				s.close(1)
+			},
+			want: []string{
+				"GET /big 200 10000 " + local + "->" + remote + " [respgap]",
+				"GET /next 200 2 " + local + "->" + remote + " []",
+			},
+			check: func(t *testing.T, st Stats) {
+				if st.Gaps != 1 || st.GapBytes != 1000 {
+					t.Errorf("gaps %d/%d bytes, want 1/1000", st.Gaps, st.GapBytes)
+				}
+			},
+		},
+		{
+			name: "call truncated: the gap is declared at the call's last chunk",
+			build: func(s *script) {
+				s.call(1, dirIngress, 0, roleServer, "POST /up HTTP/1.1\r\nContent-Length: 10000\r\n\r\n"+body, 4096, 0)
+				s.call(1, dirEgress, 0, roleServer, resp("k"), -1, 0)
+				s.close(1)
+			},
+			want: []string{"POST /up 200 1 " + remote + "->" + local + " [reqgap]"},
+		},
+		{
+			name: "close record carries the loss at the end",
+			build: func(s *script) {
+				s.call(1, dirEgress, 0, roleClient, req("/a"), -1, 0)
+				s.call(1, dirIngress, 0, roleClient, resp(body), -1, 4096, 2)
+				s.close(1)
+			},
+			want: []string{"GET /a 200 10000 " + local + "->" + remote + " [respgap]"},
+			check: func(t *testing.T, st Stats) {
+				if st.GapBytes != uint64(len(resp(body)))-8192 {
+					t.Errorf("gap bytes %d", st.GapBytes)
+				}
+			},
+		},
+		{
+			name: "duplicate record dropped",
+			build: func(s *script) {
+				s.call(1, dirEgress, 0, roleClient, req("/a"), -1, 0)
+				s.recs = append(s.recs, s.recs[len(s.recs)-1])
+				s.call(1, dirIngress, 0, roleClient, resp("one"), -1, 0)
+				s.close(1)
+			},
+			want: []string{"GET /a 200 3 " + local + "->" + remote + " []"},
+			check: func(t *testing.T, st Stats) {
+				if st.OverlapBytes != uint64(len(req("/a"))) {
+					t.Errorf("overlap %d", st.OverlapBytes)
+				}
+			},
+		},
+		{
+			name: "TLS: records skipped, plaintext from OpenSSL parsed",
+			build: func(s *script) {
+				s.call(1, dirEgress, 0, roleClient, "\x16\x03\x01\x00\x05\x01hello", -1, 0)
+				s.call(1, dirEgress, flagTLS, roleClient, req("/secret"), -1, 0)
+				s.call(1, dirIngress, flagTLS, roleClient, resp("s"), -1, 0)
+				s.close(1)
+			},
+			want: []string{"GET /secret 200 1 " + local + "->" + remote + " tls []"},
+			check: func(t *testing.T, st Stats) {
+				if st.EncryptedConnections != 0 {
+					t.Errorf("encrypted %d, want 0", st.EncryptedConnections)
+				}
+			},
+		},
+		{
+			name: "TLS without plaintext: encrypted, not visible",
+			build: func(s *script) {
+				s.call(1, dirEgress, 0, roleClient, "\x16\x03\x01\x00\x05\x01hello", -1, 0)
+				s.call(1, dirIngress, 0, roleClient, "\x16\x03\x03\x00\x05\x02hello", -1, 0)
+				s.close(1)
+			},
+			check: func(t *testing.T, st Stats) {
+				if st.EncryptedConnections != 1 || st.Transactions != 0 {
+					t.Errorf("encrypted %d transactions %d, want 1, 0", st.EncryptedConnections, st.Transactions)
+				}
+			},
+		},
+		{
+			name: "socket address reused: the old connection ends",
+			build: func(s *script) {
+				s.call(1, dirEgress, 0, roleClient, req("/old"), -1, 0)
+				e := s.ev(1, kindData, dirEgress, flagLast, roleClient)
+				e.gen = 8
+				e.data = []byte(req("/new"))
+				e.end = uint64(len(e.data))
+				s.recs = append(s.recs, e.encode(nil))
+			},
+			want: []string{
+				"GET /old 0 0 " + local + "->" + remote + " [noresp]",
+				"GET /new 0 0 " + local + "->" + remote + " [noresp]",
+			},
+		},
+		{
+			name: "two connections interleaved",
+			build: func(s *script) {
+				s.call(1, dirEgress, 0, roleClient, req("/one"), -1, 0)
+				s.call(2, dirEgress, 0, roleClient, req("/two"), -1, 0)
+				s.call(2, dirIngress, 0, roleClient, resp("2"), -1, 0)
+				s.call(1, dirIngress, 0, roleClient, resp("1"), -1, 0)
+				s.close(2)
+				s.close(1)
+			},
+			want: []string{
+				"GET /two 200 1 " + local + "->" + remote + " []",
+				"GET /one 200 1 " + local + "->" + remote + " []",
+			},
+		},
+		{
+			name: "short record counted",
+			build: func(s *script) {
+				s.recs = append(s.recs, []byte{1, 2, 3})
+			},
+			check: func(t *testing.T, st Stats) {
+				if st.BadRecords != 1 {
+					t.Errorf("bad records %d", st.BadRecords)
+				}
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := newScript()
+			tc.build(sc)
+			s := newReplay(&replay{recs: sc.recs}, Options{})
+			var got []string
+			err := s.Run(context.Background(), func(tx *reassembly.Transaction) {
+				if tx.Process == nil || tx.Process.PID != 4242 || tx.Process.Comm != "client" {
+					t.Errorf("process %+v", tx.Process)
+				}
+				got = append(got, summary(tx))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+			if tc.check != nil {
+				tc.check(t, s.Stats())
+			}
+		})
+	}
+}
+
+func TestEventRoundTrip(t *testing.T) {
+	e := event{ts: 1, conn: 2, gen: 3, offset: 4, end: 9, cgroup: 5, tgid: 6, kind: kindData, dir: dirIngress,
+		flags: flagTLS | flagLast, family: afInet6, role: roleServer, lport: 443, rport: 50000, data: []byte("hello")}
+	copy(e.laddr[:], netip.MustParseAddr("::1").AsSlice())
+	copy(e.raddr[:], netip.MustParseAddr("::ffff:10.0.0.1").AsSlice())
+	copy(e.comm[:], "nginx")
+	var d event
+	if err := d.decode(e.encode(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if string(d.data) != "hello" || d.end != 9 || d.tgid != 6 || d.lport != 443 || commString(&d.comm) != "nginx" {
+		t.Errorf("decoded %+v", d)
+	}
+	l, r := d.endpoints()
+	if l.String() != "[::1]:443" || r.String() != "10.0.0.1:50000" {
+		t.Errorf("endpoints %v %v", l, r)
+	}
+	if err := d.decode(make([]byte, hdrSize-1)); err == nil {
+		t.Error("short record decoded")
+	}
+	long := e.encode(nil)
+	if err := d.decode(long[:len(long)-1]); err == nil {
+		t.Error("record shorter than its len decoded")
+	}
+}
+
+func TestDecodeAllocs(t *testing.T) {
+	rec := (&event{kind: kindData, data: make([]byte, 100)}).encode(nil)
+	var e event
+	if n := testing.AllocsPerRun(100, func() { _ = e.decode(rec) }); n != 0 {
+		t.Errorf("decode allocates %v times", n)
+	}
+}
+
+func BenchmarkAssembler(b *testing.B) {
+	sc := newScript()
+	for i := 0; i < 100; i++ {
+		sc.call(1, dirEgress, 0, roleClient, req(fmt.Sprintf("/item/%d", i)), -1, 0)
+		sc.call(1, dirIngress, 0, roleClient, resp(strings.Repeat("x", 2000)), -1, 0)
+	}
+	var bytes int
+	for _, r := range sc.recs {
+		bytes += len(r)
+	}
+	b.SetBytes(int64(bytes))
+	b.ReportAllocs()
+	for b.Loop() {
+		a := newAssembler(Options{}, func(uint64) (t0 time.Time) { return }, &userStats{}, func(*reassembly.Transaction) {}, nil)
+		for _, r := range sc.recs {
+			a.handle(r)
+		}
+		a.closeAll()
+	}
+}

@@ -1,0 +1,648 @@
+// SPDX-License-Identifier: GPL-2.0-only OR Apache-2.0
+//
+// shadowtap host sensor: the bytes local processes move through TCP sockets
+// (syscall tracepoints) and through OpenSSL (uprobes), copied at the moment
+// the kernel or the library reports how many bytes moved, and handed to user
+// space through one ring buffer in chunks of at most CHUNK bytes. Every
+// chunk carries its byte offset in its direction of its connection, so bytes
+// this program could not hand on (ring full, per-call cap) show up in user
+// space as gaps; the stats map counts them.
+//
+// Hooks: tracepoints and uprobes only (the kernels we target have neither
+// kprobes nor fentry). Kernel structures are read with CO-RE against the
+// checked-in vmlinux.h.
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+#include "sensor.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define IPPROTO_TCP 6
+#define MSG_PEEK 2
+#define EINPROGRESS 115
+#define TCP_CLOSE 7
+
+// Set by the loader before the programs are loaded.
+volatile const __u32 self_tgid = 0;   // the sensor's own process: never traced
+volatile const __u32 filter_mask = 0; // FILTER_* bits: which filter maps apply
+// Not const: a constant bound would make the verifier walk every bpf_loop
+// iteration instead of proving the callback once.
+__u32 max_chunks = 64; // chunks copied per call; the rest is truncation
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 24); // resized by the loader
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ST_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+// Scratch space for one chunk: records are built here and copied into the
+// ring with their real length, so a 100-byte write costs 100 bytes of ring.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct event);
+} scratch SEC(".maps");
+
+// Per-connection state, keyed by the kernel's struct sock address.
+struct conn {
+	__u64 gen;    // creation time: tells a reused sock address apart
+	__u64 off[4]; // ST_DIR_EGRESS, ST_DIR_INGRESS, then the same for TLS plaintext
+	__u8 laddr[16], raddr[16];
+	__u16 lport, rport;
+	__u8 family, role, tls, ignored;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct conn);
+} conns SEC(".maps");
+
+// Arguments of a syscall in flight, keyed by pid_tgid.
+struct call {
+	__u64 buf;    // plain buffer, or iovec array, or user_msghdr
+	__u32 fd;
+	__u8 kind;    // CALL_*
+	__u8 pad[3];
+	__u64 iovcnt;
+};
+
+enum { ST_CALL_BUF = 1, ST_CALL_IOV = 2, ST_CALL_MSG = 3, ST_CALL_CONNECT = 4, ST_CALL_ACCEPT = 5 };
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct call);
+} calls SEC(".maps");
+
+// OpenSSL calls in flight, keyed by pid_tgid.
+struct sslcall {
+	__u64 ssl;
+	__u64 buf;
+	__u64 nptr; // size_t *written / *readbytes of the _ex variants, else 0
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct sslcall);
+} sslcalls SEC(".maps");
+
+// SSL object -> struct sock, learnt from the socket syscall an SSL call makes.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} sslsock SEC(".maps");
+
+// Filters (filter_mask says which apply). Values are ignored.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} filter_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u8);
+} filter_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, char[16]);
+	__type(value, __u8);
+} filter_comms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u16);
+	__type(value, __u8);
+} filter_ports SEC(".maps");
+
+static __always_inline void count(__u32 i, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &i);
+	if (v)
+		*v += n;
+}
+
+// want_task says whether the current task is traced at all.
+static __always_inline int want_task(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (tgid == self_tgid)
+		return 0;
+	if (filter_mask & ST_FILTER_PID) {
+		if (!bpf_map_lookup_elem(&filter_pids, &tgid))
+			return 0;
+	}
+	if (filter_mask & ST_FILTER_CGROUP) {
+		__u64 cg = bpf_get_current_cgroup_id();
+		if (!bpf_map_lookup_elem(&filter_cgroups, &cg))
+			return 0;
+	}
+	if (filter_mask & ST_FILTER_COMM) {
+		char comm[16] = {};
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (!bpf_map_lookup_elem(&filter_comms, comm))
+			return 0;
+	}
+	return 1;
+}
+
+// fd_sock returns the TCP sock behind the current task's fd, or NULL when
+// the fd is no IPv4/IPv6 TCP socket (files, pipes, UNIX and UDP sockets).
+static __always_inline struct sock *fd_sock(__u32 fd)
+{
+	struct task_struct *t = (void *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt)
+		return 0;
+	if (fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return 0;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	struct socket *so = BPF_CORE_READ(f, private_data);
+	if (!so)
+		return 0;
+	struct sock *sk = BPF_CORE_READ(so, sk);
+	if (!sk)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	if (BPF_CORE_READ(sk, sk_type) != SOCK_STREAM || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	return sk;
+}
+
+static __always_inline int port_wanted(__u16 lport, __u16 rport)
+{
+	if (!(filter_mask & ST_FILTER_PORT))
+		return 1;
+	return bpf_map_lookup_elem(&filter_ports, &lport) || bpf_map_lookup_elem(&filter_ports, &rport);
+}
+
+// conn_get returns sk's state, creating it (with a fresh generation) when
+// absent or when fresh is set (accept and connect start a new connection).
+static __always_inline struct conn *conn_get(struct sock *sk, __u8 role, int fresh)
+{
+	__u64 key = (__u64)sk;
+	struct conn *c = bpf_map_lookup_elem(&conns, &key);
+	if (c && !fresh) {
+		if (role && !c->role)
+			c->role = role;
+		return c;
+	}
+	struct conn n = {};
+	n.gen = bpf_ktime_get_ns();
+	n.role = role;
+	n.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	n.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	n.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (n.family == AF_INET) {
+		BPF_CORE_READ_INTO(&n.laddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO(&n.raddr, sk, __sk_common.skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO(&n.laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&n.raddr, sk, __sk_common.skc_v6_daddr);
+	}
+	n.ignored = !port_wanted(n.lport, n.rport);
+	bpf_map_update_elem(&conns, &key, &n, BPF_ANY);
+	return bpf_map_lookup_elem(&conns, &key);
+}
+
+static __always_inline void fill_hdr(struct event_hdr *e, __u64 sk, struct conn *c, __u8 kind, __u8 dir, __u8 flags)
+{
+	e->ts = bpf_ktime_get_ns();
+	e->conn = sk;
+	e->gen = c->gen;
+	e->cgroup = bpf_get_current_cgroup_id();
+	e->tgid = bpf_get_current_pid_tgid() >> 32;
+	e->kind = kind;
+	e->dir = dir;
+	e->flags = flags;
+	e->family = c->family;
+	e->role = c->role;
+	e->lport = c->lport;
+	e->rport = c->rport;
+	__builtin_memcpy(e->laddr, c->laddr, 16);
+	__builtin_memcpy(e->raddr, c->raddr, 16);
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+}
+
+// copier walks the bytes one call moved (a buffer or an iovec array) and
+// hands them to the ring in chunks.
+struct copier {
+	__u64 base, left_in_seg; // current segment
+	__u64 iov;               // next struct iovec (user address), 0 for a plain buffer
+	__u64 iovcnt;
+	__u64 remaining; // bytes of the call not yet handed on
+	__u64 off;       // stream offset of the next byte
+	__u32 chunks;
+	__u32 pad;
+	struct event_hdr hdr;
+};
+
+static long copy_chunk(__u64 i, struct copier *cp)
+{
+	if (cp->remaining == 0 || cp->chunks >= max_chunks)
+		return 1;
+	if (cp->left_in_seg == 0) {
+		if (cp->iovcnt == 0)
+			return 1;
+		struct iovec v = {};
+		if (bpf_probe_read_user(&v, sizeof(v), (void *)cp->iov))
+			return 1;
+		cp->iov += sizeof(v);
+		cp->iovcnt--;
+		cp->base = (__u64)v.iov_base;
+		cp->left_in_seg = v.iov_len;
+		return 0;
+	}
+	__u32 zero = 0;
+	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 1;
+	__u64 n = cp->left_in_seg;
+	if (n > cp->remaining)
+		n = cp->remaining;
+	if (n > CHUNK)
+		n = CHUNK;
+	__builtin_memcpy(e, &cp->hdr, sizeof(cp->hdr));
+	e->hdr.offset = cp->off;
+	e->hdr.len = n;
+	if (n == cp->remaining || cp->chunks + 1 >= max_chunks || (n == cp->left_in_seg && cp->iovcnt == 0))
+		e->hdr.flags |= ST_FLAG_LAST;
+	n &= (CHUNK << 1) - 1; // a bound the verifier can see; n <= CHUNK already
+	if (n > CHUNK)
+		return 1;
+	if (bpf_probe_read_user(e->data, n, (void *)cp->base)) {
+		// Not readable (paged out): the bytes become a gap.
+		count(ST_STAT_UNREADABLE_BYTES, n);
+	} else if (bpf_ringbuf_output(&events, e, sizeof(struct event_hdr) + n, 0)) {
+		count(ST_STAT_LOST_EVENTS, 1);
+		count(ST_STAT_LOST_BYTES, n);
+	} else {
+		count(ST_STAT_EVENTS, 1);
+		count(ST_STAT_BYTES, n);
+	}
+	cp->chunks++;
+	cp->base += n;
+	cp->left_in_seg -= n;
+	cp->remaining -= n;
+	cp->off += n;
+	return 0;
+}
+
+static __always_inline void emit_data(__u64 sk, struct conn *c, __u8 dir, __u8 flags, __u64 off, __u64 n,
+				      __u64 base, __u64 seglen, __u64 iov, __u64 iovcnt)
+{
+	struct copier cp = {};
+	cp.base = base;
+	cp.left_in_seg = seglen;
+	cp.iov = iov;
+	cp.iovcnt = iovcnt;
+	cp.remaining = n;
+	cp.off = off;
+	fill_hdr(&cp.hdr, sk, c, ST_KIND_DATA, dir, flags);
+	cp.hdr.end = off + n;
+	bpf_loop(MAX_LOOP, copy_chunk, &cp, 0);
+	if (cp.remaining)
+		count(ST_STAT_TRUNC_BYTES, cp.remaining);
+}
+
+// ---- syscalls ----
+
+static __always_inline int enter(__u32 fd, __u64 buf, __u64 iovcnt, __u8 kind)
+{
+	if (!want_task())
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call c = {.buf = buf, .fd = fd, .kind = kind, .iovcnt = iovcnt};
+	bpf_map_update_elem(&calls, &id, &c, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int leave(long ret, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *p = bpf_map_lookup_elem(&calls, &id);
+	if (!p)
+		return 0;
+	struct call a = *p;
+	bpf_map_delete_elem(&calls, &id);
+	if (ret <= 0)
+		return 0;
+	struct sock *sk = fd_sock(a.fd);
+	if (!sk)
+		return 0;
+	struct conn *c = conn_get(sk, 0, 0);
+	if (!c || c->ignored)
+		return 0;
+	__u64 key = (__u64)sk;
+	struct sslcall *s = bpf_map_lookup_elem(&sslcalls, &id);
+	if (s) {
+		// Inside SSL_read/SSL_write: these are TLS records; the plaintext
+		// comes from the uprobes. Remember which socket the SSL object uses.
+		bpf_map_update_elem(&sslsock, &s->ssl, &key, BPF_ANY);
+		c->tls = 1;
+		return 0;
+	}
+	if (c->tls)
+		return 0;
+	__u64 off = __sync_fetch_and_add(&c->off[dir], (__u64)ret);
+	if (a.kind == ST_CALL_BUF) {
+		emit_data(key, c, dir, 0, off, ret, a.buf, ret, 0, 0);
+	} else if (a.kind == ST_CALL_IOV) {
+		emit_data(key, c, dir, 0, off, ret, 0, 0, a.buf, a.iovcnt);
+	} else if (a.kind == ST_CALL_MSG) {
+		struct user_msghdr m = {};
+		if (bpf_probe_read_user(&m, sizeof(m), (void *)a.buf)) {
+			count(ST_STAT_UNREADABLE_BYTES, ret);
+			return 0;
+		}
+		emit_data(key, c, dir, 0, off, ret, 0, 0, (__u64)m.msg_iov, m.msg_iovlen);
+	}
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int enter_read(struct trace_event_raw_sys_enter *ctx) { return enter(ctx->args[0], ctx->args[1], 0, ST_CALL_BUF); }
+SEC("tracepoint/syscalls/sys_exit_read")
+int exit_read(struct trace_event_raw_sys_exit *ctx) { return leave(ctx->ret, ST_DIR_INGRESS); }
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int enter_write(struct trace_event_raw_sys_enter *ctx) { return enter(ctx->args[0], ctx->args[1], 0, ST_CALL_BUF); }
+SEC("tracepoint/syscalls/sys_exit_write")
+int exit_write(struct trace_event_raw_sys_exit *ctx) { return leave(ctx->ret, ST_DIR_EGRESS); }
+
+SEC("tracepoint/syscalls/sys_enter_readv")
+int enter_readv(struct trace_event_raw_sys_enter *ctx) { return enter(ctx->args[0], ctx->args[1], ctx->args[2], ST_CALL_IOV); }
+SEC("tracepoint/syscalls/sys_exit_readv")
+int exit_readv(struct trace_event_raw_sys_exit *ctx) { return leave(ctx->ret, ST_DIR_INGRESS); }
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int enter_writev(struct trace_event_raw_sys_enter *ctx) { return enter(ctx->args[0], ctx->args[1], ctx->args[2], ST_CALL_IOV); }
+SEC("tracepoint/syscalls/sys_exit_writev")
+int exit_writev(struct trace_event_raw_sys_exit *ctx) { return leave(ctx->ret, ST_DIR_EGRESS); }
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ctx->args[3] & MSG_PEEK) // peeked bytes are read again later
+		return 0;
+	return enter(ctx->args[0], ctx->args[1], 0, ST_CALL_BUF);
+}
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return leave(ctx->ret, ST_DIR_INGRESS); }
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int enter_sendto(struct trace_event_raw_sys_enter *ctx) { return enter(ctx->args[0], ctx->args[1], 0, ST_CALL_BUF); }
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int exit_sendto(struct trace_event_raw_sys_exit *ctx) { return leave(ctx->ret, ST_DIR_EGRESS); }
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ctx->args[2] & MSG_PEEK)
+		return 0;
+	return enter(ctx->args[0], ctx->args[1], 0, ST_CALL_MSG);
+}
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return leave(ctx->ret, ST_DIR_INGRESS); }
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int enter_sendmsg(struct trace_event_raw_sys_enter *ctx) { return enter(ctx->args[0], ctx->args[1], 0, ST_CALL_MSG); }
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return leave(ctx->ret, ST_DIR_EGRESS); }
+
+// Lifecycle: accept and connect start a connection (and say which side
+// this process is); the socket reaching TCP_CLOSE ends it. A close(2) of
+// one fd does not: the socket may live on in a dup or a forked child.
+
+static __always_inline int enter_lifecycle(__u32 fd, __u8 kind)
+{
+	if (!want_task())
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call c = {.fd = fd, .kind = kind};
+	bpf_map_update_elem(&calls, &id, &c, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int leave_lifecycle(long ret, __u8 kind)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *p = bpf_map_lookup_elem(&calls, &id);
+	if (!p)
+		return 0;
+	struct call a = *p;
+	bpf_map_delete_elem(&calls, &id);
+	if (a.kind != kind)
+		return 0;
+	__u32 fd;
+	__u8 role;
+	if (kind == ST_CALL_ACCEPT) {
+		if (ret < 0)
+			return 0;
+		fd = ret;
+		role = ST_ROLE_SERVER;
+	} else {
+		if (ret != 0 && ret != -EINPROGRESS)
+			return 0;
+		fd = a.fd;
+		role = ST_ROLE_CLIENT;
+	}
+	struct sock *sk = fd_sock(fd);
+	if (sk)
+		conn_get(sk, role, 1);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int enter_accept(struct trace_event_raw_sys_enter *ctx) { return enter_lifecycle(ctx->args[0], ST_CALL_ACCEPT); }
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(struct trace_event_raw_sys_exit *ctx) { return leave_lifecycle(ctx->ret, ST_CALL_ACCEPT); }
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int enter_accept4(struct trace_event_raw_sys_enter *ctx) { return enter_lifecycle(ctx->args[0], ST_CALL_ACCEPT); }
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return leave_lifecycle(ctx->ret, ST_CALL_ACCEPT); }
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx) { return enter_lifecycle(ctx->args[0], ST_CALL_CONNECT); }
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx) { return leave_lifecycle(ctx->ret, ST_CALL_CONNECT); }
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	if (ctx->newstate != TCP_CLOSE)
+		return 0;
+	__u64 key = (__u64)ctx->skaddr;
+	struct conn *c = bpf_map_lookup_elem(&conns, &key);
+	if (!c)
+		return 0;
+	if (!c->ignored) {
+		struct event_hdr *e = bpf_ringbuf_reserve(&events, sizeof(*e) + sizeof(c->off), 0);
+		if (!e) {
+			count(ST_STAT_LOST_CONTROL, 1);
+		} else {
+			// Runs in whatever context closes the socket (often softirq):
+			// pid, comm and cgroup are not the owner's; user space keeps
+			// the owner's from the data events.
+			e->ts = bpf_ktime_get_ns();
+			e->conn = key;
+			e->gen = c->gen;
+			e->offset = 0;
+			e->end = 0;
+			e->cgroup = 0;
+			e->tgid = 0;
+			e->len = sizeof(c->off);
+			e->kind = ST_KIND_CLOSE;
+			e->dir = 0;
+			e->flags = 0;
+			e->family = c->family;
+			e->role = c->role;
+			e->lport = c->lport;
+			e->rport = c->rport;
+			__builtin_memcpy(e->laddr, c->laddr, 16);
+			__builtin_memcpy(e->raddr, c->raddr, 16);
+			__builtin_memset(e->comm, 0, sizeof(e->comm));
+			__builtin_memcpy((void *)(e + 1), c->off, sizeof(c->off));
+			bpf_ringbuf_submit(e, 0);
+		}
+	}
+	bpf_map_delete_elem(&conns, &key);
+	return 0;
+}
+
+// New programs may map a libssl the sensor has not attached to yet.
+SEC("tracepoint/sched/sched_process_exec")
+int process_exec(void *ctx)
+{
+	if (!want_task())
+		return 0;
+	struct event_hdr *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(ST_STAT_LOST_CONTROL, 1);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts = bpf_ktime_get_ns();
+	e->kind = ST_KIND_EXEC;
+	e->tgid = bpf_get_current_pid_tgid() >> 32;
+	e->cgroup = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+// ---- OpenSSL ----
+
+static __always_inline int ssl_enter(__u64 ssl, __u64 buf, __u64 nptr)
+{
+	if (!want_task())
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sslcall s = {.ssl = ssl, .buf = buf, .nptr = nptr};
+	bpf_map_update_elem(&sslcalls, &id, &s, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int ssl_leave(long ret, __u8 dir, int ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sslcall *p = bpf_map_lookup_elem(&sslcalls, &id);
+	if (!p)
+		return 0;
+	struct sslcall s = *p;
+	bpf_map_delete_elem(&sslcalls, &id);
+	__u64 n = 0;
+	if (ex) {
+		if (ret != 1 || !s.nptr)
+			return 0;
+		bpf_probe_read_user(&n, sizeof(n), (void *)s.nptr);
+	} else {
+		if (ret <= 0)
+			return 0;
+		n = ret;
+	}
+	if (n == 0)
+		return 0;
+	__u64 *skp = bpf_map_lookup_elem(&sslsock, &s.ssl);
+	if (!skp) {
+		// No socket syscall seen for this SSL object yet (it predates the
+		// sensor and has only served buffered data): nowhere to put it.
+		count(ST_STAT_TLS_UNMAPPED_BYTES, n);
+		return 0;
+	}
+	__u64 key = *skp;
+	struct conn *c = bpf_map_lookup_elem(&conns, &key);
+	if (!c) {
+		count(ST_STAT_TLS_UNMAPPED_BYTES, n);
+		return 0;
+	}
+	if (c->ignored)
+		return 0;
+	__u64 off = __sync_fetch_and_add(&c->off[2 + dir], n);
+	emit_data(key, c, dir, ST_FLAG_TLS, off, n, s.buf, n, 0, 0);
+	return 0;
+}
+
+SEC("uprobe/SSL_write")
+int BPF_KPROBE(ssl_write, void *ssl, const void *buf, int num) { return ssl_enter((__u64)ssl, (__u64)buf, 0); }
+SEC("uretprobe/SSL_write")
+int BPF_KRETPROBE(ssl_write_ret, int ret) { return ssl_leave(ret, ST_DIR_EGRESS, 0); }
+
+SEC("uprobe/SSL_read")
+int BPF_KPROBE(ssl_read, void *ssl, void *buf, int num) { return ssl_enter((__u64)ssl, (__u64)buf, 0); }
+SEC("uretprobe/SSL_read")
+int BPF_KRETPROBE(ssl_read_ret, int ret) { return ssl_leave(ret, ST_DIR_INGRESS, 0); }
+
+SEC("uprobe/SSL_write_ex")
+int BPF_KPROBE(ssl_write_ex, void *ssl, const void *buf, size_t num, size_t *written)
+{
+	return ssl_enter((__u64)ssl, (__u64)buf, (__u64)written);
+}
+SEC("uretprobe/SSL_write_ex")
+int BPF_KRETPROBE(ssl_write_ex_ret, int ret) { return ssl_leave(ret, ST_DIR_EGRESS, 1); }
+
+SEC("uprobe/SSL_read_ex")
+int BPF_KPROBE(ssl_read_ex, void *ssl, void *buf, size_t num, size_t *readbytes)
+{
+	return ssl_enter((__u64)ssl, (__u64)buf, (__u64)readbytes);
+}
+SEC("uretprobe/SSL_read_ex")
+int BPF_KRETPROBE(ssl_read_ex_ret, int ret) { return ssl_leave(ret, ST_DIR_INGRESS, 1); }

@@ -1,0 +1,447 @@
+//go:build linux && amd64
+
+package bpf
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// Open loads the programs, attaches them and probes the fallback ladder:
+// full (syscalls and OpenSSL) → syscalls only (TLS not visible) → an error
+// matching ErrUnsupported, on which the caller captures packets instead.
+// The rung chosen is logged once and returned by Mode.
+func Open(opts Options) (*Sensor, error) {
+	opts = opts.withDefaults()
+	if opts.RingBytes&(opts.RingBytes-1) != 0 || opts.RingBytes < os.Getpagesize() {
+		return nil, fmt.Errorf("ring size %d: not a power of two of at least a page", opts.RingBytes)
+	}
+	k, err := loadKernel(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sensor{opts: opts, k: k, reader: k.reader, clock: monoClock(), mode: ModeFull}
+	if opts.NoTLS {
+		s.mode, s.reason = ModeSyscalls, "TLS uprobes disabled by configuration; TLS traffic is encrypted, not visible"
+	} else if reason := k.probeTLS(); reason != "" {
+		s.mode, s.reason = ModeSyscalls, reason
+	} else {
+		s.reason = "syscall tracepoints and OpenSSL uprobes"
+	}
+	k.tls = s.mode == ModeFull
+	k.stats = &s.stats
+	if k.tls {
+		k.startScanner()
+	}
+	opts.Log.Info().Str("component", "ebpf").Str("mode", s.mode.String()).Str("reason", s.reason).
+		Uint64("libssl", s.stats.libraries.Load()).Str("kprobes", probeKprobes()).Msg("ebpf sensor attached")
+	return s, nil
+}
+
+// monoClock converts bpf_ktime_get_ns (CLOCK_MONOTONIC) to wall time.
+func monoClock() func(uint64) time.Time {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	base := time.Now().Add(-time.Duration(ts.Nano()))
+	return func(ns uint64) time.Time { return base.Add(time.Duration(ns)) }
+}
+
+// probeKprobes says whether kprobe programs load here. The sensor uses
+// tracepoints either way (they are stable across kernels); this is logged
+// so that a kernel with kprobes can be told apart.
+func probeKprobes() string {
+	if _, err := os.Stat("/sys/kernel/tracing/kprobe_events"); err == nil {
+		return "available (not needed)"
+	}
+	if _, err := os.Stat("/sys/kernel/debug/tracing/kprobe_events"); err == nil {
+		return "available (not needed)"
+	}
+	return "unavailable"
+}
+
+type kernelSensor struct {
+	objs   sensorObjects
+	links  []link.Link
+	reader *ringReader
+	tls    bool
+	stats  *userStats
+
+	mu          sync.Mutex
+	attached    map[[2]uint64]bool // libssl (dev, inode) with uprobes
+	libLinks    []link.Link
+	scan        chan uint32
+	pendingLibs int
+	stop        chan struct{}
+	wg          sync.WaitGroup
+}
+
+func loadKernel(opts Options) (*kernelSensor, error) {
+	_ = rlimit.RemoveMemlock()
+	if _, err := os.Stat("/sys/kernel/tracing/events/syscalls"); err != nil {
+		// tracefs may not be mounted yet.
+		_ = unix.Mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, "")
+	}
+	spec, err := loadSensor()
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading the eBPF objects: %w", ErrUnsupported, err)
+	}
+	var mask uint32
+	if len(opts.PIDs) > 0 {
+		mask |= filterPID
+	}
+	if len(opts.CgroupIDs) > 0 {
+		mask |= filterCgroup
+	}
+	if len(opts.Comms) > 0 {
+		mask |= filterComm
+	}
+	if len(opts.Ports) > 0 {
+		mask |= filterPort
+	}
+	self := uint32(os.Getpid())
+	if opts.IncludeSelf {
+		self = 0
+	}
+	chunks := uint32((opts.MaxBytesPerCall + chunkSize - 1) / chunkSize)
+	for name, v := range map[string]uint32{"self_tgid": self, "filter_mask": mask, "max_chunks": chunks} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("setting %s: %w", name, err)
+		}
+	}
+	spec.Maps["events"].MaxEntries = uint32(opts.RingBytes)
+
+	k := &kernelSensor{attached: make(map[[2]uint64]bool), scan: make(chan uint32, 256), stop: make(chan struct{})}
+	if err := spec.LoadAndAssign(&k.objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("%w: loading the eBPF programs: %+v", ErrUnsupported, ve)
+		}
+		return nil, fmt.Errorf("%w: loading the eBPF programs: %w", ErrUnsupported, err)
+	}
+	if err := k.fillFilters(opts); err != nil {
+		k.close()
+		return nil, err
+	}
+	o := &k.objs
+	tps := []struct {
+		group, name string
+		prog        *ebpf.Program
+	}{
+		{"syscalls", "sys_enter_read", o.EnterRead}, {"syscalls", "sys_exit_read", o.ExitRead},
+		{"syscalls", "sys_enter_write", o.EnterWrite}, {"syscalls", "sys_exit_write", o.ExitWrite},
+		{"syscalls", "sys_enter_readv", o.EnterReadv}, {"syscalls", "sys_exit_readv", o.ExitReadv},
+		{"syscalls", "sys_enter_writev", o.EnterWritev}, {"syscalls", "sys_exit_writev", o.ExitWritev},
+		{"syscalls", "sys_enter_recvfrom", o.EnterRecvfrom}, {"syscalls", "sys_exit_recvfrom", o.ExitRecvfrom},
+		{"syscalls", "sys_enter_sendto", o.EnterSendto}, {"syscalls", "sys_exit_sendto", o.ExitSendto},
+		{"syscalls", "sys_enter_recvmsg", o.EnterRecvmsg}, {"syscalls", "sys_exit_recvmsg", o.ExitRecvmsg},
+		{"syscalls", "sys_enter_sendmsg", o.EnterSendmsg}, {"syscalls", "sys_exit_sendmsg", o.ExitSendmsg},
+		{"syscalls", "sys_enter_accept", o.EnterAccept}, {"syscalls", "sys_exit_accept", o.ExitAccept},
+		{"syscalls", "sys_enter_accept4", o.EnterAccept4}, {"syscalls", "sys_exit_accept4", o.ExitAccept4},
+		{"syscalls", "sys_enter_connect", o.EnterConnect}, {"syscalls", "sys_exit_connect", o.ExitConnect},
+		{"sock", "inet_sock_set_state", o.SockState},
+		{"sched", "sched_process_exec", o.ProcessExec},
+	}
+	for _, tp := range tps {
+		l, err := link.Tracepoint(tp.group, tp.name, tp.prog, nil)
+		if err != nil {
+			k.close()
+			return nil, fmt.Errorf("%w: attaching tracepoint %s/%s: %w", ErrUnsupported, tp.group, tp.name, err)
+		}
+		k.links = append(k.links, l)
+	}
+	rd, err := ringbuf.NewReader(o.Events)
+	if err != nil {
+		k.close()
+		return nil, fmt.Errorf("%w: opening the ring buffer: %w", ErrUnsupported, err)
+	}
+	k.reader = &ringReader{r: rd}
+	return k, nil
+}
+
+func (k *kernelSensor) fillFilters(opts Options) error {
+	one := uint8(1)
+	for _, p := range opts.PIDs {
+		if err := k.objs.FilterPids.Put(p, one); err != nil {
+			return fmt.Errorf("pid filter: %w", err)
+		}
+	}
+	for _, c := range opts.CgroupIDs {
+		if err := k.objs.FilterCgroups.Put(c, one); err != nil {
+			return fmt.Errorf("cgroup filter: %w", err)
+		}
+	}
+	for _, c := range opts.Comms {
+		var key [16]byte
+		copy(key[:15], c)
+		if err := k.objs.FilterComms.Put(key, one); err != nil {
+			return fmt.Errorf("comm filter: %w", err)
+		}
+	}
+	for _, p := range opts.Ports {
+		if err := k.objs.FilterPorts.Put(p, one); err != nil {
+			return fmt.Errorf("port filter: %w", err)
+		}
+	}
+	return nil
+}
+
+func (k *kernelSensor) counters() ([statCount]uint64, error) {
+	var out [statCount]uint64
+	for i := uint32(0); i < statCount; i++ {
+		var per []uint64
+		if err := k.objs.Stats.Lookup(i, &per); err != nil {
+			return out, fmt.Errorf("reading counter %d: %w", i, err)
+		}
+		for _, v := range per {
+			out[i] += v
+		}
+	}
+	return out, nil
+}
+
+func (k *kernelSensor) close() error {
+	select {
+	case <-k.stop:
+	default:
+		close(k.stop)
+	}
+	k.wg.Wait()
+	var first error
+	k.mu.Lock()
+	for _, l := range append(k.links, k.libLinks...) {
+		if err := l.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	k.links, k.libLinks = nil, nil
+	k.mu.Unlock()
+	if k.reader != nil {
+		_ = k.reader.Close()
+	}
+	if err := k.objs.Close(); err != nil && first == nil {
+		first = err
+	}
+	return first
+}
+
+// ---- OpenSSL ----
+
+// probeTLS attaches to every libssl mapped now. It returns why TLS is not
+// visible, or "" when uprobes work (or no libssl is mapped yet).
+func (k *kernelSensor) probeTLS() string {
+	libs := scanAllLibssl("/proc")
+	var lastErr error
+	ok := 0
+	for _, lib := range libs {
+		if err := k.attachLib(lib); err != nil {
+			lastErr = err
+			continue
+		}
+		ok++
+	}
+	if ok == 0 && lastErr != nil {
+		return fmt.Sprintf("OpenSSL uprobes unavailable (%v); TLS traffic is encrypted, not visible", lastErr)
+	}
+	return ""
+}
+
+// attachLib attaches the uprobes to one libssl file, once per inode.
+func (k *kernelSensor) attachLib(path string) error {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	key := [2]uint64{uint64(st.Dev), st.Ino}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.attached[key] {
+		return nil
+	}
+	if len(k.attached) >= 256 {
+		return fmt.Errorf("attaching %s: 256 libssl files attached already", path)
+	}
+	ex, err := link.OpenExecutable(path)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", path, err)
+	}
+	o := &k.objs
+	probes := []struct {
+		sym         string
+		enter, exit *ebpf.Program
+		required    bool
+	}{
+		{"SSL_write", o.SslWrite, o.SslWriteRet, true},
+		{"SSL_read", o.SslRead, o.SslReadRet, true},
+		{"SSL_write_ex", o.SslWriteEx, o.SslWriteExRet, false}, // OpenSSL ≥ 1.1.1
+		{"SSL_read_ex", o.SslReadEx, o.SslReadExRet, false},
+	}
+	var ls []link.Link
+	for _, p := range probes {
+		l1, err := ex.Uprobe(p.sym, p.enter, nil)
+		if err == nil {
+			var l2 link.Link
+			l2, err = ex.Uretprobe(p.sym, p.exit, nil)
+			if err != nil {
+				l1.Close()
+			} else {
+				ls = append(ls, l1, l2)
+			}
+		}
+		if err != nil && (p.required || !errors.Is(err, link.ErrNoSymbol)) {
+			for _, l := range ls {
+				l.Close()
+			}
+			return fmt.Errorf("uprobe %s in %s: %w", p.sym, path, err)
+		}
+	}
+	k.attached[key] = true
+	k.libLinks = append(k.libLinks, ls...)
+	if k.stats != nil {
+		k.stats.libraries.Add(1)
+	} else {
+		k.pendingLibs++
+	}
+	return nil
+}
+
+// exec queues a new process for a look at its libraries (called by Run).
+func (k *kernelSensor) exec(tgid uint32) {
+	if !k.tls {
+		return
+	}
+	select {
+	case k.scan <- tgid:
+	default: // a burst of execs: the periodic rescan catches up
+	}
+}
+
+// startScanner looks at each new process's maps a few times after exec
+// (the dynamic loader maps libssl after exec returns), and at every
+// process every 30 s in case a burst overflowed the queue.
+func (k *kernelSensor) startScanner() {
+	k.stats.libraries.Add(uint64(k.pendingLibs))
+	k.pendingLibs = 0
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		type due struct {
+			pid uint32
+			at  time.Time
+		}
+		var queue []due
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		full := time.Now().Add(30 * time.Second)
+		for {
+			select {
+			case <-k.stop:
+				return
+			case pid := <-k.scan:
+				now := time.Now()
+				if len(queue) < 4096 {
+					for _, d := range []time.Duration{0, 30 * time.Millisecond, 300 * time.Millisecond, 3 * time.Second} {
+						queue = append(queue, due{pid, now.Add(d)})
+					}
+				}
+			case now := <-tick.C:
+				rest := queue[:0]
+				for _, d := range queue {
+					if now.Before(d.at) {
+						rest = append(rest, d)
+						continue
+					}
+					for _, lib := range scanLibssl("/proc", d.pid) {
+						_ = k.attachLib(lib)
+					}
+				}
+				queue = rest
+				if now.After(full) {
+					for _, lib := range scanAllLibssl("/proc") {
+						_ = k.attachLib(lib)
+					}
+					full = now.Add(30 * time.Second)
+				}
+			}
+		}
+	}()
+}
+
+// scanAllLibssl returns the libssl files mapped by any process, as paths
+// through each process's root (so container files resolve).
+func scanAllLibssl(proc string) []string {
+	ents, err := os.ReadDir(proc)
+	if err != nil {
+		return nil
+	}
+	seen := make(map[string]bool)
+	var out []string
+	for _, e := range ents {
+		pid, err := strconv.ParseUint(e.Name(), 10, 32)
+		if err != nil {
+			continue
+		}
+		for _, p := range scanLibssl(proc, uint32(pid)) {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// scanLibssl returns the libssl files in one process's maps.
+func scanLibssl(proc string, pid uint32) []string {
+	dir := filepath.Join(proc, strconv.FormatUint(uint64(pid), 10))
+	f, err := os.Open(filepath.Join(dir, "maps"))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		i := strings.IndexByte(line, '/')
+		if i < 0 || !strings.Contains(line[i:], "libssl.so") {
+			continue
+		}
+		p := filepath.Join(dir, "root", line[i:])
+		if len(out) == 0 || out[len(out)-1] != p {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ringReader adapts ringbuf.Reader to EventReader, reusing one record.
+type ringReader struct {
+	r   *ringbuf.Reader
+	rec ringbuf.Record
+}
+
+func (r *ringReader) Read() ([]byte, error) {
+	if err := r.r.ReadInto(&r.rec); err != nil {
+		if errors.Is(err, ringbuf.ErrClosed) {
+			return nil, fmt.Errorf("ring buffer: %w", ErrClosed)
+		}
+		return nil, fmt.Errorf("reading the ring buffer: %w", err)
+	}
+	return r.rec.RawSample, nil
+}
+
+func (r *ringReader) Close() error { return r.r.Close() }

@@ -1,0 +1,423 @@
+//go:build linux && amd64
+
+package bpf
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shadowtap/shadowtap/reassembly"
+)
+
+// openSensor opens the real sensor, or skips when this is no place for it.
+func openSensor(t *testing.T, opts Options) *Sensor {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("eBPF integration test: skipped in -short mode")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("eBPF integration test: needs root (CAP_BPF, CAP_PERFMON, tracefs)")
+	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		t.Skip("eBPF integration test: the kernel has no BTF (/sys/kernel/btf/vmlinux)")
+	}
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// collector runs the sensor and keeps what it emits.
+type collector struct {
+	mu     sync.Mutex
+	txs    []*reassembly.Transaction
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func collect(s *Sensor) *collector {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &collector{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		c.done <- s.Run(ctx, func(t *reassembly.Transaction) {
+			c.mu.Lock()
+			c.txs = append(c.txs, t)
+			c.mu.Unlock()
+		})
+	}()
+	return c
+}
+
+func (c *collector) stop(t *testing.T) {
+	c.cancel()
+	if err := <-c.done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
+// of returns the transactions seen through pid's sockets.
+func (c *collector) of(pid int) []*reassembly.Transaction {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*reassembly.Transaction
+	for _, t := range c.txs {
+		if t.Process != nil && int(t.Process.PID) == pid {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond for up to 15 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type child struct {
+	cmd   *exec.Cmd
+	out   *bufio.Reader
+	stdin io.WriteCloser
+}
+
+// start runs this test binary as helper role (see TestMain).
+func start(t *testing.T, role, arg string) *child {
+	t.Helper()
+	return startCmd(t, exec.Command(os.Args[0], "-test.run=^$", arg), "SHADOWTAP_BPF_HELPER="+role)
+}
+
+func startCmd(t *testing.T, cmd *exec.Cmd, env ...string) *child {
+	t.Helper()
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	return &child{cmd: cmd, out: bufio.NewReader(out), stdin: stdin}
+}
+
+func (c *child) line(t *testing.T) string {
+	t.Helper()
+	s, err := c.out.ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading helper output: %v", err)
+	}
+	return strings.TrimSpace(s)
+}
+
+func run(t *testing.T, role, arg string) int {
+	t.Helper()
+	c := start(t, role, arg)
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("helper %s: %v", role, err)
+	}
+	return c.cmd.Process.Pid
+}
+
+type want struct {
+	method, target string
+	status         int
+	reqBody        int64
+	respBody       int64 // -1: do not check
+}
+
+// check compares one process's transactions with want, and the
+// connection's orientation with the server port.
+func check(t *testing.T, who string, got []*reassembly.Transaction, wants []want, port uint16, tls bool) {
+	t.Helper()
+	if len(got) != len(wants) {
+		for _, g := range got {
+			t.Logf("%s: %s %s %d flags=%b", who, g.Method, g.Target, g.Status, g.Flags)
+		}
+		t.Fatalf("%s: %d transactions, want %d", who, len(got), len(wants))
+	}
+	for i, w := range wants {
+		g := got[i]
+		if g.Method != w.method || g.Target != w.target || g.Status != w.status {
+			t.Errorf("%s #%d: %s %s %d, want %s %s %d", who, i, g.Method, g.Target, g.Status, w.method, w.target, w.status)
+		}
+		if g.ReqBodyBytes != w.reqBody || (w.respBody >= 0 && g.RespBodyBytes != w.respBody) {
+			t.Errorf("%s #%d %s: bodies %d/%d, want %d/%d", who, i, w.target, g.ReqBodyBytes, g.RespBodyBytes, w.reqBody, w.respBody)
+		}
+		if g.Server.Port() != port || g.Client.Port() == port || !g.Server.Addr().IsLoopback() {
+			t.Errorf("%s #%d: client %v server %v: wrong direction (server port %d)", who, i, g.Client, g.Server, port)
+		}
+		if g.TLS != tls {
+			t.Errorf("%s #%d: TLS %v, want %v", who, i, g.TLS, tls)
+		}
+		if g.Flags&(reassembly.FlagReqGap|reassembly.FlagRespGap|reassembly.FlagNoRequest|reassembly.FlagNoResponse) != 0 {
+			t.Errorf("%s #%d %s: flags %b", who, i, w.target, g.Flags)
+		}
+	}
+}
+
+func TestPlaintextHTTP(t *testing.T) {
+	server := start(t, "server", "")
+	port, _ := strconv.Atoi(server.line(t))
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}})
+	c := collect(s)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	clientPID := run(t, "client", base)
+	pipePID := run(t, "pipeline", fmt.Sprintf("127.0.0.1:%d", port))
+
+	keepAlive := []want{
+		{"GET", "/a", 200, 0, 9}, {"GET", "/b?x=1", 200, 0, 9}, {"GET", "/missing", 404, 0, 15},
+		{"GET", "/big", 200, 0, 1 << 20}, {"POST", "/upload", 200, 70000, 19},
+	}
+	pipelined := []want{{"GET", "/p1", 200, 0, 10}, {"GET", "/p2", 200, 0, 10}, {"GET", "/missing", 404, 0, 15}}
+	serverPID := server.cmd.Process.Pid
+	waitFor(t, "the transactions", func() bool {
+		return len(c.of(clientPID)) >= len(keepAlive) && len(c.of(pipePID)) >= len(pipelined) &&
+			len(c.of(serverPID)) >= len(keepAlive)+len(pipelined)
+	})
+	server.stdin.Close()
+	server.cmd.Wait()
+	c.stop(t)
+
+	check(t, "client", c.of(clientPID), keepAlive, uint16(port), false)
+	check(t, "pipelining client", c.of(pipePID), pipelined, uint16(port), false)
+	// The server saw both connections; split them by client port.
+	var first, second []*reassembly.Transaction
+	for _, tx := range c.of(serverPID) {
+		if tx.Client == c.of(clientPID)[0].Client {
+			first = append(first, tx)
+		} else {
+			second = append(second, tx)
+		}
+	}
+	check(t, "server (keep-alive)", first, keepAlive, uint16(port), false)
+	check(t, "server (pipelined)", second, pipelined, uint16(port), false)
+	for _, tx := range c.of(clientPID) {
+		if tx.Process.Comm == "" {
+			t.Errorf("transaction without comm")
+		}
+	}
+	st := s.Stats()
+	t.Logf("stats: %+v", st)
+	if st.GapBytes != 0 || st.LostBytes != 0 {
+		t.Errorf("gaps %d lost %d, want none", st.GapBytes, st.LostBytes)
+	}
+}
+
+func TestTruncationBecomesGap(t *testing.T) {
+	server := start(t, "server", "")
+	port, _ := strconv.Atoi(server.line(t))
+	// One chunk per call: every write or read of more than 4 KiB is cut.
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, MaxBytesPerCall: 4096})
+	c := collect(s)
+	clientPID := run(t, "client", fmt.Sprintf("http://127.0.0.1:%d", port))
+	waitFor(t, "the transactions", func() bool { return len(c.of(clientPID)) >= 5 })
+	server.stdin.Close()
+	server.cmd.Wait()
+	waitFor(t, "the server's connection to close", func() bool { return len(c.of(server.cmd.Process.Pid)) >= 5 })
+	c.stop(t)
+
+	st := s.Stats()
+	t.Logf("stats: %+v", st)
+	if st.TruncatedBytes == 0 {
+		t.Fatal("nothing truncated with a 4 KiB cap and a 1 MiB body")
+	}
+	if lost := st.TruncatedBytes + st.LostBytes + st.UnreadableBytes; st.GapBytes != lost {
+		t.Errorf("gap bytes %d, want truncated+lost+unreadable = %d", st.GapBytes, lost)
+	}
+	for _, who := range []int{clientPID, server.cmd.Process.Pid} {
+		txs := c.of(who)
+		var targets []string
+		for _, tx := range txs {
+			targets = append(targets, tx.Method+" "+tx.Target)
+		}
+		if got := strings.Join(targets, ","); got != "GET /a,GET /b?x=1,GET /missing,GET /big,POST /upload" {
+			t.Errorf("pid %d: %s", who, got)
+			for _, tx := range txs {
+				t.Logf("%q %q %d flags=%b req=%d resp=%d", tx.Method, tx.Target, tx.Status, tx.Flags, tx.ReqBodyBytes, tx.RespBodyBytes)
+			}
+			continue
+		}
+		big := txs[3]
+		if big.Status != 200 || big.Flags&reassembly.FlagRespGap == 0 {
+			t.Errorf("pid %d /big: status %d flags %b, want 200 with a response gap", who, big.Status, big.Flags)
+		}
+	}
+}
+
+// TestFlood overfills a small ring before reading it: every byte the
+// sender wrote is either delivered or counted as lost.
+func TestFlood(t *testing.T) {
+	sink := start(t, "sink", "")
+	port, _ := strconv.Atoi(sink.line(t))
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, RingBytes: 256 << 10})
+	const total = 16 << 20
+	flood := start(t, "flood", fmt.Sprintf("127.0.0.1:%d,%d", port, total))
+	if got := flood.line(t); got != "sent" {
+		t.Fatalf("flood: %q", got)
+	}
+	c := collect(s) // the ring filled while nobody read it
+	// Close only once the ring is drained, so that the close record (which
+	// carries the final offsets) is not lost too: a lost close record is
+	// counted in LostControl and its trailing gap waits for IdleTimeout.
+	waitFor(t, "both ends' syscalls and the ring drained", func() bool {
+		st := s.Stats()
+		return st.Bytes+st.LostBytes == 2*total && st.DataBytes == st.Bytes
+	})
+	flood.stdin.Close()
+	if got := sink.line(t); got != strconv.Itoa(total) {
+		t.Fatalf("sink received %s bytes, want %d", got, total)
+	}
+	// Both ends are traced: 2×total bytes moved through syscalls.
+	waitFor(t, "every byte accounted for", func() bool {
+		st := s.Stats()
+		return st.DeliveredBytes+st.GapBytes >= 2*total
+	})
+	c.stop(t)
+	st := s.Stats()
+	t.Logf("stats: %+v", st)
+	if st.LostBytes == 0 {
+		t.Error("a 256 KiB ring left unread for 16 MiB lost nothing")
+	}
+	if st.Bytes+st.LostBytes+st.TruncatedBytes+st.UnreadableBytes != 2*total {
+		t.Errorf("kernel: %d handed + %d lost + %d truncated + %d unreadable != %d moved",
+			st.Bytes, st.LostBytes, st.TruncatedBytes, st.UnreadableBytes, 2*total)
+	}
+	if st.DataBytes != st.Bytes {
+		t.Errorf("user space read %d data bytes, the kernel handed %d", st.DataBytes, st.Bytes)
+	}
+	if st.DeliveredBytes+st.GapBytes != 2*total || st.GapBytes != st.LostBytes+st.TruncatedBytes+st.UnreadableBytes {
+		t.Errorf("user space: delivered %d + gaps %d, want %d with gaps = lost+truncated+unreadable",
+			st.DeliveredBytes, st.GapBytes, 2*total)
+	}
+}
+
+const pyServer = `
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = ("tls %s\n" % self.path).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+srv = http.server.HTTPServer(("127.0.0.1", int(sys.argv[3])), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print("ready", flush=True)
+srv.serve_forever()
+`
+
+func TestTLSOpenSSL(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed (make deps)")
+	}
+	dir := t.TempDir()
+	certFile, keyFile := selfSigned(t, dir)
+	script := filepath.Join(dir, "server.py")
+	os.WriteFile(script, []byte(pyServer), 0o644)
+	port := freePort(t)
+
+	s := openSensor(t, Options{Ports: []uint16{port}})
+	if m, why := s.Mode(); m != ModeFull {
+		t.Fatalf("mode %v: %s", m, why)
+	}
+	c := collect(s)
+	server := startCmd(t, exec.Command(py, script, certFile, keyFile, strconv.Itoa(int(port))))
+	if got := server.line(t); got != "ready" {
+		t.Fatalf("python server: %q", got)
+	}
+	// The python process mapped libssl after exec: the sensor attaches it.
+	waitFor(t, "libssl attached", func() bool { return s.Stats().Libraries > 0 })
+	url := fmt.Sprintf("https://127.0.0.1:%d", port)
+	cc := startCmd(t, exec.Command(curl, "-sk", "--http1.1", url+"/tls/one", url+"/tls/two?q=1"))
+	body, _ := io.ReadAll(cc.out)
+	if err := cc.cmd.Wait(); err != nil || string(body) != "tls /tls/one\ntls /tls/two?q=1\n" {
+		t.Fatalf("curl: %v %q", err, body)
+	}
+	wants := []want{{"GET", "/tls/one", 200, 0, 13}, {"GET", "/tls/two?q=1", 200, 0, 17}}
+	waitFor(t, "the TLS transactions", func() bool {
+		return len(c.of(cc.cmd.Process.Pid)) >= 2 && len(c.of(server.cmd.Process.Pid)) >= 2
+	})
+	server.stdin.Close()
+	server.cmd.Process.Kill()
+	c.stop(t)
+	check(t, "curl", c.of(cc.cmd.Process.Pid), wants, port, true)
+	check(t, "python", c.of(server.cmd.Process.Pid), wants, port, true)
+	if got := c.of(cc.cmd.Process.Pid)[0].Process.Comm; got != "curl" {
+		t.Errorf("comm %q, want curl", got)
+	}
+	t.Logf("stats: %+v", s.Stats())
+}
+
+func freePort(t *testing.T) uint16 {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return uint16(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile
+}
+
+var _ = errors.New
