@@ -126,6 +126,18 @@ func newDaemon(cfg daemonConfig, stdout, stderr io.Writer) (_ *daemon, err error
 	if d.engine, err = detect.NewEngine(detect.Options{Specs: specs, TrustXFF: cfg.TrustXFF}); err != nil {
 		return nil, err
 	}
+	d.budget = newMemBudget(int64(cfg.MemoryBudget))
+	// Sources first: a capture that cannot open fails before any file is
+	// created.
+	if d.sources, err = openSources(&cfg, d.budget); err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() error {
+		for _, s := range d.sources {
+			s.Close()
+		}
+		return nil
+	})
 	if cfg.DB != "" {
 		if err := d.openStore(cfg.DB); err != nil {
 			return nil, err
@@ -150,14 +162,10 @@ func newDaemon(cfg daemonConfig, stdout, stderr io.Writer) (_ *daemon, err error
 		}
 		closers = append(closers, d.tx.close)
 	}
-	d.budget = newMemBudget(int64(cfg.MemoryBudget))
 	if cfg.Nice != nil {
 		if err := setNice(*cfg.Nice); err != nil {
 			d.log.Warn().Err(err).Msg("CPU priority unchanged")
 		}
-	}
-	if d.sources, err = openSources(&cfg, d.budget); err != nil {
-		return nil, err
 	}
 	d.feed = newLiveFeed(d.budget, &d.counters)
 	return d, nil
@@ -177,6 +185,9 @@ func (d *daemon) run(ctx context.Context, hup <-chan signalT, reload func() (dae
 	cfg := d.config()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
+		for _, s := range d.sources {
+			s.Close()
+		}
 		d.shutdownParts()
 		return fmt.Errorf("listening for the API: %w", err)
 	}
