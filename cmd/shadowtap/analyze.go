@@ -146,7 +146,7 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 	log := newLogger(stderr, cfg.logLevel)
 	var persist *persister
 	if cfg.db != "" && cfg.db != dbNone {
-		store, _, closeStore, err := openStore(cfg.db, log)
+		store, _, closeStore, err := openStore(cfg.db, storeLogger(stderr, cfg.logLevel))
 		if err != nil {
 			return nil, rep, err
 		}

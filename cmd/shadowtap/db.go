@@ -44,6 +44,17 @@ func defaultDBDir(daemon bool) string {
 	return dbNone
 }
 
+// storeLogger is newLogger without the command's component: the store
+// scopes its lines with component=storage itself.
+func storeLogger(w io.Writer, level string) zerolog.Logger {
+	l := newLogger(w, level)
+	out := w
+	if isTerminal(w) {
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(out).Level(l.GetLevel()).With().Timestamp().Logger()
+}
+
 // openStore opens the store named by --db: "none" (or "") gives an
 // in-memory store. close releases it.
 func openStore(dir string, log zerolog.Logger) (s detect.Store, db *storage.DB, close func() error, err error) {
@@ -77,7 +88,7 @@ func openQueryStore(dir string, stderr io.Writer) (*storage.DB, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("no store at %s (analyze --db %s writes one)", dir, dir)
 	}
-	_, db, _, err := openStore(dir, newLogger(stderr, "warn"))
+	_, db, _, err := openStore(dir, storeLogger(stderr, "warn"))
 	return db, err
 }
 
