@@ -350,6 +350,7 @@ func TestOwnH2Captures(t *testing.T) {
 		readme.WriteString(fmt.Sprintf("| %s | %s | %s |\n", hc.file, hc.what, strings.Join(hc.want, "; ")))
 	}
 	if *updateH2 {
+		writeH2Seeds(t)
 		if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(readme.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
