@@ -11,11 +11,24 @@
 // Per connection, roles come from content: the side that sends a request
 // line is the client, on any port. A side seen from its first byte must
 // begin with a start line, or the connection is marked as another protocol
-// (TLS, SSH, HTTP/2, ...) and its later segments are refused before they
-// are buffered. A connection picked up mid-stream is scanned for its first
+// (TLS, SSH, ...) and its later segments are refused before they are
+// buffered. A connection picked up mid-stream is scanned for its first
 // start line. Requests and final responses are paired in order (pipelining,
 // 1xx interim responses skipped, 101 and CONNECT end parsing but keep their
 // transaction); what has no partner comes out alone, flagged.
+//
+// HTTP/2 is recognised by content too: a side whose bytes begin with the
+// client preface makes the connection HTTP/2 with that side the client (a
+// server's first SETTINGS frame waits for it); a request asking for
+// Upgrade: h2c answered by 101 hands the connection over after the 101,
+// the upgraded request becoming stream 1; on a connection picked up
+// mid-stream, chained frame headers do (package http2: FindFrames). Package
+// http2 then observes the frames and HPACK state of both directions, each
+// stream becoming one Transaction (Protocol "h2", or "grpc" for
+// application/grpc with grpc-status and message counts in GRPC); fields
+// the observer cannot decode after a gap or a pickup are left out, never
+// guessed (FlagHeadersMissing). HTTP/2 transactions reach the sink as
+// their streams end, not in request order.
 //
 // Capture loss reaches the parsers as gaps: gopacket pushes out-of-order
 // data on after Options.GapTimeout of capture time, at once when the peer
