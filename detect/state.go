@@ -2,6 +2,7 @@ package detect
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -189,13 +190,34 @@ func (e *Engine) snapshot(s Store, o SaveOptions) (parts, commit []Mutation, gen
 		return nil, nil, 0, fmt.Errorf("listing state slot: %w", err)
 	}
 	rep := e.Report()
+	current := make(map[string]bool, len(rep.Alerts))
 	for i := range rep.Alerts {
 		sa := StoredAlert{ID: AlertID(&rep.Alerts[i]), Alert: rep.Alerts[i]}
 		b, err := marshalJSON(&sa)
 		if err != nil {
 			return nil, nil, 0, fmt.Errorf("encoding alert: %w", err)
 		}
+		current[sa.ID] = true
 		parts = append(parts, Mutation{Key: append(bytes.Clone(alertPrefix), sa.ID...), Value: b, TTL: o.AlertRetention})
+	}
+	// A shadow_endpoint alert is the endpoint itself: when its template is
+	// learnt into a parameter (/users/alice → /users/{userId}) the old one
+	// goes. Other episodes stay until their retention ends, whether or not
+	// the engine still holds them.
+	err = s.Scan(alertPrefix, func(k, v []byte) error {
+		if current[string(k[len(alertPrefix):])] {
+			return nil
+		}
+		var a struct {
+			Kind string `json:"kind"`
+		}
+		if json.Unmarshal(v, &a) == nil && a.Kind == KindShadowEndpoint {
+			parts = append(parts, Mutation{Key: bytes.Clone(k), Delete: true})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("listing stored alerts: %w", err)
 	}
 	view, err := marshalJSON(&endpointsView{Endpoints: rep.Endpoints, Unseen: rep.Unseen, Warnings: rep.Summary.Warnings})
 	if err != nil {

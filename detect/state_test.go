@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"path/filepath"
 	"sort"
@@ -296,4 +297,55 @@ func FuzzStateDecode(f *testing.F) {
 		_ = p.unmarshalState(b)
 		e.Report()
 	})
+}
+
+// TestStateShadowAlertsFollowTemplates checks that a shadow_endpoint alert
+// stored for a literal path goes once the path is learnt into a template.
+func TestStateShadowAlertsFollowTemplates(t *testing.T) {
+	spec, err := LoadSpec("testdata/golden-spec.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := mustEngine(t, Options{Specs: []*Spec{spec}})
+	s := NewMemStore()
+	stored := func() map[string]bool {
+		out := map[string]bool{}
+		ReadAlerts(s, func(a *StoredAlert) error {
+			if a.Kind == KindShadowEndpoint {
+				out[a.Path] = true
+			}
+			return nil
+		})
+		return out
+	}
+	// Usernames under an undocumented path on a documented host: literal
+	// at first, a parameter once enough of them came.
+	for i := 0; i < 3; i++ {
+		e.Observe(tx(i, "GET", "api.example.com", fmt.Sprintf("/v1/people/user%c%c", 'a'+i, 'k'+i), 200))
+	}
+	if err := e.Save(s); err != nil {
+		t.Fatal(err)
+	}
+	if !stored()["/v1/people/userak"] {
+		t.Fatalf("literal shadow alerts not stored: %v", stored())
+	}
+	for i := 3; i < 200; i++ {
+		e.Observe(tx(i, "GET", "api.example.com", fmt.Sprintf("/v1/people/%s", names("someone", 200)[i]), 200))
+	}
+	if err := e.Save(s); err != nil {
+		t.Fatal(err)
+	}
+	got := stored()
+	if got["/v1/people/userak"] || len(got) == 0 {
+		t.Fatalf("after learning, stored shadow alerts: %v", got)
+	}
+	want := map[string]bool{}
+	for _, a := range e.Report().Alerts {
+		if a.Kind == KindShadowEndpoint {
+			want[a.Path] = true
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("stored %v, report %v", got, want)
+	}
 }
