@@ -102,7 +102,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		WithMetricsEnabled(false). // badger's metrics are process-global expvars
 		WithNumVersionsToKeep(1).
 		WithMemTableSize(16 << 20).
-		WithValueLogFileSize(64 << 20).
+		WithValueLogFileSize(256 << 20). // a value must fit one file; sparse, so cheap
 		WithBlockCacheSize(16 << 20).
 		WithIndexCacheSize(0).
 		WithNumCompactors(2).
@@ -322,7 +322,6 @@ func (db *DB) measure() {
 	}
 	db.size.Store(total)
 }
-
 
 // Close stops the upkeep goroutine and closes the store, flushing what was
 // written. It is safe to call twice.
