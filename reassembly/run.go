@@ -13,8 +13,9 @@ import (
 )
 
 // Run reads src to its end, decodes and filters each packet, reassembles
-// TCP and hands every HTTP transaction to sink. Transactions of one
-// connection reach sink in request order. With Options.Workers > 1, sink is
+// TCP and hands every HTTP transaction to sink. HTTP/1.x transactions of
+// one connection reach sink in request order, HTTP/2 ones as their streams
+// end. With Options.Workers > 1, sink is
 // called from several goroutines at once and must be safe for that.
 //
 // A capture damaged part-way (truncated or corrupt record) is analysed up to

@@ -108,6 +108,11 @@ type Options struct {
 	// any other non-DATA frame buffered; 0 means 256 KiB. A larger one is
 	// skipped and the HPACK table marked unknown (Stats.OversizedBlocks).
 	MaxHeaderBlock int
+	// MaxSampled bounds the stream sides sampling a body at once per
+	// connection (each holds up to MaxBody of output and twice that of
+	// input); 0 means 32. Bodies beyond are counted, not sampled
+	// (Stats.UnsampledBodies).
+	MaxSampled int
 	// MaxTable bounds the HPACK dynamic table kept per direction; 0 means
 	// 64 KiB. Entries beyond it are forgotten (references to them become
 	// unknown fields, never wrong ones).
@@ -136,6 +141,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxHeaderBlock <= 0 {
 		o.MaxHeaderBlock = 256 << 10
+	}
+	if o.MaxSampled <= 0 {
+		o.MaxSampled = 32
 	}
 	if o.MaxTable <= 0 {
 		o.MaxTable = 64 << 10
@@ -167,8 +175,9 @@ type Stats struct {
 	// lost and searched for again, ResyncSkippedBytes the bytes passed over.
 	Gaps, GapBytes, Resyncs, ResyncSkippedBytes uint64
 	// BodyBytes counts DATA payload bytes; DecodeErrors bodies that failed
-	// to decode; TruncatedBodies samples that were capped.
-	BodyBytes, DecodeErrors, TruncatedBodies uint64
+	// to decode; TruncatedBodies samples that were capped; UnsampledBodies
+	// stream sides left without a sample by MaxSampled.
+	BodyBytes, DecodeErrors, TruncatedBodies, UnsampledBodies uint64
 	// GRPCMessages counts gRPC length-prefixed messages.
 	GRPCMessages uint64
 }
@@ -196,5 +205,6 @@ func (s *Stats) Add(o *Stats) {
 	s.BodyBytes += o.BodyBytes
 	s.DecodeErrors += o.DecodeErrors
 	s.TruncatedBodies += o.TruncatedBodies
+	s.UnsampledBodies += o.UnsampledBodies
 	s.GRPCMessages += o.GRPCMessages
 }

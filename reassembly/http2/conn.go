@@ -114,6 +114,8 @@ type Conn struct {
 	done   bool
 	// maxSID is the highest stream id opened.
 	maxSID uint32
+	// sampling counts the stream sides holding a body decoder.
+	sampling int
 }
 
 // NewConn returns a Conn whose streams go to opts.OnStream. Both directions
@@ -516,7 +518,7 @@ func (c *Conn) finishBlock(d int) {
 		st.pushed = true
 		s := &st.side[1-d]
 		s.seen, s.ended = true, true
-		c.applyHeaders(st, s, fields, partial, true)
+		c.applyHeaders(st, s, fields, partial, false)
 		return
 	}
 	st := c.stream(ds.blkSID, d)
@@ -533,7 +535,7 @@ func (c *Conn) finishBlock(d int) {
 		}
 		c.grpcFields(s, fields)
 	} else {
-		c.applyHeaders(st, s, fields, partial, false)
+		c.applyHeaders(st, s, fields, partial, ds.blkEnd)
 	}
 	if ds.blkEnd {
 		c.endSide(d, ds.blkSID)
@@ -541,7 +543,7 @@ func (c *Conn) finishBlock(d int) {
 }
 
 // applyHeaders records the first (non-interim) header block of a side.
-func (c *Conn) applyHeaders(st *stream, s *side, fields []hfield, partial, promised bool) {
+func (c *Conn) applyHeaders(st *stream, s *side, fields []hfield, partial, noBody bool) {
 	status := 0
 	hasStatus := false
 	for _, f := range fields {
@@ -578,13 +580,12 @@ func (c *Conn) applyHeaders(st *stream, s *side, fields []hfield, partial, promi
 			cenc = f.value
 		}
 	}
-	_ = promised
 	s.hdrs = c.keep(s.hdrs, fields, s)
 	if strings.HasPrefix(ctype, "application/grpc") {
 		s.grpc = true
 	}
 	c.grpcFields(s, fields) // trailers-only responses
-	if c.opts.MaxBody < 0 || (partial && !s.grpc) {
+	if noBody || c.opts.MaxBody < 0 || (partial && !s.grpc) {
 		return // the content-encoding may be among the unknown fields
 	}
 	var codings []content.Coding
@@ -596,6 +597,11 @@ func (c *Conn) applyHeaders(st *stream, s *side, fields []hfield, partial, promi
 		}
 	}
 	if s.dec == nil {
+		if c.sampling >= c.opts.MaxSampled {
+			c.stats.UnsampledBodies++
+			return
+		}
+		c.sampling++
 		if n := len(c.free); n > 0 {
 			s.dec, c.free = c.free[n-1], c.free[:n-1]
 		} else {
@@ -644,6 +650,7 @@ func (c *Conn) release(s *side) {
 	if s.dec != nil {
 		c.free = append(c.free, s.dec)
 		s.dec = nil
+		c.sampling--
 	}
 }
 

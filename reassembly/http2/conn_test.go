@@ -274,3 +274,28 @@ func TestBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestSampleBound: no more than MaxSampled stream sides sample at once.
+func TestSampleBound(t *testing.T) {
+	cv := newConvo(t, true)
+	for i := uint32(1); i < 20; i += 2 {
+		cv.headers(0, i, hdrs(":method", "POST", ":scheme", "http", ":authority", "a", ":path", "/up"), false)
+		cv.data(0, i, []byte("part"), false)
+	}
+	for i := uint32(1); i < 20; i += 2 {
+		cv.data(0, i, []byte("rest"), true)
+		cv.headers(1, i, hdrs(":status", "204"), true)
+	}
+	cv.flush(0)
+	cv.flush(1)
+	ss, c := collect(cv.events, Options{MaxSampled: 4}, 0, func(c *Conn) { c.SetClient(0) })
+	sampled := 0
+	for _, s := range ss {
+		if string(s.ReqBody) == "partrest" {
+			sampled++
+		}
+	}
+	if len(ss) != 10 || sampled != 4 || c.Stats().UnsampledBodies != 6 || c.sampling != 0 {
+		t.Errorf("%d streams, %d sampled, stats %+v, sampling %d", len(ss), sampled, c.Stats(), c.sampling)
+	}
+}
