@@ -106,10 +106,11 @@ func SumLiveStats(srcs []*Live) LiveStats {
 // PACKET_FANOUT_HASH, whose hash over addresses and ports is the same for
 // both directions, so each source sees whole connections and can feed its
 // own reassembly (reassembly.Run with Workers 1). n of 0 or less means 1.
-// IP fragments are reassembled by the kernel before hashing
+// IPv4 fragments are reassembled by the kernel before hashing
 // (PACKET_FANOUT_FLAG_DEFRAG) so they reach the same source as the rest of
-// their flow. Tunnelled traffic is hashed on its outer headers: with
-// encapsulated mirror traffic, open one source.
+// their flow; IPv6 fragments are not, and may reach another source than
+// their flow's other packets. Tunnelled traffic is hashed on its outer
+// headers: with encapsulated mirror traffic, open one source.
 func OpenFanout(iface string, n int, opts LiveOptions) ([]*Live, error) {
 	return OpenInterfaces([]string{iface}, n, opts)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,6 +25,26 @@ type testNetns struct {
 }
 
 var netnsSeq atomic.Int32
+
+const netnsPrefix = "stap-test-"
+
+// removeStaleNetns deletes the namespaces of test processes that were
+// killed before their cleanup ran.
+func removeStaleNetns() {
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), netnsPrefix)
+		if !ok {
+			continue
+		}
+		pidText, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid == os.Getpid() || unix.Kill(pid, 0) != unix.ESRCH {
+			continue
+		}
+		exec.Command("ip", "netns", "del", e.Name()).Run()
+	}
+}
 
 // requireNetns skips unless the test can make namespaces: root and
 // iproute2's ip.
@@ -43,7 +64,8 @@ func requireNetns(tb testing.TB) {
 func newTestNetns(tb testing.TB, pairs ...[2]string) *testNetns {
 	tb.Helper()
 	requireNetns(tb)
-	ns := &testNetns{t: tb, Name: fmt.Sprintf("stap-test-%d-%d", os.Getpid(), netnsSeq.Add(1))}
+	removeStaleNetns()
+	ns := &testNetns{t: tb, Name: fmt.Sprintf("%s%d-%d", netnsPrefix, os.Getpid(), netnsSeq.Add(1))}
 	ns.ip("netns", "add", ns.Name)
 	tb.Cleanup(func() {
 		if out, err := exec.Command("ip", "netns", "del", ns.Name).CombinedOutput(); err != nil {
