@@ -124,6 +124,44 @@ func TestStreamConnH2(t *testing.T) {
 	}
 }
 
+// TestStreamConnH2Midstream: a sensor attached to a connection already
+// running (no preface) finds HTTP/2 from its frames; what it shows is right.
+func TestStreamConnH2Midstream(t *testing.T) {
+	writes := h2Bytes(t, 20)
+	var txs []*Transaction
+	s := NewStreamConn(cli, srv, Options{}, func(tx *Transaction) { txs = append(txs, tx) })
+	ts := time.Unix(1700000000, 0)
+	for _, w := range writes[8:] {
+		s.Client(w[0], ts)
+		s.Server(w[1], ts)
+	}
+	s.Close(ts)
+	if st := s.Stats(); st.HTTP2Flows != 1 || len(txs) < 10 {
+		t.Fatalf("%d transactions, stats %+v", len(txs), st)
+	}
+	whole := 0
+	for _, tx := range txs {
+		i := int(tx.StreamID-1) / 2
+		if tx.Protocol == ProtoGRPC {
+			continue
+		}
+		if tx.Method != "" && tx.Method != "GET" || tx.Target != "" && tx.Target != fmt.Sprintf("/v1/customers/%d", 1000+i%50) ||
+			tx.Status != 0 && tx.Status != 200 || tx.Host != "" && tx.Host != "api.example.com" {
+			t.Errorf("stream %d: %s %s %s %d", tx.StreamID, tx.Method, tx.Host, tx.Target, tx.Status)
+		}
+		if tr := tx.RespHeader("x-trace"); tr != "" && tr != fmt.Sprintf("t%d", i) {
+			t.Errorf("stream %d: x-trace %q", tx.StreamID, tr)
+		}
+		if a := tx.ReqHeader("authorization"); a != "" && a != "Bearer abc" {
+			t.Errorf("stream %d: authorization %q", tx.StreamID, a)
+		}
+		if tx.Flags&FlagHeadersMissing == 0 && tx.Target != "" {
+			whole++
+		}
+	}
+	t.Logf("%d transactions, %d whole", len(txs), whole)
+}
+
 // BenchmarkH2 measures the HTTP/2 path through Run on a generated capture
 // of 2000 REST exchanges over one h2c connection (plus a gRPC call), with
 // allocs/op.

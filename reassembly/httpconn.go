@@ -83,6 +83,9 @@ type httpConn struct {
 	// the preface has sent nothing yet: its first bytes say whether it
 	// too is seen from its start.
 	h2start [2]bool
+	// h2maybe[d] is set when direction d, seen from its first byte and
+	// not HTTP/1, began with plausible HTTP/2 frame headers.
+	h2maybe [2]bool
 	// h2cReq is the pending request that asked for Upgrade: h2c; while it
 	// is set, bytes are fed to the HTTP/1 parsers line by line so that
 	// the HTTP/2 bytes after the 101 (or the client's preface) are found.
@@ -181,9 +184,17 @@ func (c *httpConn) tryAlign(d int, final bool) {
 			// response) or a start line follows.
 			c.notHTTP[d] = true
 			c.fresh[d] = false
+			c.h2maybe[d] = http2.StartsFrames(b)
 			if c.notHTTP[1-d] {
-				c.setOther(len(b))
-				return
+				// Unless HTTP/2 frames (a sensor attached to a running
+				// connection) are found or may still be.
+				if c.state == stProbe && (c.findH2(d) || c.findH2(1-d)) {
+					return
+				}
+				if c.state != stProbe || !c.h2maybe[0] && !c.h2maybe[1] {
+					c.setOther(len(b))
+					return
+				}
 			}
 			off = -1
 		}

@@ -148,6 +148,13 @@ func FindFrames(b []byte, maxFrame int) (off, keep int) {
 	return -1, keep
 }
 
+// StartsFrames reports whether b begins with plausible frame headers (as
+// far as it goes): bytes a sensor attached to a running HTTP/2 connection
+// may see first.
+func StartsFrames(b []byte) bool {
+	return len(b) > 0 && chain(b, defaultMaxFrame) != chainNo
+}
+
 type chainResult uint8
 
 const (
