@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,11 @@ const pollInterval = 100 * time.Millisecond
 func OpenInterfaces(ifaces []string, n int, opts LiveOptions) ([]*Live, error) {
 	if len(ifaces) == 0 {
 		return nil, errors.New("live capture: no interface given")
+	}
+	for i, iface := range ifaces {
+		if slices.Contains(ifaces[:i], iface) {
+			return nil, fmt.Errorf("live capture: interface %s given twice", iface)
+		}
 	}
 	n = max(n, 1)
 	o, err := opts.withDefaults()

@@ -309,6 +309,9 @@ func TestOpenLiveErrors(t *testing.T) {
 	if _, err := OpenInterfaces(nil, 1, LiveOptions{}); err == nil {
 		t.Error("no interface accepted")
 	}
+	if _, err := OpenInterfaces([]string{"rx0", "rx1", "rx0"}, 1, LiveOptions{}); err == nil {
+		t.Error("an interface given twice accepted")
+	}
 	requireNetns(t)
 	ns := newTestNetns(t)
 	ns.Do(func() {
