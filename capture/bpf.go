@@ -49,9 +49,6 @@ const (
 	ethTypeOffset = 12
 )
 
-// vlanTypes are the tag EtherTypes the decoder peels (decode.go).
-var vlanTypes = [...]uint32{0x8100, 0x88a8, 0x9100, 0x9200, 0x9300}
-
 // CompileBPF compiles f to a classic BPF program for Ethernet frames, to
 // attach to a packet socket (SO_ATTACH_FILTER). The program returns
 // snapLen for a frame to keep (0 or less means 262144) and 0 for a frame to
@@ -150,6 +147,8 @@ func (c *bpfCompiler) ja(t label) {
 // body for a TCP or UDP packet the filter decides, keep for a packet only
 // userspace can decide and drop for one the decoder discards.
 func (c *bpfCompiler) prologue(body, keep, drop label) {
+	// The tag EtherTypes the decoder peels (decode.go).
+	vlanTypes := [...]uint32{0x8100, 0x88a8, 0x9100, 0x9200, 0x9300}
 	// X walks the EtherType through VLAN tags.
 	c.emit(bpf.LoadConstant{Dst: bpf.RegX, Val: ethTypeOffset})
 	ethType := c.newLabel()
