@@ -77,8 +77,9 @@ type httpConn struct {
 	// h2 parses the connection once it is HTTP/2; h2buf[d] holds bytes of
 	// direction d searched for HTTP/2 frames while the connection, picked
 	// up mid-stream, is not classified (bounded by h2ProbeLimit).
-	h2    *http2.Conn
-	h2buf [2][]byte
+	h2     *http2.Conn
+	h2buf  [2][]byte
+	h2find [2]http2.FrameFinder
 	// h2start[d] is set while direction d of a connection that began with
 	// the preface has sent nothing yet: its first bytes say whether it
 	// too is seen from its start.
@@ -105,7 +106,7 @@ func (c *httpConn) init(e *env, a0, a1 netip.AddrPort) {
 func (c *httpConn) setClient(d int) {
 	c.client = int8(d)
 	c.state = stHTTP
-	c.h2buf = [2][]byte{}
+	c.h2buf, c.h2find = [2][]byte{}, [2]http2.FrameFinder{}
 	opts := c.env.http
 	opts.OnMessage = c.onRequest
 	c.req = http1.NewRequestParser(opts)
@@ -144,6 +145,7 @@ func (c *httpConn) data(d int, b []byte, ts time.Time) {
 		c.h2buf[d] = append(c.h2buf[d], b...)
 		if n := len(c.h2buf[d]); n > h2ProbeLimit {
 			c.h2buf[d] = append(c.h2buf[d][:0], c.h2buf[d][n-h2ProbeLimit:]...)
+			c.h2find[d].Shift(n - h2ProbeLimit)
 		}
 	}
 	c.buf[d] = append(c.buf[d], b...)
@@ -244,7 +246,7 @@ func (c *httpConn) setOther(skipped int) {
 	c.env.stats.NonHTTPFlows++
 	c.state = stOther
 	c.buf = [2][]byte{}
-	c.h2buf = [2][]byte{}
+	c.h2buf, c.h2find = [2][]byte{}, [2]http2.FrameFinder{}
 }
 
 // findStartLine returns the offset of the first line in b where a start line
@@ -291,6 +293,7 @@ func (c *httpConn) gap(d int, n int, ts time.Time) {
 		return
 	}
 	c.h2buf[d] = c.h2buf[d][:0]
+	c.h2find[d].Reset()
 	if !c.gapSeen[d] {
 		// The hole began after the direction's latest bytes.
 		c.gapSeen[d], c.gapTS[d] = true, c.feedTS[d]
@@ -317,7 +320,7 @@ func (c *httpConn) close(ts time.Time) {
 		c.env.stats.DecodeErrors += st.DecodeErrors
 		c.h2 = nil
 	}
-	c.h2buf = [2][]byte{}
+	c.h2buf, c.h2find = [2][]byte{}, [2]http2.FrameFinder{}
 	if c.state == stProbe || c.state == stHTTP {
 		for d := 0; d < 2; d++ {
 			if c.align[d] && len(c.buf[d]) > 0 {
@@ -519,9 +522,10 @@ func (c *httpConn) probeH2(d int, b []byte, final bool) bool {
 // connection picked up mid-stream.
 func (c *httpConn) findH2(d int) bool {
 	b := c.h2buf[d]
-	off, keep := http2.FindFrames(b, 0)
+	off, keep := c.h2find[d].Find(b, 0)
 	if off < 0 {
 		c.h2buf[d] = append(b[:0], b[keep:]...)
+		c.h2find[d].Shift(keep)
 		return false
 	}
 	if strings.HasPrefix(string(b[off:min(len(b), off+len(http2.Preface))]), http2.Preface) {
@@ -542,7 +546,7 @@ func (c *httpConn) startH2(client int, how int) {
 		c.h2.SetClient(client)
 	}
 	bufs, probe := c.buf, c.h2buf
-	c.buf, c.h2buf = [2][]byte{}, [2][]byte{}
+	c.buf, c.h2buf, c.h2find = [2][]byte{}, [2][]byte{}, [2]http2.FrameFinder{}
 	c.align = [2]bool{}
 	switch how {
 	case h2Mid:

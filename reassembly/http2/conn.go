@@ -42,6 +42,7 @@ type dirState struct {
 	padPending bool
 	dataEnd    bool
 	sbuf       []byte // stStart: preface bytes; stSync: the search window
+	finder     FrameFinder
 	maxFrame   int    // frame size bound for boundary search
 	hdec       decoder
 	// The header block in assembly (HEADERS or PUSH_PROMISE, then
@@ -142,6 +143,8 @@ func (c *Conn) Client() int { return int(c.client) }
 func (c *Conn) Midstream(d int) {
 	ds := &c.dir[d]
 	ds.st = stSync
+	ds.sbuf = ds.sbuf[:0]
+	ds.finder.Reset()
 	ds.hdec.lose()
 	c.stats.TableLosses++
 }
@@ -234,13 +237,14 @@ func (c *Conn) feed(d int, data []byte) {
 			}
 			ds.sbuf = append(ds.sbuf, data...)
 			data = nil
-			off, keep := FindFrames(ds.sbuf, ds.maxFrame)
+			off, keep := ds.finder.Find(ds.sbuf, ds.maxFrame)
 			if off < 0 {
 				if len(ds.sbuf)-keep > syncWindow {
 					keep = len(ds.sbuf) - syncWindow
 				}
 				c.stats.ResyncSkippedBytes += uint64(keep)
 				ds.sbuf = append(ds.sbuf[:0], ds.sbuf[keep:]...)
+				ds.finder.Shift(keep)
 				continue
 			}
 			c.stats.ResyncSkippedBytes += uint64(off)
@@ -822,6 +826,7 @@ func (c *Conn) Gap(d int, n int, ts time.Time) {
 		return
 	case ds.st == stSync:
 		ds.sbuf = ds.sbuf[:0] // bytes on both sides of a hole never join
+		ds.finder.Reset()
 		return
 	}
 	// Framing lost: frames, header blocks and END_STREAM flags may be in
@@ -843,6 +848,7 @@ func (c *Conn) Gap(d int, n int, ts time.Time) {
 		}
 	}
 	ds.st, ds.nh, ds.sbuf = stSync, 0, ds.sbuf[:0]
+	ds.finder.Reset()
 }
 
 // Close ends the connection: streams still open are handed on, incomplete.

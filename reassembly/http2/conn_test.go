@@ -299,3 +299,39 @@ func TestSampleBound(t *testing.T) {
 		t.Errorf("%d streams, %d sampled, stats %+v, sampling %d", len(ss), sampled, c.Stats(), c.sampling)
 	}
 }
+
+// TestFrameFinder: the incremental finder, fed a buffer in pieces and
+// trimmed as a caller does, finds the boundary the one-shot search finds
+// in the same bytes.
+func TestFrameFinder(t *testing.T) {
+	cv := busyConvo(t, 5, 6)
+	var stream []byte
+	for _, ev := range cv.events {
+		if ev.dir == 1 {
+			stream = append(stream, ev.data...)
+		}
+	}
+	for _, start := range []int{0, 1, 5, 17, 100, 1000, 5000} {
+		for _, piece := range []int{1, 3, 64, 1500} {
+			junk := append(bytes.Repeat([]byte{0x17, 0x03, 0x03, 0xff}, 50), stream[start:]...)
+			var f FrameFinder
+			var buf []byte
+			dropped, found := 0, -1
+			for off := 0; off < len(junk) && found < 0; off += piece {
+				buf = append(buf, junk[off:min(off+piece, len(junk))]...)
+				o, keep := f.Find(buf, 0)
+				if o >= 0 {
+					found = dropped + o
+					break
+				}
+				buf = append(buf[:0], buf[keep:]...)
+				f.Shift(keep)
+				dropped += keep
+			}
+			want, _ := FindFrames(junk[:min(len(junk), found+4*(defaultMaxFrame+9))], 0)
+			if found < 0 || found != want {
+				t.Errorf("start %d piece %d: found %d, one-shot %d", start, piece, found, want)
+			}
+		}
+	}
+}

@@ -127,25 +127,80 @@ const chainFrames = 3
 // ending exactly at len(b); -1 when there is none yet, keep then being the
 // first offset that more bytes may still confirm (len(b) when none can).
 func FindFrames(b []byte, maxFrame int) (off, keep int) {
+	var f FrameFinder
+	return f.Find(b, maxFrame)
+}
+
+// maxPending bounds the undecided offsets a FrameFinder re-examines.
+const maxPending = 64
+
+// FrameFinder is FindFrames over a buffer that grows between calls: each
+// offset is examined once, then again only while more bytes may still
+// confirm it (at most maxPending such offsets are kept), so the work stays
+// linear in the bytes searched. The zero value is ready.
+type FrameFinder struct {
+	pend []int // undecided offsets, ascending
+	next int   // first offset not yet examined
+}
+
+// Find looks at b, the buffer of the previous call with bytes appended
+// (see Shift for bytes dropped from its front), and returns as FindFrames.
+func (f *FrameFinder) Find(b []byte, maxFrame int) (off, keep int) {
 	if maxFrame <= 0 {
 		maxFrame = defaultMaxFrame
 	}
-	keep = len(b)
+	f.next = min(f.next, len(b))
 	// A preface means a connection's start: frames follow it.
-	if i := bytes.Index(b, []byte(Preface)); i >= 0 {
-		return i, i
+	from := max(0, f.next-len(Preface)+1)
+	if i := bytes.Index(b[from:], []byte(Preface)); i >= 0 {
+		f.Reset()
+		return from + i, from + i
 	}
-	for i := 0; i < len(b); i++ {
+	pend := f.pend[:0]
+	for _, i := range f.pend {
 		switch chain(b[i:], maxFrame) {
 		case chainYes:
+			f.Reset()
 			return i, i
 		case chainMore:
-			if keep == len(b) {
-				keep = i
+			pend = append(pend, i)
+		}
+	}
+	f.pend = pend
+	for i := f.next; i < len(b); i++ {
+		switch chain(b[i:], maxFrame) {
+		case chainYes:
+			f.Reset()
+			return i, i
+		case chainMore:
+			if len(f.pend) < maxPending {
+				f.pend = append(f.pend, i)
 			}
 		}
 	}
+	f.next = len(b)
+	keep = len(b)
+	if len(f.pend) > 0 {
+		keep = f.pend[0]
+	}
 	return -1, keep
+}
+
+// Shift tells f that the caller dropped the first n bytes of its buffer.
+func (f *FrameFinder) Shift(n int) {
+	pend := f.pend[:0]
+	for _, i := range f.pend {
+		if i >= n {
+			pend = append(pend, i-n)
+		}
+	}
+	f.pend = pend
+	f.next = max(0, f.next-n)
+}
+
+// Reset forgets everything examined.
+func (f *FrameFinder) Reset() {
+	f.pend, f.next = f.pend[:0], 0
 }
 
 // StartsFrames reports whether b begins with plausible frame headers (as
