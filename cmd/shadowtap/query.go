@@ -50,7 +50,27 @@ func runEndpoints(args []string, stdout, stderr io.Writer) error {
 			Unseen    []detect.Unseen   `json:"unseen"`
 		}{eps, unseen})
 	}
-	printReport(stdout, &detect.Report{Endpoints: eps, Unseen: unseen, Alerts: []detect.Alert{}})
+	fmt.Fprintf(stdout, "ENDPOINTS (%d)\n", len(eps))
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tMETHOD\tPATH\tDOC\tCOUNT\tCLIENTS\tLAST SEEN\tSTATUSES\tAUTH\tSENSITIVE")
+	for _, e := range eps {
+		doc := "-"
+		if e.Documented != nil {
+			doc = "yes"
+			if !*e.Documented {
+				doc = "SHADOW"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", e.Host, e.Method, e.Path, doc, e.Count, e.Clients,
+			e.LastSeen, statusesString(e.Statuses), strings.Join(e.Auth, ","), strings.Join(e.Sensitive, ","))
+	}
+	tw.Flush()
+	if len(unseen) > 0 {
+		fmt.Fprintf(stdout, "\nUNSEEN (documented, never called: %d)\n", len(unseen))
+		for _, u := range unseen {
+			fmt.Fprintf(stdout, "  %s %s %s\n", u.Host, u.Method, u.Path)
+		}
+	}
 	return nil
 }
 
