@@ -43,7 +43,7 @@ type dirState struct {
 	dataEnd    bool
 	sbuf       []byte // stStart: preface bytes; stSync: the search window
 	finder     FrameFinder
-	maxFrame   int    // frame size bound for boundary search
+	maxFrame   int // frame size bound for boundary search
 	hdec       decoder
 	// The header block in assembly (HEADERS or PUSH_PROMISE, then
 	// CONTINUATION).
