@@ -225,3 +225,40 @@ func TestReadToken(t *testing.T) {
 		t.Fatalf("short token accepted: %v", err)
 	}
 }
+
+// TestDeployFiles keeps deploy/ honest: the example config loads and
+// checks, and the unit grants exactly the capabilities capture needs.
+func TestDeployFiles(t *testing.T) {
+	c, err := loadConfig("../../deploy/shadowtap.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.withDefaults(true); err != nil {
+		t.Fatalf("example config refused: %v", err)
+	}
+	if len(c.Ifaces) == 0 || c.DB != "/var/lib/shadowtap" || len(c.Sinks) == 0 {
+		t.Errorf("example config: %+v", c)
+	}
+	unit, err := os.ReadFile("../../deploy/shadowtap.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"CapabilityBoundingSet=", "AmbientCapabilities="} {
+		found := false
+		for _, line := range strings.Split(string(unit), "\n") {
+			if v, ok := strings.CutPrefix(line, key); ok {
+				found = true
+				if caps := strings.Fields(v); !slices.Equal(caps, []string{"CAP_NET_RAW", "CAP_NET_ADMIN"}) {
+					t.Errorf("%s%v, want CAP_NET_RAW CAP_NET_ADMIN only", key, caps)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("unit has no %s line", key)
+		}
+	}
+	if !strings.Contains(string(unit), "ExecStart=/usr/local/bin/shadowtap run --config /etc/shadowtap/shadowtap.yaml") ||
+		!strings.Contains(string(unit), "ExecReload=/bin/kill -HUP $MAINPID") {
+		t.Errorf("unit does not start and reload the daemon as documented")
+	}
+}
