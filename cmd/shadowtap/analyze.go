@@ -35,6 +35,8 @@ type analyzeConfig struct {
 	db string
 	// dbSaveEvery is the capture time between periodic saves.
 	dbSaveEvery time.Duration
+	// alertRetention is the TTL of stored alerts.
+	alertRetention time.Duration
 }
 
 func runAnalyze(args []string, stdout, stderr io.Writer) error {
@@ -52,6 +54,7 @@ func runAnalyze(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.memProfile, "memprofile", "", "write a pprof heap profile to `FILE` at the end")
 	fs.StringVar(&cfg.db, "db", defaultDBDir(false), "badger store `DIR` to read prior state from and persist into (\"none\" = memory only)")
 	fs.DurationVar(&cfg.dbSaveEvery, "db-save-every", time.Hour, "save state to the store every `DURATION` of capture time (and at the end)")
+	fs.DurationVar(&cfg.alertRetention, "alert-retention", detect.DefaultAlertRetention, "keep stored alerts `DURATION` after they last changed")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -154,7 +157,7 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 		if err := engine.Load(store); err != nil {
 			return nil, rep, fmt.Errorf("loading state from %s: %w", cfg.db, err)
 		}
-		persist = newPersister(engine, store, cfg.dbSaveEvery, log)
+		persist = newPersister(engine, store, cfg.dbSaveEvery, detect.SaveOptions{AlertRetention: cfg.alertRetention}, log)
 	}
 	src, err := capture.OpenFiles(cfg.files...)
 	if err != nil {

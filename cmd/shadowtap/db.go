@@ -224,6 +224,7 @@ type persister struct {
 	store  detect.Store
 	log    zerolog.Logger
 	every  time.Duration
+	opts   detect.SaveOptions
 
 	last     time.Time // capture time of the last save
 	requests uint64    // transactions that reached the inventory
@@ -234,8 +235,8 @@ type persister struct {
 	saves    uint64
 }
 
-func newPersister(e *detect.Engine, s detect.Store, every time.Duration, log zerolog.Logger) *persister {
-	return &persister{engine: e, store: s, every: every, log: log, busy: make(chan struct{}, 1)}
+func newPersister(e *detect.Engine, s detect.Store, every time.Duration, o detect.SaveOptions, log zerolog.Logger) *persister {
+	return &persister{engine: e, store: s, every: every, opts: o, log: log, busy: make(chan struct{}, 1)}
 }
 
 // observed is called on the engine's goroutine after each transaction.
@@ -259,7 +260,7 @@ func (p *persister) observed(t *reassembly.Transaction, endpoint string) {
 		return // a write is in flight
 	}
 	p.last = ts
-	sn, err := p.engine.Snapshot(p.store, detect.SaveOptions{})
+	sn, err := p.engine.Snapshot(p.store, p.opts)
 	if err != nil {
 		<-p.busy
 		p.fail(err)
@@ -295,7 +296,7 @@ func (p *persister) fail(err error) {
 // final waits for the write in flight and saves the final state.
 func (p *persister) final() error {
 	p.wg.Wait()
-	sn, err := p.engine.Snapshot(p.store, detect.SaveOptions{})
+	sn, err := p.engine.Snapshot(p.store, p.opts)
 	if err == nil {
 		p.log.Debug().Uint64("generation", sn.Generation()).Uint64("requests", p.requests).Msg("state snapshot")
 		err = sn.Write(p.store)
