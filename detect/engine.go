@@ -107,6 +107,9 @@ type txView struct {
 	queryNames []string
 	credNames  []string // "in:name" of credentials, for export
 	respType   string   // response media type
+	// raw and query feed the inferred schemas (schema.go).
+	raw   *reassembly.Transaction
+	query []queryParam
 }
 
 // Observe adds one transaction to the inventory and returns its endpoint
@@ -144,7 +147,7 @@ func (e *Engine) inventory(t *reassembly.Transaction) string {
 	}
 	hs := e.host(EndpointHost(t))
 	query := parseQuery(t.Target)
-	v := txView{ts: t.RequestTime, client: e.clientOf(t), status: t.Status}
+	v := txView{ts: t.RequestTime, client: e.clientOf(t), status: t.Status, raw: t, query: query}
 	if v.ts.IsZero() {
 		v.ts = t.ResponseTime
 	}

@@ -25,8 +25,9 @@ type ExportOptions struct {
 
 // ExportSpec returns an OpenAPI 3.1 document of what was observed: every
 // endpoint of the inventory (documented or not) with its path parameters,
-// the query parameters seen, the response status codes and media types,
-// and the security schemes used. Folded traffic (overflow templates, extra
+// the query parameters seen with their types, the JSON request and
+// (2xx) response body schemas inferred from the bodies (schema.go), the
+// response status codes and media types, and the security schemes used. Folded traffic (overflow templates, extra
 // methods, hosts beyond the cap) is left out. Credentials appear only as
 // security schemes (names of headers, parameters and cookies), never values.
 // Servers are https://host: a passive sensor cannot always tell the scheme.
@@ -95,7 +96,21 @@ func addOperation(doc *openapi3.T, method, path string, st *epStats) {
 		if credentialParams[strings.ToLower(q)] || q == "" {
 			continue
 		}
-		op.AddParameter(openapi3.NewQueryParameter(q).WithSchema(openapi3.NewStringSchema()))
+		op.AddParameter(openapi3.NewQueryParameter(q).WithSchema(queryType(st.schemas.queryKinds[q])))
+	}
+	if b := &st.schemas; b.req != nil {
+		body := openapi3.NewRequestBody().WithDescription("observed")
+		body.Content = openapi3.Content{}
+		types := sortedKeys(b.reqTypes)
+		for _, mt := range types {
+			if isJSONType(mt) {
+				body.Content[mt] = openapi3.NewMediaType().WithSchema(b.req.openAPI())
+			}
+		}
+		if len(body.Content) == 0 {
+			body.Content["application/json"] = openapi3.NewMediaType().WithSchema(b.req.openAPI())
+		}
+		op.RequestBody = &openapi3.RequestBodyRef{Value: body}
 	}
 	codes := make([]int, 0, len(st.statuses))
 	for c := range st.statuses {
@@ -109,7 +124,11 @@ func addOperation(doc *openapi3.T, method, path string, st *epStats) {
 		if c != 204 && c != 304 && len(st.respTypes) > 0 {
 			r.Content = openapi3.Content{}
 			for _, mt := range sortedKeys(st.respTypes) {
-				r.Content[mt] = openapi3.NewMediaType().WithSchema(&openapi3.Schema{})
+				schema := &openapi3.Schema{}
+				if c >= 200 && c < 300 && isJSONType(mt) && st.schemas.resp != nil {
+					schema = st.schemas.resp.openAPI()
+				}
+				r.Content[mt] = openapi3.NewMediaType().WithSchema(schema)
 			}
 		}
 		op.Responses.Set(strconv.Itoa(c), &openapi3.ResponseRef{Value: r})

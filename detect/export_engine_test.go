@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -28,6 +29,17 @@ func exportTraffic() []*txT {
 	}
 	for i := range 20 {
 		add("GET", "api.shop.example", fmt.Sprintf("/v1/users/%d?fields=id", i), 200, []hdr{{Name: "X-API-Key", Value: "k"}}, "application/json; charset=utf-8")
+		// Bodies: formats, an optional property, a nullable one, arrays.
+		nick := ""
+		if i%2 == 0 {
+			nick = fmt.Sprintf(`"nickname":"n%d",`, i)
+		}
+		manager := "null"
+		if i%3 == 0 {
+			manager = fmt.Sprintf(`"4f1c2a7e-0b3d-4c5e-9f6a-%012d"`, i)
+		}
+		out[len(out)-1].RespBody = fmt.Appendf(nil, `{"id":%d,"email":"user%d@example.com",%s"created":"2024-01-%02dT10:00:00Z","last_ip":"192.0.2.%d","score":%d.5,"manager":%s,"tags":["a","b"],"address":{"city":"Lyon","zip":"6900%d"}}`,
+			i, i, nick, i+1, i, i, manager, i%10)
 		add("GET", "api.shop.example", fmt.Sprintf("/v1/internal/jobs/%d", i), 500, nil, "text/plain")
 	}
 	add("DELETE", "api.shop.example", "/v1/users/7", 204, []hdr{{Name: "Authorization", Value: "Basic dTpw"}}, "")
@@ -35,7 +47,8 @@ func exportTraffic() []*txT {
 		add("GET", "blog.example", "/authors/"+u+"/posts?page=2&api_key=x", 200, nil, "application/json")
 	}
 	add("GET", "blog.example", "/authors/someone/posts", 200, nil, "application/json")
-	add("POST", "blog.example", "/comments", 0, []hdr{{Name: "Cookie", Value: "sessionid=s; theme=dark"}, {Name: "Authorization", Value: "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.c2ln"}}, "")
+	add("POST", "blog.example", "/comments", 0, []hdr{{Name: "Cookie", Value: "sessionid=s; theme=dark"}, {Name: "Authorization", Value: "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.c2ln"}, {Name: "Content-Type", Value: "application/json"}}, "")
+	out[len(out)-1].ReqBody = []byte(`{"post":12,"text":"nice \"post\"","notify":true}`)
 	return out
 }
 
@@ -129,5 +142,37 @@ func TestExportEngineSpec(t *testing.T) {
 	}
 	if len(rep2.Alerts) != 0 || len(rep2.Unseen) != 0 {
 		t.Errorf("replay: alerts %+v unseen %+v", rep2.Alerts, rep2.Unseen)
+	}
+	// Its own export describes the traffic's bodies and query values: no drift.
+	if d := e2.SchemaDrift(); len(d) != 0 {
+		t.Errorf("replay drifts from its own export: %+v", d)
+	}
+	// The inferred response schema: types, formats, required and nullable.
+	users := doc.Paths.Find("/v1/users/{userId}")
+	if users == nil || users.Get == nil {
+		t.Fatal("no GET /v1/users/{userId} in the export")
+	}
+	rs := users.Get.Responses.Status(200).Value.Content.Get("application/json").Schema.Value
+	for prop, want := range map[string]string{"id": "integer", "email": "string/email", "created": "string/date-time",
+		"last_ip": "string/ipv4", "score": "number", "manager": "string,null/uuid", "tags": "array", "address": "object", "nickname": "string"} {
+		p := rs.Properties[prop]
+		if p == nil {
+			t.Errorf("response property %s missing", prop)
+			continue
+		}
+		got := strings.Join(*p.Value.Type, ",")
+		if p.Value.Format != "" {
+			got += "/" + p.Value.Format
+		}
+		if got != want {
+			t.Errorf("response property %s: %s, want %s", prop, got, want)
+		}
+	}
+	if slices.Contains(rs.Required, "nickname") || !slices.Contains(rs.Required, "email") || !slices.Contains(rs.Required, "manager") {
+		t.Errorf("required %q: want email and manager, not nickname", rs.Required)
+	}
+	rb := doc.Paths.Find("/comments").Post.RequestBody.Value.Content.Get("application/json").Schema.Value
+	if len(rb.Properties) != 3 || !rb.Properties["notify"].Value.Type.Is("boolean") {
+		t.Errorf("request body schema %+v", rb.Properties)
 	}
 }

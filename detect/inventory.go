@@ -94,6 +94,9 @@ type epStats struct {
 	undocCount            uint64
 	undocFirst, undocLast time.Time
 	undocClient           netip.Addr
+
+	// schemas describes the JSON bodies and query values (schema.go).
+	schemas bodySchemas
 }
 
 // addUndocQuery records the undocumented query parameters of the request
@@ -142,6 +145,9 @@ func (s *epStats) record(t *txView) {
 	}
 	if t.respType != "" {
 		addBounded(&s.respTypes, t.respType, maxRespTypes)
+	}
+	if t.raw != nil || len(t.query) > 0 {
+		s.schemas.observe(t.raw, t.query, s.count)
 	}
 	for _, q := range t.queryNames {
 		if s.query == nil {
@@ -197,6 +203,7 @@ func (s *epStats) merge(o *epStats) {
 	for c := range o.respTypes {
 		addBounded(&s.respTypes, c, maxRespTypes)
 	}
+	s.schemas.merge(&o.schemas)
 	for q := range o.query {
 		if s.query == nil {
 			s.query = map[string]struct{}{}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"slices"
@@ -113,6 +114,11 @@ type SpecOp struct {
 	// litSiblings: the spec documents fixed words where this template's
 	// last segment is a parameter.
 	litSiblings bool
+	// The documented schemas of query parameters, of the JSON request
+	// body and of the first 2xx JSON response (nil when not given), for
+	// drift (diff.go).
+	queryTypes            map[string]*openapi3.Schema
+	reqSchema, respSchema *openapi3.Schema
 }
 
 // servedBy reports whether the operation exists on host: a server's base
@@ -224,16 +230,25 @@ func specFrom(doc *openapi3.T) *Spec {
 		for p, item := range doc.Paths.Map() {
 			for method, op := range item.Operations() {
 				var query []string
+				var qtypes map[string]*openapi3.Schema
 				for _, ps := range [][]*openapi3.ParameterRef{item.Parameters, op.Parameters} {
 					for _, pr := range ps {
 						if pr.Value != nil && pr.Value.In == "query" {
 							query = append(query, pr.Value.Name)
+							if pr.Value.Schema != nil && pr.Value.Schema.Value != nil {
+								if qtypes == nil {
+									qtypes = map[string]*openapi3.Schema{}
+								}
+								qtypes[pr.Value.Name] = pr.Value.Schema.Value
+							}
 						}
 					}
 				}
+				req, resp := bodySchemasOf(op)
 				for base, hosts := range bases {
 					full := base + "/" + strings.TrimLeft(p, "/")
-					op := &SpecOp{Method: strings.ToUpper(method), Path: full, segs: compileTemplate(full), Query: query}
+					op := &SpecOp{Method: strings.ToUpper(method), Path: full, segs: compileTemplate(full), Query: query,
+						queryTypes: qtypes, reqSchema: req, respSchema: resp}
 					if !oneBase && !contains(hosts, "") {
 						op.Hosts = slices.Sorted(slices.Values(hosts))
 					}
@@ -447,4 +462,32 @@ func (s *Spec) unseenOn(host string, seen map[*SpecOp]*epStats) bool {
 		}
 	}
 	return false
+}
+
+// bodySchemasOf returns the JSON schemas of an operation's request body
+// and of its first 2xx response that has one.
+func bodySchemasOf(op *openapi3.Operation) (req, resp *openapi3.Schema) {
+	jsonSchema := func(c openapi3.Content) *openapi3.Schema {
+		for _, mt := range slices.Sorted(maps.Keys(c)) {
+			if isJSONType(mediaType(mt)) && c[mt] != nil && c[mt].Schema != nil {
+				return c[mt].Schema.Value
+			}
+		}
+		return nil
+	}
+	if op.RequestBody != nil && op.RequestBody.Value != nil {
+		req = jsonSchema(op.RequestBody.Value.Content)
+	}
+	if op.Responses != nil {
+		for _, code := range slices.Sorted(maps.Keys(op.Responses.Map())) {
+			if len(code) == 3 && code[0] == '2' || code == "2XX" {
+				if r := op.Responses.Value(code); r != nil && r.Value != nil {
+					if resp = jsonSchema(r.Value.Content); resp != nil {
+						return req, resp
+					}
+				}
+			}
+		}
+	}
+	return req, nil
 }

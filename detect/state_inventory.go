@@ -266,6 +266,7 @@ func encodeStats(w *stateEnc, s *epStats) {
 	w.time(s.undocFirst)
 	w.time(s.undocLast)
 	w.addr(s.undocClient)
+	s.schemas.encode(w) // inferred schemas (schema.go)
 }
 
 func decodeStats(d *stateDec) *epStats {
@@ -294,6 +295,7 @@ func decodeStats(d *stateDec) *epStats {
 	s.undocFirst = d.time()
 	s.undocLast = d.time()
 	s.undocClient = d.addr()
+	s.schemas = decodeBodySchemas(d) // inferred schemas (schema.go)
 	return s
 }
 

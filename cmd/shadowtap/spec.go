@@ -105,11 +105,12 @@ func runSpecDiff(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	_, rep, err := inventory(ctx, cfg, stdout, stderr)
+	engine, rep, err := inventory(ctx, cfg, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	diff := detect.DiffReport(&rep)
+	diff.AddDrift(engine.SchemaDrift())
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

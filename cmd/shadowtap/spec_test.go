@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -63,6 +64,23 @@ func TestSpecCommands(t *testing.T) {
 	if len(diff.Shadow) != wantShadow || len(diff.Unseen) != wantUnseen {
 		t.Errorf("diff has %d shadow / %d unseen, truth says %d / %d", len(diff.Shadow), len(diff.Unseen), wantShadow, wantUnseen)
 	}
+	// Goldens pin the exported spec (paths, parameters with their types,
+	// inferred body schemas, security schemes) and the diff for people, on
+	// this fixed simulated capture.
+	jsonOut := filepath.Join(dir, "observed.json")
+	if code, _, stderr := runCmd(t, "spec", "export", "--out", jsonOut, pcap); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, stderr)
+	}
+	exported, err := os.ReadFile(jsonOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "spec-export.golden.json", exported)
+	code, text, stderr := runCmd(t, "spec", "diff", "--spec", spec, pcap)
+	if code != 0 {
+		t.Fatalf("diff: exit %d: %s", code, stderr)
+	}
+	golden(t, "spec-diff.golden.txt", []byte(text))
 	if code, _, _ := runCmd(t, "spec", "diff", "--fail-on", "shadow", "--spec", spec, pcap); code == 0 {
 		t.Error("--fail-on shadow exited 0 with shadow operations present")
 	}
