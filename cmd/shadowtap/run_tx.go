@@ -52,7 +52,8 @@ func (w *txWriter) open() error {
 func (w *txWriter) write(t *reassembly.Transaction, endpoint string) {
 	w.rec.fill(t, endpoint)
 	if err := w.enc.Encode(&w.rec); err != nil {
-		w.fail(err)
+		w.pending++ // this line is lost too
+		w.fail()
 		return
 	}
 	w.pending++
@@ -64,18 +65,18 @@ func (w *txWriter) flush() error {
 		return nil
 	}
 	if err := w.bw.Flush(); err != nil {
-		w.fail(err)
+		w.fail()
 		return fmt.Errorf("writing transactions: %w", err)
 	}
 	w.pending = 0
 	return nil
 }
 
-// fail counts a write error and drops what is buffered (a bufio.Writer
-// keeps failing after an error until it is reset).
-func (w *txWriter) fail(err error) {
+// fail counts a write error and drops what is buffered, the pending lines
+// (a bufio.Writer keeps failing after an error until it is reset).
+func (w *txWriter) fail() {
 	w.counters.txWriteErrors.Add(1)
-	w.counters.txLinesLost.Add(w.pending + 1)
+	w.counters.txLinesLost.Add(w.pending)
 	w.pending = 0
 	if w.f != nil {
 		w.bw.Reset(w.f)
