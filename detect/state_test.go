@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shadowtap/shadowtap/capture"
 	"github.com/shadowtap/shadowtap/capture/synth"
@@ -347,5 +348,31 @@ func TestStateShadowAlertsFollowTemplates(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("stored %v, report %v", got, want)
+	}
+}
+
+func TestSamples(t *testing.T) {
+	s := NewMemStore()
+	var batch []Mutation
+	for i, ts := range []time.Time{t0.Add(2 * time.Hour), t0, t0.Add(time.Hour), t0} {
+		m, err := SampleMutation(ts, uint64(i), &TxSample{TS: FormatTime(ts), Method: "GET", Endpoint: fmt.Sprint("/e/", i)}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.TTL != DefaultSampleRetention {
+			t.Errorf("TTL %v", m.TTL)
+		}
+		batch = append(batch, m)
+	}
+	s.Apply(batch)
+	var got []string
+	ReadSamples(s, time.Time{}, func(x *TxSample) error { got = append(got, x.Endpoint); return nil })
+	if fmt.Sprint(got) != "[/e/1 /e/3 /e/2 /e/0]" {
+		t.Errorf("samples in order: %v", got)
+	}
+	got = nil
+	ReadSamples(s, t0.Add(time.Hour), func(x *TxSample) error { got = append(got, x.Endpoint); return nil })
+	if fmt.Sprint(got) != "[/e/2 /e/0]" {
+		t.Errorf("samples since +1h: %v", got)
 	}
 }

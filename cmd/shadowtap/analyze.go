@@ -37,6 +37,10 @@ type analyzeConfig struct {
 	dbSaveEvery time.Duration
 	// alertRetention is the TTL of stored alerts.
 	alertRetention time.Duration
+	// sampleEvery keeps one transaction in that many in the store, for
+	// sampleRetention.
+	sampleEvery     uint64
+	sampleRetention time.Duration
 }
 
 func runAnalyze(args []string, stdout, stderr io.Writer) error {
@@ -55,6 +59,8 @@ func runAnalyze(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.db, "db", defaultDBDir(false), "badger store `DIR` to read prior state from and persist into (\"none\" = memory only)")
 	fs.DurationVar(&cfg.dbSaveEvery, "db-save-every", time.Hour, "save state to the store every `DURATION` of capture time (and at the end)")
 	fs.DurationVar(&cfg.alertRetention, "alert-retention", detect.DefaultAlertRetention, "keep stored alerts `DURATION` after they last changed")
+	fs.Uint64Var(&cfg.sampleEvery, "db-sample", 1000, "keep one transaction in `N` in the store (endpoint template, no URI; 0 = none)")
+	fs.DurationVar(&cfg.sampleRetention, "sample-retention", detect.DefaultSampleRetention, "keep stored transaction samples `DURATION`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -158,6 +164,7 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 			return nil, rep, fmt.Errorf("loading state from %s: %w", cfg.db, err)
 		}
 		persist = newPersister(engine, store, cfg.dbSaveEvery, detect.SaveOptions{AlertRetention: cfg.alertRetention}, log)
+		persist.sampleEvery, persist.sampleTTL = cfg.sampleEvery, cfg.sampleRetention
 	}
 	src, err := capture.OpenFiles(cfg.files...)
 	if err != nil {

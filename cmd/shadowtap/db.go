@@ -226,6 +226,15 @@ type persister struct {
 	every  time.Duration
 	opts   detect.SaveOptions
 
+	// sampleEvery keeps one transaction in that many (0: none) as a
+	// sample, stored with sampleTTL along with the next save; at most
+	// maxPendingSamples wait, further ones are counted in samplesDropped.
+	sampleEvery    uint64
+	sampleTTL      time.Duration
+	samples        []detect.Mutation
+	sampleSeq      uint64
+	samplesDropped uint64
+
 	last     time.Time // capture time of the last save
 	requests uint64    // transactions that reached the inventory
 	busy     chan struct{}
@@ -241,12 +250,15 @@ func newPersister(e *detect.Engine, s detect.Store, every time.Duration, o detec
 
 // observed is called on the engine's goroutine after each transaction.
 func (p *persister) observed(t *reassembly.Transaction, endpoint string) {
-	if endpoint != "" {
-		p.requests++
-	}
 	ts := t.RequestTime
 	if ts.IsZero() {
 		ts = t.ResponseTime
+	}
+	if endpoint != "" {
+		p.requests++
+		if p.sampleEvery > 0 && p.requests%p.sampleEvery == 1%p.sampleEvery {
+			p.sample(t, ts, endpoint)
+		}
 	}
 	if p.last.IsZero() {
 		p.last = ts
@@ -267,12 +279,16 @@ func (p *persister) observed(t *reassembly.Transaction, endpoint string) {
 		return
 	}
 	requests := p.requests
+	samples := p.takeSamples()
 	p.log.Debug().Uint64("generation", sn.Generation()).Uint64("requests", requests).Msg("state snapshot")
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		defer func() { <-p.busy }()
 		start := time.Now()
+		if err := p.store.Apply(samples); err != nil {
+			p.fail(err)
+		}
 		if err := sn.Write(p.store); err != nil {
 			p.fail(err)
 			return
@@ -282,6 +298,40 @@ func (p *persister) observed(t *reassembly.Transaction, endpoint string) {
 		p.mu.Unlock()
 		p.log.Debug().Uint64("generation", sn.Generation()).Dur("took", time.Since(start)).Msg("state saved")
 	}()
+}
+
+// maxPendingSamples bounds the samples waiting for the next save.
+const maxPendingSamples = 4096
+
+// sample keeps t as a sample (the engine's goroutine).
+func (p *persister) sample(t *reassembly.Transaction, ts time.Time, endpoint string) {
+	if len(p.samples) >= maxPendingSamples {
+		p.samplesDropped++
+		return
+	}
+	x := detect.TxSample{
+		TS: formatTime(ts), Client: t.Client.String(), Server: t.Server.String(),
+		Method: t.Method, Host: detect.EndpointHost(t), Endpoint: endpoint, Status: t.Status,
+		ReqBodyBytes: t.ReqBodyBytes, RespBodyBytes: t.RespBodyBytes, Protocol: t.Protocol,
+	}
+	if !t.RequestTime.IsZero() && !t.ResponseTime.IsZero() {
+		ms := float64(t.ResponseTime.Sub(t.RequestTime).Microseconds()) / 1000
+		x.LatencyMS = &ms
+	}
+	p.sampleSeq++
+	m, err := detect.SampleMutation(ts, p.sampleSeq, &x, p.sampleTTL)
+	if err != nil {
+		p.fail(err)
+		return
+	}
+	p.samples = append(p.samples, m)
+}
+
+// takeSamples hands the pending samples over to a write.
+func (p *persister) takeSamples() []detect.Mutation {
+	s := p.samples
+	p.samples = nil
+	return s
 }
 
 func (p *persister) fail(err error) {
@@ -296,6 +346,9 @@ func (p *persister) fail(err error) {
 // final waits for the write in flight and saves the final state.
 func (p *persister) final() error {
 	p.wg.Wait()
+	if err := p.store.Apply(p.takeSamples()); err != nil {
+		return fmt.Errorf("saving transaction samples: %w", err)
+	}
 	sn, err := p.engine.Snapshot(p.store, p.opts)
 	if err == nil {
 		p.log.Debug().Uint64("generation", sn.Generation()).Uint64("requests", p.requests).Msg("state snapshot")
@@ -305,6 +358,7 @@ func (p *persister) final() error {
 		return fmt.Errorf("saving state: %w", err)
 	}
 	p.log.Debug().Uint64("generation", sn.Generation()).Msg("state saved")
-	p.log.Info().Uint64("periodic_saves", p.saves).Uint64("requests", p.requests).Msg("state persisted")
+	p.log.Info().Uint64("periodic_saves", p.saves).Uint64("requests", p.requests).Uint64("samples", p.sampleSeq).
+		Uint64("samples_dropped", p.samplesDropped).Msg("state persisted")
 	return nil
 }

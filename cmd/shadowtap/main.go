@@ -27,6 +27,7 @@ func commands() []command {
 		{"eval", "simulate the standard scenarios, analyse each and score it against the truth", runEval},
 		{"endpoints", "list the endpoint inventory held in a store (--db)", runEndpoints},
 		{"alerts", "list, filter and acknowledge the alerts held in a store (alerts ack ID)", runAlerts},
+		{"transactions", "print the transaction samples held in a store (JSON lines)", runTransactions},
 		{"db", "operate a store: stats, compact, backup FILE, restore FILE", runDB},
 		{"spec", "export the observed API as OpenAPI 3.1, or diff traffic against a spec (export|diff)", runSpec},
 		{"version", "print the build's version", runVersion},

@@ -253,3 +253,41 @@ func runAlertsAck(args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// runTransactions implements `shadowtap transactions`: the transaction
+// samples held in a store, as JSON lines.
+func runTransactions(args []string, stdout, stderr io.Writer) error {
+	var dir, host, since string
+	fs := newFlagSet("transactions", "[flags]", stderr)
+	storeFlag(&dir, fs)
+	fs.StringVar(&host, "host", "", "only samples of `HOST`")
+	fs.StringVar(&since, "since", "", "only samples taken at or after `TIME` (RFC3339)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return errUsage
+	}
+	var from time.Time
+	if since != "" {
+		var err error
+		if from, err = time.Parse(time.RFC3339Nano, since); err != nil {
+			return fmt.Errorf("--since %q: want an RFC3339 time", since)
+		}
+	}
+	db, err := openQueryStore(dir, stderr)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	host = strings.ToLower(host)
+	return detect.ReadSamples(db, from, func(x *detect.TxSample) error {
+		if host != "" && x.Host != host {
+			return nil
+		}
+		return enc.Encode(x)
+	})
+}

@@ -408,7 +408,7 @@ func TestNothingSecretWritten(t *testing.T) {
 	db := filepath.Join(dir, "db")
 	rep, txs, logf := filepath.Join(dir, "report.json"), filepath.Join(dir, "tx.jsonl"), filepath.Join(dir, "stderr.log")
 	var errb bytes.Buffer
-	code := run([]string{"analyze", "--db", db, "--db-save-every", "1s", "--log-level", "debug", "--report", rep, "--transactions", txs, pcap}, &bytes.Buffer{}, &errb)
+	code := run([]string{"analyze", "--db", db, "--db-save-every", "1s", "--db-sample", "1", "--log-level", "debug", "--report", rep, "--transactions", txs, pcap}, &bytes.Buffer{}, &errb)
 	if code != 0 {
 		t.Fatalf("analyze: exit %d: %s", code, errb.String())
 	}
@@ -467,5 +467,10 @@ func TestNothingSecretWritten(t *testing.T) {
 	check("alerts output", []byte(out))
 	if !strings.Contains(out, "secret:") {
 		t.Errorf("alerts carry no fingerprint:\n%s", out)
+	}
+	_, out, _ = runCmd(t, "transactions", "--db", db)
+	check("transactions samples", []byte(out))
+	if n := strings.Count(out, "\n"); n != 20 {
+		t.Errorf("%d samples stored, want all 20 transactions", n)
 	}
 }
