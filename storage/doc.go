@@ -25,7 +25,14 @@
 //	                    leaves the previous snapshot whole
 //	a/<id>              detect: one alert episode (JSON of the contract's
 //	                    alert plus its id), written with the alert TTL
-//	k/<id>              cmd: acknowledgement of alert <id> (JSON: when, by)
+//	k/<id>              detect: acknowledgement of alert <id> (JSON: at, by)
+//	v/endpoints         detect: the report's endpoints and unseen operations
+//	                    of the last save (JSON), for the query commands
+//	t/<ns>/<seq>        detect: one sampled transaction (JSON, the endpoint
+//	                    template instead of the URI), written with the
+//	                    sample TTL; <ns> is the capture time in Unix
+//	                    nanoseconds and <seq> a sequence, both 16 hex digits,
+//	                    so that keys sort by capture time
 //
 // Values are compressed by badger (snappy); nothing stored is a secret or
 // personal datum in clear: detect keeps only types and fingerprints.

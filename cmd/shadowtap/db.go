@@ -155,7 +155,7 @@ func runDB(args []string, stdout, stderr io.Writer) error {
 		}
 		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "store\t%s\nschema\t%d\nkeys\t%d\n", st.Dir, st.Schema, st.Keys)
-		for _, p := range []struct{ prefix, what string }{{"s/", "engine state"}, {"a/", "alerts"}, {"k/", "acknowledgements"}, {"v/", "views"}, {"m/", "metadata"}} {
+		for _, p := range []struct{ prefix, what string }{{"s/", "engine state"}, {"a/", "alerts"}, {"k/", "acknowledgements"}, {"t/", "transaction samples"}, {"v/", "views"}, {"m/", "metadata"}} {
 			fmt.Fprintf(tw, "  %s\t%d\t(%s)\n", p.prefix, st.KeysByPrefix[p.prefix], p.what)
 		}
 		fmt.Fprintf(tw, "disk\t%.1f MB (LSM %.1f MB, value log %.1f MB)\n", float64(st.DiskBytes)/1e6, float64(st.LSMBytes)/1e6, float64(st.VlogBytes)/1e6)
