@@ -29,8 +29,9 @@ type daemonConfig struct {
 	EBPF bool `yaml:"ebpf"`
 	// Specs are OpenAPI documents, as for analyze.
 	Specs []string `yaml:"spec"`
-	// DB is the store's directory; "" means /var/lib/shadowtap as root,
-	// else no store; "none" means no store (state lives in memory only).
+	// DB is the store's directory; "" means the default (as for analyze:
+	// $SHADOWTAP_DB, /var/lib/shadowtap as root, else the user's data
+	// dir); "none" means no store (state lives in memory only).
 	DB string `yaml:"db"`
 	// Transactions is a JSON-lines file transactions are appended to.
 	Transactions string `yaml:"transactions"`
@@ -114,7 +115,6 @@ const (
 	defaultFlushInterval = 30 * time.Second
 	defaultAlertInterval = 5 * time.Second
 	defaultMemoryBudget  = 1 << 30
-	defaultRootDB        = "/var/lib/shadowtap"
 )
 
 // loadConfig reads a YAML configuration file; unknown keys are errors.
@@ -133,15 +133,17 @@ func loadConfig(path string) (daemonConfig, error) {
 }
 
 // withDefaults fills the zero fields and checks the whole.
-func (c daemonConfig) withDefaults(root bool) (daemonConfig, error) {
+// defaultDB is the store used when none is configured ("" or "none": no
+// store).
+func (c daemonConfig) withDefaults(defaultDB string) (daemonConfig, error) {
 	if c.Listen == "" {
 		c.Listen = defaultListen
 	}
-	switch {
-	case c.DB == "none":
+	if c.DB == "" {
+		c.DB = defaultDB
+	}
+	if c.DB == dbNone {
 		c.DB = ""
-	case c.DB == "" && root:
-		c.DB = defaultRootDB
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"

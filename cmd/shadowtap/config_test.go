@@ -71,7 +71,7 @@ sinks:
 		c.Sinks[2].Facility != "local3" || c.Sinks[2].Network != "tcp" {
 		t.Fatalf("sinks read wrong: %+v", c.Sinks)
 	}
-	if _, err := c.withDefaults(false); err != nil {
+	if _, err := c.withDefaults(""); err != nil {
 		t.Fatalf("valid config refused: %v", err)
 	}
 }
@@ -126,7 +126,7 @@ func TestConfigChecks(t *testing.T) {
 		{"ebpf alone", daemonConfig{EBPF: true}, false, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := tt.c.withDefaults(tt.root)
+			c, err := tt.c.withDefaults("")
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -142,15 +142,15 @@ func TestConfigChecks(t *testing.T) {
 }
 
 func TestConfigDefaults(t *testing.T) {
-	c, err := daemonConfig{PCAP: "x"}.withDefaults(true)
+	c, err := daemonConfig{PCAP: "x"}.withDefaults("/var/lib/shadowtap")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != defaultListen || c.DB != defaultRootDB || time.Duration(c.FlushInterval) != defaultFlushInterval ||
+	if c.Listen != defaultListen || c.DB != "/var/lib/shadowtap" || time.Duration(c.FlushInterval) != defaultFlushInterval ||
 		time.Duration(c.AlertInterval) != defaultAlertInterval || c.MemoryBudget != defaultMemoryBudget || c.Workers != 1 || c.LogLevel != "info" {
 		t.Fatalf("defaults: %+v", c)
 	}
-	c, _ = daemonConfig{PCAP: "x"}.withDefaults(false)
+	c, _ = daemonConfig{PCAP: "x"}.withDefaults("")
 	if c.DB != "" {
 		t.Fatalf("non-root default db %q, want none", c.DB)
 	}
@@ -173,7 +173,7 @@ sinks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := f.resolve(false)
+	c, err := f.resolve("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ sinks:
 	}
 	// Without the flag, nice stays unset.
 	f, _ = parseRunFlags([]string{"--pcap", "x"}, io.Discard)
-	c, _ = f.resolve(false)
+	c, _ = f.resolve("")
 	if c.Nice != nil {
 		t.Errorf("nice set without --nice")
 	}
@@ -233,7 +233,7 @@ func TestDeployFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.withDefaults(true); err != nil {
+	if _, err := c.withDefaults("/var/lib/shadowtap"); err != nil {
 		t.Fatalf("example config refused: %v", err)
 	}
 	if len(c.Ifaces) == 0 || c.DB != "/var/lib/shadowtap" || len(c.Sinks) == 0 {

@@ -29,7 +29,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&f.c.PCAP, "pcap", "", "feed capture `FILE` through the live pipeline (demos, tests)")
 	fs.BoolVar(&f.c.EBPF, "ebpf", false, "capture this host's own traffic through eBPF")
 	fs.Var(&specs, "spec", "OpenAPI 3.x / Swagger 2.0 `FILE` documenting the API; repeatable")
-	fs.StringVar(&f.c.DB, "db", "", "store `DIR` (default /var/lib/shadowtap as root, else state in memory only)")
+	fs.StringVar(&f.c.DB, "db", "", "store `DIR` (default as for analyze, /var/lib/shadowtap as root; \"none\" = memory only)")
 	fs.StringVar(&f.c.Transactions, "transactions", "", "append one JSON object per HTTP transaction to `FILE` (\"-\" = stdout)")
 	fs.StringVar(&f.c.Listen, "listen", "", "HTTP API and metrics `ADDR` (default "+defaultListen+"); non-loopback needs --api-token-file")
 	fs.StringVar(&f.c.APITokenFile, "api-token-file", "", "`FILE` holding the bearer token every API request must present")
@@ -59,7 +59,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 
 // resolve reads the configuration file, when given, and lays the flags
 // over it. It runs at start and again on SIGHUP.
-func (f *runFlags) resolve(root bool) (daemonConfig, error) {
+func (f *runFlags) resolve(defaultDB string) (daemonConfig, error) {
 	var c daemonConfig
 	if f.config != "" {
 		var err error
@@ -110,7 +110,7 @@ func (f *runFlags) resolve(root bool) (daemonConfig, error) {
 			c.Sinks = append(c.Sinks, sinkConfig{Type: "jsonl", Name: "alerts-flag", Path: f.alerts})
 		}
 	}
-	return c.withDefaults(root)
+	return c.withDefaults(defaultDB)
 }
 
 // runRun implements `shadowtap run`, the live sensor daemon.
@@ -119,8 +119,8 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	root := os.Geteuid() == 0
-	cfg, err := f.resolve(root)
+	defaultDB := defaultDBDir(true)
+	cfg, err := f.resolve(defaultDB)
 	if err != nil {
 		if errors.Is(err, errConfig) {
 			fmt.Fprintf(stderr, "shadowtap run: %v\n", err)
@@ -137,5 +137,5 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return d.run(ctx, hup, func() (daemonConfig, error) { return f.resolve(root) })
+	return d.run(ctx, hup, func() (daemonConfig, error) { return f.resolve(defaultDB) })
 }

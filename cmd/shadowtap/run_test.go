@@ -49,7 +49,7 @@ type testDaemon struct {
 
 func startDaemon(t *testing.T, c daemonConfig, reload func() (daemonConfig, error)) *testDaemon {
 	t.Helper()
-	c, err := c.withDefaults(false)
+	c, err := c.withDefaults("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestRunReloadKeepsState(t *testing.T) {
 	reload := func() (daemonConfig, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		return next.withDefaults(false)
+		return next.withDefaults("")
 	}
 	td := startDaemon(t, daemonConfig{PCAP: pcap}, reload)
 	td.drained(t)
@@ -397,7 +397,7 @@ func TestMemBudgetShedsLoad(t *testing.T) {
 		ratio float64
 	}{{"packets", 1.5}, {"bodies", 0.85}} {
 		t.Run(tt.name, func(t *testing.T) {
-			c, _ := daemonConfig{PCAP: pcap, MemoryBudget: 1 << 30}.withDefaults(false)
+			c, _ := daemonConfig{PCAP: pcap, MemoryBudget: 1 << 30}.withDefaults("")
 			d, err := newDaemon(c, io.Discard, io.Discard)
 			if err != nil {
 				t.Fatal(err)
@@ -439,13 +439,5 @@ func TestMemBudgetShedsLoad(t *testing.T) {
 				t.Errorf("no warning says load was shed")
 			}
 		})
-	}
-}
-
-func TestEBPFPlaceholder(t *testing.T) {
-	c, _ := daemonConfig{EBPF: true}.withDefaults(false)
-	_, err := newDaemon(c, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "not available in this build") {
-		t.Fatalf("err = %v", err)
 	}
 }
