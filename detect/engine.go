@@ -193,6 +193,7 @@ func (e *Engine) inventory(t *reassembly.Transaction) string {
 		}
 		if st != nil {
 			st.record(&v)
+			st.noteLastSeg(segs[len(segs)-1])
 			return op.Path
 		}
 	}
@@ -323,7 +324,7 @@ func (e *Engine) Report() Report {
 		})
 		for _, k := range sortedShaped(hs.shaped) {
 			st := hs.shaped[k]
-			ep := endpointOf(name, k.method, k.path, documented, st)
+			ep := endpointOf(name, k.method, st.shapedPath(k.path), documented, st)
 			rep.Endpoints = append(rep.Endpoints, ep)
 			rep.Alerts = append(rep.Alerts, shadowAlert(&ep, st))
 		}

@@ -68,7 +68,7 @@ func (e *Engine) ExportSpec(opts ExportOptions) *openapi3.T {
 			}
 		}
 		for _, k := range sortedShaped(hs.shaped) {
-			addOperation(doc, k.method, k.path, hs.shaped[k])
+			addOperation(doc, k.method, hs.shaped[k].shapedPath(k.path), hs.shaped[k])
 		}
 	}
 	return doc

@@ -97,6 +97,41 @@ type epStats struct {
 
 	// schemas describes the JSON bodies and query values (schema.go).
 	schemas bodySchemas
+	// lastSeg is, for an undocumented method shaped onto a spec template,
+	// the last path segment while every request had the same one;
+	// segVaries is set once they differed (shapedPath).
+	lastSeg   string
+	segVaries bool
+}
+
+// noteLastSeg records the last path segment of a request shaped onto a
+// spec template.
+func (s *epStats) noteLastSeg(seg string) {
+	switch {
+	case s.segVaries:
+	case s.lastSeg == "":
+		s.lastSeg = truncate(seg, maxLiteralLen)
+	case s.lastSeg != seg:
+		s.segVaries, s.lastSeg = true, ""
+	}
+}
+
+// shapedPath is the path to report for an undocumented method shaped onto
+// the spec template tmpl: when the template ends in a parameter but every
+// request named the same fixed word there (POST /widgets/import against
+// /widgets/{id}), that word — an action of its own, not a value.
+func (s *epStats) shapedPath(tmpl string) string {
+	if s.segVaries || s.lastSeg == "" || !strings.HasSuffix(tmpl, "}") {
+		return tmpl
+	}
+	i := strings.LastIndexByte(tmpl, '/')
+	if i < 0 || !strings.HasPrefix(tmpl[i+1:], "{") || strings.Count(tmpl[i+1:], "{") != 1 {
+		return tmpl
+	}
+	if c, _ := classify(s.lastSeg); c != classLiteral {
+		return tmpl
+	}
+	return tmpl[:i+1] + s.lastSeg
 }
 
 // addUndocQuery records the undocumented query parameters of the request

@@ -267,6 +267,8 @@ func encodeStats(w *stateEnc, s *epStats) {
 	w.time(s.undocLast)
 	w.addr(s.undocClient)
 	s.schemas.encode(w) // inferred schemas (schema.go)
+	w.str(s.lastSeg)    // shapedPath (inventory.go)
+	w.bool(s.segVaries)
 }
 
 func decodeStats(d *stateDec) *epStats {
@@ -296,6 +298,8 @@ func decodeStats(d *stateDec) *epStats {
 	s.undocLast = d.time()
 	s.undocClient = d.addr()
 	s.schemas = decodeBodySchemas(d) // inferred schemas (schema.go)
+	s.lastSeg = d.str()              // shapedPath (inventory.go)
+	s.segVaries = d.bool()
 	return s
 }
 
