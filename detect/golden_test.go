@@ -47,7 +47,7 @@ func goldenTransactions() []*reassembly.Transaction {
 	add(13, "203.0.113.2", "GET", "api.example.com", "/v1/orders/1002.json", 404, []hdr{{Name: "X-API-Key", Value: "k"}}, `{}`)
 	// Shadow: an export nobody documented, unauthenticated, leaking PII.
 	add(20, "198.51.100.9", "GET", "api.example.com", "/v1/internal/export", 200, nil,
-		`{"email":"ann@example.com","ssn":"123-45-6789","card":"4242 4242 4242 4242"}`)
+		`{"email":"ann@example.com","ssn":"536-22-8461","card":"4532 0151 1283 0366"}`)
 	add(21, "198.51.100.9", "GET", "api.example.com", "/v1/internal/export", 500, nil, ``)
 	// Shadow, authenticated: an undocumented write.
 	add(22, "203.0.113.3", "POST", "api.example.com", "/v1/customers/cus_000001AbCdEf/notes", 201, basic, ``)

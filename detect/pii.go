@@ -21,9 +21,9 @@ const (
 	maxPIIClients = 256
 )
 
-// personal is the personal-data part of a sensitive set (secrets have their
-// own detector).
-const personal = sensEmail | sensPhone | sensCard | sensIBAN | sensSSN
+// personalSet is the personal-data part of a sensitive set (secrets have
+// their own detector).
+const personalSet = sensEmail | sensPhone | sensCard | sensIBAN | sensSSN | sensAddress | sensBirthdate
 
 type piiKey struct{ host, method, path string }
 
@@ -42,10 +42,12 @@ type piiEpisode struct {
 type piiDetector struct {
 	episodes map[piiKey]*piiEpisode
 	dropped  uint64
+	// volume watches the distinct personal values each principal receives.
+	volume piiVolume
 }
 
 func (d *piiDetector) observe(t *reassembly.Transaction, v *txView, host, path string) {
-	types := v.sensitive & personal
+	types := v.sensitive & personalSet
 	if types == 0 || v.auth != authNone || t.Status < 200 || t.Status >= 300 {
 		return
 	}
@@ -84,7 +86,7 @@ func (d *piiDetector) observe(t *reassembly.Transaction, v *txView, host, path s
 }
 
 func (d *piiDetector) alerts() []Alert {
-	var out []Alert
+	out := d.volume.alerts()
 	for _, ep := range d.episodes {
 		if ep.alert.Count < piiMinResponses {
 			continue
@@ -121,4 +123,11 @@ func (d *piiDetector) alerts() []Alert {
 		return out[i].Method < out[j].Method
 	})
 	return out
+}
+
+// observeValues feeds the personal values of a response (the findings of
+// the secret detector's scan, whose spans index t.RespBody) to the volume
+// watch.
+func (d *piiDetector) observeValues(v *txView, t *reassembly.Transaction, fs []finding, path string) {
+	d.volume.observe(v, t, fs, EndpointHost(t), strings.ToUpper(truncate(t.Method, 32)), path)
 }

@@ -32,7 +32,7 @@ func TestSensitiveDataExposure(t *testing.T) {
 		{"below the minimum", piiMinResponses - 1, body(`{"email":"ann@example.org"}`), ""},
 		{"authenticated callers", 5, withAuth(body(`{"email":"ann@example.org"}`)), ""},
 		{"no personal data", 5, body(`{"name":"widget","price":3}`), ""},
-		{"card numbers are critical", 5, body(`{"card":"4111 1111 1111 1111"}`), SeverityCritical},
+		{"card numbers are critical", 5, body(`{"card":"` + luhnComplete("453201511283036") + `"}`), SeverityCritical},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

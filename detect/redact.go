@@ -1,50 +1,31 @@
 package detect
 
 import (
-	"bytes"
 	"net/url"
-	"regexp"
+	"slices"
 	"strings"
 )
 
-// secretPatterns recognise well-known token formats. They are anchored on
-// their literal prefixes (never a leading \b, which makes Go's regexp slow).
-var secretPatterns = regexp.MustCompile(`(?:hf_[A-Za-z0-9]{30,40}|gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{40,255}|AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|[sr]k_(?:live|test)_[A-Za-z0-9]{16,99}|xox[abposr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|sk-ant-[A-Za-z0-9_-]{20,}|sk-(?:proj-)?[A-Za-z0-9_-]{32,}|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*|-----BEGIN [A-Z ]*PRIVATE KEY-----)`)
-
-// secretPrefixes is the cheap prefilter in front of secretPatterns: the
-// pattern runs only on a window around each occurrence of a prefix.
-var secretPrefixes = [][]byte{[]byte("hf_"), []byte("ghp_"), []byte("gho_"), []byte("ghu_"), []byte("ghs_"), []byte("ghr_"), []byte("github_pat_"), []byte("AKIA"), []byte("ASIA"), []byte("k_live_"), []byte("k_test_"), []byte("xox"), []byte("AIza"), []byte("sk-"), []byte("eyJ"), []byte("PRIVATE KEY")}
-
-// maxSecretCandidates bounds the windows checked per prefix and body.
-const maxSecretCandidates = 64
-
-func hasSecret(b []byte) bool {
-	for _, p := range secretPrefixes {
-		rest, base := b, 0
-		for n := 0; n < maxSecretCandidates; n++ {
-			i := bytes.Index(rest, p)
-			if i < 0 {
-				break
-			}
-			at := base + i
-			lo, hi := max(0, at-40), min(len(b), at+300)
-			if secretPatterns.Match(b[lo:hi]) {
-				return true
-			}
-			base = at + len(p)
-			rest = b[base:]
-		}
+// redactSecrets replaces every recognised secret of s by REDACTED.
+func redactSecrets(s string) string {
+	var buf [8]finding
+	fs := theScanner.scan(bytesOf(s), scanSecrets|scanJWT, buf[:0])
+	if len(fs) == 0 {
+		return s
 	}
-	return false
-}
-
-func hasSecretString(s string) bool {
-	for _, p := range secretPrefixes {
-		if strings.Contains(s, string(p)) {
-			return secretPatterns.MatchString(s)
+	slices.SortFunc(fs, func(a, b finding) int { return a.start - b.start })
+	var sb strings.Builder
+	last := 0
+	for _, f := range fs {
+		if f.start < last || !f.typ.secret() {
+			continue
 		}
+		sb.WriteString(s[last:f.start])
+		sb.WriteString(Redacted)
+		last = f.end
 	}
-	return false
+	sb.WriteString(s[last:])
+	return sb.String()
 }
 
 // Redacted replaces every credential or secret value in outputs.
@@ -60,10 +41,7 @@ const Redacted = "REDACTED"
 func RedactURI(target string) string {
 	rest, frag, hasFrag := strings.Cut(target, "#")
 	path, query, hasQuery := strings.Cut(rest, "?")
-	path = redactUserinfo(path)
-	if hasSecretString(path) {
-		path = secretPatterns.ReplaceAllString(path, Redacted)
-	}
+	path = redactSecrets(redactUserinfo(path))
 	out := path
 	if hasQuery {
 		out += "?" + redactParams(query)
@@ -80,15 +58,13 @@ func redactParams(query string) string {
 	for i, p := range parts {
 		name, value, ok := strings.Cut(p, "=")
 		if !ok || value == "" {
-			if hasSecretString(p) {
-				parts[i] = secretPatterns.ReplaceAllString(p, Redacted)
-			}
+			parts[i] = redactSecrets(p)
 			continue
 		}
 		if credentialParams[paramKey(name)] {
 			parts[i] = name + "=" + Redacted
-		} else if hasSecretString(value) {
-			parts[i] = name + "=" + secretPatterns.ReplaceAllString(value, Redacted)
+		} else if r := redactSecrets(value); r != value {
+			parts[i] = name + "=" + r
 		}
 	}
 	return strings.Join(parts, "&")

@@ -1,14 +1,15 @@
 package detect
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/textproto"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/shadowtap/shadowtap/reassembly"
 )
@@ -17,120 +18,96 @@ import (
 // secrets are counted, not reported one by one.
 const maxSecretEpisodes = 4096
 
-// secretType names a recognised secret by its format.
-func secretType(s string) string {
-	switch {
-	case strings.HasPrefix(s, "hf_"):
-		return "huggingface_token"
-	case strings.HasPrefix(s, "github_pat_"), strings.HasPrefix(s, "gh"):
-		return "github_token"
-	case strings.HasPrefix(s, "AKIA"), strings.HasPrefix(s, "ASIA"):
-		return "aws_access_key"
-	case strings.HasPrefix(s, "sk_live_"), strings.HasPrefix(s, "rk_live_"):
-		return "stripe_live_key"
-	case strings.HasPrefix(s, "sk_test_"), strings.HasPrefix(s, "rk_test_"):
-		return "stripe_test_key"
-	case strings.HasPrefix(s, "xox"):
-		return "slack_token"
-	case strings.HasPrefix(s, "AIza"):
-		return "google_api_key"
-	case strings.HasPrefix(s, "sk-ant-"):
-		return "anthropic_key"
-	case strings.HasPrefix(s, "sk-"):
-		return "openai_key"
-	case strings.HasPrefix(s, "eyJ"):
-		return "jwt"
-	case strings.Contains(s, "PRIVATE KEY"):
-		return "private_key"
-	}
-	return "secret"
-}
-
 // secretHit is one secret found in a transaction.
 type secretHit struct {
-	typ, where, fingerprint string
+	typ                dataType
+	where, fingerprint string
 }
 
-// authHeaders carry the API's own credentials: secrets there are its
-// authentication, not an exposure.
-var authHeaders = map[string]bool{"Authorization": true, "Proxy-Authorization": true, "Cookie": true, "Set-Cookie": true}
+// authHeaders carry the API's own credentials, or identity tokens that
+// proxies and gateways add: secrets there are authentication, not an
+// exposure.
+var authHeaders = map[string]bool{
+	"Authorization": true, "Proxy-Authorization": true, "Cookie": true, "Set-Cookie": true,
+	"Dd-Api-Key": true, "Dd-Application-Key": true, "X-Goog-Api-Key": true, "Private-Token": true,
+	"X-Shopify-Access-Token": true, "X-Postman-Api-Key": true, "X-Vault-Token": true, "X-Amz-Security-Token": true,
+	"X-Amzn-Oidc-Data": true, "X-Amzn-Oidc-Accesstoken": true, "X-Goog-Iap-Jwt-Assertion": true,
+	"Cf-Access-Jwt-Assertion": true, "X-Jwt-Assertion": true, "X-Id-Token": true,
+	"X-Forwarded-Access-Token": true, "X-Auth-Request-Access-Token": true,
+}
 
-func init() {
-	for _, h := range apiKeyHeaders {
-		authHeaders[textproto.CanonicalMIMEHeaderKey(h)] = true
+// isAuthHeader reports a request header that carries credentials.
+func isAuthHeader(name string) bool {
+	name = textproto.CanonicalMIMEHeaderKey(name)
+	if authHeaders[name] {
+		return true
 	}
+	for _, h := range apiKeyHeaders {
+		if strings.EqualFold(h, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// bytesOf views a string as bytes without copying; the scanner only reads.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// secretFingerprint is the contract's form of a secret in outputs.
+func secretFingerprint(v []byte) string {
+	sum := sha256.Sum256(v)
+	return "secret:" + hex.EncodeToString(sum[:4])
 }
 
 // findSecrets looks for recognised secrets outside the API's own
 // authentication: in the path, in query parameters that are not credential
 // parameters, in non-authentication request headers and in both bodies
-// (where issued JWTs are normal and are not reported).
-func findSecrets(t *reassembly.Transaction, hits []secretHit) []secretHit {
-	add := func(where string, b []byte, jwtOK bool) {
-		eachSecret(b, jwtOK, func(m []byte) {
-			typ := secretType(string(m))
-			if typ == "jwt" && !jwtOK {
-				return
+// (where issued JWTs are normal and are not reported). The findings of the
+// response body, personal data included, are left in d.resp.
+func (d *secretDetector) findSecrets(t *reassembly.Transaction) {
+	hits := d.hits[:0]
+	add := func(where string, b []byte, fs []finding) {
+		for _, f := range fs {
+			if !f.typ.secret() {
+				continue
 			}
-			sum := sha256.Sum256(m)
-			h := secretHit{typ, where, "secret:" + hex.EncodeToString(sum[:4])}
-			for _, x := range hits {
-				if x == h {
-					return
-				}
+			h := secretHit{f.typ, where, secretFingerprint(b[f.start:f.end])}
+			if !slices.Contains(hits, h) {
+				hits = append(hits, h)
 			}
-			hits = append(hits, h)
-		})
+		}
 	}
+	fs := d.buf[:0]
 	path, query, _ := strings.Cut(t.Target, "?")
-	if hasSecretString(path) {
-		add("url path", []byte(path), true)
+	if i := strings.IndexByte(query, '#'); i >= 0 {
+		query = query[:i]
 	}
-	for _, p := range strings.Split(query, "&") {
+	if fs = theScanner.scan(bytesOf(path), scanSecrets|scanJWT, fs[:0]); len(fs) > 0 {
+		add("url path", bytesOf(path), fs)
+	}
+	for p := range strings.SplitSeq(query, "&") {
 		name, value, _ := strings.Cut(p, "=")
 		if value == "" || credentialParams[paramKey(name)] {
 			continue
 		}
-		if hasSecretString(value) {
-			add("query parameter "+truncate(name, 64), []byte(value), true)
+		if fs = theScanner.scan(bytesOf(value), scanSecrets|scanJWT, fs[:0]); len(fs) > 0 {
+			add("query parameter "+truncate(name, 64), bytesOf(value), fs)
 		}
 	}
 	for _, h := range t.ReqHeaders {
-		if authHeaders[textproto.CanonicalMIMEHeaderKey(h.Name)] {
+		if len(h.Value) < 16 || isAuthHeader(h.Name) {
 			continue
 		}
-		if hasSecretString(h.Value) {
-			add("request header "+truncate(h.Name, 64), []byte(h.Value), true)
+		if fs = theScanner.scan(bytesOf(h.Value), scanSecrets|scanJWT, fs[:0]); len(fs) > 0 {
+			add("request header "+truncate(h.Name, 64), bytesOf(h.Value), fs)
 		}
 	}
-	add("request body", t.ReqBody, false)
-	add("response body", t.RespBody, false)
-	return hits
-}
-
-// eachSecret calls fn for each recognised secret in b, matching the patterns
-// only on windows around the prefilter's prefixes. Issued JWTs are not looked
-// for when jwtOK is false (they are normal in bodies).
-func eachSecret(b []byte, jwtOK bool, fn func([]byte)) {
-	for _, p := range secretPrefixes {
-		if !jwtOK && p[0] == 'e' { // eyJ
-			continue
-		}
-		rest, base := b, 0
-		for n := 0; n < maxSecretCandidates; n++ {
-			i := bytes.Index(rest, p)
-			if i < 0 {
-				break
-			}
-			at := base + i
-			lo, hi := max(0, at-40), min(len(b), at+300)
-			for _, m := range secretPatterns.FindAll(b[lo:hi], 4) {
-				fn(m)
-			}
-			base = at + len(p)
-			rest = b[base:]
-		}
+	if fs = theScanner.scan(t.ReqBody, scanSecrets, fs[:0]); len(fs) > 0 {
+		add("request body", t.ReqBody, fs)
 	}
+	fs = theScanner.scan(t.RespBody, scanSecrets|scanPersonal, fs[:0])
+	add("response body", t.RespBody, fs)
+	d.buf, d.hits = fs, hits
 }
 
 // secretKey identifies a secret_exposure episode: one secret on one
@@ -150,25 +127,31 @@ type secretEpisode struct {
 type secretDetector struct {
 	episodes map[secretKey]*secretEpisode
 	dropped  uint64
-	hits     []secretHit
-	// inResponse is set by scan when the response body holds a secret.
+	// hits are the secrets of the transaction being observed.
+	hits []secretHit
+	// buf holds the findings of its response body after scan (secrets and
+	// personal data); their spans index the response body.
+	buf []finding
+	// inResponse is set by scan when the response body holds a secret;
+	// respTypes are the data types of the response body.
 	inResponse bool
+	respTypes  sensitiveSet
 }
 
-// scan finds the secrets of one transaction, for observe and the inventory.
+// scan finds the secrets of one transaction, for observe and the
+// inventory, and the personal data of its response.
 func (d *secretDetector) scan(t *reassembly.Transaction) {
-	d.hits = findSecrets(t, d.hits[:0])
-	d.inResponse = false
-	for _, h := range d.hits {
-		if h.where == "response body" {
-			d.inResponse = true
-		}
-	}
+	d.findSecrets(t)
+	d.respTypes = setOf(d.buf)
+	d.inResponse = d.respTypes&sensSecret != 0
 }
 
 // observe raises or extends the episodes of the secrets scan found in a
 // transaction whose endpoint template is path.
 func (d *secretDetector) observe(e *Engine, t *reassembly.Transaction, path string) {
+	if e.last != nil && d.respTypes&personalSet != 0 {
+		e.pii.observeValues(e.last, t, d.buf, path)
+	}
 	if len(d.hits) == 0 {
 		return
 	}
@@ -195,17 +178,14 @@ func (d *secretDetector) observe(e *Engine, t *reassembly.Transaction, path stri
 				p := cred.fingerprint
 				principal = &p
 			}
-			sev := SeverityHigh
-			if h.typ == "private_key" || h.typ == "aws_access_key" || h.typ == "stripe_live_key" {
-				sev = SeverityCritical
-			}
+			sev := dataInfo[h.typ].severity
 			ep = &secretEpisode{first: ts, wheres: map[string]bool{}, alert: Alert{
 				Kind: KindSecretExposure, Severity: sev, Host: host, Method: method, Path: path,
 				Client: e.clientOf(t).String(), Principal: principal,
-				Summary: fmt.Sprintf("%s found in the %s of %s %s", secretTitle(h.typ), h.where, method, path),
+				Summary: fmt.Sprintf("%s found in the %s of %s %s", dataInfo[h.typ].title, h.where, method, path),
 				Evidence: map[string]any{
 					"detected_at": FormatTime(ts),
-					"secret_type": h.typ,
+					"secret_type": h.typ.String(),
 					"fingerprint": h.fingerprint,
 				},
 			}}
@@ -244,33 +224,4 @@ func (d *secretDetector) alerts() []Alert {
 		return out[i].Evidence["fingerprint"].(string) < out[j].Evidence["fingerprint"].(string)
 	})
 	return out
-}
-
-// secretTitle is a secret type as a person reads it.
-func secretTitle(typ string) string {
-	switch typ {
-	case "huggingface_token":
-		return "Hugging Face token"
-	case "github_token":
-		return "GitHub token"
-	case "aws_access_key":
-		return "AWS access key"
-	case "stripe_live_key":
-		return "Stripe live secret key"
-	case "stripe_test_key":
-		return "Stripe test secret key"
-	case "slack_token":
-		return "Slack token"
-	case "google_api_key":
-		return "Google API key"
-	case "anthropic_key":
-		return "Anthropic API key"
-	case "openai_key":
-		return "OpenAI API key"
-	case "jwt":
-		return "JSON Web Token"
-	case "private_key":
-		return "private key"
-	}
-	return "secret"
 }

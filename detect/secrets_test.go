@@ -8,14 +8,6 @@ import (
 	"github.com/shadowtap/shadowtap/reassembly"
 )
 
-const (
-	hfTok     = "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH"
-	ghTok     = "ghp_0123456789abcdefghijklmnopqrstuvwxyz"
-	awsKey    = "AKIAIOSFODNN7EXAMPLE"
-	stripeKey = "sk_live_4eC39HqLyjWDarjtT1zdp7dcABCDEFGH"
-	jwtTok    = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEyMyJ9.c2lnbmF0dXJlLWJ5dGVz"
-)
-
 func TestSecretExposure(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -54,9 +46,29 @@ func TestSecretExposure(t *testing.T) {
 		}, "", ""},
 		{"AWS key in a request body", func() *reassembly.Transaction {
 			t := tx(1, "PATCH", "api.example.com", "/v1/accounts/me", 200)
-			t.ReqBody = []byte(`{"notes":"aws_access_key_id=` + awsKey + `"}`)
+			t.ReqBody = []byte(`{"notes":"aws_access_key_id=` + awsKeyID + `"}`)
 			return t
 		}, "aws_access_key", SeverityCritical},
+		{"documentation example key stays quiet", func() *reassembly.Transaction {
+			t := tx(1, "PATCH", "api.example.com", "/v1/accounts/me", 200)
+			t.ReqBody = []byte(`{"notes":"aws_access_key_id=AKIAIOSFODNN7EXAMPLE"}`)
+			return t
+		}, "", ""},
+		{"JWT in a non-auth header", func() *reassembly.Transaction {
+			t := tx(1, "GET", "api.example.com", "/v1/me", 200)
+			t.ReqHeaders = []reassembly.Header{{Name: "X-Debug-Context", Value: jwtTok}}
+			return t
+		}, "jwt", SeverityHigh},
+		{"gateway identity header is auth", func() *reassembly.Transaction {
+			t := tx(1, "GET", "api.example.com", "/v1/me", 200)
+			t.ReqHeaders = []reassembly.Header{{Name: "X-Amzn-Oidc-Data", Value: jwtTok}}
+			return t
+		}, "", ""},
+		{"private key in a response body", func() *reassembly.Transaction {
+			t := tx(1, "GET", "api.example.com", "/v1/debug/config", 200)
+			t.RespBody = []byte(`{"tls_key":"` + strings.ReplaceAll(privKey, "\n", `\n`) + `"}`)
+			return t
+		}, "private_key", SeverityCritical},
 		{"live Stripe key in a response body", func() *reassembly.Transaction {
 			t := tx(1, "GET", "api.example.com", "/v1/accounts/me", 200)
 			t.RespBody = []byte(`{"secret_key":"` + stripeKey + `"}`)
@@ -96,7 +108,7 @@ func TestSecretExposure(t *testing.T) {
 				t.Errorf("incomplete alert %+v", a)
 			}
 			js, _ := json.Marshal(a)
-			for _, s := range []string{hfTok, ghTok, awsKey, stripeKey, jwtTok} {
+			for _, s := range []string{hfTok, ghTok, awsKeyID, stripeKey, jwtTok, privKey[32:96]} {
 				if strings.Contains(string(js), s) {
 					t.Errorf("the alert carries a secret in clear: %s", js)
 				}

@@ -47,6 +47,7 @@ func (e *Engine) stateParts() []statePart {
 		(*engineCounters)(e),
 		&e.secrets,
 		&e.pii,
+		&e.pii.volume,
 	}
 	if e.behave != nil {
 		parts = append(parts, e.behave)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"hash/crc32"
 	"strconv"
 )
 
@@ -321,6 +322,16 @@ func randToken(prefix string, n int, seed uint64, alphabet string) string {
 	for range n {
 		x = mix(x + 0x9e3779b97f4a7c15)
 		b = append(b, alphabet[x%uint64(len(alphabet))])
+	}
+	if n == 36 && len(prefix) == 4 && (prefix[:2] == "gh" || prefix == "npm_") && prefix[3] == '_' {
+		// GitHub's and npm's tokens end with a checksum: the CRC-32 of the
+		// 30 random characters, in base62, padded to 6.
+		const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		v := crc32.ChecksumIEEE(b[4:34])
+		for i := 39; i >= 34; i-- {
+			b[i] = base62[v%62]
+			v /= 62
+		}
 	}
 	return string(b)
 }

@@ -1,0 +1,360 @@
+package detect
+
+import (
+	"fmt"
+	"math/bits"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/axiomhq/hyperloglog"
+	"github.com/shadowtap/shadowtap/reassembly"
+)
+
+// The second half of sensitive_data_exposure: a principal receiving far
+// more distinct personal values than usual. Each principal (as the engine
+// names it: its credential's fingerprint) has a HyperLogLog sketch of the
+// personal values it received in the current hour of capture time; when
+// the hour closes, the distinct count goes into the principal's own peak
+// and into a histogram of all principals' hours. After a learning period an
+// hour whose distinct count passes both a floor and a multiple of the
+// larger of the principal's peak and the principals' 99th percentile opens
+// an episode.
+
+const (
+	// piiWindow is the window over which distinct values are counted.
+	piiWindow = time.Hour
+	// piiLearning is how long after the first observation nothing is
+	// raised: the baselines fill first.
+	piiLearning = 24 * time.Hour
+	// piiVolumeFloor is the fewest distinct personal values in a window
+	// that may raise an alert.
+	piiVolumeFloor = 1000
+	// piiVolumeFactor is how many times its baseline a window must be.
+	piiVolumeFactor = 20
+	// piiMinHours is how many principal-hours the population percentile
+	// needs before it counts as a baseline.
+	piiMinHours = 100
+	// maxPIIPrincipals bounds the principals tracked; beyond it new ones
+	// are counted in dropped and not tracked.
+	maxPIIPrincipals = 20000
+	// maxPIIVolumeEpisodes bounds the open volume episodes.
+	maxPIIVolumeEpisodes = 1024
+	// piiHLLPrecision sets the sketches' size: 2^10 one-byte registers when
+	// dense (about 3% error), far less while sparse.
+	piiHLLPrecision = 10
+	// piiCheckEvery spaces the estimates taken while a window fills.
+	piiCheckEvery = 64
+)
+
+// piiPrincipal is what is kept per principal.
+type piiPrincipal struct {
+	window   time.Time // start of the current window
+	sketch   *hyperloglog.Sketch
+	inserted uint64 // values inserted in the current window (with repeats)
+	checked  uint64 // inserted when the window was last estimated
+	peak     uint64 // largest distinct count of a closed window
+	last     time.Time
+}
+
+// piiVolumeEpisode is one open volume alert for one principal.
+type piiVolumeEpisode struct {
+	alert       Alert
+	first, last time.Time
+	detected    time.Time
+	distinct    uint64 // largest distinct count seen in the episode
+	baseline    uint64
+	types       sensitiveSet
+}
+
+// piiVolume is the per-principal distinct-value detector. It is owned by
+// the piiDetector.
+type piiVolume struct {
+	start      time.Time
+	principals map[string]*piiPrincipal
+	// dropped counts observations of principals beyond maxPIIPrincipals;
+	// droppedEpisodes the episodes beyond maxPIIVolumeEpisodes.
+	dropped, droppedEpisodes uint64
+	// hours is a histogram of closed principal-hours by the bit length of
+	// their distinct count.
+	hours    [64]uint64
+	episodes map[string]*piiVolumeEpisode
+}
+
+// valueHash is the fingerprint of a personal value, normalised so that
+// spellings of one value agree (case of e-mails, separators of numbers).
+func valueHash(t dataType, v []byte) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset) ^ uint64(t)
+	for _, c := range v {
+		switch t {
+		case dtEmail:
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+		case dtPhone, dtCard, dtIBAN, dtSSN:
+			if !isAlnum(c) {
+				continue
+			}
+		}
+		h = (h ^ uint64(c)) * prime
+	}
+	// Finalise (splitmix64) so that every bit depends on every byte.
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	return h ^ h>>31
+}
+
+// p99 is the 99th percentile of closed principal-hours, rounded up to a
+// power of two, or 0 without enough of them.
+func (d *piiVolume) p99() uint64 {
+	var n uint64
+	for _, c := range d.hours {
+		n += c
+	}
+	if n < piiMinHours {
+		return 0
+	}
+	var cum uint64
+	for b, c := range d.hours {
+		if cum += c; cum*100 >= n*99 {
+			return 1 << b
+		}
+	}
+	return 1 << 63
+}
+
+// closeWindow ends a principal's window.
+func (d *piiVolume) closeWindow(p *piiPrincipal) {
+	if p.inserted == 0 {
+		return
+	}
+	c := p.sketch.Estimate()
+	d.hours[bits.Len64(c)]++
+	p.peak = max(p.peak, c)
+	p.sketch = nil
+	p.inserted, p.checked = 0, 0
+}
+
+// observe adds the personal values of one 2xx response to its principal's
+// window and raises or extends the principal's episode.
+func (d *piiVolume) observe(v *txView, t *reassembly.Transaction, fs []finding, host, method, path string) {
+	principal := v.cred.fingerprint
+	if principal == "" || t.Status < 200 || t.Status >= 300 || v.ts.IsZero() {
+		return
+	}
+	if d.start.IsZero() || v.ts.Before(d.start) {
+		d.start = v.ts
+	}
+	p := d.principals[principal]
+	if p == nil {
+		if len(d.principals) >= maxPIIPrincipals {
+			d.evict(v.ts)
+			if len(d.principals) >= maxPIIPrincipals {
+				d.dropped++
+				return
+			}
+		}
+		if d.principals == nil {
+			d.principals = map[string]*piiPrincipal{}
+		}
+		p = &piiPrincipal{window: v.ts.Truncate(piiWindow)}
+		d.principals[principal] = p
+	}
+	if !v.ts.Before(p.window.Add(piiWindow)) {
+		d.closeWindow(p)
+		p.window = v.ts.Truncate(piiWindow)
+	}
+	p.last = v.ts
+	var types sensitiveSet
+	for _, f := range fs {
+		if !f.typ.personal() {
+			continue
+		}
+		if p.sketch == nil {
+			p.sketch, _ = hyperloglog.NewSketch(piiHLLPrecision, true)
+		}
+		p.sketch.InsertHash(valueHash(f.typ, t.RespBody[f.start:f.end]))
+		p.inserted++
+		types |= dataInfo[f.typ].bit
+	}
+	ep := d.episodes[principal]
+	if types == 0 || p.inserted < piiVolumeFloor || v.ts.Sub(d.start) < piiLearning {
+		return
+	}
+	if ep == nil && p.inserted-p.checked < piiCheckEvery {
+		return // estimate only every piiCheckEvery values
+	}
+	p.checked = p.inserted
+	distinct := p.sketch.Estimate()
+	baseline := max(p.peak, d.p99())
+	if ep == nil {
+		if distinct < piiVolumeFloor || distinct < piiVolumeFactor*baseline {
+			return
+		}
+		if len(d.episodes) >= maxPIIVolumeEpisodes {
+			d.droppedEpisodes++
+			return
+		}
+		if d.episodes == nil {
+			d.episodes = map[string]*piiVolumeEpisode{}
+		}
+		pr := principal
+		ep = &piiVolumeEpisode{first: p.window, detected: v.ts, baseline: baseline, alert: Alert{
+			Kind: KindSensitiveDataExposure, Severity: SeverityHigh, Host: host, Method: method, Path: path,
+			Client: v.client.String(), Principal: &pr,
+		}}
+		d.episodes[principal] = ep
+	}
+	ep.alert.Count++
+	ep.last = v.ts
+	ep.types |= types
+	ep.distinct = max(ep.distinct, distinct)
+}
+
+// evict drops the principals idle for more than two windows, to make room.
+func (d *piiVolume) evict(now time.Time) {
+	for k, p := range d.principals {
+		if now.Sub(p.last) > 2*piiWindow {
+			d.closeWindow(p)
+			delete(d.principals, k)
+		}
+	}
+}
+
+func (d *piiVolume) alerts() []Alert {
+	out := make([]Alert, 0, len(d.episodes))
+	for _, ep := range d.episodes {
+		a := ep.alert
+		a.FirstSeen, a.LastSeen = FormatTime(ep.first), FormatTime(ep.last)
+		if ep.types&(sensCard|sensIBAN|sensSSN) != 0 {
+			a.Severity = SeverityCritical
+		}
+		a.Summary = fmt.Sprintf("principal %s received about %d distinct personal values (%s) within an hour, %d times its baseline of %d",
+			*a.Principal, ep.distinct, strings.Join(ep.types.names(), ", "), ep.distinct/max(ep.baseline, 1), ep.baseline)
+		a.Evidence = map[string]any{
+			"detected_at":     FormatTime(ep.detected),
+			"data_types":      ep.types.names(),
+			"distinct_values": ep.distinct,
+			"baseline":        ep.baseline,
+			"window":          piiWindow.String(),
+			"requests":        a.Count,
+		}
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return *out[i].Principal < *out[j].Principal })
+	return out
+}
+
+// Persistence: the volume watch is its own state part ("pii-volume"),
+// listed by Engine.stateParts beside the piiDetector's episodes. Sketches
+// are stored in the library's binary form; values never, only their hashes
+// inside the sketches.
+
+const piiVolumeStateVersion = 1
+
+func (*piiVolume) stateKey() string { return "pii-volume" }
+
+func (d *piiVolume) marshalState() ([]byte, error) {
+	w := &stateEnc{}
+	w.byte(piiVolumeStateVersion)
+	w.time(d.start)
+	w.u(d.dropped)
+	w.u(d.droppedEpisodes)
+	for _, c := range d.hours {
+		w.u(c)
+	}
+	keys := make([]string, 0, len(d.principals))
+	for k := range d.principals {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	w.u(uint64(len(keys)))
+	for _, k := range keys {
+		p := d.principals[k]
+		w.str(k)
+		w.time(p.window)
+		w.time(p.last)
+		w.u(p.inserted)
+		w.u(p.checked)
+		w.u(p.peak)
+		var sk []byte
+		if p.sketch != nil {
+			p.sketch.Estimate() // compacts the sparse form: the same values, the same bytes
+			var err error
+			if sk, err = p.sketch.MarshalBinary(); err != nil {
+				return nil, fmt.Errorf("encoding the sketch of %s: %w", k, err)
+			}
+		}
+		w.bytes(sk)
+	}
+	keys = keys[:0]
+	for k := range d.episodes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	w.u(uint64(len(keys)))
+	for _, k := range keys {
+		ep := d.episodes[k]
+		w.str(k)
+		if err := encodeAlertHead(w, &ep.alert); err != nil {
+			return nil, err
+		}
+		w.time(ep.first)
+		w.time(ep.last)
+		w.time(ep.detected)
+		w.u(ep.distinct)
+		w.u(ep.baseline)
+		w.u(uint64(ep.types))
+	}
+	return w.b, nil
+}
+
+func (d *piiVolume) unmarshalState(b []byte) error {
+	r := &stateDec{b: b}
+	r.version("pii-volume", piiVolumeStateVersion)
+	var v piiVolume
+	v.start = r.time()
+	v.dropped = r.u()
+	v.droppedEpisodes = r.u()
+	for i := range v.hours {
+		v.hours[i] = r.u()
+	}
+	n := r.n(8)
+	if n > 0 {
+		v.principals = make(map[string]*piiPrincipal, n)
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		k := r.str()
+		p := &piiPrincipal{window: r.time(), last: r.time(), inserted: r.u(), checked: r.u(), peak: r.u()}
+		if sk := r.raw(); len(sk) > 0 && r.err == nil {
+			p.sketch, _ = hyperloglog.NewSketch(piiHLLPrecision, true)
+			if err := p.sketch.UnmarshalBinary(sk); err != nil {
+				r.fail("pii-volume sketch")
+			}
+		}
+		v.principals[k] = p
+	}
+	n = r.n(8)
+	if n > 0 {
+		v.episodes = make(map[string]*piiVolumeEpisode, n)
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		k := r.str()
+		ep := &piiVolumeEpisode{alert: decodeAlertHead(r)}
+		ep.first, ep.last, ep.detected = r.time(), r.time(), r.time()
+		ep.distinct, ep.baseline = r.u(), r.u()
+		ep.types = sensitiveSet(r.u())
+		if ep.alert.Principal == nil {
+			r.fail("pii-volume episode without principal")
+		}
+		v.episodes[k] = ep
+	}
+	if err := r.end(); err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}

@@ -1,0 +1,605 @@
+package detect
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+	"strings"
+
+	"github.com/coregx/ahocorasick"
+)
+
+// The secret and personal-data scanner. One pass over a buffer finds the
+// places where a keyword occurs (a token prefix such as "ghp_", or a JSON
+// key such as `phone"`), and each keyword's validator then reads the value
+// there by hand: charset, length, boundaries, checksums where the format has
+// one. There are no regular expressions on this path.
+//
+// The keyword pass is an Aho-Corasick automaton (github.com/coregx/ahocorasick)
+// run anchored, behind a bitmap of the keywords' first two bytes: most
+// positions of a JSON body fail the bitmap test, which costs a load and a bit
+// test, and only the rest enter the automaton. E-mail addresses have no
+// keyword; they are found from each '@' (bytes.IndexByte).
+
+// dataType is what a finding is: a secret format or a personal data type.
+type dataType uint8
+
+const (
+	dtNone dataType = iota
+	// Secrets.
+	dtHuggingFace
+	dtAWSAccessKey
+	dtAWSSecretKey
+	dtGitHub
+	dtGitLab
+	dtStripeLive
+	dtStripeTest
+	dtStripeWebhook
+	dtSlackToken
+	dtSlackWebhook
+	dtGoogleAPIKey
+	dtOpenAI
+	dtAnthropic
+	dtJWT
+	dtPrivateKey
+	dtTwilio
+	dtSendGrid
+	dtNPM
+	dtPyPI
+	dtAzureStorage
+	dtDatadog
+	dtShopify
+	dtDigitalOcean
+	dtPostman
+	dtLinear
+	// Personal data.
+	dtEmail
+	dtPhone
+	dtCard
+	dtIBAN
+	dtSSN
+	dtAddress
+	dtBirthdate
+	dtCount
+)
+
+// dataInfo describes each dataType: its name in alerts, its title for
+// people, its sensitive bit and, for secrets, the alert severity.
+var dataInfo = [dtCount]struct {
+	name, title string
+	bit         sensitiveSet
+	severity    string
+}{
+	dtHuggingFace:   {"huggingface_token", "Hugging Face token", sensSecret, SeverityHigh},
+	dtAWSAccessKey:  {"aws_access_key", "AWS access key", sensSecret, SeverityCritical},
+	dtAWSSecretKey:  {"aws_secret_key", "AWS secret access key", sensSecret, SeverityCritical},
+	dtGitHub:        {"github_token", "GitHub token", sensSecret, SeverityHigh},
+	dtGitLab:        {"gitlab_token", "GitLab token", sensSecret, SeverityHigh},
+	dtStripeLive:    {"stripe_live_key", "Stripe live secret key", sensSecret, SeverityCritical},
+	dtStripeTest:    {"stripe_test_key", "Stripe test secret key", sensSecret, SeverityMedium},
+	dtStripeWebhook: {"stripe_webhook_secret", "Stripe webhook signing secret", sensSecret, SeverityHigh},
+	dtSlackToken:    {"slack_token", "Slack token", sensSecret, SeverityHigh},
+	dtSlackWebhook:  {"slack_webhook", "Slack incoming webhook URL", sensSecret, SeverityMedium},
+	dtGoogleAPIKey:  {"google_api_key", "Google API key", sensSecret, SeverityHigh},
+	dtOpenAI:        {"openai_key", "OpenAI API key", sensSecret, SeverityHigh},
+	dtAnthropic:     {"anthropic_key", "Anthropic API key", sensSecret, SeverityHigh},
+	dtJWT:           {"jwt", "JSON Web Token", sensSecret, SeverityHigh},
+	dtPrivateKey:    {"private_key", "private key", sensSecret, SeverityCritical},
+	dtTwilio:        {"twilio_api_key", "Twilio API key", sensSecret, SeverityHigh},
+	dtSendGrid:      {"sendgrid_api_key", "SendGrid API key", sensSecret, SeverityHigh},
+	dtNPM:           {"npm_token", "npm access token", sensSecret, SeverityHigh},
+	dtPyPI:          {"pypi_token", "PyPI upload token", sensSecret, SeverityHigh},
+	dtAzureStorage:  {"azure_storage_key", "Azure storage account key", sensSecret, SeverityCritical},
+	dtDatadog:       {"datadog_api_key", "Datadog API key", sensSecret, SeverityHigh},
+	dtShopify:       {"shopify_token", "Shopify access token", sensSecret, SeverityHigh},
+	dtDigitalOcean:  {"digitalocean_token", "DigitalOcean token", sensSecret, SeverityHigh},
+	dtPostman:       {"postman_api_key", "Postman API key", sensSecret, SeverityHigh},
+	dtLinear:        {"linear_api_key", "Linear API key", sensSecret, SeverityHigh},
+	dtEmail:         {"email", "e-mail address", sensEmail, ""},
+	dtPhone:         {"phone", "phone number", sensPhone, ""},
+	dtCard:          {"card", "payment card number", sensCard, ""},
+	dtIBAN:          {"iban", "IBAN", sensIBAN, ""},
+	dtSSN:           {"ssn", "US social security number", sensSSN, ""},
+	dtAddress:       {"address", "postal address", sensAddress, ""},
+	dtBirthdate:     {"birthdate", "date of birth", sensBirthdate, ""},
+}
+
+func (t dataType) secret() bool   { return t > dtNone && t < dtEmail }
+func (t dataType) personal() bool { return t >= dtEmail && t < dtCount }
+func (t dataType) String() string {
+	if t < dtCount {
+		return dataInfo[t].name
+	}
+	return "unknown"
+}
+
+// finding is one secret or personal value found: its type and its span in
+// the scanned buffer.
+type finding struct {
+	typ        dataType
+	start, end int
+}
+
+// scanMode selects what a scan looks for.
+type scanMode uint8
+
+const (
+	// scanSecrets looks for secrets other than JWTs.
+	scanSecrets scanMode = 1 << iota
+	// scanJWT looks for JWTs too (outside bodies, where issued tokens are
+	// normal).
+	scanJWT
+	// scanPersonal looks for personal data.
+	scanPersonal
+)
+
+const (
+	// maxScanBytes bounds the bytes of one buffer a scan reads.
+	maxScanBytes = 1 << 20
+	// maxScanCandidates bounds the keyword occurrences validated per scan.
+	maxScanCandidates = 4096
+	// maxScanFindings bounds the findings returned per scan.
+	maxScanFindings = 64
+	// maxEmailCandidates bounds the '@' signs examined per scan.
+	maxEmailCandidates = 1024
+)
+
+// checker names a keyword's validator.
+type checker uint8
+
+const (
+	chkHF checker = iota + 1
+	chkHFOrg
+	chkAWSKeyID
+	chkAWSSecretCtx
+	chkGitHub
+	chkGitHubPAT
+	chkGitLab
+	chkStripeLive
+	chkStripeTest
+	chkStripeWebhook
+	chkSlackToken
+	chkSlackWebhook
+	chkGoogle
+	chkOpenAI
+	chkJWT
+	chkPrivateKey
+	chkTwilio
+	chkSendGrid
+	chkNPM
+	chkPyPI
+	chkAzure
+	chkDatadog
+	chkShopify
+	chkDigitalOcean
+	chkPostman
+	chkLinear
+	// Personal data, by JSON key.
+	chkPhone
+	chkCard
+	chkIBAN
+	chkSSN
+	chkAddress
+	chkBirth
+)
+
+// personalCheck reports whether a checker looks for personal data.
+func (c checker) personal() bool { return c >= chkPhone }
+
+// keywords are the literals the automaton finds and what validates the value
+// at each. The set is prefix-free (no keyword starts another), so an
+// anchored match names one keyword.
+//
+// The bitmaps in front of the automaton test three bytes of each keyword,
+// its anchor: the three least common in JSON (with an underscore, a capital
+// or a rare letter rather than "the" or `e":`), marked lit[:i]+"|"+lit[i:]
+// where they are not the first three.
+var keywords = []struct {
+	lit   string
+	check checker
+}{
+	{"hf_", chkHF}, {"api_o|rg_", chkHFOrg},
+	{"AKIA", chkAWSKeyID}, {"ASIA", chkAWSKeyID},
+	{"aws_secret_access_key", chkAWSSecretCtx}, {"AWS_SECRET_ACCESS_KEY", chkAWSSecretCtx},
+	{"Secre|tAccessKey", chkAWSSecretCtx}, {"secre|tAccessKey", chkAWSSecretCtx}, {"aws_secret_key", chkAWSSecretCtx},
+	{"ghp_", chkGitHub}, {"gho_", chkGitHub}, {"ghu_", chkGitHub}, {"ghs_", chkGitHub}, {"ghr_", chkGitHub},
+	{"gith|ub_pat_", chkGitHubPAT},
+	{"glpat-", chkGitLab}, {"gl|dt-", chkGitLab}, {"glrt-", chkGitLab}, {"glptt-", chkGitLab},
+	{"sk_live_", chkStripeLive}, {"rk_live_", chkStripeLive},
+	{"sk_test_", chkStripeTest}, {"rk_test_", chkStripeTest},
+	{"whsec_", chkStripeWebhook},
+	{"xoxb-", chkSlackToken}, {"xoxp-", chkSlackToken}, {"xoxa-", chkSlackToken}, {"xoxr-", chkSlackToken},
+	{"xoxs-", chkSlackToken}, {"xoxe-", chkSlackToken}, {"xoxe.xoxp-", chkSlackToken},
+	{"hoo|ks.slack.com", chkSlackWebhook},
+	{"AIza", chkGoogle},
+	{"sk-", chkOpenAI},
+	{"eyJ", chkJWT},
+	{"PRIVATE KEY-----", chkPrivateKey},
+	{"SK", chkTwilio}, // anchored on SK and a lower-case hex digit
+	{"SG.", chkSendGrid},
+	{"npm_", chkNPM},
+	{"pypi|-AgE", chkPyPI},
+	{"Accoun|tKey=", chkAzure},
+	{"DD_API_KEY", chkDatadog}, {"dd_ap|i_key", chkDatadog}, {"DD-API-KEY", chkDatadog}, {"dd-ap|i-key", chkDatadog},
+	{"data|dog_api_key", chkDatadog}, {"DATADOG_API_KEY", chkDatadog}, {"datado|gApiKey", chkDatadog},
+	{"shpat_", chkShopify}, {"shpca_", chkShopify}, {"shppa_", chkShopify}, {"shpss_", chkShopify},
+	{"dop|_v1_", chkDigitalOcean}, {"doo|_v1_", chkDigitalOcean}, {"dor|_v1_", chkDigitalOcean},
+	{"PMAK-", chkPostman},
+	{"lin_a|pi_", chkLinear},
+
+	// JSON keys of personal data; the key's closing quote is part of the
+	// keyword so that "phone" and "home_phone" match but "phones_count"
+	// does not.
+	{`phone"`, chkPhone}, {`Phone"`, chkPhone}, {`m|obile"`, chkPhone}, {`Mobile"`, chkPhone},
+	{`tele|phone"`, chkPhone}, {`Tele|phone"`, chkPhone}, {`"msi|sdn"`, chkPhone},
+	{`c|ard"`, chkCard}, {`C|ard"`, chkCard}, {`c|ard_number"`, chkCard}, {`c|ardNumber"`, chkCard}, {`C|ardNumber"`, chkCard},
+	{`c|ard_no"`, chkCard}, {`"|cc_number"`, chkCard}, {`"|ccNumber"`, chkCard}, {`"|ccnum"`, chkCard},
+	{`iban"`, chkIBAN}, {`IBAN"`, chkIBAN}, {`Iban"`, chkIBAN},
+	{`ssn"`, chkSSN}, {`SSN"`, chkSSN}, {`Ssn"`, chkSSN}, {`social_securit|y_number"`, chkSSN}, {`socia|lSecurityNumber"`, chkSSN},
+	{`a|ddress"`, chkAddress}, {`A|ddress"`, chkAddress}, {`a|ddress_line1"`, chkAddress}, {`a|ddressLine1"`, chkAddress},
+	{`birthdate"`, chkBirth}, {`Birthdate"`, chkBirth}, {`birth_date"`, chkBirth}, {`birthDate"`, chkBirth}, {`BirthDate"`, chkBirth},
+	{`date_o|f_birth"`, chkBirth}, {`dateO|fBirth"`, chkBirth}, {`DateO|fBirth"`, chkBirth}, {`"|dob"`, chkBirth}, {`"|DOB"`, chkBirth},
+	{`birthday"`, chkBirth}, {`Birthday"`, chkBirth},
+}
+
+// scanner finds secrets and personal data. It is immutable once built and
+// safe for concurrent use.
+type scanner struct {
+	ac     *ahocorasick.Automaton
+	checks []checker // by automaton pattern id
+	// pairs holds the first two and the last two bytes of the keywords'
+	// anchors, as a 65536-bit set indexed by b[i] | b[i+1]<<8; third the
+	// anchors' three bytes, hashed into 65536 bits (tri).
+	pairs, third [1 << 10]uint64
+	// offsets holds, for each anchor's first two bytes, the set of its
+	// offsets in the keywords that have it.
+	offsets [1 << 16]uint16
+	// maxLen is the longest keyword's length.
+	maxLen int
+}
+
+// tri hashes three bytes into 16 bits.
+func tri(a, b, c byte) uint {
+	return uint((uint32(a)|uint32(b)<<8|uint32(c)<<16)*0x9E3779B1) >> 16
+}
+
+func setBit(set *[1 << 10]uint64, v uint) { set[v>>6] |= 1 << (v & 63) }
+
+func newScanner() *scanner {
+	lits := make([][]byte, len(keywords))
+	sc := &scanner{checks: make([]checker, len(keywords))}
+	for i, k := range keywords {
+		lit, off, _ := strings.Cut(k.lit, "|")
+		if off == "" {
+			off = lit
+			lit = ""
+		}
+		o := len(lit)
+		lit += off
+		lits[i] = []byte(lit)
+		sc.checks[i] = k.check
+		sc.maxLen = max(sc.maxLen, len(lit))
+		if lit == "SK" { // Twilio: SK and a lower-case hex digit
+			for _, c := range []byte("0123456789abcdef") {
+				setBit(&sc.third, tri('S', 'K', c))
+			}
+			for _, c := range []byte("0123456789abcdef") {
+				setBit(&sc.pairs, uint('K')|uint(c)<<8)
+			}
+			lit = "SK0"
+		} else if o > 15 || o+3 > len(lit) {
+			panic("detect: keyword anchor out of range: " + k.lit)
+		} else {
+			setBit(&sc.third, tri(lit[o], lit[o+1], lit[o+2]))
+		}
+		v := uint(lit[o]) | uint(lit[o+1])<<8
+		setBit(&sc.pairs, v)
+		setBit(&sc.pairs, uint(lit[o+1])|uint(lit[o+2])<<8)
+		sc.offsets[v] |= 1 << o
+	}
+	ac, err := ahocorasick.NewBuilder().AddPatterns(lits).Build()
+	if err != nil {
+		panic("detect: building the keyword automaton: " + err.Error()) // the keyword table is constant
+	}
+	sc.ac = ac
+	return sc
+}
+
+// theScanner is built once; it is never modified.
+var theScanner = newScanner()
+
+// scan appends to out what b holds of the kinds mode asks for, at most
+// maxScanFindings, and returns out. It allocates nothing when out has room
+// (and nothing at all when there is no finding).
+//
+// The keyword pass reads eight bytes at a time and tests the pairs at even
+// offsets against pairs, the first two and the last two bytes of every
+// anchor: an anchor at p shows its first pair at p when p is even, its last
+// pair at p+1 when p is odd, so every anchor is seen with half the lookups.
+func (sc *scanner) scan(b []byte, mode scanMode, out []finding) []finding {
+	if len(b) > maxScanBytes {
+		b = b[:maxScanBytes]
+	}
+	base := len(out)
+	if mode&scanPersonal != 0 {
+		out = scanEmails(b, out)
+	}
+	n := len(b)
+	if n < 3 {
+		return out
+	}
+	pairs := &sc.pairs
+	candidates := 0
+	i := 0
+	for i < n-1 {
+		var hit uint64
+		if i+8 <= n {
+			x := binary.LittleEndian.Uint64(b[i:])
+			v0, v1, v2, v3 := x&0xffff, x>>16&0xffff, x>>32&0xffff, x>>48
+			hit = pairs[v0>>6]>>(v0&63)&1 | (pairs[v1>>6]>>(v1&63)&1)<<2 | (pairs[v2>>6]>>(v2&63)&1)<<4 | (pairs[v3>>6]>>(v3&63)&1)<<6
+			if hit == 0 {
+				i += 8
+				continue
+			}
+		} else {
+			for k := 0; i+k+1 < n && k < 8; k += 2 {
+				v := uint(b[i+k]) | uint(b[i+k+1])<<8
+				hit |= (pairs[v>>6] >> (v & 63) & 1) << k
+			}
+			if hit == 0 {
+				break
+			}
+		}
+		next := i + 8
+		for ; hit != 0; hit &= hit - 1 {
+			j := i + bits.TrailingZeros64(hit)
+			// j holds the first pair of an anchor at j, or the last pair
+			// of an anchor at j-1.
+			for p := j - 1; p <= j; p++ {
+				if p < i-1 || p < 0 || p+2 >= n {
+					continue
+				}
+				if h := tri(b[p], b[p+1], b[p+2]); sc.third[h>>6]&(1<<(h&63)) == 0 {
+					continue
+				}
+				if candidates++; candidates > maxScanCandidates || len(out)-base >= maxScanFindings {
+					return out[:min(len(out), base+maxScanFindings)]
+				}
+				var e int
+				out, e = sc.keywordAt(b, p, mode, out)
+				if e > next {
+					next = e // the value is consumed; no keyword inside it
+				}
+			}
+			if next > i+8 {
+				break
+			}
+		}
+		i = next
+	}
+	return out[:min(len(out), base+maxScanFindings)]
+}
+
+// keywordAt validates the keywords whose anchor is at p, appends what it
+// finds and returns where the finding ends (0 without one).
+func (sc *scanner) keywordAt(b []byte, p int, mode scanMode, out []finding) ([]finding, int) {
+	v := uint(b[p]) | uint(b[p+1])<<8
+	for offs := sc.offsets[v]; offs != 0; offs &= offs - 1 {
+		at := p - bits.TrailingZeros16(offs)
+		if at < 0 {
+			continue
+		}
+		// The automaton runs on the window a keyword can fill: anchored
+		// at at, it would otherwise read on while any keyword prefix is
+		// open (JSON's quotes open many).
+		m, ok := sc.ac.FindAt(b[at:min(len(b), at+sc.maxLen)], 0)
+		if !ok {
+			continue
+		}
+		chk := sc.checks[m.PatternID]
+		if chk.personal() {
+			if mode&scanPersonal == 0 {
+				continue
+			}
+		} else if mode&(scanSecrets|scanJWT) == 0 || (chk == chkJWT && mode&scanJWT == 0) {
+			continue
+		}
+		before := len(out)
+		out = check(chk, b, at+m.Start, at+m.End, out)
+		if len(out) > before {
+			return out, out[len(out)-1].end
+		}
+	}
+	return out, 0
+}
+
+// check runs the validator of one keyword occurrence, b[at:end] being the
+// keyword, and appends what it finds.
+func check(c checker, b []byte, at, end int, out []finding) []finding {
+	var t dataType
+	s, e := at, 0
+	switch c {
+	case chkHF:
+		t, e = dtHuggingFace, tokenAfter(b, at, end, 34, 34, isAlnum, true)
+	case chkHFOrg:
+		t, e = dtHuggingFace, tokenAfter(b, at, end, 34, 34, isAlnum, true)
+	case chkAWSKeyID:
+		if t, e = dtAWSAccessKey, tokenAfter(b, at, end, 16, 16, isBase32Upper, false); e > 0 {
+			if isAWSExample(b[at:e]) {
+				return out
+			}
+			out = append(out, finding{t, s, e})
+			// The secret key that goes with it, when it is near.
+			if ss, se := awsSecretNear(b, at, e); se > 0 {
+				out = append(out, finding{dtAWSSecretKey, ss, se})
+			}
+			return out
+		}
+	case chkAWSSecretCtx:
+		t = dtAWSSecretKey
+		s, e = awsSecretAfter(b, end)
+	case chkGitHub:
+		if t, e = dtGitHub, tokenAfter(b, at, end, 36, 36, isAlnum, false); e > 0 && !base62CRCValid(b[end:e]) {
+			e = 0
+		}
+	case chkGitHubPAT:
+		t, e = dtGitHub, githubPATEnd(b, at, end)
+	case chkGitLab:
+		t, e = dtGitLab, tokenAfter(b, at, end, 20, 300, isGitLabChar, true)
+	case chkStripeLive:
+		t, e = dtStripeLive, tokenAfter(b, at, end, 24, 247, isAlnum, true)
+	case chkStripeTest:
+		t, e = dtStripeTest, tokenAfter(b, at, end, 24, 247, isAlnum, true)
+	case chkStripeWebhook:
+		t, e = dtStripeWebhook, tokenAfter(b, at, end, 32, 64, isAlnum, true)
+	case chkSlackToken:
+		t, e = dtSlackToken, slackTokenEnd(b, at, end)
+	case chkSlackWebhook:
+		t, s, e = dtSlackWebhook, at, slackWebhookEnd(b, end)
+	case chkGoogle:
+		t, e = dtGoogleAPIKey, tokenAfter(b, at, end, 35, 35, isB64URL, false)
+	case chkOpenAI:
+		t, e = openAIOrAnthropic(b, at, end)
+	case chkJWT:
+		t, e = dtJWT, jwtEnd(b, at)
+	case chkPrivateKey:
+		t = dtPrivateKey
+		s, e = privateKeySpan(b, at, end)
+	case chkTwilio:
+		t, e = dtTwilio, tokenAfter(b, at, end, 32, 32, isLowerHex, false)
+	case chkSendGrid:
+		t, e = dtSendGrid, sendGridEnd(b, at, end)
+	case chkNPM:
+		if t, e = dtNPM, tokenAfter(b, at, end, 36, 36, isAlnum, false); e > 0 && !base62CRCValid(b[end:e]) {
+			e = 0
+		}
+	case chkPyPI:
+		t, e = dtPyPI, pypiEnd(b, at, end)
+	case chkAzure:
+		t = dtAzureStorage
+		s, e = azureKeySpan(b, end)
+	case chkDatadog:
+		t = dtDatadog
+		s, e = hexValueAfterKey(b, end, 32)
+	case chkShopify:
+		t, e = dtShopify, tokenAfter(b, at, end, 32, 32, isLowerHex, false)
+	case chkDigitalOcean:
+		t, e = dtDigitalOcean, tokenAfter(b, at, end, 64, 64, isLowerHex, false)
+	case chkPostman:
+		t, e = dtPostman, postmanEnd(b, at, end)
+	case chkLinear:
+		t, e = dtLinear, tokenAfter(b, at, end, 40, 40, isAlnum, true)
+	case chkPhone:
+		t = dtPhone
+		s, e = phoneValue(b, end)
+	case chkCard:
+		t = dtCard
+		s, e = cardValue(b, end)
+	case chkIBAN:
+		t = dtIBAN
+		s, e = ibanValue(b, end)
+	case chkSSN:
+		t = dtSSN
+		s, e = ssnValue(b, end)
+	case chkAddress:
+		t = dtAddress
+		s, e = addressValue(b, at, end)
+	case chkBirth:
+		t = dtBirthdate
+		s, e = birthValue(b, end)
+	}
+	if e > s && t != dtNone {
+		out = append(out, finding{t, s, e})
+	}
+	return out
+}
+
+// Character classes.
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+func isB64URL(c byte) bool     { return isAlnum(c) || c == '-' || c == '_' }
+func isB64(c byte) bool        { return isAlnum(c) || c == '+' || c == '/' }
+func isGitLabChar(c byte) bool { return isB64URL(c) || c == '.' }
+func isLowerHex(c byte) bool   { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }
+func isDigit(c byte) bool      { return c >= '0' && c <= '9' }
+func isBase32Upper(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= '2' && c <= '7'
+}
+
+// tokenAfter checks a token made of a keyword and a run of class characters
+// of length min..max, with no token character just before the keyword nor
+// just after the run. It returns the token's end, or 0. mixed asks for both
+// an upper-case and a lower-case letter or a digit in the run (random
+// tokens have them; identifiers and words rarely do).
+func tokenAfter(b []byte, at, end, min, max int, class func(byte) bool, mixed bool) int {
+	if at > 0 && isAlnum(b[at-1]) {
+		return 0
+	}
+	j := end
+	for j < len(b) && j-end <= max && class(b[j]) {
+		j++
+	}
+	n := j - end
+	if n < min || n > max {
+		return 0
+	}
+	if j < len(b) && (isAlnum(b[j]) || class(b[j])) {
+		return 0
+	}
+	if mixed && !randomLooking(b[end:j]) {
+		return 0
+	}
+	return j
+}
+
+// randomLooking reports whether a run mixes character kinds the way random
+// tokens do: at least two of upper case, lower case and digits, and no
+// character repeated six times in a row.
+func randomLooking(s []byte) bool {
+	var up, lo, dg bool
+	run := 1
+	for i, c := range s {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			up = true
+		case c >= 'a' && c <= 'z':
+			lo = true
+		case c >= '0' && c <= '9':
+			dg = true
+		}
+		if i > 0 && s[i-1] == c {
+			if run++; run >= 6 {
+				return false
+			}
+		} else {
+			run = 1
+		}
+	}
+	kinds := 0
+	for _, k := range []bool{up, lo, dg} {
+		if k {
+			kinds++
+		}
+	}
+	return kinds >= 2
+}
+
+// scanEmails appends the e-mail addresses of b.
+func scanEmails(b []byte, out []finding) []finding {
+	for i, n := 0, 0; i < len(b) && n < maxEmailCandidates; n++ {
+		j := bytes.IndexByte(b[i:], '@')
+		if j < 0 {
+			break
+		}
+		at := i + j
+		if s, e := emailAround(b, at); e > 0 {
+			out = append(out, finding{dtEmail, s, e})
+			i = e
+			continue
+		}
+		i = at + 1
+	}
+	return out
+}
