@@ -38,6 +38,12 @@ type Options struct {
 	// FlowTimeout closes connections idle this long (capture time); 0 means
 	// 2 minutes.
 	FlowTimeout time.Duration
+	// Progress, when set, is called on Run's goroutine every 4096 packets
+	// read with the counters so far, for a long-running capture to report
+	// before Run returns. Connection counters (flows, parse errors...)
+	// are added as connections end; with Workers > 1 each shard's are as
+	// of its last batch. Warnings are left for the Stats Run returns.
+	Progress func(Stats)
 }
 
 func (o Options) withDefaults() Options {

@@ -44,6 +44,9 @@ func Run(ctx context.Context, src capture.Source, opts Options, sink func(*Trans
 			runErr = ctx.Err()
 			break
 		}
+		if o.Progress != nil && n%progressEvery == 0 && n > 0 {
+			o.Progress(progress(&st, shards, dec))
+		}
 		err := src.Next(&pkt)
 		if err != nil {
 			switch {
@@ -198,6 +201,9 @@ func (p *dispatcher) worker(sh *shard, in <-chan *batch) {
 		}
 		b.n, b.arena = 0, b.arena[:0]
 		p.free <- b
+		if sh.opts.Progress != nil {
+			sh.pub.set(&sh.stats)
+		}
 	}
 	sh.finish()
 }

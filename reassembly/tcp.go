@@ -21,8 +21,10 @@ type shard struct {
 	opts  *Options
 	env   env
 	stats Stats
-	pool  *greassembly.StreamPool
-	asm   *greassembly.Assembler
+	// pub is stats as of the last batch, for Options.Progress.
+	pub  published
+	pool *greassembly.StreamPool
+	asm  *greassembly.Assembler
 	// maxConns is this shard's share of Options.MaxConnections.
 	maxConns int
 	live     int

@@ -68,8 +68,8 @@ func (d *daemon) captureStatus() captureCounters {
 
 // summary builds the report summary from the live counters: what the
 // sources read, the transactions the engine received, and the flows and
-// parse errors of the reassembly runs that ended (a running reassembly
-// reports them when it ends).
+// parse errors reassembly counted so far (as connections end, reported
+// every 4096 packets while it runs).
 func (d *daemon) summary(rep *detect.Report) detect.Summary {
 	s := detect.Summary{Warnings: []string{}}
 	var first, last int64
@@ -88,9 +88,8 @@ func (d *daemon) summary(rep *detect.Report) detect.Summary {
 		s.LastTS = formatTime(time.Unix(0, last))
 	}
 	s.Transactions = d.counters.transactions.Load()
+	s.Flows, s.ParseErrors = d.pipelineCounts()
 	d.finMu.Lock()
-	s.Flows = d.finished.Flows
-	s.ParseErrors = d.finished.ParseErrors
 	s.Warnings = append(s.Warnings, d.finished.Warnings...)
 	d.finMu.Unlock()
 	if rep != nil {

@@ -29,9 +29,9 @@ func newDaemonCollector(d *daemon) *daemonCollector {
 		bytes:         m("bytes_total", "Bytes (frame lengths on the wire) read from the capture sources.", "source"),
 		drops:         m("drops_total", "Packets dropped, by cause: kernel (capture ring full), memory_budget (shed by shadowtap).", "cause"),
 		bodiesShed:    m("bodies_shed_total", "Transactions whose body samples were dropped to stay within the memory budget."),
-		flows:         m("flows_total", "TCP connections that carried payload (counted when their reassembly run ends)."),
+		flows:         m("flows_total", "TCP connections that carried payload (counted as they end)."),
 		transactions:  m("transactions_total", "HTTP transactions handed to the engine."),
-		parseErrors:   m("parse_errors_total", "HTTP framing and syntax errors (counted when their reassembly run ends)."),
+		parseErrors:   m("parse_errors_total", "HTTP framing and syntax errors (counted as their connections end)."),
 		alerts:        m("alerts_total", "Alert episodes raised, by kind.", "kind"),
 		storeSize:     m("store_size_bytes", "Size of the store's files on disk."),
 		flushes:       m("store_flushes_total", "State flushes to the store that succeeded."),
@@ -78,9 +78,7 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.drops, kernel, "kernel")
 	counter(c.drops, shed, "memory_budget")
 	counter(c.bodiesShed, d.counters.shedBodies.Load())
-	d.finMu.Lock()
-	flows, perr := d.finished.Flows, d.finished.ParseErrors
-	d.finMu.Unlock()
+	flows, perr := d.pipelineCounts()
 	counter(c.flows, flows)
 	counter(c.parseErrors, perr)
 	counter(c.transactions, d.counters.transactions.Load())

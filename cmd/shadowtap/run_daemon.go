@@ -27,6 +27,21 @@ const (
 // errStopped is returned by requests to an engine loop that has ended.
 var errStopped = errors.New("daemon is stopping")
 
+// pipelineCounts returns the flows and parse errors so far: those of the
+// reassembly runs that ended and the running ones' progress.
+func (d *daemon) pipelineCounts() (flows, parseErrors uint64) {
+	d.finMu.Lock()
+	defer d.finMu.Unlock()
+	flows, parseErrors = d.finished.Flows, d.finished.ParseErrors
+	for _, s := range d.sources {
+		if p := s.progress; p != nil {
+			flows += p.Flows
+			parseErrors += p.ParseErrors
+		}
+	}
+	return flows, parseErrors
+}
+
 // daemonCounters are the daemon's own counters, safe for concurrent use.
 type daemonCounters struct {
 	transactions   atomic.Uint64 // handed to the engine
@@ -291,11 +306,17 @@ func (d *daemon) capture(ctx context.Context, s *meteredSource, cfg *daemonConfi
 	if err != nil {
 		return fmt.Errorf("--filter: %w", err)
 	}
-	opts := reassembly.Options{Workers: cfg.Workers, Filter: filter, HTTP: httpOptions(cfg.MaxBody)}
+	opts := reassembly.Options{Workers: cfg.Workers, Filter: filter, HTTP: httpOptions(cfg.MaxBody),
+		Progress: func(st reassembly.Stats) {
+			d.finMu.Lock()
+			s.progress = &st
+			d.finMu.Unlock()
+		}}
 	for {
 		st, err, panicked := d.runOnce(ctx, s, opts)
 		d.finMu.Lock()
 		addStats(&d.finished, &st)
+		s.progress = nil
 		d.finMu.Unlock()
 		if !panicked {
 			if err == nil {

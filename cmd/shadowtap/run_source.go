@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/shadowtap/shadowtap/capture"
+	"github.com/shadowtap/shadowtap/reassembly"
 )
 
 // errEBPFUnavailable is what --ebpf answers until the eBPF sensor is wired
@@ -29,8 +30,11 @@ type meteredSource struct {
 	packets, bytes, shed atomic.Uint64
 	first, last          atomic.Int64 // capture time, unix ns; 0 = none yet
 	ended                atomic.Bool  // the source reached its end
-	closeOnce            sync.Once
-	closeErr             error
+	// progress is the running reassembly's counters so far (nil when
+	// none runs); guarded by daemon.finMu.
+	progress  *reassembly.Stats
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Next reads the next packet, counting it; while the memory budget is

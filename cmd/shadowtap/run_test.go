@@ -16,6 +16,7 @@ import (
 
 	"github.com/shadowtap/shadowtap/capture/synth"
 	"github.com/shadowtap/shadowtap/detect"
+	"github.com/shadowtap/shadowtap/reassembly"
 	"github.com/shadowtap/shadowtap/storage"
 )
 
@@ -439,5 +440,16 @@ func TestMemBudgetShedsLoad(t *testing.T) {
 				t.Errorf("no warning says load was shed")
 			}
 		})
+	}
+}
+
+// TestLiveCountersWhileRunning: flows and parse errors reach the summary
+// while a reassembly run is still going, through its progress reports.
+func TestLiveCountersWhileRunning(t *testing.T) {
+	d := &daemon{sources: []*meteredSource{{name: "a"}, {name: "b"}}}
+	d.finished.Flows, d.finished.ParseErrors = 10, 1
+	d.sources[0].progress = &reassembly.Stats{Flows: 5, ParseErrors: 2}
+	if f, p := d.pipelineCounts(); f != 15 || p != 3 {
+		t.Fatalf("flows %d, parse errors %d; want 15, 3", f, p)
 	}
 }
