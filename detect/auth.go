@@ -110,7 +110,11 @@ func authOf(t *reassembly.Transaction, query []queryParam) (authSet, credential)
 				take(authBearer, "bearer", val)
 			}
 		default:
-			take(authBearer, "bearer", a)
+			if strings.ContainsAny(a, " \t") {
+				take(authBearer, "bearer", a) // an unknown scheme word
+			} else {
+				take(authAPIKeyHeader, "apikey-header", a) // a bare key
+			}
 		}
 	}
 	for _, h := range apiKeyHeaders {

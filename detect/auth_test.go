@@ -23,6 +23,7 @@ func TestAuthOf(t *testing.T) {
 		{"bearer jwt", "/x", []hdr{{Name: "Authorization", Value: "Bearer " + jwt}}, []string{"jwt"}, "jwt:"},
 		{"bearer dotted but not jwt", "/x", []hdr{{Name: "Authorization", Value: "Bearer aaaaaaaaaaaa.bbb.ccc"}}, []string{"bearer"}, "bearer:"},
 		{"other scheme counts as bearer", "/x", []hdr{{Name: "Authorization", Value: "Token xyz"}}, []string{"bearer"}, "bearer:"},
+		{"bare key in Authorization", "/x", []hdr{{Name: "Authorization", Value: "ak_live_123"}}, []string{"apikey-header"}, "apikey-header:"},
 		{"api key header", "/x", []hdr{{Name: "X-API-Key", Value: "k1"}}, []string{"apikey-header"}, "apikey-header:"},
 		{"azure subscription key", "/x", []hdr{{Name: "Ocp-Apim-Subscription-Key", Value: "k1"}}, []string{"apikey-header"}, "apikey-header:"},
 		{"api key query", "/x?api_key=k1", nil, []string{"apikey-query"}, "apikey-query:"},

@@ -154,8 +154,8 @@ func (b *behaviour) authAbuse(o *obs) {
 	}
 
 	// Per source and per network bursts.
-	b.authBurst(o, src, episodeKey{kind: epAuthAbuse, variant: varSource, who: who, ep: ep.id}, uint32(b.o.AuthFailures), "source "+clientString(o.v.client))
-	b.authBurst(o, nw, episodeKey{kind: epAuthAbuse, variant: varNetwork, who: principalKey{addr: pfx.Addr()}, ep: ep.id}, 2*uint32(b.o.AuthFailures), "network "+pfx.String())
+	b.authBurst(o, src, episodeKey{kind: epAuthAbuse, variant: varSource, who: who, ep: ep.id}, uint32(b.o.AuthFailures), pfx)
+	b.authBurst(o, nw, episodeKey{kind: epAuthAbuse, variant: varNetwork, who: principalKey{addr: pfx.Addr()}, ep: ep.id}, 2*uint32(b.o.AuthFailures), pfx)
 
 	// A success after many failures from the same source.
 	if o.ok && src.recent >= successAfter {
@@ -174,7 +174,7 @@ func (b *behaviour) authAbuse(o *obs) {
 	}
 }
 
-func (b *behaviour) authBurst(o *obs, s *srcAuth, k episodeKey, thr uint32, name string) {
+func (b *behaviour) authBurst(o *obs, s *srcAuth, k episodeKey, thr uint32, pfx netip.Prefix) {
 	if !o.failed {
 		return
 	}
@@ -184,6 +184,10 @@ func (b *behaviour) authBurst(o *obs, s *srcAuth, k episodeKey, thr uint32, name
 	}
 	if o.quiet || s.fails < thr || s.fails*2 < s.reqs {
 		return
+	}
+	name := "source " + clientString(o.v.client)
+	if k.variant == varNetwork {
+		name = "network " + pfx.String()
 	}
 	ev := map[string]any{"window": "10m", "failures": s.fails, "requests": s.reqs, "threshold": thr}
 	b.raiseFor(o, k, SeverityHigh,

@@ -1,5 +1,31 @@
 package detect
 
+// Behavioural baselines and detectors (issue 6). Everything here is driven
+// by capture time and bounded:
+//
+//   - per endpoint (host, method, template as the inventory names it;
+//     baselines move to a template when a position becomes a parameter):
+//     hour-of-week and hour-of-day volume, response sizes (DDSketch),
+//     distinct objects per principal per 30-60 minutes (DDSketch of closed
+//     windows), per-principal request counts, status mix, a 10-minute
+//     fleet window (requests, not-found, failed logins, distinct keys and
+//     clients as 256-bit linear counters) with EWMA baselines;
+//   - per principal (JWT sub › API key / cookie / bearer fingerprint ›
+//     client address, see auth.go): 10-minute rate and its peak, the
+//     networks (/24, /48), user-agent families and tokens seen, hourly
+//     bytes and their peak, the largest response, a CUSUM of object
+//     reads, and up to maxTrackers per-endpoint object trackers (distinct
+//     ids, id walks, not-found ratio);
+//   - per login source and /24: failures in 10 minutes and since the last
+//     success.
+//
+// Detectors (enumeration.go, exfil.go, authabuse.go, credmisuse.go,
+// rate.go) compare each transaction with these and raise episodes
+// (episode.go): one alert per kind, principal or source, and endpoint,
+// extended (count, last_seen, peak figure) while it recurs within
+// EpisodeGap. Nothing is raised during the LearningPeriod or for
+// allow-listed principals, clients and endpoints.
+
 import (
 	"math"
 	"math/bits"
@@ -19,7 +45,9 @@ type BehaviourOptions struct {
 	// Disable turns the behavioural detectors off (baselines are not kept).
 	Disable bool
 	// LearningPeriod is the capture time after the first transaction during
-	// which baselines learn and nothing is raised; 0 means 24h.
+	// which baselines learn and nothing is raised, and the history a
+	// credential needs before credential_misuse judges it; 0 means 6h.
+	// Each baseline also waits for its own minimum of observations.
 	LearningPeriod time.Duration
 	// MaxPrincipals bounds the principals tracked; 0 means 100000. The least
 	// recently seen of a sample is evicted beyond it (counted).
@@ -66,8 +94,8 @@ type BehaviourOptions struct {
 	// (and above the principal's own hourly peak the hour's bytes) must
 	// be; 0 means 8.
 	ExfilFactor float64
-	// ExfilMinBytes is the smallest response that can be exfiltration on
-	// its own; 0 means 64 KiB.
+	// ExfilMinBytes is the smallest response (as sent, compressed or not)
+	// that can be exfiltration on its own; 0 means 16 KiB.
 	ExfilMinBytes int64
 	// RateFactor is how far above its hour-of-week (or, before a week of
 	// history, hour-of-day) baseline an endpoint's hourly volume must be
@@ -87,7 +115,7 @@ func (o BehaviourOptions) withDefaults() BehaviourOptions {
 		}
 	}
 	if o.LearningPeriod <= 0 {
-		o.LearningPeriod = 24 * time.Hour
+		o.LearningPeriod = 6 * time.Hour
 	}
 	if o.EpisodeGap <= 0 {
 		o.EpisodeGap = time.Hour
@@ -104,7 +132,7 @@ func (o BehaviourOptions) withDefaults() BehaviourOptions {
 	deff(&o.ExfilFactor, 8)
 	deff(&o.RateFactor, 10)
 	if o.ExfilMinBytes <= 0 {
-		o.ExfilMinBytes = 64 << 10
+		o.ExfilMinBytes = 16 << 10
 	}
 	return o
 }
@@ -148,6 +176,8 @@ type principalState struct {
 	toks  [4]uint32
 	nToks uint8
 
+	// maxResp is the largest single response not alerted on.
+	maxResp int64
 	// Response bytes in the current hour and the peak of closed hours.
 	hourIdx   int64
 	hourBytes uint64
@@ -181,9 +211,11 @@ type objTracker struct {
 	// pend is the highest distinct count of windows closed since pendAt;
 	// it becomes peak once a learning period has passed without an
 	// alert, so that an extraction cannot teach its own baseline.
-	pend   uint16
-	pendAt time.Time
-	last   time.Time
+	pend uint16
+	// pendAt, last and start are Unix seconds: when pend began, the last
+	// request, and the first request of the current window.
+	pendAt, last, start int64
+	halfStart           int64 // first request of the current half
 }
 
 // endpointKey names an endpoint as the inventory does.
@@ -205,7 +237,10 @@ type endpointState struct {
 
 	respBytes   *ddsketch.DDSketch // response sizes
 	winDistinct *ddsketch.DDSketch // per-principal window distinct objects
-	peakRates   *ddsketch.DDSketch // per-principal 10-minute request counts
+	peakRates   *ddsketch.DDSketch // per-principal 30-minute request counts
+	// Quantiles read on every request are cached and refreshed as the
+	// sketches grow (qcache).
+	p999Bytes, p99Distinct qcache
 
 	// Hourly volume: the hour in progress, hour-of-week and hour-of-day
 	// totals with the number of weeks and days behind them.
@@ -262,6 +297,47 @@ func quantile(s *ddsketch.DDSketch, q float64, min float64) float64 {
 	return v
 }
 
+// hostBase is what is kept per host: its response sizes, the reference
+// for endpoints without enough history of their own.
+type hostBase struct {
+	resp *ddsketch.DDSketch
+	p999 qcache
+}
+
+// maxHostBases bounds the hosts with a response-size baseline; further
+// hosts have none (their endpoints still have theirs).
+const maxHostBases = 1000
+
+func (b *behaviour) hostBase(host string) *hostBase {
+	if hb := b.hosts[host]; hb != nil {
+		return hb
+	}
+	if len(b.hosts) >= maxHostBases {
+		return nil
+	}
+	hb := &hostBase{resp: newSketch(0.02, 512)}
+	b.hosts[host] = hb
+	return hb
+}
+
+// qcache caches a sketch quantile, recomputed when the sketch has grown
+// by a sixteenth (at least 8 values) since.
+type qcache struct {
+	v  float64
+	at float64 // sketch count when v was computed
+}
+
+func (c *qcache) get(s *ddsketch.DDSketch, q, min float64) float64 {
+	n := s.GetCount()
+	if n < min {
+		return 0
+	}
+	if c.at == 0 || n-c.at >= max(8, c.at/16) || n < c.at {
+		c.v, c.at = quantile(s, q, min), n
+	}
+	return c.v
+}
+
 // behaviour holds the baselines and behavioural detectors of an Engine.
 type behaviour struct {
 	o          BehaviourOptions
@@ -272,6 +348,7 @@ type behaviour struct {
 	sources    map[netip.Addr]*srcAuth
 	networks   map[netip.Prefix]*srcAuth
 	episodes   episodes
+	hosts      map[string]*hostBase
 	allowP     map[string]bool
 	allowE     []endpointPattern
 
@@ -282,6 +359,7 @@ func newBehaviour(o BehaviourOptions) *behaviour {
 	b := &behaviour{o: o.withDefaults(),
 		principals: map[principalKey]*principalState{}, endpoints: map[endpointKey]*endpointState{},
 		sources: map[netip.Addr]*srcAuth{}, networks: map[netip.Prefix]*srcAuth{},
+		hosts: map[string]*hostBase{},
 	}
 	b.episodes.init(b.o.MaxAlerts)
 	for _, p := range b.o.AllowPrincipals {

@@ -54,6 +54,15 @@ func (b *behaviour) marshalState() ([]byte, error) {
 		p.encode(&w)
 	}
 
+	hosts := sortedKeys(b.hosts)
+	w.u(uint64(len(hosts)))
+	for _, h := range hosts {
+		hb := b.hosts[h]
+		w.str(h)
+		encodeDD(&w, hb.resp)
+		w.f64(hb.p999.v)
+		w.f64(hb.p999.at)
+	}
 	encodeSources(&w, b.sources, func(a netip.Addr) { w.addr(a) }, func(x, y netip.Addr) int { return x.Compare(y) })
 	encodeSources(&w, b.networks, func(p netip.Prefix) { w.addr(p.Addr()); w.u(uint64(p.Bits())) }, func(x, y netip.Prefix) int {
 		if c := x.Addr().Compare(y.Addr()); c != 0 {
@@ -110,6 +119,16 @@ func (b *behaviour) unmarshalState(data []byte) error {
 		p := decodePrincipal(&d, byID)
 		if d.err == nil {
 			nb.principals[p.key] = p
+		}
+	}
+	n = d.n(4)
+	for i := 0; i < n && d.err == nil; i++ {
+		h := d.str()
+		hb := &hostBase{resp: newSketch(0.02, 512)}
+		decodeDD(&d, hb.resp)
+		hb.p999.v, hb.p999.at = d.f64(), d.f64()
+		if len(nb.hosts) < maxHostBases {
+			nb.hosts[h] = hb
 		}
 	}
 	decodeSources(&d, nb.sources, func() netip.Addr { return d.addr() })
@@ -197,6 +216,10 @@ func (ep *endpointState) encode(w *stateEnc) error {
 	encodeDD(w, ep.respBytes)
 	encodeDD(w, ep.winDistinct)
 	encodeDD(w, ep.peakRates)
+	for _, c := range []*qcache{&ep.p999Bytes, &ep.p99Distinct} {
+		w.f64(c.v)
+		w.f64(c.at)
+	}
 	w.i(ep.hourIdx)
 	w.u(uint64(ep.hourCount))
 	w.u(uint64(ep.hourThr))
@@ -245,6 +268,10 @@ func decodeEndpoint(d *stateDec) *endpointState {
 	decodeDD(d, ep.respBytes)
 	decodeDD(d, ep.winDistinct)
 	decodeDD(d, ep.peakRates)
+	for _, c := range []*qcache{&ep.p999Bytes, &ep.p99Distinct} {
+		c.v = d.f64()
+		c.at = d.f64()
+	}
 	ep.hourIdx = d.i()
 	ep.hourCount = uint32(d.u())
 	ep.hourThr = uint32(d.u())
@@ -306,6 +333,7 @@ func (p *principalState) encode(w *stateEnc) {
 	w.i(p.hourIdx)
 	w.u(p.hourBytes)
 	w.u(p.peakBytes)
+	w.i(p.maxResp)
 	w.i(p.cuIdx)
 	w.u(uint64(p.cuReads))
 	w.u(uint64(p.cuRun))
@@ -338,8 +366,10 @@ func (p *principalState) encode(w *stateEnc) {
 		w.u(uint64(tr.maxRun))
 		w.u(uint64(tr.peak))
 		w.u(uint64(tr.pend))
-		w.time(tr.pendAt)
-		w.time(tr.last)
+		w.i(tr.pendAt)
+		w.i(tr.last)
+		w.i(tr.start)
+		w.i(tr.halfStart)
 	}
 }
 
@@ -381,6 +411,7 @@ func decodePrincipal(d *stateDec, byID map[uint32]*endpointState) *principalStat
 	p.hourIdx = d.i()
 	p.hourBytes = d.u()
 	p.peakBytes = d.u()
+	p.maxResp = d.i()
 	p.cuIdx = d.i()
 	p.cuReads = uint32(d.u())
 	p.cuRun = uint16(d.u())
@@ -408,8 +439,10 @@ func decodePrincipal(d *stateDec, byID map[uint32]*endpointState) *principalStat
 		tr.maxRun = uint32(d.u())
 		tr.peak = uint16(d.u())
 		tr.pend = uint16(d.u())
-		tr.pendAt = d.time()
-		tr.last = d.time()
+		tr.pendAt = d.i()
+		tr.last = d.i()
+		tr.start = d.i()
+		tr.halfStart = d.i()
 		if ep != nil {
 			tr.ep = ep
 			p.objs = append(p.objs, tr)

@@ -7,7 +7,7 @@ import "fmt"
 // far above its own when a 10-minute bucket exceeds rateFactorCred times
 // its busiest one and rateMinCred requests.
 const (
-	knownRequests  = 10
+	knownRequests  = 3
 	pinnedRequests = 50
 	rateFactorCred = 10
 	rateMinCred    = 200

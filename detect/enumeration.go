@@ -10,9 +10,9 @@ import (
 // baselines (a half-life of about eight hours).
 const fleetAlpha = 1.0 / 72
 
-// fleetMinWindows is the endpoint history (in 10-minute windows, six
-// hours) before its fleet baselines are trusted.
-const fleetMinWindows = 36
+// fleetMinWindows is the endpoint history (in 10-minute windows, one
+// hour) before its fleet baselines are trusted.
+const fleetMinWindows = 6
 
 // raiseFor opens an episode about the transaction o (its endpoint unless
 // k.ep is 0, its client, and k.who as principal).
@@ -44,15 +44,20 @@ func (b *behaviour) tracker(p *principalState, ep *endpointState, ts time.Time) 
 		if tr.ep == ep {
 			return tr
 		}
-		if tr.ep.gone || oldest < 0 || tr.last.Before(p.objs[oldest].last) {
+		if tr.ep.gone || oldest < 0 || tr.last < p.objs[oldest].last {
 			oldest = i
 		}
 	}
 	if len(p.objs) < maxTrackers {
+		if len(p.objs) == cap(p.objs) { // grow 1, 2, 4, maxTrackers
+			objs := make([]objTracker, len(p.objs), min(max(1, 2*cap(p.objs)), maxTrackers))
+			copy(objs, p.objs)
+			p.objs = objs
+		}
 		p.objs = append(p.objs, objTracker{})
 		oldest = len(p.objs) - 1
 	}
-	p.objs[oldest] = objTracker{ep: ep, half: -1, lastID: -1, last: ts}
+	p.objs[oldest] = objTracker{ep: ep, half: -1, lastID: -1, last: ts.Unix()}
 	return &p.objs[oldest]
 }
 
@@ -76,13 +81,15 @@ func (tr *objTracker) rotate(half int64, alerted bool) {
 			tr.pend = uint16(min(d, 65535))
 		}
 	}
-	if tr.half >= 0 && half == tr.half+1 {
+	if tr.half >= 0 && half == tr.half+1 && tr.reqs > 0 {
 		tr.prev, tr.preqs, tr.pnf = tr.cur, tr.reqs, tr.nf
+		tr.start = tr.halfStart
 	} else {
 		tr.prev, tr.preqs, tr.pnf = bits256{}, 0, 0
+		tr.start = 0
 	}
 	tr.cur, tr.reqs, tr.nf = bits256{}, 0, 0
-	tr.half = half
+	tr.half, tr.halfStart = half, 0
 }
 
 // enumeration tracks the distinct objects each principal reads per
@@ -96,9 +103,15 @@ func (b *behaviour) enumeration(o *obs) {
 	k := episodeKey{kind: epEnumeration, variant: varPrincipal, who: p.key, ep: ep.id}
 	open := b.episodes.active(k, o.ts, b.o.EpisodeGap)
 	tr := b.tracker(p, ep, o.ts)
-	tr.last = o.ts
+	tr.last = o.sec
 	tr.rotate(o.sec/bucket30, open != nil)
-	if tr.pend > 0 && o.ts.Sub(tr.pendAt) >= b.o.LearningPeriod {
+	if tr.halfStart == 0 {
+		tr.halfStart = o.sec
+	}
+	if tr.start == 0 {
+		tr.start = o.sec
+	}
+	if tr.pend > 0 && o.sec-tr.pendAt >= int64(b.o.LearningPeriod/time.Second) {
 		tr.peak, tr.pend = max(tr.peak, tr.pend), 0
 	}
 	tr.cur.add(o.key)
@@ -131,7 +144,7 @@ func (b *behaviour) enumeration(o *obs) {
 
 func (b *behaviour) enumerationCheck(o *obs, tr *objTracker, k episodeKey, distinct float64) {
 	ep := o.ep
-	p99 := quantile(ep.winDistinct, 0.99, 50)
+	p99 := ep.p99Distinct.get(ep.winDistinct, 0.99, 50)
 	thr := max(float64(b.o.MinDistinct), b.o.EnumerationFactor*p99, b.o.EnumerationFactor*float64(tr.peak))
 	reqs, nf := tr.reqs+tr.preqs, tr.nf+tr.pnf
 	epNF := 0.0
@@ -177,7 +190,13 @@ func (b *behaviour) enumerationCheck(o *obs, tr *objTracker, k episodeKey, disti
 	if o.ok || nf < reqs {
 		ev["objects_returned"] = reqs - nf
 	}
-	b.raiseFor(o, k, sev, fmt.Sprintf("%s %s on %s %s", whoName(k.who), why, o.ep.key.method, o.ep.key.path), ev, "distinct_objects_peak", distinct)
+	if e := b.raiseFor(o, k, sev, fmt.Sprintf("%s %s on %s %s", whoName(k.who), why, o.ep.key.method, o.ep.key.path), ev, "distinct_objects_peak", distinct); e != nil {
+		// The episode covers the window that led to it.
+		e.count = uint64(reqs)
+		if tr.start > 0 && tr.start < o.sec {
+			e.first = time.Unix(tr.start, 0).UTC()
+		}
+	}
 }
 
 // fleetWindow advances the endpoint's 10-minute fleet window and checks

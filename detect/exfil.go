@@ -14,6 +14,12 @@ const (
 	slowRun       = 6
 	slowMinExcess = 100
 	slowAlpha     = 0.05
+	// minResponses is the endpoint's responses before a single one is
+	// judged against their p99.9 (with few, the largest seen).
+	minResponses = 20
+	// minHostResponses is the host's responses before an endpoint without
+	// enough history of its own is judged against the host's p99.9.
+	minHostResponses = 200
 	// hourlyMinBytes is the smallest hourly volume that can be
 	// exfiltration by volume.
 	hourlyMinBytes = 8 << 20
@@ -31,12 +37,27 @@ func (b *behaviour) exfiltration(o *obs) {
 func (b *behaviour) exfilResponse(o *obs) {
 	ep := o.ep
 	k := episodeKey{kind: epExfiltration, variant: varResponse, who: o.p.key, ep: ep.id}
-	p999 := quantile(ep.respBytes, 0.999, 100)
-	big := o.size >= b.o.ExfilMinBytes && p999 > 0 && float64(o.size) > b.o.ExfilFactor*p999
-	if !big {
+	// The endpoint's own sizes once it has enough, else the host's: an
+	// endpoint first called by the extraction has no history of its own.
+	hb := b.hostBase(ep.key.host)
+	p999, scope := ep.p999Bytes.get(ep.respBytes, 0.999, minResponses), "endpoint"
+	if p999 == 0 && hb != nil {
+		p999, scope = hb.p999.get(hb.resp, 0.999, minHostResponses), "host"
+	}
+	// A principal that regularly receives this much (an export job) is
+	// not judged again: twice its own largest response is the floor.
+	big := o.size >= b.o.ExfilMinBytes && p999 > 0 && float64(o.size) > b.o.ExfilFactor*p999 && o.size > 2*o.p.maxResp
+	learn := func() {
 		if o.size > 0 || o.ok {
 			_ = ep.respBytes.Add(float64(max(o.size, 1)))
+			if hb != nil {
+				_ = hb.resp.Add(float64(max(o.size, 1)))
+			}
 		}
+		o.p.maxResp = max(o.p.maxResp, o.size)
+	}
+	if !big {
+		learn()
 		return
 	}
 	if open := b.episodes.active(k, o.ts, b.o.EpisodeGap); open != nil {
@@ -44,20 +65,25 @@ func (b *behaviour) exfilResponse(o *obs) {
 		return
 	}
 	if o.quiet {
-		_ = ep.respBytes.Add(float64(o.size))
+		learn()
 		return
 	}
 	p50 := quantile(ep.respBytes, 0.5, 1)
+	if scope == "host" {
+		p50 = quantile(hb.resp, 0.5, 1)
+	}
 	ev := map[string]any{
-		"response_bytes":        o.size,
-		"endpoint_p999_bytes":   int64(p999),
-		"endpoint_median_bytes": int64(p50),
-		"ratio_to_p999":         roundFigure(float64(o.size) / p999),
-		"endpoint_responses":    int64(ep.respBytes.GetCount()),
-		"status":                o.v.status,
+		"response_bytes":           o.size,
+		"baseline_p999_bytes":      int64(p999),
+		"baseline_scope":           scope,
+		"principal_largest_before": o.p.maxResp,
+		"baseline_median_bytes":    int64(p50),
+		"ratio_to_p999":            roundFigure(float64(o.size) / p999),
+		"endpoint_responses":       int64(ep.respBytes.GetCount()),
+		"status":                   o.v.status,
 	}
 	b.raiseFor(o, k, SeverityHigh,
-		fmt.Sprintf("%s received %s from %s %s, %.0f× the endpoint's p99.9 (%s)", whoName(k.who), humanBytes(o.size), ep.key.method, ep.key.path, float64(o.size)/p999, humanBytes(int64(p999))),
+		fmt.Sprintf("%s received %s from %s %s, %.0f× the %s's p99.9 response (%s)", whoName(k.who), humanBytes(o.size), ep.key.method, ep.key.path, float64(o.size)/p999, scope, humanBytes(int64(p999))),
 		ev, "largest_response_bytes", float64(o.size))
 }
 
