@@ -360,9 +360,7 @@ func (c *httpConn) dropLost(start time.Time) {
 	}
 	g := c.gapTS[1-c.client]
 	for len(c.pending) >= 2 && !c.pending[1].RequestTime.Before(g) && !start.Before(c.pending[1].RequestTime) {
-		t := c.pending[0]
-		c.pending[0] = nil
-		c.pending = c.pending[1:]
+		t := c.popPending()
 		t.Flags |= FlagNoResponse | FlagRespGap
 		c.emit(t)
 	}
@@ -398,8 +396,7 @@ func (c *httpConn) onRequest(m *http1.Message) {
 		c.h2cReq = t
 	}
 	if len(c.pending) == maxPending {
-		old := c.pending[0]
-		c.pending = c.pending[1:]
+		old := c.popPending()
 		old.Flags |= FlagNoResponse
 		c.emit(old)
 	}
@@ -430,9 +427,7 @@ func (c *httpConn) onResponse(m *http1.Message) {
 	}
 	var t *Transaction
 	if len(c.pending) > 0 {
-		t = c.pending[0]
-		c.pending[0] = nil
-		c.pending = c.pending[1:]
+		t = c.popPending()
 	} else {
 		t = &Transaction{
 			Client: c.addr[c.client],
@@ -460,6 +455,18 @@ func (c *httpConn) onResponse(m *http1.Message) {
 		c.env.stats.Upgrades++
 	}
 	c.emit(t)
+}
+
+// popPending removes and returns the oldest pending request. The queue is
+// shifted down in place (it holds at most maxPending) so that its backing
+// array is reused: slicing it from the front would make the next append
+// allocate once per request.
+func (c *httpConn) popPending() *Transaction {
+	t := c.pending[0]
+	n := copy(c.pending, c.pending[1:])
+	c.pending[n] = nil
+	c.pending = c.pending[:n]
+	return t
 }
 
 // msgFlags maps a message's flags onto a transaction's.
@@ -636,9 +643,7 @@ func (c *httpConn) pendH2c(b []byte) {
 // upgradeH2 switches the connection to HTTP/2 after the 101 answering an
 // Upgrade: h2c request, which becomes stream 1.
 func (c *httpConn) upgradeH2(m *http1.Message) {
-	t := c.pending[0]
-	c.pending[0] = nil
-	c.pending = c.pending[1:]
+	t := c.popPending()
 	c.h2cReq = nil
 	c.req.Stop()
 	c.env.stats.Upgrades++

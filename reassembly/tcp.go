@@ -30,10 +30,14 @@ type shard struct {
 	live     int
 	cur      *capture.Decoded // the packet being assembled (for New)
 	// ctxs is a slab of per-packet contexts: gopacket keeps the context of
-	// a buffered segment with its pages and reads its capture time when it
-	// delivers them, so each packet needs its own. Slabs are replaced, not
-	// reused; a slab lives while a buffered page points into it.
+	// a segment it queues (beyond a hole) with its pages and reads its
+	// capture time when it delivers them, so such a packet needs its own.
+	// ctxs[0] is the current packet's; it is given up (the slab advances)
+	// only when the segment was queued (ctxKept), otherwise the next
+	// packet reuses it. Slabs are replaced, not reused; a slab lives while
+	// a buffered page points into it.
 	ctxs      []pktContext
+	ctxKept   bool
 	now       time.Time
 	lastFlush time.Time
 	// afterEvict is the live count after the last eviction pass.
@@ -65,15 +69,25 @@ func (c *pktContext) GetCaptureInfo() gopacket.CaptureInfo {
 // ctxSlab is the number of packet contexts allocated at once.
 const ctxSlab = 64
 
-// context returns a fresh context for a packet captured at ts.
+// context returns the context for a packet captured at ts: the slab's
+// current one, which no queued page refers to.
 func (sh *shard) context(ts time.Time) *pktContext {
 	if len(sh.ctxs) == 0 {
 		sh.ctxs = make([]pktContext, ctxSlab)
 	}
 	c := &sh.ctxs[0]
-	sh.ctxs = sh.ctxs[1:]
 	c.ts = ts
 	return c
+}
+
+// releaseContext ends the current packet's use of its context: when
+// gopacket queued the segment, the context now belongs to its pages and the
+// next packet takes a fresh one.
+func (sh *shard) releaseContext() {
+	if sh.ctxKept {
+		sh.ctxKept = false
+		sh.ctxs = sh.ctxs[1:]
+	}
 }
 
 func newShard(opts *Options, sink func(*Transaction)) *shard {
@@ -136,6 +150,7 @@ func (sh *shard) assemble(d *capture.Decoded) {
 		sh.asm.AssembleWithContext(net, &d.TCP, ctx)
 		sh.retrying, sh.inOrder = false, nil
 	}
+	sh.releaseContext()
 	sh.cur = nil
 	if !sh.ackFlushT.IsZero() && sh.sinceAckFlush >= sh.live/4 {
 		// A connection's peer acknowledged data the capture never had:
@@ -245,6 +260,8 @@ func (s *tcpStream) track(tcp *layers.TCP, ts time.Time, d int, nextSeq greassem
 	case nextSeq < 0: // first segment: gopacket starts here (start is forced)
 		s.next[d], s.nextOK[d] = end, true
 	case nextSeq.Difference(seq) > 0: // beyond a hole: queued
+		// gopacket keeps the packet's context with the queued pages.
+		s.sh.ctxKept = true
 		s.next[d], s.nextOK[d] = nextSeq, true
 		// Count only bytes beyond those already queued (retransmissions
 		// of queued data are trimmed by gopacket).

@@ -22,9 +22,12 @@ const (
 	MsgIncomplete                       // the stream ended (or gapped) before the message did
 )
 
-// Message is one parsed HTTP/1.x request or response. A Message passed to
-// OnMessage belongs to the callee: its strings and slices share no memory
-// with the parser or with the bytes passed to Feed.
+// Message is one parsed HTTP/1.x request or response. The *Message passed
+// to OnMessage is the parser's and is valid only during the call (the
+// parser reuses it for the next message); its strings and slices (Headers,
+// Trailers, Body) belong to the callee: they share no memory with the
+// parser, with other messages or with the bytes passed to Feed, so the
+// callee keeps them without copying.
 type Message struct {
 	Request bool
 	// Request line.
@@ -72,7 +75,9 @@ type Options struct {
 	// allocated for each compressed body that is sampled.
 	Decoders *content.Pool
 	// OnMessage receives every complete (or abandoned, with MsgIncomplete)
-	// message, interim 1xx responses included.
+	// message, interim 1xx responses included. The *Message is reused by
+	// the parser after the call returns; its fields' contents are the
+	// callee's (see Message).
 	OnMessage func(*Message)
 }
 

@@ -22,7 +22,7 @@ type collector struct {
 }
 
 func (c *collector) opts(o Options) Options {
-	o.OnMessage = func(m *Message) { c.msgs = append(c.msgs, m) }
+	o.OnMessage = func(m *Message) { mm := *m; c.msgs = append(c.msgs, &mm) }
 	o.RequestMethod = func() string {
 		c.asked++
 		if len(c.methods) == 0 {

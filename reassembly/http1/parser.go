@@ -70,7 +70,10 @@ type Parser struct {
 	pendOff     int
 	tmp         []byte // scratch for start-line prefix checks
 
+	// msg is the message in progress (nil between messages); it points
+	// to m, which the parser reuses for every message (see OnMessage).
 	msg       *Message
+	m         Message
 	remaining int64 // bytes left in a Content-Length body or a chunk
 	chunkLen  int   // bytes of the current chunk-size line
 	chunkDig  int   // hex digits seen in the current chunk-size line
@@ -987,10 +990,12 @@ func (p *Parser) Close(ts time.Time) {
 }
 
 // parseHead turns a head (start line, header lines, optionally the blank
-// line) into a Message. All strings share one allocation.
+// line) into the parser's Message (p.m, reused: see Options.OnMessage). All
+// strings share one allocation, the header slice is another.
 func (p *Parser) parseHead(b []byte) *Message {
 	s := string(b)
-	m := &Message{Request: p.request, Start: p.start}
+	m := &p.m
+	*m = Message{Request: p.request, Start: p.start}
 	eol := indexByteStr(s, '\n')
 	line := s
 	rest := ""

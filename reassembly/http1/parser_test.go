@@ -469,7 +469,7 @@ func TestParseEverySplit(t *testing.T) {
 
 func TestTimes(t *testing.T) {
 	var ms []*Message
-	p := NewResponseParser(Options{OnMessage: func(m *Message) { ms = append(ms, m) }})
+	p := NewResponseParser(Options{OnMessage: func(m *Message) { mm := *m; ms = append(ms, &mm) }})
 	t1, t2, t3 := t0.Add(1), t0.Add(2), t0.Add(3)
 	p.Feed([]byte("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab"), t1)
 	p.Feed([]byte("cdHTTP/1.1 204 No Content\r"), t2)

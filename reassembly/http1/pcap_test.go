@@ -199,7 +199,8 @@ func parsePcap(t *testing.T, name string, opts Options) pcapResult {
 		}
 		o := opts
 		o.OnMessage = func(m *Message) {
-			res.reqs = append(res.reqs, m)
+			mm := *m
+			res.reqs = append(res.reqs, &mm)
 			methods[rev] = append(methods[rev], m.Method)
 		}
 		p := NewRequestParser(o)
@@ -208,7 +209,7 @@ func parsePcap(t *testing.T, name string, opts Options) pcapResult {
 	}
 	for _, k := range respDirs {
 		o := opts
-		o.OnMessage = func(m *Message) { res.resps = append(res.resps, m) }
+		o.OnMessage = func(m *Message) { mm := *m; res.resps = append(res.resps, &mm) }
 		o.RequestMethod = func() string {
 			q := methods[k]
 			if len(q) == 0 {

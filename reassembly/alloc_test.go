@@ -1,0 +1,236 @@
+package reassembly
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/shadowtap/shadowtap/capture"
+)
+
+// steady is in-order HTTP/1.1 keep-alive traffic on conns established
+// connections, built once and replayed round after round through one shard
+// with advancing sequence numbers and capture times. A round is one
+// exchange per connection: the request (one segment), the response head
+// and JSON body (two segments), the client's bare ACK.
+type steady struct {
+	sh    *shard
+	conns int
+	pkts  []capture.Decoded // one round: 4 per connection
+	adv   []uint32          // sequence advance of each packet's sender per round
+	ts    time.Time
+	txs   int
+}
+
+var (
+	steadyReq  = "GET /api/v2/users/42?fields=id,name HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: okhttp/4.12.0\r\nAccept: application/json\r\nAuthorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.abc\r\n\r\n"
+	steadyBody = `{"items":[` + strings.Repeat(`{"id":42,"name":"user 42","email":"user42@example.com","active":true},`, 24) + `{}]}`
+	steadyResp = fmt.Sprintf("HTTP/1.1 200 OK\r\nDate: Fri, 27 Nov 2026 00:00:00 GMT\r\nContent-Type: application/json\r\nContent-Length: %d\r\nCache-Control: no-store\r\n\r\n%s", len(steadyBody), steadyBody)
+)
+
+func steadySeg(t testing.TB, conn int, fromServer bool, flags string, payload string) capture.Decoded {
+	t.Helper()
+	cport, sport := layers.TCPPort(40000+conn), layers.TCPPort(8080)
+	tcp := &layers.TCP{SrcPort: cport, DstPort: sport, ACK: true, Window: 512, DataOffset: 5, PSH: payload != ""}
+	if fromServer {
+		tcp.SrcPort, tcp.DstPort = sport, cport
+	}
+	tcp.SYN = strings.Contains(flags, "S")
+	if tcp.SYN && !fromServer {
+		tcp.ACK = false
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{}, tcp, gopacket.Payload(payload)); err != nil {
+		t.Fatal(err)
+	}
+	var d capture.Decoded
+	d.Key.Proto = capture.ProtoTCP
+	a, b := [4]byte{10, 1, 0, 1}, [4]byte{10, 1, 0, 2}
+	if fromServer {
+		a, b = b, a
+	}
+	d.Key.Src[10], d.Key.Src[11], d.Key.Dst[10], d.Key.Dst[11] = 0xff, 0xff, 0xff, 0xff
+	copy(d.Key.Src[12:], a[:])
+	copy(d.Key.Dst[12:], b[:])
+	d.Key.SrcPort, d.Key.DstPort = uint16(tcp.SrcPort), uint16(tcp.DstPort)
+	d.Length = 40 + len(payload)
+	if err := d.TCP.DecodeFromBytes(buf.Bytes(), gopacket.NilDecodeFeedback); err != nil {
+		t.Fatal(err)
+	}
+	d.Payload = d.TCP.Payload
+	return d
+}
+
+// newSteady opens conns connections (handshake and one warm-up round) on a
+// fresh shard whose sink counts transactions.
+func newSteady(t testing.TB, conns int, opts Options) *steady {
+	o := opts.withDefaults()
+	s := &steady{conns: conns, ts: time.Unix(1700000000, 0)}
+	s.sh = newShard(&o, func(*Transaction) { s.txs++ })
+	// Initial sequence numbers: client 1000, server 5000 (after the SYNs,
+	// 1001 and 5001).
+	for c := 0; c < conns; c++ {
+		syn := steadySeg(t, c, false, "S", "")
+		syn.TCP.Seq = 1000
+		synack := steadySeg(t, c, true, "S", "")
+		synack.TCP.Seq, synack.TCP.Ack = 5000, 1001
+		ack := steadySeg(t, c, false, "", "")
+		ack.TCP.Seq, ack.TCP.Ack = 1001, 5001
+		for _, d := range []*capture.Decoded{&syn, &synack, &ack} {
+			s.feed(d)
+		}
+	}
+	split := len(steadyResp) - len(steadyBody) + 1200
+	for c := 0; c < conns; c++ {
+		s.pkts = append(s.pkts,
+			steadySeg(t, c, false, "", steadyReq),
+			steadySeg(t, c, true, "", steadyResp[:split]),
+			steadySeg(t, c, true, "", steadyResp[split:]),
+			steadySeg(t, c, false, "", ""))
+		// Sequence numbers of the first round.
+		p := s.pkts[len(s.pkts)-4:]
+		cseq, sseq := uint32(1001), uint32(5001)
+		p[0].TCP.Seq, p[0].TCP.Ack = cseq, sseq
+		p[1].TCP.Seq, p[1].TCP.Ack = sseq, cseq+uint32(len(steadyReq))
+		p[2].TCP.Seq, p[2].TCP.Ack = sseq+uint32(split), cseq+uint32(len(steadyReq))
+		p[3].TCP.Seq, p[3].TCP.Ack = cseq+uint32(len(steadyReq)), sseq+uint32(len(steadyResp))
+	}
+	s.round() // warm up: parsers, pools, buffers
+	return s
+}
+
+func (s *steady) feed(d *capture.Decoded) {
+	s.ts = s.ts.Add(100 * time.Microsecond)
+	d.Timestamp = s.ts
+	s.sh.assemble(d)
+}
+
+// round replays one exchange on every connection and advances the
+// sequence numbers for the next.
+func (s *steady) round() {
+	cl, sl := uint32(len(steadyReq)), uint32(len(steadyResp))
+	for i := range s.pkts {
+		d := &s.pkts[i]
+		s.feed(d)
+		if i%4 == 0 || i%4 == 3 { // client's
+			d.TCP.Seq += cl
+			d.TCP.Ack += sl
+		} else {
+			d.TCP.Seq += sl
+			d.TCP.Ack += cl
+		}
+	}
+}
+
+// mallocsPerRun is testing.AllocsPerRun without its rounding down to a
+// whole number (a slab allocated once every few runs shows).
+func mallocsPerRun(runs int, f func()) float64 {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	f()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	for i := 0; i < runs; i++ {
+		f()
+	}
+	runtime.ReadMemStats(&m1)
+	return float64(m1.Mallocs-m0.Mallocs) / float64(runs)
+}
+
+// TestSteadyStateAllocs pins the allocations of in-order HTTP/1 traffic on
+// established connections through the shard path (assembler, connection
+// state, parsers, body sample): the packets themselves allocate nothing;
+// what remains is what each transaction hands its sink (the Transaction,
+// the two heads' strings and header slices, the body sample), which the
+// sink owns.
+func TestSteadyStateAllocs(t *testing.T) {
+	const conns = 64
+	s := newSteady(t, conns, Options{})
+	before := s.txs + conns // mallocsPerRun's warm-up run
+	allocs := mallocsPerRun(50, s.round)
+	if got, want := s.txs-before, 50*conns; got != want {
+		t.Fatalf("%d transactions in 51 rounds, want %d", got, want)
+	}
+	perTx := allocs / conns
+	t.Logf("%.2f allocations per transaction (%.3f per packet)", perTx, allocs/float64(len(s.pkts)))
+	// Transaction, request head string and headers, response head string
+	// and headers, body sample.
+	const budget = 6
+	if perTx > budget+0.05 {
+		t.Errorf("%.2f allocations per transaction, want at most %d (those the sink owns)", perTx, budget)
+	}
+}
+
+// TestSteadyStatePacketAllocs pins zero allocations for the packets of
+// established connections that complete no message: bare ACKs and body
+// segments past the sample's cap.
+func TestSteadyStatePacketAllocs(t *testing.T) {
+	const conns = 16
+	s := newSteady(t, conns, Options{})
+	// One response per connection with a body far larger than the sample:
+	// its head, then body segments.
+	var body, acks []capture.Decoded
+	head := "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000000\r\n\r\n"
+	seg := strings.Repeat("x", 1400)
+	next := make([]uint32, conns)
+	for c := 0; c < conns; c++ {
+		req := s.pkts[4*c]
+		req.Timestamp = s.ts
+		s.feed(&req)
+		h := s.pkts[4*c+1]
+		h.TCP.Payload = []byte(head)
+		h.Payload = h.TCP.Payload
+		s.feed(&h)
+		next[c] = h.TCP.Seq + uint32(len(head))
+		d := steadySeg(t, c, true, "", seg)
+		d.TCP.Seq, d.TCP.Ack = next[c], req.TCP.Seq+uint32(len(steadyReq))
+		body = append(body, d)
+		a := steadySeg(t, c, false, "", "")
+		a.TCP.Seq, a.TCP.Ack = d.TCP.Ack, d.TCP.Seq
+		acks = append(acks, a)
+	}
+	step := func() {
+		for i := range body {
+			s.feed(&body[i])
+			body[i].TCP.Seq += uint32(len(seg))
+			acks[i].TCP.Ack = body[i].TCP.Seq
+			s.feed(&acks[i])
+		}
+	}
+	for i := 0; i < 60; i++ { // past the 64 KiB sample
+		step()
+	}
+	allocs := mallocsPerRun(200, step)
+	t.Logf("%.3f allocations per round of %d packets", allocs, 2*len(body))
+	if allocs != 0 {
+		t.Errorf("%.3f allocations per round of %d body segments and ACKs, want 0", allocs, 2*len(body))
+	}
+}
+
+// BenchmarkShardSteady measures the shard path on in-order keep-alive
+// HTTP/1 traffic (see steady). One op is one round: 64 exchanges, 256
+// packets; ns/packet and allocs/packet are reported too.
+func BenchmarkShardSteady(b *testing.B) {
+	const conns = 64
+	s := newSteady(b, conns, Options{})
+	var bytes int64
+	for i := range s.pkts {
+		bytes += int64(len(s.pkts[i].Payload))
+	}
+	b.SetBytes(bytes)
+	b.ReportAllocs()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.round()
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&m1)
+	pk := float64(b.N * len(s.pkts))
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/pk, "ns/packet")
+	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/pk, "allocs/packet")
+}
