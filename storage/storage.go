@@ -102,6 +102,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		WithMetricsEnabled(false). // badger's metrics are process-global expvars
 		WithNumVersionsToKeep(1).
 		WithMemTableSize(16 << 20).
+		WithNumMemtables(3).
 		WithValueLogFileSize(256 << 20). // a value must fit one file; sparse, so cheap
 		WithBlockCacheSize(16 << 20).
 		WithIndexCacheSize(0).

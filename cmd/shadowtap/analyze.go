@@ -57,7 +57,7 @@ func runAnalyze(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a pprof CPU profile to `FILE`")
 	fs.StringVar(&cfg.memProfile, "memprofile", "", "write a pprof heap profile to `FILE` at the end")
 	fs.StringVar(&cfg.db, "db", defaultDBDir(false), "badger store `DIR` to read prior state from and persist into (\"none\" = memory only)")
-	fs.DurationVar(&cfg.dbSaveEvery, "db-save-every", time.Hour, "save state to the store every `DURATION` of capture time (and at the end)")
+	fs.DurationVar(&cfg.dbSaveEvery, "db-save-every", 6*time.Hour, "save state to the store every `DURATION` of capture time (and at the end)")
 	fs.DurationVar(&cfg.alertRetention, "alert-retention", detect.DefaultAlertRetention, "keep stored alerts `DURATION` after they last changed")
 	fs.Uint64Var(&cfg.sampleEvery, "db-sample", 1000, "keep one transaction in `N` in the store (endpoint template, no URI; 0 = none)")
 	fs.DurationVar(&cfg.sampleRetention, "sample-retention", detect.DefaultSampleRetention, "keep stored transaction samples `DURATION`")
