@@ -128,3 +128,28 @@ func TestBehaviourObserveAllocs(t *testing.T) {
 		t.Errorf("steady benign traffic raised %v", kinds(bh.alerts()))
 	}
 }
+
+// BenchmarkEngineBehaviour is the engine's steady-state cost per
+// transaction with the behavioural detectors on and off.
+func BenchmarkEngineBehaviour(b *testing.B) {
+	traffic := benchTraffic(1 << 14)
+	for _, off := range []bool{false, true} {
+		name := "on"
+		if off {
+			name = "off"
+		}
+		b.Run(name, func(b *testing.B) {
+			e := mustEngine(b, Options{Behaviour: BehaviourOptions{Disable: off}})
+			for _, x := range traffic {
+				e.Observe(x)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				x := traffic[i&(len(traffic)-1)]
+				x.RequestTime = x.RequestTime.Add(time.Millisecond * time.Duration(len(traffic)) * time.Duration(min(1, i&(len(traffic)-1))))
+				e.Observe(x)
+			}
+		})
+	}
+}

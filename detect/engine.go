@@ -125,9 +125,10 @@ func (e *Engine) Observe(t *reassembly.Transaction) string {
 	if path != "" {
 		e.secrets.observe(e, t, path)
 		if e.last != nil {
-			e.pii.observe(t, e.last, EndpointHost(t), path)
+			host := EndpointHost(t)
+			e.pii.observe(t, e.last, host, path)
 			if e.behave != nil {
-				e.behave.observe(t, e.last, EndpointHost(t), strings.ToUpper(truncate(t.Method, 32)), path)
+				e.behave.observe(t, e.last, host, strings.ToUpper(truncate(t.Method, 32)), path)
 			}
 		}
 	}
