@@ -474,3 +474,28 @@ func TestNothingSecretWritten(t *testing.T) {
 		t.Errorf("%d samples stored, want all 20 transactions", n)
 	}
 }
+
+// TestAnalyzeDBSameReport checks that persisting (with frequent periodic
+// saves) changes nothing in the report of a run.
+func TestAnalyzeDBSameReport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates a capture")
+	}
+	dir := t.TempDir()
+	if _, err := synth.Simulate(filepath.Join(dir, "sim"), synth.SimOptions{Days: 2, Seed: 9, Users: 40}); err != nil {
+		t.Fatal(err)
+	}
+	pcap, spec := filepath.Join(dir, "sim", "traffic.pcap"), filepath.Join(dir, "sim", "documented.yaml")
+	var reports [2]string
+	for i, db := range []string{"none", filepath.Join(dir, "db")} {
+		out := filepath.Join(dir, fmt.Sprintf("r%d.json", i))
+		if code, _, stderr := runCmd(t, "analyze", "--db", db, "--db-save-every", "10m", "--spec", spec, "--report", out, pcap); code != 0 {
+			t.Fatalf("--db %s: exit %d: %s", db, code, stderr)
+		}
+		b, _ := os.ReadFile(out)
+		reports[i] = generatedAt.ReplaceAllString(string(b), "")
+	}
+	if reports[0] != reports[1] {
+		t.Fatalf("the report with a store differs from the one without")
+	}
+}
