@@ -98,17 +98,17 @@ type daemon struct {
 	storeDir   string
 
 	// Owned by the engine loop.
-	engine     *detect.Engine
-	specsHash  string
-	sinks      *sinkSet
-	sinksPub   atomic.Pointer[sinkSet] // for metrics
-	tx         *txWriter
-	alerts     alertTracker
-	observed   uint64
-	cache      reportCache
-	saveWarned bool
-	flushT     *time.Ticker
-	alertT     *time.Ticker
+	engine    *detect.Engine
+	specsHash string
+	sinks     *sinkSet
+	sinksPub  atomic.Pointer[sinkSet] // for metrics
+	tx        *txWriter
+	alerts    alertTracker
+	observed  uint64
+	cache     reportCache
+	writing   chan struct{} // closed when the store write in flight ends
+	flushT    *time.Ticker
+	alertT    *time.Ticker
 
 	feed     *liveFeed
 	reqs     chan func()
@@ -372,7 +372,7 @@ func (d *daemon) loop() {
 		case b, ok := <-d.feed.ch:
 			if !ok {
 				d.collectAlerts()
-				d.flush()
+				d.flushWith(true)
 				return
 			}
 			for _, t := range b {
@@ -431,26 +431,22 @@ func (d *daemon) do(ctx context.Context, f func()) error {
 	}
 }
 
-// reportCache keeps the last report while no transaction arrived, and for
-// at least reportMinAge, so API reads cannot make the engine spend its
-// time on reports.
+// reportCache keeps the last report while no transaction arrived, so
+// repeated API reads of an idle sensor cost the engine nothing.
 type reportCache struct {
 	rep      detect.Report
 	observed uint64
-	at       time.Time
 	valid    bool
 }
-
-const reportMinAge = time.Second
 
 // report returns the engine's report; engine loop only.
 func (d *daemon) report() detect.Report {
 	c := &d.cache
-	if c.valid && (c.observed == d.observed || time.Since(c.at) < reportMinAge) {
+	if c.valid && c.observed == d.observed {
 		return c.rep
 	}
 	c.rep = d.engine.Report()
-	c.observed, c.at, c.valid = d.observed, time.Now(), true
+	c.observed, c.valid = d.observed, true
 	d.counters.endpoints.Store(int64(len(c.rep.Endpoints)))
 	return c.rep
 }
@@ -472,14 +468,9 @@ type alertTracker struct {
 
 const maxTracked = 1 << 17
 
-func alertKey(a *detect.Alert) string {
-	p := ""
-	if a.Principal != nil {
-		p = *a.Principal
-	}
-	det, _ := a.Evidence["detected_at"].(string)
-	return a.Kind + "\x00" + a.Host + "\x00" + a.Method + "\x00" + a.Path + "\x00" + a.Client + "\x00" + p + "\x00" + det
-}
+// alertKey identifies an episode as the store does (its id stays as the
+// episode grows), so each reaches the sinks once.
+func alertKey(a *detect.Alert) string { return detect.AlertID(a) }
 
 // collectAlerts sends the alert episodes not sent before; engine loop only.
 func (d *daemon) collectAlerts() {

@@ -119,13 +119,14 @@ func TestFlushFullStore(t *testing.T) {
 	for i := range 20 {
 		d.observe(testTx(i))
 	}
-	d.flush()
+	d.flushWith(true)
 	if d.counters.flushErrors.Load() != 1 || d.counters.flushes.Load() != 0 {
 		t.Fatalf("flush errors %d, flushes %d", d.counters.flushErrors.Load(), d.counters.flushes.Load())
 	}
 	st.full = false
-	d.flush()
-	if d.counters.flushes.Load() != 1 {
+	d.flush() // in the background
+	d.flushWith(true)
+	if d.counters.flushes.Load() != 2 {
 		t.Fatalf("flush after the disk freed did not succeed")
 	}
 	e2, _ := detect.NewEngine(detect.Options{})

@@ -33,27 +33,58 @@ func (d *daemon) loadState() error {
 	return nil
 }
 
-// flush saves the engine's state to the store: the engine encodes it on the
-// loop, the store writes it. A failed write (full disk, I/O error) is
-// logged and counted; the daemon goes on and tries again at the next flush.
-// Engine loop only.
-func (d *daemon) flush() {
+// flush saves the engine's state to the store: the engine encodes a
+// snapshot on the loop, a goroutine writes it, so disk I/O stays off the
+// engine (a periodic flush while the previous write is still going is
+// skipped). A failed write (full disk, I/O error) is logged and counted;
+// the daemon goes on and tries again at the next flush. Engine loop only.
+func (d *daemon) flush() { d.flushWith(false) }
+
+// flushWith with final waits for any write in flight, then writes on the
+// caller's goroutine (shutdown).
+func (d *daemon) flushWith(final bool) {
 	if d.store == nil {
 		return
 	}
+	if d.writing != nil {
+		select {
+		case <-d.writing:
+		default:
+			if !final {
+				return
+			}
+			<-d.writing
+		}
+		d.writing = nil
+	}
 	start := time.Now()
 	sn, err := d.engine.Snapshot(d.store, detect.SaveOptions{})
-	if err == nil {
-		err = sn.Write(d.store)
-	}
 	if err != nil {
-		d.counters.flushErrors.Add(1)
-		d.log.Error().Err(err).Str("db", d.storeDir).Msg("state not flushed to the store; retrying at the next flush")
+		d.flushFailed(err)
 		return
 	}
-	d.counters.flushes.Add(1)
-	d.counters.storeSize.Store(dirSize(d.storeDir))
-	d.log.Debug().Dur("took", time.Since(start)).Msg("state flushed")
+	done := make(chan struct{})
+	write := func() {
+		defer close(done)
+		if err := sn.Write(d.store); err != nil {
+			d.flushFailed(err)
+			return
+		}
+		d.counters.flushes.Add(1)
+		d.counters.storeSize.Store(dirSize(d.storeDir))
+		d.log.Debug().Dur("took", time.Since(start)).Msg("state flushed")
+	}
+	if final {
+		write()
+		return
+	}
+	d.writing = done
+	go write()
+}
+
+func (d *daemon) flushFailed(err error) {
+	d.counters.flushErrors.Add(1)
+	d.log.Error().Err(err).Str("db", d.storeDir).Msg("state not flushed to the store; retrying at the next flush")
 }
 
 // closeStore closes the store, once.

@@ -22,9 +22,16 @@ type alertMsg struct {
 	body  []byte
 }
 
+// sinkAlert is the JSON a sink sends: the contract's alert plus its
+// stable id (the one `shadowtap alerts ack ID` takes).
+type sinkAlert struct {
+	ID string `json:"id"`
+	detect.Alert
+}
+
 // newAlertMsg encodes an alert once for all the sinks.
 func newAlertMsg(a detect.Alert) (*alertMsg, error) {
-	body, err := json.Marshal(a)
+	body, err := json.Marshal(sinkAlert{ID: detect.AlertID(&a), Alert: a})
 	if err != nil {
 		return nil, fmt.Errorf("encoding alert: %w", err)
 	}

@@ -134,8 +134,8 @@ func TestWebhookRetriesAndSignature(t *testing.T) {
 				if r.typ != "application/json" {
 					t.Errorf("content type %q", r.typ)
 				}
-				var a detect.Alert
-				if err := json.Unmarshal(r.body, &a); err != nil || a.Kind != detect.KindEnumeration || a.Count != 5000 {
+				var a sinkAlert
+				if err := json.Unmarshal(r.body, &a); err != nil || a.Kind != detect.KindEnumeration || a.Count != 5000 || len(a.ID) != 16 {
 					t.Errorf("body does not carry the alert: %v %+v", err, a)
 				}
 			}
