@@ -63,6 +63,9 @@ func (e *stateEnc) strSet(m map[string]struct{}) {
 type stateDec struct {
 	b   []byte
 	err error
+	// ver is the version of the part being decoded, for decoders that
+	// read older encodings.
+	ver byte
 }
 
 func (d *stateDec) fail(what string) {
@@ -190,6 +193,7 @@ func (d *stateDec) version(what string, max byte) byte {
 	if d.err == nil && (v == 0 || v > max) {
 		d.err = fmt.Errorf("%w: %s encoding version %d, this build reads up to %d", errCorrupt, what, v, max)
 	}
+	d.ver = v
 	return v
 }
 

@@ -8,8 +8,10 @@ import (
 // hostPartPrefix starts the state key of each host's inventory.
 const hostPartPrefix = "host/"
 
-// hostStateVersion is the encoding version of a host's inventory.
-const hostStateVersion = 1
+// hostStateVersion is the encoding version of a host's inventory: 2 added
+// the endpoint stats' inferred schemas and last-segment watch (version 1
+// is still read: those start empty).
+const hostStateVersion = 2
 
 // maxTrieDepth bounds the nesting the decoder accepts (paths are split on
 // '/', and a request-target is bounded by the parser).
@@ -297,6 +299,9 @@ func decodeStats(d *stateDec) *epStats {
 	s.undocFirst = d.time()
 	s.undocLast = d.time()
 	s.undocClient = d.addr()
+	if d.ver < 2 {
+		return s
+	}
 	s.schemas = decodeBodySchemas(d) // inferred schemas (schema.go)
 	s.lastSeg = d.str()              // shapedPath (inventory.go)
 	s.segVaries = d.bool()

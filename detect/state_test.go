@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -374,5 +375,40 @@ func TestSamples(t *testing.T) {
 	ReadSamples(s, t0.Add(time.Hour), func(x *TxSample) error { got = append(got, x.Endpoint); return nil })
 	if fmt.Sprint(got) != "[/e/2 /e/0]" {
 		t.Errorf("samples since +1h: %v", got)
+	}
+}
+
+// TestStateReadsV1 loads a store saved by the first version of the
+// encoding (testdata/state-v1.bin: the golden day, saved before the
+// endpoint stats carried schemas, and before the behaviour part existed):
+// the inventory must come back whole.
+func TestStateReadsV1(t *testing.T) {
+	raw, err := os.ReadFile("testdata/state-v1.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewMemStore()
+	d := stateDec{b: raw}
+	for len(d.b) > 0 && d.err == nil {
+		k, v := d.raw(), d.raw()
+		s.Apply([]Mutation{{Key: bytes.Clone(k), Value: bytes.Clone(v)}})
+	}
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	spec, err := LoadSpec("testdata/golden-spec.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Specs: []*Spec{spec}}
+	e := mustEngine(t, opts)
+	if err := e.Load(s); err != nil {
+		t.Fatalf("loading a version 1 store: %v", err)
+	}
+	got, want := e.Report(), oneRun(t, opts, goldenTransactions()).Report()
+	g, _ := json.Marshal([]any{got.Endpoints, got.Unseen})
+	w, _ := json.Marshal([]any{want.Endpoints, want.Unseen})
+	if string(g) != string(w) {
+		t.Fatalf("inventory from a version 1 store:\n%s", firstDiff(g, w))
 	}
 }
