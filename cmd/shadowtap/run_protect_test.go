@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -194,5 +196,50 @@ func TestRunGarbagePackets(t *testing.T) {
 	}
 	if err := td.stop(t); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// threadNices reads the nice value of every thread of the process.
+func threadNices(t *testing.T) map[string]int {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Skip("no /proc/self/task")
+	}
+	out := map[string]int{}
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join("/proc/self/task", task.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// Fields after the command (which may hold spaces) start at ") ";
+		// nice is field 19, the 17th after it.
+		s := string(b)
+		rest := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		n, err := strconv.Atoi(rest[16])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[task.Name()] = n
+	}
+	return out
+}
+
+// TestSetNice lowers the test process's priority by one step: every
+// thread, not only the caller's, takes it.
+func TestSetNice(t *testing.T) {
+	before := threadNices(t)
+	want := 19
+	for _, n := range before {
+		want = min(n+1, 19)
+		break
+	}
+	if err := setNice(want); err != nil {
+		t.Fatal(err)
+	}
+	for tid, n := range threadNices(t) {
+		if _, existed := before[tid]; existed && n != want {
+			t.Errorf("thread %s: nice %d, want %d", tid, n, want)
+		}
 	}
 }
