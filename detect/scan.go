@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"bytes"
 	"encoding/binary"
 	"math/bits"
 	"strings"
@@ -294,6 +293,11 @@ func newScanner() *scanner {
 		}
 		v := uint(lit[o]) | uint(lit[o+1])<<8
 		setBit(&sc.pairs, v)
+		// E-mail addresses: an '@' in either byte of a pair.
+		for c := range 256 {
+			setBit(&sc.pairs, '@'|uint(c)<<8)
+			setBit(&sc.pairs, uint(c)|'@'<<8)
+		}
 		setBit(&sc.pairs, uint(lit[o+1])|uint(lit[o+2])<<8)
 		sc.offsets[v] |= 1 << o
 	}
@@ -312,72 +316,113 @@ var theScanner = newScanner()
 // maxScanFindings, and returns out. It allocates nothing when out has room
 // (and nothing at all when there is no finding).
 //
-// The keyword pass reads eight bytes at a time and tests the pairs at even
-// offsets against pairs, the first two and the last two bytes of every
-// anchor: an anchor at p shows its first pair at p when p is even, its last
-// pair at p+1 when p is odd, so every anchor is seen with half the lookups.
+// The pass reads sixteen bytes at a time and tests the pairs at even offsets
+// against a set of pairs: the first two and the last two bytes of every
+// keyword's anchor (an anchor at p shows its first pair at p when p is even,
+// its last pair at p+1 when p is odd, so every anchor is seen with half the
+// lookups), and every pair with an '@' (e-mail addresses).
 func (sc *scanner) scan(b []byte, mode scanMode, out []finding) []finding {
 	if len(b) > maxScanBytes {
 		b = b[:maxScanBytes]
 	}
-	base := len(out)
-	if mode&scanPersonal != 0 {
-		out = scanEmails(b, out)
-	}
+	st := scanState{b: b, mode: mode, out: out, base: len(out)}
 	n := len(b)
 	if n < 3 {
 		return out
 	}
 	pairs := &sc.pairs
-	candidates := 0
 	i := 0
 	for i < n-1 {
 		var hit uint64
-		if i+8 <= n {
+		width := 16
+		switch {
+		case i+16 <= n:
 			x := binary.LittleEndian.Uint64(b[i:])
+			y := binary.LittleEndian.Uint64(b[i+8:])
 			v0, v1, v2, v3 := x&0xffff, x>>16&0xffff, x>>32&0xffff, x>>48
-			hit = pairs[v0>>6]>>(v0&63)&1 | (pairs[v1>>6]>>(v1&63)&1)<<2 | (pairs[v2>>6]>>(v2&63)&1)<<4 | (pairs[v3>>6]>>(v3&63)&1)<<6
+			w0, w1, w2, w3 := y&0xffff, y>>16&0xffff, y>>32&0xffff, y>>48
+			hit = pairs[v0>>6]>>(v0&63)&1 | (pairs[v1>>6]>>(v1&63)&1)<<2 | (pairs[v2>>6]>>(v2&63)&1)<<4 | (pairs[v3>>6]>>(v3&63)&1)<<6 |
+				(pairs[w0>>6]>>(w0&63)&1)<<8 | (pairs[w1>>6]>>(w1&63)&1)<<10 | (pairs[w2>>6]>>(w2&63)&1)<<12 | (pairs[w3>>6]>>(w3&63)&1)<<14
 			if hit == 0 {
-				i += 8
+				i += 16
 				continue
 			}
-		} else {
-			for k := 0; i+k+1 < n && k < 8; k += 2 {
+		default:
+			for k := 0; i+k+1 < n && k < 16; k += 2 {
 				v := uint(b[i+k]) | uint(b[i+k+1])<<8
 				hit |= (pairs[v>>6] >> (v & 63) & 1) << k
 			}
 			if hit == 0 {
-				break
+				return st.done()
 			}
 		}
-		next := i + 8
+		next := i + width
 		for ; hit != 0; hit &= hit - 1 {
 			j := i + bits.TrailingZeros64(hit)
-			// j holds the first pair of an anchor at j, or the last pair
-			// of an anchor at j-1.
-			for p := j - 1; p <= j; p++ {
-				if p < i-1 || p < 0 || p+2 >= n {
-					continue
-				}
-				if h := tri(b[p], b[p+1], b[p+2]); sc.third[h>>6]&(1<<(h&63)) == 0 {
-					continue
-				}
-				if candidates++; candidates > maxScanCandidates || len(out)-base >= maxScanFindings {
-					return out[:min(len(out), base+maxScanFindings)]
-				}
-				var e int
-				out, e = sc.keywordAt(b, p, mode, out)
-				if e > next {
-					next = e // the value is consumed; no keyword inside it
-				}
+			e, stop := sc.pairAt(&st, j, i)
+			if stop {
+				return st.done()
 			}
-			if next > i+8 {
+			if e > next {
+				next = e // the value is consumed; no keyword inside it
 				break
 			}
 		}
 		i = next
 	}
-	return out[:min(len(out), base+maxScanFindings)]
+	return st.done()
+}
+
+// scanState is one scan under way.
+type scanState struct {
+	b                 []byte
+	mode              scanMode
+	out               []finding
+	base              int // len(out) when the scan began
+	candidates, mails int
+}
+
+func (st *scanState) done() []finding {
+	return st.out[:min(len(st.out), st.base+maxScanFindings)]
+}
+
+// pairAt examines the pair at j (block start i): an anchor at j or j-1, an
+// '@' at j or j+1. It returns the end of the last finding (0 if none) and
+// whether the scan must stop (a bound is reached).
+func (sc *scanner) pairAt(st *scanState, j, i int) (int, bool) {
+	b, n := st.b, len(st.b)
+	end := 0
+	if st.mode&scanPersonal != 0 {
+		for q := j; q <= j+1 && q < n; q++ {
+			if b[q] != '@' {
+				continue
+			}
+			if st.mails++; st.mails > maxEmailCandidates || len(st.out)-st.base >= maxScanFindings {
+				return end, true
+			}
+			if s, e := emailAround(b, q); e > 0 {
+				st.out = append(st.out, finding{dtEmail, s, e})
+				end = e
+			}
+		}
+	}
+	// j holds the first pair of an anchor at j, or the last pair of an
+	// anchor at j-1.
+	for p := j - 1; p <= j; p++ {
+		if p < i-1 || p < 0 || p+2 >= n {
+			continue
+		}
+		if h := tri(b[p], b[p+1], b[p+2]); sc.third[h>>6]&(1<<(h&63)) == 0 {
+			continue
+		}
+		if st.candidates++; st.candidates > maxScanCandidates || len(st.out)-st.base >= maxScanFindings {
+			return end, true
+		}
+		var e int
+		st.out, e = sc.keywordAt(b, p, st.mode, st.out)
+		end = max(end, e)
+	}
+	return end, false
 }
 
 // keywordAt validates the keywords whose anchor is at p, appends what it
@@ -584,22 +629,4 @@ func randomLooking(s []byte) bool {
 		}
 	}
 	return kinds >= 2
-}
-
-// scanEmails appends the e-mail addresses of b.
-func scanEmails(b []byte, out []finding) []finding {
-	for i, n := 0, 0; i < len(b) && n < maxEmailCandidates; n++ {
-		j := bytes.IndexByte(b[i:], '@')
-		if j < 0 {
-			break
-		}
-		at := i + j
-		if s, e := emailAround(b, at); e > 0 {
-			out = append(out, finding{dtEmail, s, e})
-			i = e
-			continue
-		}
-		i = at + 1
-	}
-	return out
 }
