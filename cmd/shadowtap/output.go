@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -28,7 +29,11 @@ type txRecord struct {
 	LatencyMS     *float64   `json:"latency_ms"`
 	Protocol      string     `json:"protocol,omitempty"`
 	Process       *txProcess `json:"process,omitempty"`
-	latency       float64
+	// Container ("id" or null) and TLS are set with Process (eBPF only).
+	Container json.RawMessage `json:"container,omitempty"`
+	TLS       *bool           `json:"tls,omitempty"`
+	latency   float64
+	tls       bool
 }
 
 type txProcess struct {
@@ -58,9 +63,15 @@ func (r *txRecord) fill(t *reassembly.Transaction, endpoint string) {
 		r.LatencyMS = &r.latency
 	}
 	r.Protocol = t.Protocol
-	r.Process = nil
+	r.Process, r.Container, r.TLS = nil, nil, nil
 	if t.Process != nil {
 		r.Process = &txProcess{PID: t.Process.PID, Comm: t.Process.Comm}
+		r.Container = json.RawMessage("null")
+		if t.Container != "" {
+			r.Container, _ = json.Marshal(t.Container)
+		}
+		r.tls = t.TLS
+		r.TLS = &r.tls
 	}
 }
 

@@ -302,6 +302,9 @@ func (d *daemon) shutdownParts() {
 // again (its flows' state is lost), so one bad packet cannot stop the
 // sensor.
 func (d *daemon) capture(ctx context.Context, s *meteredSource, cfg *daemonConfig) error {
+	if s.run != nil || s.note != "" {
+		return d.captureEBPF(ctx, s, cfg) // run_ebpf.go
+	}
 	filter, err := capture.ParseFilter(cfg.Filter)
 	if err != nil {
 		return fmt.Errorf("--filter: %w", err)

@@ -218,7 +218,6 @@ func TestRunBinaryBadConfig(t *testing.T) {
 	}{
 		{[]string{"run"}, "nothing to capture", 2},
 		{[]string{"run", "--pcap", "x.pcap", "--listen", "0.0.0.0:8417"}, "requires --api-token-file", 2},
-		{[]string{"run", "--ebpf", "--db", "none"}, "not available in this build", 1},
 		{[]string{"run", "--pcap", "/nonexistent.pcap", "--db", "none"}, "nonexistent", 1},
 	} {
 		var stderr bytes.Buffer

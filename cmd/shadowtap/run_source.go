@@ -1,7 +1,7 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -13,10 +13,6 @@ import (
 	"github.com/shadowtap/shadowtap/reassembly"
 )
 
-// errEBPFUnavailable is what --ebpf answers until the eBPF sensor is wired
-// in (openEBPFSources is the one place to replace).
-var errEBPFUnavailable = errors.New("--ebpf: capture through eBPF is not available in this build yet")
-
 // meteredSource wraps a capture source with the daemon's counters and the
 // memory budget's packet shedding. Next is called from one goroutine; the
 // counters may be read from any.
@@ -26,6 +22,11 @@ type meteredSource struct {
 	budget *memBudget
 	// kernel returns the kernel's counters (live sources only).
 	kernel func() capture.LiveStats
+	// run, when set, runs a source that yields transactions rather than
+	// packets (the eBPF sensor, run_ebpf.go); note is logged once when the
+	// source starts (the eBPF fallback says what it captures instead).
+	run  func(ctx context.Context, d *daemon) error
+	note string
 
 	packets, bytes, shed atomic.Uint64
 	first, last          atomic.Int64 // capture time, unix ns; 0 = none yet
@@ -80,7 +81,11 @@ func (m *meteredSource) kernelStats() capture.LiveStats {
 func openSources(cfg *daemonConfig, budget *memBudget) ([]*meteredSource, error) {
 	var out []*meteredSource
 	if cfg.EBPF {
-		return nil, openEBPFSources()
+		ebpf, err := openEBPFSources(cfg, budget)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ebpf...)
 	}
 	if cfg.PCAP != "" {
 		src, err := capture.OpenFiles(cfg.PCAP)
@@ -107,6 +112,3 @@ func openSources(cfg *daemonConfig, budget *memBudget) ([]*meteredSource, error)
 	}
 	return out, nil
 }
-
-// openEBPFSources opens the eBPF sensor's sources.
-func openEBPFSources() error { return errEBPFUnavailable }

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/shadowtap/shadowtap/bpf"
+	"github.com/shadowtap/shadowtap/capture"
+	"github.com/shadowtap/shadowtap/reassembly"
+)
+
+// ebpfSource adapts the eBPF sensor to a meteredSource: the daemon runs it
+// through meteredSource.run (it yields transactions, not packets); Next is
+// never called.
+type ebpfSource struct{ s *bpf.Sensor }
+
+func (e *ebpfSource) Next(*capture.Packet) error {
+	return errors.New("the eBPF sensor yields transactions, not packets")
+}
+
+func (e *ebpfSource) Close() error { return e.s.Close() }
+
+// openEBPFSources opens the eBPF sensor. The fallback ladder's last rung is
+// here: where eBPF is not supported, packets are captured on the host's
+// interfaces instead (a note says so once the daemon runs).
+func openEBPFSources(cfg *daemonConfig, budget *memBudget) ([]*meteredSource, error) {
+	s, err := bpf.Open(bpf.Options{HTTP: reassembly.Options{HTTP: httpOptions(cfg.MaxBody)}})
+	if err == nil {
+		m := &meteredSource{name: "ebpf", src: &ebpfSource{s}, budget: budget}
+		m.kernel = func() capture.LiveStats {
+			st := s.Stats()
+			return capture.LiveStats{Packets: st.Records, Bytes: st.DataBytes,
+				KernelPackets: st.Events + st.LostEvents, KernelDrops: st.LostEvents}
+		}
+		m.run = func(ctx context.Context, d *daemon) error { return runEBPF(ctx, d, m, s) }
+		return []*meteredSource{m}, nil
+	}
+	if !errors.Is(err, bpf.ErrUnsupported) {
+		return nil, fmt.Errorf("--ebpf: %w", err)
+	}
+	ifaces := hostInterfaces()
+	if len(ifaces) == 0 {
+		return nil, fmt.Errorf("--ebpf: %w; and no interface to capture packets on instead", err)
+	}
+	n := cfg.FanoutWorkers
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	lives, lerr := capture.OpenInterfaces(ifaces, n, capture.LiveOptions{Filter: cfg.Filter})
+	if lerr != nil {
+		return nil, fmt.Errorf("--ebpf: %w; packet capture instead: %w", err, lerr)
+	}
+	var out []*meteredSource
+	for i, l := range lives {
+		m := &meteredSource{name: fmt.Sprintf("%s#%d", strings.Join(ifaces, "+"), i), src: l, budget: budget, kernel: l.Stats}
+		if i == 0 {
+			m.note = fmt.Sprintf("ebpf sensor unavailable (%v): capturing packets on %s instead; TLS traffic is not visible", err, strings.Join(ifaces, ", "))
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// hostInterfaces lists the interfaces that are up (loopback included).
+func hostInterfaces() []string {
+	all, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, i := range all {
+		if i.Flags&net.FlagUp != 0 {
+			out = append(out, i.Name)
+		}
+	}
+	return out
+}
+
+// captureEBPF runs a source that is not a plain packet source: the eBPF
+// sensor, or the packet-capture fallback with its one-time note.
+func (d *daemon) captureEBPF(ctx context.Context, s *meteredSource, cfg *daemonConfig) error {
+	if s.note != "" {
+		d.log.Warn().Str("source", s.name).Msg(s.note)
+		s.note = ""
+	}
+	if s.run == nil {
+		return d.capture(ctx, s, cfg)
+	}
+	return s.run(ctx, d)
+}
+
+// runEBPF feeds the sensor's transactions to the engine until ctx ends or
+// the source is closed.
+func runEBPF(ctx context.Context, d *daemon, m *meteredSource, s *bpf.Sensor) error {
+	mode, why := s.Mode()
+	d.log.Info().Str("source", m.name).Str("mode", mode.String()).Str("reason", why).Msg("ebpf sensor running")
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		// Publish the record counters for the API's summary.
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				st := s.Stats()
+				m.packets.Store(st.Records)
+				m.bytes.Store(st.DataBytes)
+			}
+		}
+	}()
+	err := s.Run(ctx, func(t *reassembly.Transaction) {
+		ts := t.RequestTime
+		if ts.IsZero() {
+			ts = t.ResponseTime
+		}
+		if ns := ts.UnixNano(); ns > 0 {
+			if f := m.first.Load(); f == 0 || ns < f {
+				m.first.Store(ns)
+			}
+			if ns > m.last.Load() {
+				m.last.Store(ns)
+			}
+		}
+		d.feed.add(t)
+	})
+	st := s.Stats()
+	m.packets.Store(st.Records)
+	m.bytes.Store(st.DataBytes)
+	if err == nil {
+		m.ended.Store(true)
+	}
+	return err
+}
