@@ -36,6 +36,13 @@ var authHeaders = map[string]bool{
 	"X-Forwarded-Access-Token": true, "X-Auth-Request-Access-Token": true,
 }
 
+// issuedHeaders are response headers through which APIs hand out
+// credentials (sessions, tokens, redirects of OAuth flows): normal there.
+var issuedHeaders = map[string]bool{
+	"Set-Cookie": true, "Location": true, "X-Subject-Token": true, "X-Auth-Token": true, "Access-Token": true,
+	"X-Access-Token": true, "X-Refresh-Token": true, "X-Csrf-Token": true, "Www-Authenticate": true,
+}
+
 // isAuthHeader reports a request header that carries credentials.
 func isAuthHeader(name string) bool {
 	name = textproto.CanonicalMIMEHeaderKey(name)
@@ -61,8 +68,9 @@ func secretFingerprint(v []byte) string {
 
 // findSecrets looks for recognised secrets outside the API's own
 // authentication: in the path, in query parameters that are not credential
-// parameters, in non-authentication request headers and in both bodies
-// (where issued JWTs are normal and are not reported). The findings of the
+// parameters, in non-authentication request headers, in response headers
+// other than those that issue credentials, and in both bodies (where
+// issued JWTs are normal and are not reported). The findings of the
 // response body, personal data included, are left in d.resp.
 func (d *secretDetector) findSecrets(t *reassembly.Transaction) {
 	hits := d.hits[:0]
@@ -100,6 +108,14 @@ func (d *secretDetector) findSecrets(t *reassembly.Transaction) {
 		}
 		if fs = theScanner.scan(bytesOf(h.Value), scanSecrets|scanJWT, fs[:0]); len(fs) > 0 {
 			add("request header "+truncate(h.Name, 64), bytesOf(h.Value), fs)
+		}
+	}
+	for _, h := range t.RespHeaders {
+		if len(h.Value) < 16 || isAuthHeader(h.Name) || issuedHeaders[textproto.CanonicalMIMEHeaderKey(h.Name)] {
+			continue
+		}
+		if fs = theScanner.scan(bytesOf(h.Value), scanSecrets, fs[:0]); len(fs) > 0 {
+			add("response header "+truncate(h.Name, 64), bytesOf(h.Value), fs)
 		}
 	}
 	if fs = theScanner.scan(t.ReqBody, scanSecrets, fs[:0]); len(fs) > 0 {

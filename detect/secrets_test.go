@@ -64,6 +64,16 @@ func TestSecretExposure(t *testing.T) {
 			t.ReqHeaders = []reassembly.Header{{Name: "X-Amzn-Oidc-Data", Value: jwtTok}}
 			return t
 		}, "", ""},
+		{"key in a response header", func() *reassembly.Transaction {
+			t := tx(1, "GET", "api.example.com", "/v1/debug/config", 200)
+			t.RespHeaders = []reassembly.Header{{Name: "X-Upstream-Key", Value: awsKeyID}}
+			return t
+		}, "aws_access_key", SeverityCritical},
+		{"session issued in Set-Cookie is normal", func() *reassembly.Transaction {
+			t := tx(1, "POST", "api.example.com", "/v1/login", 200)
+			t.RespHeaders = []reassembly.Header{{Name: "Set-Cookie", Value: "gh=" + ghTok + "; HttpOnly"}}
+			return t
+		}, "", ""},
 		{"private key in a response body", func() *reassembly.Transaction {
 			t := tx(1, "GET", "api.example.com", "/v1/debug/config", 200)
 			t.RespBody = []byte(`{"tls_key":"` + strings.ReplaceAll(privKey, "\n", `\n`) + `"}`)
@@ -114,5 +124,22 @@ func TestSecretExposure(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFindSecretsNoAllocs: a transaction without secrets costs no
+// allocation to scan.
+func TestFindSecretsNoAllocs(t *testing.T) {
+	x := tx(1, "GET", "api.example.com", "/v1/customers/42?expand=orders&limit=10", 200)
+	x.ReqHeaders = []reassembly.Header{{Name: "Authorization", Value: "Bearer " + jwtTok}, {Name: "User-Agent", Value: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36"}}
+	x.RespHeaders = []reassembly.Header{{Name: "Content-Type", Value: "application/json; charset=utf-8"}}
+	x.RespBody = []byte(`{"id":42,"name":"Ann Lee","email":"ann@mail.example","orders":[{"id":7,"total":19.99}]}`)
+	var d secretDetector
+	d.scan(x) // sizes the buffers
+	if n := testing.AllocsPerRun(50, func() { d.scan(x) }); n != 0 {
+		t.Errorf("%.1f allocations per transaction", n)
+	}
+	if len(d.hits) != 0 || d.respTypes != sensEmail {
+		t.Errorf("hits %v, types %v", d.hits, d.respTypes.names())
 	}
 }
