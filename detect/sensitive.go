@@ -45,8 +45,7 @@ func setOf(fs []finding) sensitiveSet {
 // classifyBody returns the data types a response body holds: personal
 // data, and secrets other than issued JWTs (normal in bodies).
 func classifyBody(b []byte) sensitiveSet {
-	var buf [16]finding
-	return setOf(theScanner.scan(b, scanPersonal|scanSecrets, buf[:0]))
+	return setOf(theScanner.scan(b, scanPersonal|scanSecrets, nil))
 }
 
 func secretIf(found bool) sensitiveSet {
@@ -59,6 +58,5 @@ func secretIf(found bool) sensitiveSet {
 // classifyPersonal is classifyBody without the secret scan, for callers
 // that have scanned for secrets already.
 func classifyPersonal(b []byte) sensitiveSet {
-	var buf [16]finding
-	return setOf(theScanner.scan(b, scanPersonal, buf[:0]))
+	return setOf(theScanner.scan(b, scanPersonal, nil))
 }

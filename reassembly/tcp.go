@@ -28,7 +28,16 @@ type shard struct {
 	// maxConns is this shard's share of Options.MaxConnections.
 	maxConns int
 	live     int
-	cur      *capture.Decoded // the packet being assembled (for New)
+	// streams are the live connections (tcpStream.idx is the index), for
+	// the idle check that spares most periodic flush passes: see
+	// flushDue. minLast is at most the earliest capture time a live
+	// connection last carried a packet (exact after a scan).
+	streams []*tcpStream
+	minLast time.Time
+	// everQueued is set once a segment was queued beyond a hole: from
+	// then on the assembler may hold pages that a periodic pass pushes on.
+	everQueued bool
+	cur        *capture.Decoded // the packet being assembled (for New)
 	// ctxs is a slab of per-packet contexts: gopacket keeps the context of
 	// a segment it queues (beyond a hole) with its pages and reads its
 	// capture time when it delivers them, so such a packet needs its own.
@@ -108,7 +117,11 @@ func newShard(opts *Options, sink func(*Transaction)) *shard {
 // connection (the one in sh.cur).
 func (sh *shard) New(_, _ gopacket.Flow, _ *layers.TCP, _ greassembly.AssemblerContext) greassembly.Stream {
 	k := &sh.cur.Key
-	s := &tcpStream{sh: sh}
+	s := &tcpStream{sh: sh, idx: len(sh.streams), last: sh.cur.Timestamp}
+	sh.streams = append(sh.streams, s)
+	if sh.minLast.IsZero() || s.last.Before(sh.minLast) {
+		sh.minLast = s.last
+	}
 	s.c.init(&sh.env,
 		netip.AddrPortFrom(k.SrcAddr(), k.SrcPort),
 		netip.AddrPortFrom(k.DstAddr(), k.DstPort))
@@ -164,13 +177,43 @@ func (sh *shard) assemble(d *capture.Decoded) {
 	}
 	if sh.now.Sub(sh.lastFlush) >= flushEvery {
 		sh.lastFlush = sh.now
-		sh.asm.FlushWithOptions(greassembly.FlushOptions{
-			T:  sh.now.Add(-sh.opts.GapTimeout),
-			TC: sh.now.Add(-sh.opts.FlowTimeout),
-		})
+		tc := sh.now.Add(-sh.opts.FlowTimeout)
+		if sh.flushDue(tc) {
+			sh.asm.FlushWithOptions(greassembly.FlushOptions{
+				T:  sh.now.Add(-sh.opts.GapTimeout),
+				TC: tc,
+			})
+			sh.scanLast()
+		}
 	}
 	if sh.live > sh.maxConns && sh.live-sh.afterEvict >= sh.maxConns/8 {
 		sh.evict()
+	}
+}
+
+// flushDue reports whether a periodic pass with idle cut-off tc would do
+// anything: push on queued pages (possible once a segment was queued) or
+// close a connection last seen before tc. The pass walks every connection
+// of the assembler's pool (a map) and allocates, so on traffic without
+// holes it runs only when a connection has become idle.
+func (sh *shard) flushDue(tc time.Time) bool {
+	if sh.everQueued || len(sh.streams) == 0 {
+		return sh.everQueued
+	}
+	if !sh.minLast.Before(tc) {
+		return false
+	}
+	sh.scanLast()
+	return sh.minLast.Before(tc)
+}
+
+// scanLast sets minLast exactly.
+func (sh *shard) scanLast() {
+	sh.minLast = time.Time{}
+	for _, s := range sh.streams {
+		if sh.minLast.IsZero() || s.last.Before(sh.minLast) {
+			sh.minLast = s.last
+		}
 	}
 }
 
@@ -199,7 +242,12 @@ func (sh *shard) finish() {
 
 // tcpStream adapts an httpConn to gopacket's reassembly.Stream.
 type tcpStream struct {
-	sh   *shard
+	sh *shard
+	// idx is the stream's index in sh.streams while it is live; last is
+	// the latest capture time of its packets (gopacket's lastSeen of the
+	// connection).
+	idx  int
+	last time.Time
 	c    httpConn
 	seen [2]bool
 	// counted is set once the connection carried a byte: only those
@@ -226,6 +274,9 @@ type tcpStream struct {
 const pageBytes = 1900
 
 func (s *tcpStream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir greassembly.TCPFlowDirection, nextSeq greassembly.Sequence, start *bool, _ greassembly.AssemblerContext) bool {
+	if ci.Timestamp.After(s.last) {
+		s.last = ci.Timestamp
+	}
 	if s.c.state == stOther || s.c.state == stDone {
 		// Skip the bytes, but let FIN and RST through to end it early.
 		return len(tcp.Payload) == 0
@@ -261,7 +312,7 @@ func (s *tcpStream) track(tcp *layers.TCP, ts time.Time, d int, nextSeq greassem
 		s.next[d], s.nextOK[d] = end, true
 	case nextSeq.Difference(seq) > 0: // beyond a hole: queued
 		// gopacket keeps the packet's context with the queued pages.
-		s.sh.ctxKept = true
+		s.sh.ctxKept, s.sh.everQueued = true, true
 		s.next[d], s.nextOK[d] = nextSeq, true
 		// Count only bytes beyond those already queued (retransmissions
 		// of queued data are trimmed by gopacket).
@@ -357,6 +408,11 @@ func (s *tcpStream) ReassemblyComplete(greassembly.AssemblerContext) bool {
 		ts := s.sh.now
 		s.c.close(ts)
 		s.sh.live--
+		st := s.sh.streams
+		last := len(st) - 1
+		st[s.idx], st[last].idx = st[last], s.idx
+		st[last] = nil
+		s.sh.streams = st[:last]
 		s.sh.queued -= s.queued[0] + s.queued[1]
 		s.queued = [2]int{}
 	}
