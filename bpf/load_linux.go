@@ -122,6 +122,9 @@ func loadKernel(opts Options) (*kernelSensor, error) {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
 		}
 	}
+	if err := spec.Variables["wakeup_bytes"].Set(uint64(min(64<<10, opts.RingBytes/8))); err != nil {
+		return nil, fmt.Errorf("setting wakeup_bytes: %w", err)
+	}
 	spec.Maps["events"].MaxEntries = uint32(opts.RingBytes)
 
 	k := &kernelSensor{attached: make(map[[2]uint64]bool), scan: make(chan uint32, 256), stop: make(chan struct{})}
@@ -434,14 +437,25 @@ type ringReader struct {
 	rec ringbuf.Record
 }
 
+// ringPoll is how often the reader looks at the ring when the programs did
+// not wake it (they do so only once wakeup_bytes wait).
+const ringPoll = 20 * time.Millisecond
+
 func (r *ringReader) Read() ([]byte, error) {
-	if err := r.r.ReadInto(&r.rec); err != nil {
+	for {
+		r.r.SetDeadline(time.Now().Add(ringPoll))
+		err := r.r.ReadInto(&r.rec)
+		if err == nil {
+			return r.rec.RawSample, nil
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue
+		}
 		if errors.Is(err, ringbuf.ErrClosed) {
 			return nil, fmt.Errorf("ring buffer: %w", ErrClosed)
 		}
 		return nil, fmt.Errorf("reading the ring buffer: %w", err)
 	}
-	return r.rec.RawSample, nil
 }
 
 func (r *ringReader) Close() error { return r.r.Close() }

@@ -62,6 +62,7 @@ const (
 	sensorVarFilterMask     = "filter_mask"
 	sensorVarMaxChunks      = "max_chunks"
 	sensorVarSelfTgid       = "self_tgid"
+	sensorVarWakeupBytes    = "wakeup_bytes"
 )
 
 // loadSensor returns the embedded CollectionSpec for sensor.
@@ -161,9 +162,10 @@ type sensorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
-	FilterMask *ebpf.VariableSpec `ebpf:"filter_mask"`
-	MaxChunks  *ebpf.VariableSpec `ebpf:"max_chunks"`
-	SelfTgid   *ebpf.VariableSpec `ebpf:"self_tgid"`
+	FilterMask  *ebpf.VariableSpec `ebpf:"filter_mask"`
+	MaxChunks   *ebpf.VariableSpec `ebpf:"max_chunks"`
+	SelfTgid    *ebpf.VariableSpec `ebpf:"self_tgid"`
+	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // sensorObjects contains all objects after they have been loaded into the kernel.
@@ -219,9 +221,10 @@ func (m *sensorMaps) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
-	FilterMask *ebpf.Variable `ebpf:"filter_mask"`
-	MaxChunks  *ebpf.Variable `ebpf:"max_chunks"`
-	SelfTgid   *ebpf.Variable `ebpf:"self_tgid"`
+	FilterMask  *ebpf.Variable `ebpf:"filter_mask"`
+	MaxChunks   *ebpf.Variable `ebpf:"max_chunks"`
+	SelfTgid    *ebpf.Variable `ebpf:"self_tgid"`
+	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // sensorPrograms contains all programs after they have been loaded into the kernel.

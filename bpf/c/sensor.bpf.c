@@ -35,6 +35,11 @@ char LICENSE[] SEC("license") = "GPL";
 // Set by the loader before the programs are loaded.
 volatile const __u32 self_tgid = 0;   // the sensor's own process: never traced
 volatile const __u32 filter_mask = 0; // FILTER_* bits: which filter maps apply
+// Wake the reader only once this much data waits in the ring (user space
+// also polls every few milliseconds): one wakeup per record would cost more
+// than the copy.
+volatile const __u64 wakeup_bytes = 65536;
+
 // Not const: a constant bound would make the verifier walk every bpf_loop
 // iteration instead of proving the callback once.
 __u32 max_chunks = 64; // chunks copied per call; the rest is truncation
@@ -147,6 +152,11 @@ struct {
 	__type(key, __u16);
 	__type(value, __u8);
 } filter_ports SEC(".maps");
+
+static __always_inline __u64 rb_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
 
 static __always_inline void count(__u32 i, __u64 n)
 {
@@ -315,7 +325,7 @@ static long copy_chunk(__u64 i, struct copier *cp)
 	if (bpf_probe_read_user(e->data, n, (void *)cp->base)) {
 		// Not readable (paged out): the bytes become a gap.
 		count(ST_STAT_UNREADABLE_BYTES, n);
-	} else if (bpf_ringbuf_output(&events, e, sizeof(struct event_hdr) + n, 0)) {
+	} else if (bpf_ringbuf_output(&events, e, sizeof(struct event_hdr) + n, rb_flags())) {
 		count(ST_STAT_LOST_EVENTS, 1);
 		count(ST_STAT_LOST_BYTES, n);
 	} else {
@@ -544,7 +554,7 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 			__builtin_memcpy(e->raddr, c->raddr, 16);
 			__builtin_memset(e->comm, 0, sizeof(e->comm));
 			__builtin_memcpy((void *)(e + 1), c->off, sizeof(c->off));
-			bpf_ringbuf_submit(e, 0);
+			bpf_ringbuf_submit(e, rb_flags());
 		}
 	}
 	bpf_map_delete_elem(&conns, &key);
@@ -568,7 +578,7 @@ int process_exec(void *ctx)
 	e->tgid = bpf_get_current_pid_tgid() >> 32;
 	e->cgroup = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, rb_flags());
 	return 0;
 }
 
