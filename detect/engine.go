@@ -153,8 +153,8 @@ func (e *Engine) inventory(t *reassembly.Transaction) string {
 		v.ts = t.ResponseTime
 	}
 	v.auth, v.cred = authOf(t, query)
-	// The secret scan of the response body was done by Observe.
-	v.sensitive = classifyPersonal(t.RespBody) | secretIf(e.secrets.inResponse)
+	// The response body was scanned (secrets and personal data) by Observe.
+	v.sensitive = e.secrets.respTypes
 	e.last = &v
 	for _, q := range query {
 		v.queryNames = append(v.queryNames, q.name)
