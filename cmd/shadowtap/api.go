@@ -115,6 +115,7 @@ func (d *daemon) summary(rep *detect.Report) detect.Summary {
 func (d *daemon) handler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newDaemonCollector(d), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(newEBPFCollector(d)) // run_ebpf.go
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/summary", d.apiSummary)
 	mux.HandleFunc("GET /api/v1/endpoints", d.apiEndpoints)

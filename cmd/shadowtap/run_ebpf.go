@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/shadowtap/shadowtap/bpf"
 	"github.com/shadowtap/shadowtap/capture"
 	"github.com/shadowtap/shadowtap/reassembly"
@@ -138,4 +140,58 @@ func runEBPF(ctx context.Context, d *daemon, m *meteredSource, s *bpf.Sensor) er
 		m.ended.Store(true)
 	}
 	return err
+}
+
+// ebpfCollector exposes the eBPF sensor's counters (kernel and user side)
+// as Prometheus metrics, read at scrape time.
+type ebpfCollector struct {
+	d                                 *daemon
+	bytes, records, gaps, conns, libs *prometheus.Desc
+}
+
+func newEBPFCollector(d *daemon) *ebpfCollector {
+	m := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("shadowtap_ebpf_"+name, help, labels, nil)
+	}
+	return &ebpfCollector{
+		d:       d,
+		bytes:   m("bytes_total", "Bytes moved by traced sockets and SSL calls, by fate: copied (handed to the ring), lost (ring full), truncated (beyond the per-call cap), unreadable (user memory not readable), tls_unmapped (TLS plaintext of a connection the sensor never saw).", "fate"),
+		records: m("records_lost_total", "Ring-buffer records the full ring refused, by kind: data, control (close and exec).", "kind"),
+		gaps:    m("gap_bytes_total", "Bytes declared missing to the HTTP parsers (should equal lost + truncated + unreadable)."),
+		conns:   m("connections_total", "Connections followed, by kind: all, encrypted (TLS with no plaintext from OpenSSL: not visible), evicted.", "kind"),
+		libs:    m("libssl_attached", "libssl files (inodes) with uprobes attached."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *ebpfCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.bytes, c.records, c.gaps, c.conns, c.libs} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *ebpfCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.d.sources {
+		e, ok := s.src.(*ebpfSource)
+		if !ok {
+			continue
+		}
+		st := e.s.Stats()
+		counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+		}
+		counter(c.bytes, st.Bytes, "copied")
+		counter(c.bytes, st.LostBytes, "lost")
+		counter(c.bytes, st.TruncatedBytes, "truncated")
+		counter(c.bytes, st.UnreadableBytes, "unreadable")
+		counter(c.bytes, st.TLSUnmappedBytes, "tls_unmapped")
+		counter(c.records, st.LostEvents, "data")
+		counter(c.records, st.LostControl, "control")
+		counter(c.gaps, st.GapBytes)
+		counter(c.conns, st.Connections, "all")
+		counter(c.conns, st.EncryptedConnections, "encrypted")
+		counter(c.conns, st.EvictedConnections, "evicted")
+		ch <- prometheus.MustNewConstMetric(c.libs, prometheus.GaugeValue, float64(st.Libraries))
+	}
 }

@@ -111,6 +111,15 @@ func TestRunEBPF(t *testing.T) {
 		}
 		return fromCurl != nil && fromServer != nil
 	})
+	var metrics string
+	if code, err := api.get("/metrics", &metrics); code != 200 || err != nil {
+		t.Fatalf("/metrics: %d %v", code, err)
+	}
+	for _, m := range []string{`shadowtap_ebpf_bytes_total{fate="copied"}`, `shadowtap_ebpf_bytes_total{fate="lost"}`, "shadowtap_ebpf_gap_bytes_total"} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
 	stopWithin(t, cmd, waitErr, &stderr)
 	for who, r := range map[string]*rec{"curl": fromCurl, "python": fromServer} {
 		if r.Method != "GET" || r.Status != 200 || !strings.HasSuffix(r.Server, ":"+strconv.Itoa(port)) || strings.HasSuffix(r.Client, ":"+strconv.Itoa(port)) {
