@@ -234,3 +234,45 @@ func BenchmarkShardSteady(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/pk, "ns/packet")
 	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/pk, "allocs/packet")
 }
+
+// TestIdleClose checks the periodic pass that the shard now runs only
+// when a connection may be idle (flushDue): connections that stop are
+// closed once FlowTimeout of capture time has passed, not before, while a
+// busy one stays open.
+func TestIdleClose(t *testing.T) {
+	const conns = 8
+	s := newSteady(t, conns, Options{FlowTimeout: 10 * time.Second})
+	if s.sh.live != conns || len(s.sh.streams) != conns {
+		t.Fatalf("live %d, streams %d, want %d", s.sh.live, len(s.sh.streams), conns)
+	}
+	stop := s.ts
+	busy := s.pkts[:4] // connection 0 goes on
+	exchange := func() {
+		for i := range busy {
+			s.feed(&busy[i])
+			if i == 0 || i == 3 {
+				busy[i].TCP.Seq += uint32(len(steadyReq))
+				busy[i].TCP.Ack += uint32(len(steadyResp))
+			} else {
+				busy[i].TCP.Seq += uint32(len(steadyResp))
+				busy[i].TCP.Ack += uint32(len(steadyReq))
+			}
+		}
+		s.ts = s.ts.Add(50 * time.Millisecond)
+	}
+	for s.ts.Sub(stop) < 9*time.Second {
+		exchange()
+	}
+	if s.sh.live != conns {
+		t.Fatalf("%d connections live after 9s idle, want %d (FlowTimeout 10s)", s.sh.live, conns)
+	}
+	for s.ts.Sub(stop) < 12*time.Second {
+		exchange()
+	}
+	if s.sh.live != 1 || len(s.sh.streams) != 1 || s.sh.streams[0].idx != 0 {
+		t.Fatalf("live %d, streams %d after 12s: want only the busy connection", s.sh.live, len(s.sh.streams))
+	}
+	if s.sh.everQueued {
+		t.Errorf("in-order traffic marked as queued")
+	}
+}
