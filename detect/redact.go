@@ -6,9 +6,11 @@ import (
 	"strings"
 )
 
-// redactSecrets replaces every recognised secret of s by REDACTED.
+// redactSecrets replaces every recognised secret of s by REDACTED, with
+// the scanner's lenient checks: a token that fails its checksum or has an
+// unusual length is redacted all the same.
 func redactSecrets(s string) string {
-	fs := theScanner.scan(bytesOf(s), scanSecrets|scanJWT, nil) // allocates only on a finding
+	fs := theScanner.scan(bytesOf(s), scanSecrets|scanJWT|scanLenient, nil) // allocates only on a finding
 	if len(fs) == 0 {
 		return s
 	}

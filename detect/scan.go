@@ -130,6 +130,11 @@ const (
 	scanJWT
 	// scanPersonal looks for personal data.
 	scanPersonal
+	// scanLenient relaxes the checks that tell a real token from a look-
+	// alike (checksums, exact lengths, documentation examples): for
+	// redaction, where a false positive costs a REDACTED too many and a
+	// false negative a secret in clear.
+	scanLenient
 )
 
 const (
@@ -450,7 +455,7 @@ func (sc *scanner) keywordAt(b []byte, p int, mode scanMode, out []finding) ([]f
 			continue
 		}
 		before := len(out)
-		out = check(chk, b, at+m.Start, at+m.End, out)
+		out = check(chk, b, at+m.Start, at+m.End, mode&scanLenient != 0, out)
 		if len(out) > before {
 			return out, out[len(out)-1].end
 		}
@@ -460,9 +465,24 @@ func (sc *scanner) keywordAt(b []byte, p int, mode scanMode, out []finding) ([]f
 
 // check runs the validator of one keyword occurrence, b[at:end] being the
 // keyword, and appends what it finds.
-func check(c checker, b []byte, at, end int, out []finding) []finding {
+func check(c checker, b []byte, at, end int, lenient bool, out []finding) []finding {
 	var t dataType
 	s, e := at, 0
+	if lenient {
+		switch c {
+		case chkHF, chkHFOrg:
+			t, e = dtHuggingFace, tokenAfter(b, at, end, 30, 64, isAlnum, false)
+		case chkAWSKeyID:
+			t, e = dtAWSAccessKey, tokenAfter(b, at, end, 16, 16, isAlnum, false)
+		case chkGitHub:
+			t, e = dtGitHub, tokenAfter(b, at, end, 30, 255, isAlnum, false)
+		case chkNPM:
+			t, e = dtNPM, tokenAfter(b, at, end, 30, 64, isAlnum, false)
+		}
+		if e > s {
+			return append(out, finding{t, s, e})
+		}
+	}
 	switch c {
 	case chkHF:
 		t, e = dtHuggingFace, tokenAfter(b, at, end, 34, 34, isAlnum, true)

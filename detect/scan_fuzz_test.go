@@ -18,7 +18,7 @@ func FuzzScan(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		orig := bytes.Clone(b)
-		for _, mode := range []scanMode{scanSecrets, scanSecrets | scanJWT, scanPersonal, scanSecrets | scanPersonal | scanJWT} {
+		for _, mode := range []scanMode{scanSecrets, scanSecrets | scanJWT, scanPersonal, scanSecrets | scanPersonal | scanJWT, scanSecrets | scanLenient} {
 			fs := theScanner.scan(b, mode, nil)
 			if len(fs) > maxScanFindings {
 				t.Fatalf("%d findings", len(fs))
