@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -336,6 +339,19 @@ func TestCrashSafety(t *testing.T) {
 	}
 }
 
+// githubToken makes a GitHub personal access token with a valid checksum
+// from a 30-character body: the body's CRC-32 in base62, six characters.
+func githubToken(body string) string {
+	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	v := crc32.ChecksumIEEE([]byte(body))
+	var sum [6]byte
+	for i := 5; i >= 0; i-- {
+		sum[i] = digits[v%62]
+		v /= 62
+	}
+	return "ghp_" + body + string(sum[:])
+}
+
 // TestNothingSecretWritten plants credentials, secrets and personal data
 // in traffic, analyses it with a store, a report, transactions and debug
 // logs, and looks for the clear values in every file written and every
@@ -343,14 +359,17 @@ func TestCrashSafety(t *testing.T) {
 func TestNothingSecretWritten(t *testing.T) {
 	dir := t.TempDir()
 	planted := map[string]string{
-		"bearer":      "PlantedBearerToken7f3a9c2e",
-		"api key":     "PlantedQueryKeyQ9w8e7r6",
-		"cookie":      "PlantedSessionCookie5d4c3b",
-		"basic":       "cGxhbnRlZDpwYXNzd29yZDEyMw==",
-		"hf token":    "hf_PlantedHuggingFace0123456789abcdefABCDEF",
-		"aws key":     "AKIAPLANTED7EXAMPLE3",
-		"github":      "ghp_Planted0123456789abcdefghijklmnopqrstuv",
-		"stripe":      "sk_live_PlantedStripe0123456789abcdef",
+		"bearer":  "PlantedBearerToken7f3a9c2e",
+		"api key": "PlantedQueryKeyQ9w8e7r6",
+		"cookie":  "PlantedSessionCookie5d4c3b",
+		"basic":   "cGxhbnRlZDpwYXNzd29yZDEyMw==",
+		// Realistic tokens: random bodies, GitHub's checksum, no
+		// documentation examples (the scanner rightly ignores those).
+		"hf token":    "hf_vQmZ8kTn3RwXp5LcYj2HsBd7FgA9eUoN4i",
+		"aws key":     "AKIAQ7VN5XK2M4TRZ8PL",
+		"aws secret":  "u7Rb2Kx9Qm4ZtWc1Lp8Vn3Hs6Yd0Fg5Je2Aa7Bk9",
+		"github":      githubToken("R8mK2vN7qXw4Lz9TcP5yHb3JdF6gS1"),
+		"stripe":      "sk_live_51Hq8ZpK3vN7xW2mR9tL4cY6b",
 		"email":       "planted.person@example.org",
 		"ssn":         "078-05-1120",
 		"card":        "4111111111111111",
@@ -395,7 +414,7 @@ func TestNothingSecretWritten(t *testing.T) {
 		exchange(10*i+2, synth.Request{Target: "/v1/models/" + planted["hf token"] + "/files", Header: []synth.Header{{Name: "Cookie", Value: "session=" + planted["cookie"]}}},
 			synth.Response{Body: []byte(`{}`)})
 		exchange(10*i+3, synth.Request{Method: "POST", Target: "/v1/notes", Header: []synth.Header{{Name: "Authorization", Value: "Basic " + planted["basic"]}, {Name: "Content-Type", Value: "text/plain"}},
-			Body: []byte("aws_access_key_id=" + planted["aws key"] + "\n-----BEGIN RSA PRIVATE KEY-----\n" + planted["private key"] + "\n-----END RSA PRIVATE KEY-----\n")},
+			Body: []byte("aws_access_key_id=" + planted["aws key"] + "\naws_secret_access_key=" + planted["aws secret"] + "\n-----BEGIN RSA PRIVATE KEY-----\n" + planted["private key"] + "\n-----END RSA PRIVATE KEY-----\n")},
 			synth.Response{Status: 201, Body: []byte(`{}`)})
 		exchange(10*i+4, synth.Request{Target: "/v1/export"},
 			synth.Response{Header: []synth.Header{{Name: "Content-Type", Value: "application/json"}}, Body: []byte(pii)})
@@ -418,6 +437,13 @@ func TestNothingSecretWritten(t *testing.T) {
 	for _, want := range []string{"secret_exposure", "sensitive_data_exposure", `"bearer"`} {
 		if !bytes.Contains(r, []byte(want)) {
 			t.Fatalf("the report lacks %s: the planted traffic was not analysed", want)
+		}
+	}
+	// Each planted token was recognised: its fingerprint is reported.
+	for _, what := range []string{"hf token", "github", "stripe", "aws secret"} {
+		sum := sha256.Sum256([]byte(planted[what]))
+		if fp := "secret:" + hex.EncodeToString(sum[:4]); !bytes.Contains(r, []byte(fp)) {
+			t.Errorf("the %s was not recognised (no %s in the report)", what, fp)
 		}
 	}
 	check := func(where string, b []byte) {
