@@ -54,7 +54,10 @@ const firstAttempt = 4 << 10
 // as the sample is full, the stream has ended, or an error occurred: bodies
 // nobody keeps are not decompressed. No goroutines; memory is bounded by
 // MaxInput + MaxOutput + the decompressors' own state (a brotli window may
-// reach 16 MiB while decoding).
+// reach 16 MiB while decoding). The input buffer and the sample being
+// decoded are working buffers, lent by Options.Pool for one body when it is
+// set; the sample Finish returns is then a copy of the right size (an
+// identity body announced by Grow is written into its sample directly).
 //
 // The zero Decoder is ready for Reset. A Decoder is not safe for concurrent
 // use.
@@ -63,16 +66,26 @@ type Decoder struct {
 	codings [MaxLayers]Coding
 	nlayer  int
 
-	in      []byte // encoded input buffered so far
-	dropped int64  // encoded bytes not buffered (past MaxInput or after Done)
-	next    int    // len(in) at which to attempt the next decode
+	// in is the encoded input buffered so far. It is a working buffer:
+	// *inBox's array, lent by Options.Pool for one body (kept by the
+	// Decoder when there is no Pool).
+	in      []byte
+	inBox   *[]byte
+	dropped int64 // encoded bytes not buffered (past MaxInput or after Done)
+	next    int   // len(in) at which to attempt the next decode
 
-	out       []byte // decoded sample (MaxOutput+1 bytes at most while decoding)
-	produced  int    // bytes produced by all layers in the current attempt
-	done      bool   // no further input can change the result
-	ended     bool   // the encoded stream ended cleanly
-	truncated bool   // output reached MaxOutput
-	err       error
+	// out is the decoded sample (MaxOutput+1 bytes at most while
+	// decoding). While outScratch is set it is a working buffer like in
+	// (*outBox's array), and Finish hands on an exact copy; otherwise
+	// (after Grow) it is the sample itself, handed on as is.
+	out        []byte
+	outBox     *[]byte
+	outScratch bool
+	produced   int  // bytes produced by all layers in the current attempt
+	done       bool // no further input can change the result
+	ended      bool // the encoded stream ended cleanly
+	truncated  bool // output reached MaxOutput
+	err        error
 
 	src  bytes.Reader
 	lays [MaxLayers]layer
@@ -92,11 +105,13 @@ type layer struct {
 // identity: the input is copied. More than MaxLayers codings is
 // ErrUnsupported; the Decoder then reports that error from Finish.
 func (d *Decoder) Reset(codings []Coding, opts Options) error {
-	in := d.in[:0]
-	if cap(in) > 64<<10 {
-		in = nil // do not keep large buffers across bodies
+	d.release()
+	inBox, outBox := d.inBox, d.outBox
+	*d = Decoder{opts: opts.resolved(), inBox: inBox, outBox: outBox, next: firstAttempt}
+	if d.opts.Pool != nil {
+		// Buffers kept without a Pool go; the Pool lends them now.
+		d.inBox, d.outBox = nil, nil
 	}
-	*d = Decoder{opts: opts.resolved(), in: in, next: firstAttempt}
 	for _, c := range codings {
 		if c == Identity {
 			continue
@@ -121,6 +136,9 @@ func (d *Decoder) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if d.nlayer == 0 { // identity: the sample is the input
+		if d.out == nil {
+			d.out, d.outScratch = d.borrow(&d.outBox), true
+		}
 		room := d.opts.MaxOutput - len(d.out)
 		if len(p) > room {
 			d.out = append(d.out, p[:room]...)
@@ -130,6 +148,9 @@ func (d *Decoder) Write(p []byte) (int, error) {
 		}
 		d.out = append(d.out, p...)
 		return len(p), nil
+	}
+	if d.in == nil {
+		d.in = d.borrow(&d.inBox)
 	}
 	room := d.opts.MaxInput - len(d.in)
 	q := p
@@ -164,10 +185,56 @@ func (d *Decoder) Grow(n int64) {
 	if m := int64(d.opts.MaxOutput); n > m {
 		n = m
 	}
-	if int(n) > cap(d.out)-len(d.out) {
+	if int(n) > cap(d.out)-len(d.out) || d.outScratch {
 		nb := make([]byte, len(d.out), len(d.out)+int(n))
 		copy(nb, d.out)
+		if d.outScratch {
+			d.giveBack(&d.outBox, d.out)
+			d.outScratch = false
+		}
 		d.out = nb
+	}
+}
+
+// borrow returns the working buffer held in *box (taking one from the Pool,
+// or making one, first), emptied. Appending grows it.
+func (d *Decoder) borrow(box **[]byte) []byte {
+	if *box == nil {
+		*box = d.opts.Pool.getBuf(0)
+	}
+	return (**box)[:0]
+}
+
+// giveBack ends the use of a working buffer, which b (its bytes, possibly
+// grown by append) may now live in: the Pool takes it back; without a Pool
+// the Decoder keeps it unless it is large.
+func (d *Decoder) giveBack(box **[]byte, b []byte) {
+	if *box == nil {
+		return
+	}
+	if cap(b) > cap(**box) {
+		**box = b[:0]
+	}
+	if d.opts.Pool != nil {
+		d.opts.Pool.putBuf(*box)
+		*box = nil
+	} else if cap(**box) > 64<<10 {
+		*box = nil // do not keep large buffers across bodies
+	}
+}
+
+// release gives the working buffers back (after Finish, or when a body is
+// abandoned without it).
+func (d *Decoder) release() {
+	in := d.in
+	d.in = nil
+	d.giveBack(&d.inBox, in)
+	if d.outScratch {
+		out := d.out
+		d.out, d.outScratch = nil, false
+		d.giveBack(&d.outBox, out)
+	} else {
+		d.giveBack(&d.outBox, nil)
 	}
 }
 
@@ -197,7 +264,16 @@ func (d *Decoder) Finish(complete bool) (sample []byte, truncated bool, err erro
 	}
 	d.done = true
 	sample, truncated, err = d.out, d.truncated, d.err
-	d.out = nil
+	if d.outScratch {
+		// The working buffer stays; the caller gets the bytes.
+		sample = nil
+		if len(d.out) > 0 {
+			sample = append([]byte(nil), d.out...)
+		}
+	} else {
+		d.out = nil
+	}
+	d.release()
 	for i := range d.lays {
 		d.opts.Pool.put(&d.lays[i])
 	}
@@ -219,6 +295,9 @@ func (d *Decoder) describe() string {
 // attempt decodes d.in from the start. final says no more input will come.
 func (d *Decoder) attempt(final bool) {
 	d.produced = 0
+	if d.out == nil {
+		d.out, d.outScratch = d.borrow(&d.outBox), true
+	}
 	d.out = d.out[:0]
 	d.src.Reset(d.in)
 	var r io.Reader = &d.src

@@ -16,8 +16,41 @@ import (
 // it when memory is needed (it is built on sync.Pool). Brotli decoders are
 // not pooled: their window can reach 16 MiB. The zero Pool is ready to use;
 // a nil *Pool allocates a decompressor per body.
+//
+// A Pool also lends Decoders their working buffers (the encoded input and
+// the sample being decoded) for the time of one body; a Decoder without a
+// Pool allocates them per body.
 type Pool struct {
 	gz, fl, zl sync.Pool
+	bufs       sync.Pool // *[]byte, len 0
+}
+
+// maxPooledBuf is the largest buffer a Pool takes back.
+const maxPooledBuf = 256 << 10
+
+// getBuf returns a buffer of capacity at least n, behind a pointer so that
+// it goes back to the pool without allocating: the pool's or a new one
+// (always a new one from a nil Pool). The caller owns it until putBuf.
+func (p *Pool) getBuf(n int) *[]byte {
+	if p != nil {
+		if b, ok := p.bufs.Get().(*[]byte); ok {
+			if cap(*b) >= n {
+				return b
+			}
+			p.bufs.Put(b)
+		}
+	}
+	b := make([]byte, 0, max(n, 1024))
+	return &b
+}
+
+// putBuf takes back a buffer from getBuf; its bytes must not be used after.
+func (p *Pool) putBuf(b *[]byte) {
+	if p == nil || cap(*b) > maxPooledBuf {
+		return
+	}
+	*b = (*b)[:0]
+	p.bufs.Put(b)
 }
 
 func (p *Pool) getGzip() *gzip.Reader {

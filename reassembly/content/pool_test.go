@@ -1,0 +1,75 @@
+package content
+
+import (
+	"bytes"
+	"testing"
+)
+
+// TestPooledBuffers: with a Pool, a Decoder's working buffers are lent for
+// one body; the sample Finish returns is the caller's (no later body
+// overwrites it), and a steady stream of bodies allocates only the samples.
+func TestPooledBuffers(t *testing.T) {
+	var pool Pool
+	docs := [][]byte{jsonDoc(3000), jsonDoc(200), jsonDoc(9000)}
+	cases := []struct {
+		name    string
+		codings []Coding
+	}{
+		{"identity", nil},
+		{"gzip", []Coding{Gzip}},
+		{"deflate", []Coding{Deflate}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var d Decoder
+			var samples [][]byte
+			for _, doc := range docs {
+				in := doc
+				if len(tc.codings) > 0 {
+					in = enc(tc.codings[0], doc)
+				}
+				if err := d.Reset(tc.codings, Options{Pool: &pool}); err != nil {
+					t.Fatal(err)
+				}
+				for len(in) > 0 {
+					k := min(1400, len(in))
+					d.Write(in[:k])
+					in = in[k:]
+				}
+				s, trunc, err := d.Finish(true)
+				if err != nil || trunc {
+					t.Fatalf("finish: truncated %v, %v", trunc, err)
+				}
+				samples = append(samples, s)
+			}
+			for i, s := range samples {
+				if !bytes.Equal(s, docs[i]) {
+					t.Errorf("sample %d changed or wrong (%d bytes, want %d)", i, len(s), len(docs[i]))
+				}
+				if cap(s) > len(s)+len(s)/8+16 {
+					t.Errorf("sample %d: capacity %d for %d bytes, want a copy of its size", i, cap(s), len(s))
+				}
+			}
+			if tc.name == "deflate" {
+				return // flate's reader allocates its own small state per Reset
+			}
+			doc := docs[0]
+			in := doc
+			if len(tc.codings) > 0 {
+				in = enc(tc.codings[0], doc)
+			}
+			allocs := testing.AllocsPerRun(50, func() {
+				d.Reset(tc.codings, Options{Pool: &pool})
+				for p := in; len(p) > 0; {
+					k := min(1400, len(p))
+					d.Write(p[:k])
+					p = p[k:]
+				}
+				d.Finish(true)
+			})
+			if allocs > 1 {
+				t.Errorf("%.1f allocations per %s body, want 1 (the sample)", allocs, tc.name)
+			}
+		})
+	}
+}
