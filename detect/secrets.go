@@ -54,8 +54,19 @@ func isAuthHeader(name string) bool {
 			return true
 		}
 	}
+	// A header named for a credential (X-Api-Token, X-Jwt, X-Session-Id,
+	// X-Client-Secret...) is how its API takes one: its auth scheme
+	// (containsFold is the behavioural detectors').
+	for _, w := range credentialWords {
+		if containsFold(name, w) {
+			return true
+		}
+	}
 	return false
 }
+
+// credentialWords mark header names that carry credentials.
+var credentialWords = []string{"token", "auth", "key", "jwt", "session", "secret", "credential", "signature", "password"}
 
 // bytesOf views a string as bytes without copying; the scanner only reads.
 func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

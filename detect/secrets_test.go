@@ -59,6 +59,11 @@ func TestSecretExposure(t *testing.T) {
 			t.ReqHeaders = []reassembly.Header{{Name: "X-Debug-Context", Value: jwtTok}}
 			return t
 		}, "jwt", SeverityHigh},
+		{"a header named for a credential is auth", func() *reassembly.Transaction {
+			t := tx(1, "GET", "api.example.com", "/v1/me", 200)
+			t.ReqHeaders = []reassembly.Header{{Name: "X-Customer-Jwt", Value: jwtTok}, {Name: "X-Client-Secret", Value: stripeKey}}
+			return t
+		}, "", ""},
 		{"gateway identity header is auth", func() *reassembly.Transaction {
 			t := tx(1, "GET", "api.example.com", "/v1/me", 200)
 			t.ReqHeaders = []reassembly.Header{{Name: "X-Amzn-Oidc-Data", Value: jwtTok}}
@@ -66,7 +71,7 @@ func TestSecretExposure(t *testing.T) {
 		}, "", ""},
 		{"key in a response header", func() *reassembly.Transaction {
 			t := tx(1, "GET", "api.example.com", "/v1/debug/config", 200)
-			t.RespHeaders = []reassembly.Header{{Name: "X-Upstream-Key", Value: awsKeyID}}
+			t.RespHeaders = []reassembly.Header{{Name: "X-Debug-Upstream", Value: "aws " + awsKeyID}}
 			return t
 		}, "aws_access_key", SeverityCritical},
 		{"session issued in Set-Cookie is normal", func() *reassembly.Transaction {
