@@ -35,6 +35,8 @@ const (
 	// recognise: it keeps this much look-behind before each "HTTP/1." it
 	// has yet to examine.
 	resyncTarget = 8 << 10
+	// headBufSize is the initial capacity of a parser's head buffer.
+	headBufSize = 1024
 	// maxMethod is the longest method token accepted in a request line.
 	maxMethod = 32
 	// maxResyncMethod is the longest method token the resync scanner and
@@ -68,7 +70,7 @@ type Parser struct {
 	// before the rest of the input.
 	pend, pend2 []byte
 	pendOff     int
-	tmp         []byte // scratch for start-line prefix checks
+	tmp         [maxMethod + 16]byte // scratch for start-line prefix checks
 
 	// msg is the message in progress (nil between messages); it points
 	// to m, which the parser reuses for every message (see OnMessage).
@@ -232,6 +234,11 @@ func (p *Parser) stepHead(cur []byte) (int, []byte) {
 		}
 		if len(p.buf) == 0 {
 			p.start = p.ts
+			if cap(p.buf) == 0 {
+				// Most heads fit: one allocation per parser rather
+				// than a doubling series.
+				p.buf = make([]byte, 0, headBufSize)
+			}
 		}
 		p.buf = append(p.buf, chunk...)
 		i += len(chunk)
@@ -316,8 +323,7 @@ func (p *Parser) prefixOKWith(chunk []byte) bool {
 	if len(chunk) > n {
 		chunk = chunk[:n]
 	}
-	p.tmp = append(append(p.tmp[:0], p.buf...), chunk...)
-	return p.startPrefixOK(p.tmp)
+	return p.startPrefixOK(append(append(p.tmp[:0], p.buf...), chunk...))
 }
 
 // statusPrefixOK reports whether b is consistent with the start of
