@@ -92,7 +92,7 @@ type BehaviourOptions struct {
 	FleetAuthFailures int
 	// ExfilFactor is how far above the endpoint's p99.9 a single response
 	// (and above the principal's own hourly peak the hour's bytes) must
-	// be; 0 means 8.
+	// be; 0 means 6.
 	ExfilFactor float64
 	// ExfilMinBytes is the smallest response (as sent, compressed or not)
 	// that can be exfiltration on its own; 0 means 16 KiB.
@@ -129,7 +129,7 @@ func (o BehaviourOptions) withDefaults() BehaviourOptions {
 	def(&o.AuthFailures, 10)
 	def(&o.FleetAuthFailures, 25)
 	deff(&o.EnumerationFactor, 4)
-	deff(&o.ExfilFactor, 8)
+	deff(&o.ExfilFactor, 6)
 	deff(&o.RateFactor, 10)
 	if o.ExfilMinBytes <= 0 {
 		o.ExfilMinBytes = 16 << 10

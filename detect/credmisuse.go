@@ -3,11 +3,12 @@ package detect
 import "fmt"
 
 // Credential misuse thresholds: a credential is known once it has
-// knownRequests requests over at least the learning period; its rate is
-// far above its own when a 10-minute bucket exceeds rateFactorCred times
-// its busiest one and rateMinCred requests.
+// knownRequests requests over at least the learning period (with less
+// history, whoever used it first — owner or thief — would be the
+// baseline); its rate is far above its own when a 10-minute bucket
+// exceeds rateFactorCred times its busiest one and rateMinCred requests.
 const (
-	knownRequests  = 3
+	knownRequests  = 2
 	pinnedRequests = 50
 	rateFactorCred = 10
 	rateMinCred    = 200

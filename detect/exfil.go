@@ -20,6 +20,11 @@ const (
 	// minHostResponses is the host's responses before an endpoint without
 	// enough history of its own is judged against the host's p99.9.
 	minHostResponses = 200
+	// ownFactor and ownMinRequests: a response more than ownFactor times
+	// the largest a principal with at least ownMinRequests requests ever
+	// received.
+	ownFactor      = 16
+	ownMinRequests = 20
 	// hourlyMinBytes is the smallest hourly volume that can be
 	// exfiltration by volume.
 	hourlyMinBytes = 8 << 20
@@ -47,6 +52,12 @@ func (b *behaviour) exfilResponse(o *obs) {
 	// A principal that regularly receives this much (an export job) is
 	// not judged again: twice its own largest response is the floor.
 	big := o.size >= b.o.ExfilMinBytes && p999 > 0 && float64(o.size) > b.o.ExfilFactor*p999 && o.size > 2*o.p.maxResp
+	// An endpoint too new for a baseline of its own: far above what this
+	// principal has ever received, and well above the host's p99.9.
+	if !big && scope == "host" && o.size >= b.o.ExfilMinBytes && p999 > 0 && o.p.requests >= ownMinRequests &&
+		o.size > ownFactor*o.p.maxResp && float64(o.size) > 2*p999 {
+		big, scope = true, "principal"
+	}
 	learn := func() {
 		if o.size > 0 || o.ok {
 			_ = ep.respBytes.Add(float64(max(o.size, 1)))
@@ -69,7 +80,7 @@ func (b *behaviour) exfilResponse(o *obs) {
 		return
 	}
 	p50 := quantile(ep.respBytes, 0.5, 1)
-	if scope == "host" {
+	if scope != "endpoint" {
 		p50 = quantile(hb.resp, 0.5, 1)
 	}
 	ev := map[string]any{
@@ -82,9 +93,14 @@ func (b *behaviour) exfilResponse(o *obs) {
 		"endpoint_responses":       int64(ep.respBytes.GetCount()),
 		"status":                   o.v.status,
 	}
-	b.raiseFor(o, k, SeverityHigh,
-		fmt.Sprintf("%s received %s from %s %s, %.0f× the %s's p99.9 response (%s)", whoName(k.who), humanBytes(o.size), ep.key.method, ep.key.path, float64(o.size)/p999, scope, humanBytes(int64(p999))),
-		ev, "largest_response_bytes", float64(o.size))
+	summary := fmt.Sprintf("%s received %s from %s %s, %.0f× the %s's p99.9 response (%s)", whoName(k.who), humanBytes(o.size), ep.key.method, ep.key.path, float64(o.size)/p999, scope, humanBytes(int64(p999)))
+	if scope == "principal" {
+		ev["baseline_scope"] = "host"
+		ev["ratio_to_principal_largest"] = roundFigure(float64(o.size) / float64(max(o.p.maxResp, 1)))
+		summary = fmt.Sprintf("%s received %s from %s %s (an endpoint without history), %.0f× the largest response it ever received (%s) and %.1f× the host's p99.9",
+			whoName(k.who), humanBytes(o.size), ep.key.method, ep.key.path, float64(o.size)/float64(max(o.p.maxResp, 1)), humanBytes(o.p.maxResp), float64(o.size)/p999)
+	}
+	b.raiseFor(o, k, SeverityHigh, summary, ev, "largest_response_bytes", float64(o.size))
 }
 
 func (b *behaviour) exfilHourly(o *obs) {
