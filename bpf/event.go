@@ -45,6 +45,7 @@ const (
 	statUnreadableBytes
 	statTLSUnmappedBytes
 	statLostControl
+	statSkippedBytes
 	statCount
 )
 

@@ -46,7 +46,17 @@ func helper(role, arg string) error {
 			return err
 		}
 		big := bigBody()
+		f, err := os.CreateTemp("", "shadowtap-bpf-file")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(f.Name())
+		f.Write(big[:200000])
+		f.Close()
 		mux := http.NewServeMux()
+		mux.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) {
+			http.ServeFile(w, r, f.Name()) // body through sendfile(2)
+		})
 		mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Length", strconv.Itoa(len(big)))
 			w.Write(big)
@@ -60,7 +70,7 @@ func helper(role, arg string) error {
 			fmt.Fprintf(w, "%s %s %d\n", r.Method, r.URL.Path, n)
 		})
 		fmt.Println(ln.Addr().(*net.TCPAddr).Port)
-		go func() { io.Copy(io.Discard, os.Stdin); os.Exit(0) }()
+		go func() { io.Copy(io.Discard, os.Stdin); os.Remove(f.Name()); os.Exit(0) }()
 		return http.Serve(ln, mux)
 	case "client":
 		// arg: base URL; one keep-alive connection, several requests.
@@ -80,6 +90,19 @@ func helper(role, arg string) error {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		tr.CloseIdleConnections()
+		return nil
+	case "fileclient":
+		tr := &http.Transport{MaxConnsPerHost: 1, DisableCompression: true}
+		c := &http.Client{Transport: tr}
+		for _, p := range []string{"/file", "/a"} {
+			resp, err := c.Get(arg + p)
+			if err != nil {
+				return err
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
 		tr.CloseIdleConnections()
 		return nil
 	case "pipeline":

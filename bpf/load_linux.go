@@ -155,6 +155,8 @@ func loadKernel(opts Options) (*kernelSensor, error) {
 		{"syscalls", "sys_enter_accept", o.EnterAccept}, {"syscalls", "sys_exit_accept", o.ExitAccept},
 		{"syscalls", "sys_enter_accept4", o.EnterAccept4}, {"syscalls", "sys_exit_accept4", o.ExitAccept4},
 		{"syscalls", "sys_enter_connect", o.EnterConnect}, {"syscalls", "sys_exit_connect", o.ExitConnect},
+		{"syscalls", "sys_enter_sendfile64", o.EnterSendfile}, {"syscalls", "sys_exit_sendfile64", o.ExitSendfile},
+		{"syscalls", "sys_enter_splice", o.EnterSplice}, {"syscalls", "sys_exit_splice", o.ExitSplice},
 		{"sock", "inet_sock_set_state", o.SockState},
 		{"sched", "sched_process_exec", o.ProcessExec},
 	}

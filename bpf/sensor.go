@@ -111,8 +111,11 @@ type Stats struct {
 	// TLSUnmappedBytes: TLS plaintext of an SSL object whose socket was
 	// never seen (it predates the sensor).
 	TLSUnmappedBytes uint64
-	// LostControl: close and exec records the full ring refused.
+	// LostControl: close, exec and skip records the full ring refused.
 	LostControl uint64
+	// SkippedBytes: bytes sendfile or splice moved between a socket and a
+	// file or pipe, with no user buffer to copy from (gaps to the parsers).
+	SkippedBytes uint64
 
 	// User side.
 	Records, BadRecords uint64
@@ -196,6 +199,7 @@ func (s *Sensor) Stats() Stats {
 			st.LostEvents, st.LostBytes = c[statLostEvents], c[statLostBytes]
 			st.TruncatedBytes, st.UnreadableBytes = c[statTruncBytes], c[statUnreadableBytes]
 			st.TLSUnmappedBytes, st.LostControl = c[statTLSUnmappedBytes], c[statLostControl]
+			st.SkippedBytes = c[statSkippedBytes]
 		}
 	}
 	s.stats.fill(&st)

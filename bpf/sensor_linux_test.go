@@ -253,8 +253,8 @@ func TestTruncationBecomesGap(t *testing.T) {
 	if st.TruncatedBytes == 0 {
 		t.Fatal("nothing truncated with a 4 KiB cap and a 1 MiB body")
 	}
-	if lost := st.TruncatedBytes + st.LostBytes + st.UnreadableBytes; st.GapBytes != lost {
-		t.Errorf("gap bytes %d, want truncated+lost+unreadable = %d", st.GapBytes, lost)
+	if lost := st.TruncatedBytes + st.LostBytes + st.UnreadableBytes + st.SkippedBytes; st.GapBytes != lost {
+		t.Errorf("gap bytes %d, want truncated+lost+unreadable+skipped = %d", st.GapBytes, lost)
 	}
 	for _, who := range []int{clientPID, server.cmd.Process.Pid} {
 		txs := c.of(who)
@@ -273,6 +273,37 @@ func TestTruncationBecomesGap(t *testing.T) {
 		if big.Status != 200 || big.Flags&reassembly.FlagRespGap == 0 {
 			t.Errorf("pid %d /big: status %d flags %b, want 200 with a response gap", who, big.Status, big.Flags)
 		}
+	}
+}
+
+// TestSendfileIsGap: a body sent with sendfile(2) never passes a user
+// buffer; the server's stream gets a gap of exactly its size, so the
+// framing holds and the next exchange pairs.
+func TestSendfileIsGap(t *testing.T) {
+	server := start(t, "server", "")
+	port, _ := strconv.Atoi(server.line(t))
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}})
+	c := collect(s)
+	clientPID := run(t, "fileclient", fmt.Sprintf("http://127.0.0.1:%d", port))
+	serverPID := server.cmd.Process.Pid
+	waitFor(t, "the transactions", func() bool { return len(c.of(clientPID)) >= 2 && len(c.of(serverPID)) >= 2 })
+	server.stdin.Close()
+	server.cmd.Wait()
+	c.stop(t)
+	st := s.Stats()
+	t.Logf("stats: %+v", st)
+	if st.SkippedBytes == 0 || st.GapBytes != st.SkippedBytes+st.LostBytes+st.TruncatedBytes+st.UnreadableBytes {
+		t.Errorf("skipped %d, gaps %d", st.SkippedBytes, st.GapBytes)
+	}
+	wants := []want{{"GET", "/file", 200, 0, 200000}, {"GET", "/a", 200, 0, 9}}
+	check(t, "client", c.of(clientPID), wants, uint16(port), false)
+	got := c.of(serverPID)
+	if len(got) != 2 || got[0].Target != "/file" || got[0].Status != 200 || got[0].Flags&reassembly.FlagRespGap == 0 ||
+		got[1].Target != "/a" || got[1].Status != 200 || got[1].Flags != 0 {
+		for _, g := range got {
+			t.Logf("server: %s %s %d flags=%b resp=%d", g.Method, g.Target, g.Status, g.Flags, g.RespBodyBytes)
+		}
+		t.Errorf("server side: want /file with a response gap, then /a intact")
 	}
 }
 
@@ -310,7 +341,7 @@ func TestFlood(t *testing.T) {
 	if st.LostBytes == 0 {
 		t.Error("a 256 KiB ring left unread for 16 MiB lost nothing")
 	}
-	if st.Bytes+st.LostBytes+st.TruncatedBytes+st.UnreadableBytes != 2*total {
+	if st.Bytes+st.LostBytes+st.TruncatedBytes+st.UnreadableBytes+st.SkippedBytes != 2*total {
 		t.Errorf("kernel: %d handed + %d lost + %d truncated + %d unreadable != %d moved",
 			st.Bytes, st.LostBytes, st.TruncatedBytes, st.UnreadableBytes, 2*total)
 	}

@@ -34,8 +34,10 @@ const (
 	sensorProgEnterReadv    = "enter_readv"
 	sensorProgEnterRecvfrom = "enter_recvfrom"
 	sensorProgEnterRecvmsg  = "enter_recvmsg"
+	sensorProgEnterSendfile = "enter_sendfile"
 	sensorProgEnterSendmsg  = "enter_sendmsg"
 	sensorProgEnterSendto   = "enter_sendto"
+	sensorProgEnterSplice   = "enter_splice"
 	sensorProgEnterWrite    = "enter_write"
 	sensorProgEnterWritev   = "enter_writev"
 	sensorProgExitAccept    = "exit_accept"
@@ -45,8 +47,10 @@ const (
 	sensorProgExitReadv     = "exit_readv"
 	sensorProgExitRecvfrom  = "exit_recvfrom"
 	sensorProgExitRecvmsg   = "exit_recvmsg"
+	sensorProgExitSendfile  = "exit_sendfile"
 	sensorProgExitSendmsg   = "exit_sendmsg"
 	sensorProgExitSendto    = "exit_sendto"
+	sensorProgExitSplice    = "exit_splice"
 	sensorProgExitWrite     = "exit_write"
 	sensorProgExitWritev    = "exit_writev"
 	sensorProgProcessExec   = "process_exec"
@@ -114,8 +118,10 @@ type sensorProgramSpecs struct {
 	EnterReadv    *ebpf.ProgramSpec `ebpf:"enter_readv"`
 	EnterRecvfrom *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
 	EnterRecvmsg  *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
+	EnterSendfile *ebpf.ProgramSpec `ebpf:"enter_sendfile"`
 	EnterSendmsg  *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
 	EnterSendto   *ebpf.ProgramSpec `ebpf:"enter_sendto"`
+	EnterSplice   *ebpf.ProgramSpec `ebpf:"enter_splice"`
 	EnterWrite    *ebpf.ProgramSpec `ebpf:"enter_write"`
 	EnterWritev   *ebpf.ProgramSpec `ebpf:"enter_writev"`
 	ExitAccept    *ebpf.ProgramSpec `ebpf:"exit_accept"`
@@ -125,8 +131,10 @@ type sensorProgramSpecs struct {
 	ExitReadv     *ebpf.ProgramSpec `ebpf:"exit_readv"`
 	ExitRecvfrom  *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
 	ExitRecvmsg   *ebpf.ProgramSpec `ebpf:"exit_recvmsg"`
+	ExitSendfile  *ebpf.ProgramSpec `ebpf:"exit_sendfile"`
 	ExitSendmsg   *ebpf.ProgramSpec `ebpf:"exit_sendmsg"`
 	ExitSendto    *ebpf.ProgramSpec `ebpf:"exit_sendto"`
+	ExitSplice    *ebpf.ProgramSpec `ebpf:"exit_splice"`
 	ExitWrite     *ebpf.ProgramSpec `ebpf:"exit_write"`
 	ExitWritev    *ebpf.ProgramSpec `ebpf:"exit_writev"`
 	ProcessExec   *ebpf.ProgramSpec `ebpf:"process_exec"`
@@ -238,8 +246,10 @@ type sensorPrograms struct {
 	EnterReadv    *ebpf.Program `ebpf:"enter_readv"`
 	EnterRecvfrom *ebpf.Program `ebpf:"enter_recvfrom"`
 	EnterRecvmsg  *ebpf.Program `ebpf:"enter_recvmsg"`
+	EnterSendfile *ebpf.Program `ebpf:"enter_sendfile"`
 	EnterSendmsg  *ebpf.Program `ebpf:"enter_sendmsg"`
 	EnterSendto   *ebpf.Program `ebpf:"enter_sendto"`
+	EnterSplice   *ebpf.Program `ebpf:"enter_splice"`
 	EnterWrite    *ebpf.Program `ebpf:"enter_write"`
 	EnterWritev   *ebpf.Program `ebpf:"enter_writev"`
 	ExitAccept    *ebpf.Program `ebpf:"exit_accept"`
@@ -249,8 +259,10 @@ type sensorPrograms struct {
 	ExitReadv     *ebpf.Program `ebpf:"exit_readv"`
 	ExitRecvfrom  *ebpf.Program `ebpf:"exit_recvfrom"`
 	ExitRecvmsg   *ebpf.Program `ebpf:"exit_recvmsg"`
+	ExitSendfile  *ebpf.Program `ebpf:"exit_sendfile"`
 	ExitSendmsg   *ebpf.Program `ebpf:"exit_sendmsg"`
 	ExitSendto    *ebpf.Program `ebpf:"exit_sendto"`
+	ExitSplice    *ebpf.Program `ebpf:"exit_splice"`
 	ExitWrite     *ebpf.Program `ebpf:"exit_write"`
 	ExitWritev    *ebpf.Program `ebpf:"exit_writev"`
 	ProcessExec   *ebpf.Program `ebpf:"process_exec"`
@@ -274,8 +286,10 @@ func (p *sensorPrograms) Close() error {
 		p.EnterReadv,
 		p.EnterRecvfrom,
 		p.EnterRecvmsg,
+		p.EnterSendfile,
 		p.EnterSendmsg,
 		p.EnterSendto,
+		p.EnterSplice,
 		p.EnterWrite,
 		p.EnterWritev,
 		p.ExitAccept,
@@ -285,8 +299,10 @@ func (p *sensorPrograms) Close() error {
 		p.ExitReadv,
 		p.ExitRecvfrom,
 		p.ExitRecvmsg,
+		p.ExitSendfile,
 		p.ExitSendmsg,
 		p.ExitSendto,
+		p.ExitSplice,
 		p.ExitWrite,
 		p.ExitWritev,
 		p.ProcessExec,

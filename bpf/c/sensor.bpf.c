@@ -93,7 +93,7 @@ struct call {
 	__u64 iovcnt;
 };
 
-enum { ST_CALL_BUF = 1, ST_CALL_IOV = 2, ST_CALL_MSG = 3, ST_CALL_CONNECT = 4, ST_CALL_ACCEPT = 5 };
+enum { ST_CALL_BUF = 1, ST_CALL_IOV = 2, ST_CALL_MSG = 3, ST_CALL_CONNECT = 4, ST_CALL_ACCEPT = 5, ST_CALL_SKIP = 6 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -461,6 +461,68 @@ SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int enter_sendmsg(struct trace_event_raw_sys_enter *ctx) { return enter(ctx->args[0], ctx->args[1], 0, ST_CALL_MSG); }
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return leave(ctx->ret, ST_DIR_EGRESS); }
+
+// sendfile and splice move bytes between a socket and a file or pipe
+// without a user buffer: nothing to copy, but the stream's offsets advance
+// and an empty record (its end says how far) makes the hole a gap at once,
+// so the parsers keep the framing.
+static __always_inline void skip_bytes(struct sock *sk, __u8 dir, long ret)
+{
+	struct conn *c = conn_get(sk, 0, 0);
+	if (!c || c->ignored || c->tls)
+		return;
+	__u64 off = __sync_fetch_and_add(&c->off[dir], (__u64)ret);
+	count(ST_STAT_SKIPPED_BYTES, ret);
+	struct event_hdr *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(ST_STAT_LOST_CONTROL, 1);
+		return;
+	}
+	fill_hdr(e, (__u64)sk, c, ST_KIND_DATA, dir, ST_FLAG_LAST);
+	e->offset = off;
+	e->end = off + ret;
+	e->len = 0;
+	bpf_ringbuf_submit(e, rb_flags());
+}
+
+static __always_inline int enter_skip(__u32 fd_in, __u32 fd_out)
+{
+	if (!want_task())
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	// fd holds the destination, buf the source.
+	struct call c = {.buf = fd_in, .fd = fd_out, .kind = ST_CALL_SKIP};
+	bpf_map_update_elem(&calls, &id, &c, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int leave_skip(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *p = bpf_map_lookup_elem(&calls, &id);
+	if (!p)
+		return 0;
+	struct call a = *p;
+	bpf_map_delete_elem(&calls, &id);
+	if (ret <= 0 || a.kind != ST_CALL_SKIP)
+		return 0;
+	struct sock *out = fd_sock(a.fd);
+	if (out)
+		skip_bytes(out, ST_DIR_EGRESS, ret);
+	struct sock *in = fd_sock((__u32)a.buf);
+	if (in)
+		skip_bytes(in, ST_DIR_INGRESS, ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int enter_sendfile(struct trace_event_raw_sys_enter *ctx) { return enter_skip(ctx->args[1], ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_exit_sendfile64")
+int exit_sendfile(struct trace_event_raw_sys_exit *ctx) { return leave_skip(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_splice")
+int enter_splice(struct trace_event_raw_sys_enter *ctx) { return enter_skip(ctx->args[0], ctx->args[2]); }
+SEC("tracepoint/syscalls/sys_exit_splice")
+int exit_splice(struct trace_event_raw_sys_exit *ctx) { return leave_skip(ctx->ret); }
 
 // Lifecycle: accept and connect start a connection (and say which side
 // this process is); the socket reaching TCP_CLOSE ends it. A close(2) of

@@ -22,6 +22,7 @@ enum {
 	ST_STAT_UNREADABLE_BYTES,     // bytes user memory did not let us read
 	ST_STAT_TLS_UNMAPPED_BYTES,   // TLS plaintext of an SSL object with no known socket
 	ST_STAT_LOST_CONTROL,         // close and exec events the full ring refused
+	ST_STAT_SKIPPED_BYTES,        // bytes sendfile/splice moved without a user buffer: never copied
 	ST_STAT_COUNT,
 };
 
