@@ -272,7 +272,7 @@ func TestIdleClose(t *testing.T) {
 	if s.sh.live != 1 || len(s.sh.streams) != 1 || s.sh.streams[0].idx != 0 {
 		t.Fatalf("live %d, streams %d after 12s: want only the busy connection", s.sh.live, len(s.sh.streams))
 	}
-	if s.sh.everQueued {
+	if !s.sh.queuedUntil.IsZero() {
 		t.Errorf("in-order traffic marked as queued")
 	}
 }

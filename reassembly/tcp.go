@@ -34,10 +34,13 @@ type shard struct {
 	// connection last carried a packet (exact after a scan).
 	streams []*tcpStream
 	minLast time.Time
-	// everQueued is set once a segment was queued beyond a hole: from
-	// then on the assembler may hold pages that a periodic pass pushes on.
-	everQueued bool
-	cur        *capture.Decoded // the packet being assembled (for New)
+	// queuedUntil is the latest capture time of a segment queued beyond a
+	// hole since the last pass that pushed on every page (zero: none). The
+	// assembler's pages carry their segment's capture time (or an earlier
+	// one) and a pass pushes on those before its cut-off, so while it is
+	// zero no pass has pages to push on.
+	queuedUntil time.Time
+	cur         *capture.Decoded // the packet being assembled (for New)
 	// ctxs is a slab of per-packet contexts: gopacket keeps the context of
 	// a segment it queues (beyond a hole) with its pages and reads its
 	// capture time when it delivers them, so such a packet needs its own.
@@ -179,11 +182,12 @@ func (sh *shard) assemble(d *capture.Decoded) {
 		sh.lastFlush = sh.now
 		tc := sh.now.Add(-sh.opts.FlowTimeout)
 		if sh.flushDue(tc) {
-			sh.asm.FlushWithOptions(greassembly.FlushOptions{
-				T:  sh.now.Add(-sh.opts.GapTimeout),
-				TC: tc,
-			})
+			t := sh.now.Add(-sh.opts.GapTimeout)
+			sh.asm.FlushWithOptions(greassembly.FlushOptions{T: t, TC: tc})
 			sh.scanLast()
+			if sh.queuedUntil.Before(t) {
+				sh.queuedUntil = time.Time{}
+			}
 		}
 	}
 	if sh.live > sh.maxConns && sh.live-sh.afterEvict >= sh.maxConns/8 {
@@ -192,13 +196,16 @@ func (sh *shard) assemble(d *capture.Decoded) {
 }
 
 // flushDue reports whether a periodic pass with idle cut-off tc would do
-// anything: push on queued pages (possible once a segment was queued) or
+// anything: push on queued pages (possible while queuedUntil is set) or
 // close a connection last seen before tc. The pass walks every connection
-// of the assembler's pool (a map) and allocates, so on traffic without
-// holes it runs only when a connection has become idle.
+// of the assembler's pool (a map) and allocates, so while no segment waits
+// behind a hole it runs only when a connection has become idle.
 func (sh *shard) flushDue(tc time.Time) bool {
-	if sh.everQueued || len(sh.streams) == 0 {
-		return sh.everQueued
+	if !sh.queuedUntil.IsZero() {
+		return true
+	}
+	if len(sh.streams) == 0 {
+		return false
 	}
 	if !sh.minLast.Before(tc) {
 		return false
@@ -312,7 +319,10 @@ func (s *tcpStream) track(tcp *layers.TCP, ts time.Time, d int, nextSeq greassem
 		s.next[d], s.nextOK[d] = end, true
 	case nextSeq.Difference(seq) > 0: // beyond a hole: queued
 		// gopacket keeps the packet's context with the queued pages.
-		s.sh.ctxKept, s.sh.everQueued = true, true
+		s.sh.ctxKept = true
+		if ts.After(s.sh.queuedUntil) {
+			s.sh.queuedUntil = ts
+		}
 		s.next[d], s.nextOK[d] = nextSeq, true
 		// Count only bytes beyond those already queued (retransmissions
 		// of queued data are trimmed by gopacket).
