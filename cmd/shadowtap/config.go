@@ -27,6 +27,9 @@ type daemonConfig struct {
 	PCAP string `yaml:"pcap"`
 	// EBPF captures this host's own traffic through eBPF.
 	EBPF bool `yaml:"ebpf"`
+	// EBPFFilter limits what the eBPF sensor traces (run_ebpf.go); read at
+	// start only.
+	EBPFFilter ebpfFilter `yaml:"ebpf_filter"`
 	// Specs are OpenAPI documents, as for analyze.
 	Specs []string `yaml:"spec"`
 	// DB is the store's directory; "" means the default (as for analyze:

@@ -16,6 +16,17 @@ import (
 	"github.com/shadowtap/shadowtap/reassembly"
 )
 
+// ebpfFilter limits what the eBPF sensor traces, in the kernel: a
+// connection is traced when its process matches every non-empty list
+// (pids, commands, cgroup v2 ids) and one of its ports is in ports (when
+// given). YAML key ebpf_filter.
+type ebpfFilter struct {
+	PIDs    []uint32 `yaml:"pids"`
+	Comms   []string `yaml:"comms"`
+	Cgroups []uint64 `yaml:"cgroups"`
+	Ports   []uint16 `yaml:"ports"`
+}
+
 // ebpfSource adapts the eBPF sensor to a meteredSource: the daemon runs it
 // through meteredSource.run (it yields transactions, not packets); Next is
 // never called.
@@ -31,7 +42,9 @@ func (e *ebpfSource) Close() error { return e.s.Close() }
 // here: where eBPF is not supported, packets are captured on the host's
 // interfaces instead (a note says so once the daemon runs).
 func openEBPFSources(cfg *daemonConfig, budget *memBudget) ([]*meteredSource, error) {
-	s, err := bpf.Open(bpf.Options{HTTP: reassembly.Options{HTTP: httpOptions(cfg.MaxBody)}})
+	f := cfg.EBPFFilter
+	s, err := bpf.Open(bpf.Options{PIDs: f.PIDs, Comms: f.Comms, CgroupIDs: f.Cgroups, Ports: f.Ports,
+		HTTP: reassembly.Options{HTTP: httpOptions(cfg.MaxBody)}})
 	if err == nil {
 		m := &meteredSource{name: "ebpf", src: &ebpfSource{s}, budget: budget}
 		m.kernel = func() capture.LiveStats {

@@ -40,8 +40,17 @@ func TestRunEBPF(t *testing.T) {
 	dir := t.TempDir()
 	txFile := filepath.Join(dir, "tx.jsonl")
 	listen := freePort(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	// Only the test's server port is traced (other traffic on the host is not).
+	cfgFile := filepath.Join(dir, "config.yaml")
+	os.WriteFile(cfgFile, []byte(fmt.Sprintf("ebpf_filter:\n  ports: [%d]\n", port)), 0o644)
 	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "run", "--ebpf", "--db", "none", "--transactions", txFile, "--listen", listen)
+	cmd := exec.Command(bin, "run", "--config", cfgFile, "--ebpf", "--db", "none", "--transactions", txFile, "--listen", listen)
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -58,12 +67,6 @@ func TestRunEBPF(t *testing.T) {
 		t.Fatalf("no ebpf start line in the log:\n%s", stderr.String())
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello\n"), 0o644)
 	srv := exec.Command(py, "-m", "http.server", "--bind", "127.0.0.1", "--directory", dir, strconv.Itoa(port))
 	if err := srv.Start(); err != nil {
@@ -99,7 +102,13 @@ func TestRunEBPF(t *testing.T) {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
 			var r rec
-			if json.Unmarshal(sc.Bytes(), &r) != nil || r.Process == nil || r.URI != "/hello.txt" {
+			if json.Unmarshal(sc.Bytes(), &r) != nil || r.Process == nil {
+				continue
+			}
+			if !strings.HasSuffix(r.Server, ":"+strconv.Itoa(port)) {
+				t.Errorf("traced despite ebpf_filter: %s", sc.Text())
+			}
+			if r.URI != "/hello.txt" {
 				continue
 			}
 			switch r.Process.PID {
