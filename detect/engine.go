@@ -265,7 +265,7 @@ func (hs *hostState) matchSpec(method string, segs []string) *SpecOp {
 			if (method != "" && op.Method != method) || !op.servedBy(hs.name) {
 				return
 			}
-			if sc := op.match(segs); sc > bestScore {
+			if sc := op.matchFor(method, segs); sc > bestScore {
 				best, bestScore = op, sc
 			}
 		})

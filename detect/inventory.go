@@ -292,7 +292,8 @@ func isProbe(status int) bool {
 //
 // specs are the specs covering the host (pathHints): where their templates
 // have a parameter a path is below, the segment is one whatever it looks
-// like; where they document fixed words only, a new word is learnt to be a
+// like; a word they document there is a literal whatever it looks like;
+// where they document fixed words only, a new word is learnt to be a
 // parameter only past literalHardLimit siblings.
 func (tr *trie) insertStatus(segs []string, status int, specs ...*Spec) *node {
 	probe := isProbe(status)
@@ -304,8 +305,11 @@ func (tr *trie) insertStatus(segs []string, status int, specs ...*Spec) *node {
 		if hints != nil {
 			hint = hints[i]
 		}
-		if hint == hintParam && class == classLiteral && len(s) <= maxLiteralLen {
+		switch {
+		case hint == hintParam && class == classLiteral && len(s) <= maxLiteralLen:
 			class = classToken
+		case hint == hintWord && len(s) <= maxLiteralLen:
+			class, suffix = classLiteral, ""
 		}
 		if class == classDate && n == &tr.root {
 			class = classLiteral // a dated API version (/2010-04-01/Accounts)
@@ -323,7 +327,7 @@ func (tr *trie) insertStatus(segs []string, status int, specs ...*Spec) *node {
 			}
 			n.countHit((child == nil || promoted) && !probe)
 			if child == nil || promoted {
-				if tr.keepsGrowing(n) && (hint != hintFixed || len(n.lit)-n.probeLits >= literalHardLimit) {
+				if tr.keepsGrowing(n) && (hint != hintFixed && hint != hintWord || len(n.lit)-n.probeLits >= literalHardLimit) {
 					tr.learn(n)
 					n = tr.paramChild(n, "")
 					if n == nil {

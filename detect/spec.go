@@ -133,6 +133,68 @@ type specSeg struct {
 	literal        string
 	param          bool
 	prefix, suffix string
+	// name is the parameter's; typ constrains its values when the spec
+	// declares them (an integer, a UUID, an enumeration): /pet/findByStatus
+	// is not /pet/{petId} when petId is an integer.
+	name string
+	typ  segType
+	enum []string
+}
+
+// segType is what a documented path parameter's schema says of its values.
+type segType uint8
+
+const (
+	segAny segType = iota
+	segInteger
+	segUUID
+	segEnum
+)
+
+// typeParams sets the types of segs' parameters from the operation's
+// path parameter schemas.
+func typeParams(segs []specSeg, params ...openapi3.Parameters) {
+	for i := range segs {
+		if !segs[i].param {
+			continue
+		}
+		for _, ps := range params {
+			for _, pr := range ps {
+				p := pr.Value
+				if p == nil || p.In != "path" || p.Name != segs[i].name || p.Schema == nil || p.Schema.Value == nil {
+					continue
+				}
+				sch := p.Schema.Value
+				switch {
+				case len(sch.Enum) > 0:
+					segs[i].typ, segs[i].enum = segEnum, nil
+					for _, v := range sch.Enum {
+						segs[i].enum = append(segs[i].enum, fmt.Sprint(v))
+					}
+				case sch.Type.Is("integer"):
+					segs[i].typ = segInteger
+				case sch.Format == "uuid":
+					segs[i].typ = segUUID
+				default:
+					segs[i].typ = segAny
+				}
+			}
+		}
+	}
+}
+
+// accepts reports whether the value (prefix and suffix removed) fits the
+// parameter's declared type.
+func (s *specSeg) accepts(v string) bool {
+	switch s.typ {
+	case segInteger:
+		return allDigits(v) || len(v) > 1 && v[0] == '-' && allDigits(v[1:])
+	case segUUID:
+		return classifyWhole(v) == classUUID
+	case segEnum:
+		return contains(s.enum, v)
+	}
+	return true
 }
 
 // LoadSpec reads an OpenAPI 3.0/3.1 or Swagger 2.0 document, YAML or JSON.
@@ -245,10 +307,12 @@ func specFrom(doc *openapi3.T) *Spec {
 					}
 				}
 				req, resp := bodySchemasOf(op)
+				opParams := op.Parameters
 				for base, hosts := range bases {
 					full := base + "/" + strings.TrimLeft(p, "/")
 					op := &SpecOp{Method: strings.ToUpper(method), Path: full, segs: compileTemplate(full), Query: query,
 						queryTypes: qtypes, reqSchema: req, respSchema: resp}
+					typeParams(op.segs, item.Parameters, opParams)
 					if !oneBase && !contains(hosts, "") {
 						op.Hosts = slices.Sorted(slices.Values(hosts))
 					}
@@ -289,7 +353,11 @@ func compileTemplate(p string) []specSeg {
 		i := strings.IndexByte(s, '{')
 		j := strings.LastIndexByte(s, '}')
 		if i >= 0 && j > i {
-			out = append(out, specSeg{param: true, prefix: s[:i], suffix: s[j+1:]})
+			name := s[i+1 : j]
+			if k := strings.IndexByte(name, '}'); k >= 0 {
+				name = name[:k] // {a}{b}: the first parameter names the segment
+			}
+			out = append(out, specSeg{param: true, prefix: s[:i], suffix: s[j+1:], name: name})
 		} else {
 			out = append(out, specSeg{literal: s})
 		}
@@ -297,9 +365,18 @@ func compileTemplate(p string) []specSeg {
 	return out
 }
 
+// matchFor is match for a request of method: a documented operation
+// (method set) matches only values of its parameters' declared types; the
+// shape of a path for an undocumented method ("") takes any value.
+func (op *SpecOp) matchFor(method string, segs []string) int {
+	return op.matchTyped(segs, method != "")
+}
+
 // match scores how well op's template matches the concrete segments: -1 for
 // no match, else the number of literal segments (more specific wins).
-func (op *SpecOp) match(segs []string) int {
+func (op *SpecOp) match(segs []string) int { return op.matchTyped(segs, false) }
+
+func (op *SpecOp) matchTyped(segs []string, typed bool) int {
 	if len(segs) != len(op.segs) {
 		return -1
 	}
@@ -314,6 +391,9 @@ func (op *SpecOp) match(segs []string) int {
 			continue
 		}
 		if len(c) <= len(s.prefix)+len(s.suffix) || !strings.HasPrefix(c, s.prefix) || !strings.HasSuffix(c, s.suffix) {
+			return -1
+		}
+		if typed && s.typ != segAny && !s.accepts(c[len(s.prefix):len(c)-len(s.suffix)]) {
 			return -1
 		}
 	}
@@ -375,10 +455,12 @@ const (
 	hintNone  segHint = iota // the specs know nothing of this position
 	hintParam                // documented templates have a parameter here and go on below it
 	hintFixed                // only fixed words are documented here: do not learn a parameter
+	hintWord                 // the specs document this very word here: a literal, whatever it looks like
 )
 
 // pathHints returns the hint for each segment (nil without specs). A
-// segment the specs document as a word is hintFixed; an unknown word where
+// segment the specs document as a word is hintWord (unit42intel stays a
+// word though it reads like an id); an unknown word where
 // the specs have a parameter is hintParam when the path goes on below it
 // (/namespaces/kube-system/pods/…: shadow endpoints under documented
 // resources share their parameters), hintNone when it is the last
@@ -418,7 +500,7 @@ func pathHints(specs []*Spec, segs []string) []segHint {
 		}
 		switch {
 		case known:
-			out[i] = hintFixed
+			out[i] = hintWord
 		case param && i < len(segs)-1:
 			out[i] = hintParam
 		case !param:

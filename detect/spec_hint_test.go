@@ -29,6 +29,8 @@ paths:
     post: {responses: {"200": {description: ok}}}
   /widgets/{id}:
     get: {responses: {"200": {description: ok}}}
+  /unit42intel/sessions:
+    get: {responses: {"200": {description: ok}}}
 `
 
 func hintSpecT(t *testing.T) *Spec {
@@ -51,11 +53,12 @@ func TestPathHints(t *testing.T) {
 		want []segHint
 	}{
 		// below a documented parameter position, a word is a value
-		{"/api/v1/namespaces/kube-system/services/web", []segHint{hintFixed, hintFixed, hintFixed, hintParam, hintFixed, hintNone}},
+		{"/api/v1/namespaces/kube-system/services/web", []segHint{hintWord, hintWord, hintWord, hintParam, hintFixed, hintNone}},
 		// the last segment may be an undocumented action
-		{"/user/createWithArray", []segHint{hintFixed, hintNone}},
+		{"/user/createWithArray", []segHint{hintWord, hintNone}},
 		// only fixed words documented there: a new word stays a word
-		{"/invoices/in_1/mark_uncollectible", []segHint{hintFixed, hintParam, hintFixed}},
+		{"/invoices/in_1/mark_uncollectible", []segHint{hintWord, hintParam, hintFixed}},
+		{"/unit42intel/search", []segHint{hintWord, hintFixed}},
 		{"/elsewhere/x", []segHint{hintFixed, hintNone}},
 	}
 	for _, tt := range tests {
@@ -92,6 +95,10 @@ func TestShadowUnderDocumentedResource(t *testing.T) {
 	}
 	if got := obs("POST", "/user/createWithArray"); got != "/user/createWithArray" {
 		t.Errorf("POST beside documented words: %s", got)
+	}
+	// A documented word that reads like an id stays a word.
+	if got := obs("GET", "/unit42intel/indicator"); got != "/unit42intel/indicator" {
+		t.Errorf("documented word: %s", got)
 	}
 	// Shaped onto /widgets/{id}: the same word every time is reported as
 	// that word; varying words keep the template.
@@ -147,6 +154,39 @@ func TestShapedPath(t *testing.T) {
 		}
 		if got := s.shapedPath(tt.tmpl); got != tt.want {
 			t.Errorf("%v on %s: %s, want %s", tt.segs, tt.tmpl, got, tt.want)
+		}
+	}
+}
+
+// TestTypedParamsMatch: a documented operation matches only values of its
+// parameters' declared types (userId is an integer in petstore-v1.yaml).
+func TestTypedParamsMatch(t *testing.T) {
+	e := mustEngine(t, Options{Specs: []*Spec{loadSpec(t, "petstore-v1.yaml")}})
+	for i := range 3 {
+		e.Observe(tx(i, "GET", "api.shop.example", "/v1/users/findByStatus", 200))
+		e.Observe(tx(10+i, "GET", "api.shop.example", fmt.Sprintf("/v1/users/%d", 40+i), 200))
+	}
+	got := map[string]bool{}
+	for _, ep := range e.Report().Endpoints {
+		got[fmt.Sprintf("%s %s %v", ep.Method, ep.Path, *ep.Documented)] = true
+	}
+	for _, want := range []string{"GET /v1/users/findByStatus false", "GET /v1/users/{userId} true"} {
+		if !got[want] {
+			t.Errorf("endpoints %v lack %q", got, want)
+		}
+	}
+	var seg specSeg
+	for _, tt := range []struct {
+		typ  segType
+		enum []string
+		v    string
+		want bool
+	}{{segInteger, nil, "42", true}, {segInteger, nil, "-1", true}, {segInteger, nil, "x1", false},
+		{segUUID, nil, "550e8400-e29b-41d4-a716-446655440000", true}, {segUUID, nil, "550e8400", false},
+		{segEnum, []string{"groups"}, "groups", true}, {segEnum, []string{"groups"}, "other", false}, {segAny, nil, "x", true}} {
+		seg.typ, seg.enum = tt.typ, tt.enum
+		if seg.accepts(tt.v) != tt.want {
+			t.Errorf("type %d accepts(%q) = %v", tt.typ, tt.v, !tt.want)
 		}
 	}
 }
