@@ -203,11 +203,14 @@ type objTracker struct {
 	cur, prev  bits256
 	reqs, nf   uint32 // in the current and previous halves
 	preqs, pnf uint32
-	lastID     int64
-	firstID    int64 // of the current sequential run
-	seqRun     uint32
-	maxRun     uint32
-	peak       uint16 // highest distinct count of a closed window, confirmed
+	// others and pothers count reads of objects another principal read
+	// first (BOLA evidence), in the current and previous halves.
+	others, pothers uint32
+	lastID          int64
+	firstID         int64 // of the current sequential run
+	seqRun          uint32
+	maxRun          uint32
+	peak            uint16 // highest distinct count of a closed window, confirmed
 	// pend is the highest distinct count of windows closed since pendAt;
 	// it becomes peak once a learning period has passed without an
 	// alert, so that an extraction cannot teach its own baseline.
@@ -241,6 +244,9 @@ type endpointState struct {
 	// Quantiles read on every request are cached and refreshed as the
 	// sketches grow (qcache).
 	p999Bytes, p99Distinct qcache
+	// owners remembers who first read each object (nil until the endpoint
+	// names objects).
+	owners *ownerTable
 
 	// Hourly volume: the hour in progress, hour-of-week and hour-of-day
 	// totals with the number of weeks and days behind them.
@@ -295,6 +301,26 @@ func quantile(s *ddsketch.DDSketch, q float64, min float64) float64 {
 		return 0
 	}
 	return v
+}
+
+// ownerTable is a direct-mapped table of objects and the principal that
+// first read each successfully: reads of objects another principal read
+// first are evidence of broken object-level authorisation. Collisions
+// replace the slot (the table forgets, it never grows).
+type ownerTable [ownerSlots]uint64 // tag<<32 | owner
+
+const ownerSlots = 512
+
+// readBy records a successful read of object key by principal who and
+// reports whether another principal read it first.
+func (t *ownerTable) readBy(key uint64, who uint32) bool {
+	i := key % ownerSlots
+	tag := uint32(key>>32) | 1
+	if e := t[i]; uint32(e>>32) == tag {
+		return uint32(e) != who
+	}
+	t[i] = uint64(tag)<<32 | uint64(who)
+	return false
 }
 
 // hostBase is what is kept per host: its response sizes, the reference
@@ -599,6 +625,9 @@ func templateCovers(tmpl, p string) bool {
 // absorb merges the baseline of an endpoint that o's template now covers.
 func (ep *endpointState) absorb(o *endpointState) {
 	ep.count += o.count
+	if ep.owners == nil {
+		ep.owners = o.owners
+	}
 	for i := range ep.statuses {
 		ep.statuses[i] += o.statuses[i]
 	}

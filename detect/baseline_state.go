@@ -253,6 +253,12 @@ func (ep *endpointState) encode(w *stateEnc) error {
 	w.f64(float64(ep.failMean))
 	w.u(uint64(ep.fwWindows))
 	w.bool(ep.fwAlerted)
+	w.bool(ep.owners != nil)
+	if ep.owners != nil {
+		for _, e := range ep.owners {
+			w.u(e)
+		}
+	}
 	return nil
 }
 
@@ -305,6 +311,12 @@ func decodeEndpoint(d *stateDec) *endpointState {
 	ep.failMean = float32(d.f64())
 	ep.fwWindows = uint32(d.u())
 	ep.fwAlerted = d.bool()
+	if d.bool() {
+		ep.owners = new(ownerTable)
+		for i := range ep.owners {
+			ep.owners[i] = d.u()
+		}
+	}
 	return ep
 }
 
@@ -360,6 +372,8 @@ func (p *principalState) encode(w *stateEnc) {
 		w.u(uint64(tr.nf))
 		w.u(uint64(tr.preqs))
 		w.u(uint64(tr.pnf))
+		w.u(uint64(tr.others))
+		w.u(uint64(tr.pothers))
 		w.i(tr.lastID)
 		w.i(tr.firstID)
 		w.u(uint64(tr.seqRun))
@@ -433,6 +447,8 @@ func decodePrincipal(d *stateDec, byID map[uint32]*endpointState) *principalStat
 		tr.nf = uint32(d.u())
 		tr.preqs = uint32(d.u())
 		tr.pnf = uint32(d.u())
+		tr.others = uint32(d.u())
+		tr.pothers = uint32(d.u())
 		tr.lastID = d.i()
 		tr.firstID = d.i()
 		tr.seqRun = uint32(d.u())

@@ -147,6 +147,16 @@ func TestBehaviourDetectors(t *testing.T) {
 				t.Errorf("evidence %v severity %s", a.Evidence, a.Severity)
 			}
 		}},
+		{"BOLA: a user walks other users' records", BehaviourOptions{}, func(s *bsim) {
+			for i := 0; i < 60; i++ {
+				s.do(req{at: attackAt.Add(time.Duration(i) * 5 * time.Second), client: "198.51.0.9", cred: "jwt:usr_8|tok8", ua: "ShopApp/3.1 (iOS)",
+					method: "GET", target: "/v1/customers/" + strconv.Itoa(1000+i), tmpl: "/v1/customers/{id}", status: 200, size: 900})
+			}
+		}, KindEnumeration, func(t *testing.T, a Alert) {
+			if n, _ := a.Evidence["objects_first_read_by_others"].(uint32); n < 10 {
+				t.Errorf("objects of others %v, want most of the walk (evidence %v)", a.Evidence["objects_first_read_by_others"], a.Evidence)
+			}
+		}},
 		{"random ids far above the norm", BehaviourOptions{}, func(s *bsim) {
 			for i := 0; i < 120; i++ {
 				s.do(req{at: attackAt.Add(time.Duration(i) * 20 * time.Second), client: "192.0.2.10", cred: "apikey-header:partner0", ua: "partner-sync/2.0",

@@ -82,13 +82,13 @@ func (tr *objTracker) rotate(half int64, alerted bool) {
 		}
 	}
 	if tr.half >= 0 && half == tr.half+1 && tr.reqs > 0 {
-		tr.prev, tr.preqs, tr.pnf = tr.cur, tr.reqs, tr.nf
+		tr.prev, tr.preqs, tr.pnf, tr.pothers = tr.cur, tr.reqs, tr.nf, tr.others
 		tr.start = tr.halfStart
 	} else {
-		tr.prev, tr.preqs, tr.pnf = bits256{}, 0, 0
+		tr.prev, tr.preqs, tr.pnf, tr.pothers = bits256{}, 0, 0, 0
 		tr.start = 0
 	}
-	tr.cur, tr.reqs, tr.nf = bits256{}, 0, 0
+	tr.cur, tr.reqs, tr.nf, tr.others = bits256{}, 0, 0, 0
 	tr.half, tr.halfStart = half, 0
 }
 
@@ -118,6 +118,14 @@ func (b *behaviour) enumeration(o *obs) {
 	tr.reqs++
 	if o.notFound {
 		tr.nf++
+	}
+	if o.ok {
+		if ep.owners == nil {
+			ep.owners = new(ownerTable)
+		}
+		if ep.owners.readBy(o.key, uint32(p.key.hash())) {
+			tr.others++
+		}
 	}
 	if o.numID >= 0 && tr.lastID >= 0 {
 		switch d := o.numID - tr.lastID; {
@@ -189,6 +197,9 @@ func (b *behaviour) enumerationCheck(o *obs, tr *objTracker, k episodeKey, disti
 	}
 	if o.ok || nf < reqs {
 		ev["objects_returned"] = reqs - nf
+		// BOLA evidence: of the objects returned, those another principal
+		// had read first (their likely owner).
+		ev["objects_first_read_by_others"] = tr.others + tr.pothers
 	}
 	if e := b.raiseFor(o, k, sev, fmt.Sprintf("%s %s on %s %s", whoName(k.who), why, o.ep.key.method, o.ep.key.path), ev, "distinct_objects_peak", distinct); e != nil {
 		// The episode covers the window that led to it.
