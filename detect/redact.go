@@ -6,19 +6,26 @@ import (
 	"strings"
 )
 
-// redactSecrets replaces every recognised secret of s by REDACTED, with
-// the scanner's lenient checks: a token that fails its checksum or has an
-// unusual length is redacted all the same.
+// redactSecrets replaces every recognised secret of s, and every personal
+// value the scanner finds outside JSON (e-mail addresses), by REDACTED,
+// with the scanner's lenient checks: a token that fails its checksum or has
+// an unusual length is redacted all the same. A percent-encoded s is
+// scanned decoded too; a finding there redacts the whole of s.
 func redactSecrets(s string) string {
-	fs := theScanner.scan(bytesOf(s), scanSecrets|scanJWT|scanLenient, nil) // allocates only on a finding
+	fs := theScanner.scan(bytesOf(s), scanSecrets|scanJWT|scanPersonal|scanLenient, nil) // allocates only on a finding
 	if len(fs) == 0 {
+		if strings.IndexByte(s, '%') >= 0 {
+			if d, err := url.PathUnescape(s); err == nil && d != s && len(theScanner.scan(bytesOf(d), scanSecrets|scanJWT|scanPersonal|scanLenient, nil)) > 0 {
+				return Redacted
+			}
+		}
 		return s
 	}
 	slices.SortFunc(fs, func(a, b finding) int { return a.start - b.start })
 	var sb strings.Builder
 	last := 0
 	for _, f := range fs {
-		if f.start < last || !f.typ.secret() {
+		if f.start < last || !(f.typ.secret() || f.typ.personal()) {
 			continue
 		}
 		sb.WriteString(s[last:f.start])
@@ -33,8 +40,9 @@ func redactSecrets(s string) string {
 const Redacted = "REDACTED"
 
 // RedactURI returns the request-target with the values of credential-bearing
-// query parameters and any recognised secret (in the path or the query)
-// replaced by REDACTED; everything else stays as sent. Parameter names are
+// query parameters, any recognised secret and any e-mail address (in the
+// path or the query, plain or percent-encoded) replaced by REDACTED;
+// everything else stays as sent. Parameter names are
 // matched case-insensitively, percent-decoded and without a PHP-style
 // "[...]" suffix (api%5Fkey, token[]); the userinfo of an absolute-form
 // target (http://user:pass@host/) and credential parameters in a fragment
@@ -42,7 +50,7 @@ const Redacted = "REDACTED"
 func RedactURI(target string) string {
 	rest, frag, hasFrag := strings.Cut(target, "#")
 	path, query, hasQuery := strings.Cut(rest, "?")
-	path = redactSecrets(redactUserinfo(path))
+	path = redactSegments(redactUserinfo(path))
 	out := path
 	if hasQuery {
 		out += "?" + redactParams(query)
@@ -51,6 +59,29 @@ func RedactURI(target string) string {
 		out += "#" + redactParams(frag)
 	}
 	return out
+}
+
+// redactSegments redacts each '/'-separated segment of a path on its own
+// (the scanner reads a '/' before an '@' as part of a URL, not of an
+// address).
+func redactSegments(path string) string {
+	if i := strings.Index(path, "://"); i >= 0 {
+		// Absolute form: the authority (its userinfo already redacted) is
+		// no address; the path after it is scanned.
+		j := strings.IndexByte(path[i+3:], '/')
+		if j < 0 {
+			return path
+		}
+		return path[:i+3+j] + redactSegments(path[i+3+j:])
+	}
+	if strings.IndexByte(path, '@') < 0 && strings.IndexByte(path, '%') < 0 {
+		return redactSecrets(path)
+	}
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		segs[i] = redactSecrets(seg)
+	}
+	return strings.Join(segs, "/")
 }
 
 // redactParams redacts the credential values of an &-separated list.
