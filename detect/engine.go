@@ -148,7 +148,7 @@ func (e *Engine) inventory(t *reassembly.Transaction) string {
 	}
 	hs := e.host(EndpointHost(t))
 	query := parseQuery(t.Target)
-	v := txView{ts: t.RequestTime, client: e.clientOf(t), status: t.Status, raw: t, query: query}
+	v := txView{ts: t.RequestTime, client: e.clientOf(t), status: outcomeOf(t), raw: t, query: query}
 	if v.ts.IsZero() {
 		v.ts = t.ResponseTime
 	}
@@ -198,7 +198,14 @@ func (e *Engine) inventory(t *reassembly.Transaction) string {
 			return op.Path
 		}
 	}
-	n := hs.trie.insertStatus(segs, v.status, hs.specs...)
+	var n *node
+	if t.Protocol == reassembly.ProtoGRPC {
+		// /pkg.Service/Method names an operation, never an object: every
+		// segment stays a word.
+		n = hs.trie.insertHinted(segs, v.status, wordHints(len(segs)))
+	} else {
+		n = hs.trie.insertStatus(segs, v.status, hs.specs...)
+	}
 	if n.isRest {
 		hs.trie.folded++
 	}
@@ -502,4 +509,39 @@ func shadowAlert(ep *Endpoint, st *epStats) Alert {
 			"sensitive":   ep.Sensitive,
 		},
 	}
+}
+
+// outcomeOf is the status the inventory and the detectors see: the HTTP
+// status, or for a gRPC call whose grpc-status was seen, its HTTP
+// equivalent (the mapping of grpc-gateway and Envoy), so that
+// UNAUTHENTICATED counts as a failed login and NOT_FOUND as a miss.
+func outcomeOf(t *reassembly.Transaction) int {
+	if t.Protocol != reassembly.ProtoGRPC || t.GRPC == nil || t.GRPC.Status < 0 {
+		return t.Status
+	}
+	if t.GRPC.Status < len(grpcHTTP) {
+		return grpcHTTP[t.GRPC.Status]
+	}
+	return 500
+}
+
+// grpcHTTP maps gRPC status codes 0..16 to HTTP statuses.
+var grpcHTTP = [...]int{
+	200, // OK
+	499, // CANCELLED
+	500, // UNKNOWN
+	400, // INVALID_ARGUMENT
+	504, // DEADLINE_EXCEEDED
+	404, // NOT_FOUND
+	409, // ALREADY_EXISTS
+	403, // PERMISSION_DENIED
+	429, // RESOURCE_EXHAUSTED
+	400, // FAILED_PRECONDITION
+	409, // ABORTED
+	400, // OUT_OF_RANGE
+	501, // UNIMPLEMENTED
+	500, // INTERNAL
+	503, // UNAVAILABLE
+	500, // DATA_LOSS
+	401, // UNAUTHENTICATED
 }

@@ -296,8 +296,22 @@ func isProbe(status int) bool {
 // where they document fixed words only, a new word is learnt to be a
 // parameter only past literalHardLimit siblings.
 func (tr *trie) insertStatus(segs []string, status int, specs ...*Spec) *node {
+	return tr.insertHinted(segs, status, pathHints(specs, segs))
+}
+
+// wordHints returns hints that keep n segments words (gRPC's
+// /pkg.Service/Method) up to literalHardLimit siblings.
+func wordHints(n int) []segHint {
+	h := make([]segHint, n)
+	for i := range h {
+		h[i] = hintWord
+	}
+	return h
+}
+
+// insertHinted is insertStatus with the hints given (nil: none).
+func (tr *trie) insertHinted(segs []string, status int, hints []segHint) *node {
 	probe := isProbe(status)
-	hints := pathHints(specs, segs)
 	n := &tr.root
 	for i, s := range segs {
 		class, suffix := classify(s)
