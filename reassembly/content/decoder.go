@@ -42,17 +42,15 @@ func (o Options) resolved() Options {
 	return o
 }
 
-// firstAttempt is the buffered input size at which a Decoder first tries to
-// decode before the body ends; later attempts happen each time the input
-// doubles, so the total work stays linear in the input kept.
-const firstAttempt = 4 << 10
-
 // Decoder turns an encoded body, written in pieces of any size, into a
 // decoded sample of at most Options.MaxOutput bytes. It buffers encoded
-// input up to Options.MaxInput and decodes from the start of the buffer
-// whenever the buffer has doubled (and at Finish), stopping for good as soon
-// as the sample is full, the stream has ended, or an error occurred: bodies
-// nobody keeps are not decompressed. No goroutines; memory is bounded by
+// input up to Options.MaxInput and decodes it once, when the buffer is full
+// or at Finish: decoding stops as soon as the sample is full, the stream
+// has ended, or an error occurred, so the work per body is bounded by
+// MaxOutput whatever the input. (Decoding from the start whenever the
+// buffer doubled, as before, stopped buffering sooner on very compressible
+// bodies but decoded most bodies about twice, and took a gzip member ending
+// at a piece boundary for the end of the body.) No goroutines; memory is bounded by
 // MaxInput + MaxOutput + the decompressors' own state (a brotli window may
 // reach 16 MiB while decoding). The input buffer and the sample being
 // decoded are working buffers, lent by Options.Pool for one body when it is
@@ -72,7 +70,6 @@ type Decoder struct {
 	in      []byte
 	inBox   *[]byte
 	dropped int64 // encoded bytes not buffered (past MaxInput or after Done)
-	next    int   // len(in) at which to attempt the next decode
 
 	// out is the decoded sample (MaxOutput+1 bytes at most while
 	// decoding). While outScratch is set it is a working buffer like in
@@ -107,7 +104,7 @@ type layer struct {
 func (d *Decoder) Reset(codings []Coding, opts Options) error {
 	d.release()
 	inBox, outBox := d.inBox, d.outBox
-	*d = Decoder{opts: opts.resolved(), inBox: inBox, outBox: outBox, next: firstAttempt}
+	*d = Decoder{opts: opts.resolved(), inBox: inBox, outBox: outBox}
 	if d.opts.Pool != nil {
 		// Buffers kept without a Pool go; the Pool lends them now.
 		d.inBox, d.outBox = nil, nil
@@ -166,12 +163,6 @@ func (d *Decoder) Write(p []byte) (int, error) {
 			d.truncated = true
 		}
 		return len(p), nil
-	}
-	if len(d.in) >= d.next {
-		d.attempt(false)
-		for d.next <= len(d.in) {
-			d.next *= 2
-		}
 	}
 	return len(p), nil
 }

@@ -73,3 +73,26 @@ func TestPooledBuffers(t *testing.T) {
 		})
 	}
 }
+
+// TestGzipMembersAcrossPieces: a body of two gzip members whose first ends
+// exactly where a piece ends decodes to both (decoding once per body; an
+// attempt at that boundary used to take the first member's end for the
+// body's).
+func TestGzipMembersAcrossPieces(t *testing.T) {
+	a, b := jsonDoc(200000), jsonDoc(3000)
+	m1, m2 := enc(Gzip, a), enc(Gzip, b)
+	if len(m1) < 4096 {
+		t.Fatalf("first member %d bytes: want more than 4 KiB", len(m1))
+	}
+	var d Decoder
+	d.Reset([]Coding{Gzip}, Options{MaxOutput: 1 << 20})
+	d.Write(m1)
+	d.Write(m2)
+	got, trunc, err := d.Finish(true)
+	if err != nil || trunc {
+		t.Fatalf("truncated %v, %v", trunc, err)
+	}
+	if want := append(append([]byte(nil), a...), b...); !bytes.Equal(got, want) {
+		t.Errorf("sample %d bytes, want %d (both members)", len(got), len(want))
+	}
+}
