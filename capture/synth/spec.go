@@ -623,6 +623,12 @@ func (s *sim) planSpecIncidents() {
 	hasIntPath := func(op *operation) bool {
 		for _, p := range op.spec.params {
 			if p.Value != nil && p.Value.In == "path" && p.Value.Schema != nil && p.Value.Schema.Value != nil && p.Value.Schema.Value.Type.Is("integer") {
+				// A walk needs room: an id capped below the walk's length
+				// (petstore's orderId ≤ 10) would fetch its maximum over
+				// and over, which is no walk.
+				if m := p.Value.Schema.Value.Max; m != nil && *m < 1500 {
+					continue
+				}
 				return true
 			}
 		}
@@ -650,6 +656,16 @@ func (s *sim) planSpecIncidents() {
 	if i := find(func(op *operation) bool { return op.method == "GET" && op.spec.weight > 0 && op.security != "none" }); i >= 0 {
 		a := s.pick("apikey-header", taken)
 		idx := s.newIncident("stolen-api-key", "credential_misuse", nil, false, "an API key used from a new network with curl", a)
+		// The key's owner has used it before, from its own network and
+		// client, so that the theft is a change: a key whose first use is
+		// the thief's is indistinguishable from a new integration.
+		for d := range 6 {
+			var own []call
+			for range 8 {
+				own = append(own, call{spec: s.pickSpecOp(), id: a.cust%500 + 1, think: between(r, 10*time.Second, 60*time.Second)})
+			}
+			s.series(-1, a, a.ip, "", s.at(0.1+0.1*float64(d)), own)
+		}
 		var cs []call
 		for range 60 {
 			cs = append(cs, call{spec: s.pickSpecOp(), id: 1 + r.Int64N(2000), think: between(r, 5*time.Second, 40*time.Second)})
