@@ -184,6 +184,23 @@ func TestBehaviourDetectors(t *testing.T) {
 				t.Errorf("alert %+v", a)
 			}
 		}},
+		{"one huge answer from an endpoint with a short history of small ones", BehaviourOptions{}, func(s *bsim) {
+			// /v1/widgets/{id} answered 8 small lookups during the week; the
+			// host's other answers (orders pages, 8-10 KB) hide nothing.
+			for i := 0; i < 8; i++ {
+				s.do(req{at: attackAt.Add(-time.Duration(8-i) * 6 * time.Hour), client: "198.51.0.20", cred: "jwt:usr_20|tok20", ua: "ShopApp/3.1 (iOS)",
+					method: "GET", target: "/v1/widgets/" + strconv.Itoa(i), tmpl: "/v1/widgets/{id}", status: 200, size: 1200})
+			}
+			// usr_5 reads orders pages (8-10 KB) in the background, so the
+			// answer is no outlier for the principal or the host.
+			s.do(req{at: attackAt, client: "198.51.0.6", cred: "jwt:usr_5|tok5", ua: "ShopApp/3.1 (iOS)",
+				method: "GET", target: "/v1/widgets/7?limit=2000", tmpl: "/v1/widgets/{id}", status: 200, size: 60000})
+		}, KindExfiltration, func(t *testing.T, a Alert) {
+			// The sketch keeps sizes to 2%.
+			if l, _ := a.Evidence["endpoint_largest_before"].(int64); a.Path != "/v1/widgets/{id}" || l < 1176 || l > 1224 {
+				t.Errorf("alert %s %v", a.Path, a.Evidence)
+			}
+		}},
 		{"credential stuffing", BehaviourOptions{}, func(s *bsim) {
 			for i := 0; i < 150; i++ {
 				st := 401

@@ -17,6 +17,10 @@ const (
 	// minResponses is the endpoint's responses before a single one is
 	// judged against their p99.9 (with few, the largest seen).
 	minResponses = 20
+	// fewResponses is the endpoint's responses before a single one far
+	// above the largest of them (ownFactor times) is judged, while there
+	// are fewer than minResponses for a p99.9.
+	fewResponses = 5
 	// minHostResponses is the host's responses before an endpoint without
 	// enough history of its own is judged against the host's p99.9.
 	minHostResponses = 200
@@ -58,6 +62,17 @@ func (b *behaviour) exfilResponse(o *obs) {
 		o.size > ownFactor*o.p.maxResp && float64(o.size) > 2*p999 {
 		big, scope = true, "principal"
 	}
+	// An endpoint with a short history of small answers (a lookup that
+	// returns one object): far above the largest it ever gave, whatever
+	// the rest of the host serves.
+	var fewLargest float64
+	if !big && scope != "endpoint" && o.size >= b.o.ExfilMinBytes && o.size > 2*o.p.maxResp {
+		if n := ep.respBytes.GetCount(); n >= fewResponses {
+			if mx, err := ep.respBytes.GetMaxValue(); err == nil && mx > 0 && float64(o.size) > ownFactor*mx {
+				big, scope, fewLargest = true, "endpoint-few", mx
+			}
+		}
+	}
 	learn := func() {
 		if o.size > 0 || o.ok {
 			_ = ep.respBytes.Add(float64(max(o.size, 1)))
@@ -80,7 +95,7 @@ func (b *behaviour) exfilResponse(o *obs) {
 		return
 	}
 	p50 := quantile(ep.respBytes, 0.5, 1)
-	if scope != "endpoint" {
+	if scope == "host" || scope == "principal" {
 		p50 = quantile(hb.resp, 0.5, 1)
 	}
 	ev := map[string]any{
@@ -99,6 +114,15 @@ func (b *behaviour) exfilResponse(o *obs) {
 		ev["ratio_to_principal_largest"] = roundFigure(float64(o.size) / float64(max(o.p.maxResp, 1)))
 		summary = fmt.Sprintf("%s received %s from %s %s (an endpoint without history), %.0f× the largest response it ever received (%s) and %.1f× the host's p99.9",
 			whoName(k.who), humanBytes(o.size), ep.key.method, ep.key.path, float64(o.size)/float64(max(o.p.maxResp, 1)), humanBytes(o.p.maxResp), float64(o.size)/p999)
+	}
+	if scope == "endpoint-few" {
+		ev["baseline_scope"] = "endpoint"
+		ev["endpoint_largest_before"] = int64(fewLargest)
+		ev["ratio_to_endpoint_largest"] = roundFigure(float64(o.size) / fewLargest)
+		delete(ev, "baseline_p999_bytes")
+		delete(ev, "ratio_to_p999")
+		summary = fmt.Sprintf("%s received %s from %s %s, %.0f× the largest of its %d earlier responses (%s)",
+			whoName(k.who), humanBytes(o.size), ep.key.method, ep.key.path, float64(o.size)/fewLargest, int64(ep.respBytes.GetCount()), humanBytes(int64(fewLargest)))
 	}
 	b.raiseFor(o, k, SeverityHigh, summary, ev, "largest_response_bytes", float64(o.size))
 }
