@@ -60,7 +60,7 @@ bench-live: ## highest tcpreplay rate the live AF_PACKET path takes without drop
 bench-store: build ## analyze with a badger store (--db) vs in memory (--db none) on a ≥ 500 MB capture; target ≤ 1.15×
 	.ci/bench-store
 
-eval: build ## score analyze on the standard simulated scenarios (deterministic; ~10 s)
+eval: build ## score analyze on the standard simulated scenarios and real public specs (deterministic; ~1 min)
 	$(BIN) eval
 
 vet: ## go vet and gofmt check
