@@ -8,6 +8,11 @@ import (
 	"time"
 )
 
+// undocQuery is the also-list of leaks through a query parameter no spec
+// documents: the request is a secret_exposure and, as truly, a call with an
+// undocumented query parameter (a low shadow_endpoint).
+var undocQuery = []string{"shadow_endpoint"}
+
 func (s *sim) newIncident(id, kind string, also []string, negative bool, summary string, a *actor) int {
 	inc := &incident{
 		TruthIncident: TruthIncident{ID: id, Kind: kind, Also: also, Negative: negative, Summary: summary},
@@ -225,7 +230,7 @@ func (s *sim) planIncidents() {
 	// Leaked tokens.
 	{
 		a := s.pick("jwt", taken)
-		idx := s.newIncident("leak-hf-token-url", "secret_exposure", nil, false,
+		idx := s.newIncident("leak-hf-token-url", "secret_exposure", undocQuery, false,
 			"a client puts a Hugging Face token (hf_) in the query string of /v1/search", a)
 		tok := randToken("hf_", 34, s.o.Seed+1, alnum)
 		var cs []call
@@ -248,7 +253,7 @@ func (s *sim) planIncidents() {
 	}
 	{
 		a := s.pick("apikey-header", taken)
-		idx := s.newIncident("leak-github-token-url", "secret_exposure", nil, false,
+		idx := s.newIncident("leak-github-token-url", "secret_exposure", undocQuery, false,
 			"an integration sends a GitHub token (ghp_) as a ref parameter to /v1/products/{sku}", a)
 		tok := randToken("ghp_", 36, s.o.Seed+4, alnum)
 		var cs []call

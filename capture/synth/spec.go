@@ -674,7 +674,7 @@ func (s *sim) planSpecIncidents() {
 	}
 	if i := find(func(op *operation) bool { return op.method == "GET" && op.spec.weight > 0 }); i >= 0 {
 		a := s.pick("jwt", taken)
-		idx := s.newIncident("leak-github-token-url", "secret_exposure", nil, false, "a GitHub token (ghp_) in the query string of "+s.ops[i].path, a)
+		idx := s.newIncident("leak-github-token-url", "secret_exposure", undocQuery, false, "a GitHub token (ghp_) in the query string of "+s.ops[i].path, a)
 		tok := randToken("ghp_", 36, s.o.Seed+4, alnum)
 		var cs []call
 		for range 3 {
