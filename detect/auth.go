@@ -51,10 +51,15 @@ var credentialParams = map[string]bool{
 	"auth": true, "auth_token": true, "password": true, "passwd": true, "pwd": true, "secret": true,
 	"client_secret": true, "sig": true, "signature": true, "session": true, "sessionid": true,
 	"x-api-key": true, "id_token": true, "refresh_token": true, "code": true,
+	// API keys under the names well-known APIs give them (OpenWeatherMap's
+	// appid, Azure API Management's subscription-key, ...).
+	"appid": true, "app_key": true, "appkey": true, "api_token": true, "apitoken": true,
+	"subscription-key": true, "subscription_key": true,
 }
 
 // apiKeyParams are the credential parameters that count as API-key auth.
-var apiKeyParams = map[string]bool{"key": true, "api_key": true, "apikey": true, "api-key": true, "access_token": true, "token": true, "auth_token": true, "x-api-key": true}
+var apiKeyParams = map[string]bool{"key": true, "api_key": true, "apikey": true, "api-key": true, "access_token": true, "token": true, "auth_token": true, "x-api-key": true,
+	"appid": true, "app_key": true, "appkey": true, "api_token": true, "apitoken": true, "subscription-key": true, "subscription_key": true}
 
 // sessionCookies are cookie names that look like sessions or tokens.
 var sessionCookies = []string{"session", "sess", "sid", "token", "auth", "jwt", "jsessionid", "phpsessid", "connect.sid"}

@@ -37,6 +37,7 @@ func TestRedactURI(t *testing.T) {
 		{"userinfo of absolute form", "http://bob:hunter2@api.example.com/v1/x?q=1", "http://REDACTED@api.example.com/v1/x?q=1"},
 		{"userinfo with @ in password", "https://u:p@ss@h.example/", "https://REDACTED@h.example/"},
 		{"@ in the path is no userinfo, but an e-mail", "http://h.example/users/a@b.io", "http://h.example/users/REDACTED"},
+		{"API keys under well-known names", "/data/2.5/weather?q=Paris&appid=0123abcd&subscription-key=k", "/data/2.5/weather?q=Paris&appid=REDACTED&subscription-key=REDACTED"},
 		{"e-mail in the path", "/v1/users/jane.doe@example.com/profile", "/v1/users/REDACTED/profile"},
 		{"e-mail in a query value", "/lookup?email=jane.doe@example.com&x=1", "/lookup?email=REDACTED&x=1"},
 		{"percent-encoded e-mail in a query value", "/lookup?email=jane.doe%40example.com&x=1", "/lookup?email=REDACTED&x=1"},
