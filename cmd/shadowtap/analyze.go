@@ -312,15 +312,14 @@ func (lw *lineWriter) Close() error {
 	return nil
 }
 
-// engineFeed hands transactions to one consumer goroutine in batches,
-// preserving the order in which add is called. add is safe for concurrent
-// use; close flushes and waits for the consumer.
-type engineFeed struct {
-	mu      sync.Mutex
-	batch   []*reassembly.Transaction
-	ch      chan []*reassembly.Transaction
-	done    chan struct{}
-	consume func(*reassembly.Transaction)
+// txBatcher hands transactions to the queue ch in batches of feedBatch,
+// preserving the order in which add is called (add holds the lock while it
+// hands a batch on). Its methods are safe for concurrent use; no add may
+// follow closeQueue.
+type txBatcher struct {
+	mu    sync.Mutex
+	batch []*reassembly.Transaction
+	ch    chan []*reassembly.Transaction
 }
 
 // feedBatch is the transactions per hand-over; feedQueue the batches in
@@ -330,8 +329,55 @@ const (
 	feedQueue = 64
 )
 
+func newTxBatcher() txBatcher {
+	return txBatcher{ch: make(chan []*reassembly.Transaction, feedQueue)}
+}
+
+func (f *txBatcher) add(t *reassembly.Transaction) {
+	f.mu.Lock()
+	f.batch = append(f.batch, t)
+	if len(f.batch) >= feedBatch {
+		f.ch <- f.batch
+		f.batch = make([]*reassembly.Transaction, 0, feedBatch)
+	}
+	f.mu.Unlock()
+}
+
+// push hands on a partial batch if the queue has room.
+func (f *txBatcher) push() {
+	f.mu.Lock()
+	if len(f.batch) > 0 {
+		select {
+		case f.ch <- f.batch:
+			f.batch = make([]*reassembly.Transaction, 0, feedBatch)
+		default:
+		}
+	}
+	f.mu.Unlock()
+}
+
+// closeQueue hands on the last batch and closes the queue.
+func (f *txBatcher) closeQueue() {
+	f.mu.Lock()
+	if len(f.batch) > 0 {
+		f.ch <- f.batch
+		f.batch = nil
+	}
+	f.mu.Unlock()
+	close(f.ch)
+}
+
+// engineFeed hands transactions to one consumer goroutine in batches,
+// preserving the order in which add is called. add is safe for concurrent
+// use; close flushes and waits for the consumer.
+type engineFeed struct {
+	txBatcher
+	done    chan struct{}
+	consume func(*reassembly.Transaction)
+}
+
 func newEngineFeed(consume func(*reassembly.Transaction)) *engineFeed {
-	f := &engineFeed{ch: make(chan []*reassembly.Transaction, feedQueue), done: make(chan struct{}), consume: consume}
+	f := &engineFeed{txBatcher: newTxBatcher(), done: make(chan struct{}), consume: consume}
 	go func() {
 		defer close(f.done)
 		for b := range f.ch {
@@ -343,23 +389,7 @@ func newEngineFeed(consume func(*reassembly.Transaction)) *engineFeed {
 	return f
 }
 
-func (f *engineFeed) add(t *reassembly.Transaction) {
-	f.mu.Lock()
-	f.batch = append(f.batch, t)
-	if len(f.batch) == feedBatch {
-		f.ch <- f.batch
-		f.batch = make([]*reassembly.Transaction, 0, feedBatch)
-	}
-	f.mu.Unlock()
-}
-
 func (f *engineFeed) close() {
-	f.mu.Lock()
-	if len(f.batch) > 0 {
-		f.ch <- f.batch
-		f.batch = nil
-	}
-	f.mu.Unlock()
-	close(f.ch)
+	f.closeQueue()
 	<-f.done
 }

@@ -8,7 +8,6 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -133,9 +132,7 @@ func heapBytes() uint64 {
 // while it hands a batch on). While the memory budget says so, body
 // samples are dropped first (counted). add is safe for concurrent use.
 type liveFeed struct {
-	mu       sync.Mutex
-	batch    []*reassembly.Transaction
-	ch       chan []*reassembly.Transaction
+	txBatcher
 	budget   *memBudget
 	counters *daemonCounters
 }
@@ -144,7 +141,7 @@ type liveFeed struct {
 const feedLinger = 200 * time.Millisecond
 
 func newLiveFeed(b *memBudget, c *daemonCounters) *liveFeed {
-	return &liveFeed{ch: make(chan []*reassembly.Transaction, feedQueue), budget: b, counters: c}
+	return &liveFeed{txBatcher: newTxBatcher(), budget: b, counters: c}
 }
 
 func (f *liveFeed) add(t *reassembly.Transaction) {
@@ -152,39 +149,11 @@ func (f *liveFeed) add(t *reassembly.Transaction) {
 		t.ReqBody, t.RespBody = nil, nil
 		f.counters.shedBodies.Add(1)
 	}
-	f.mu.Lock()
-	f.batch = append(f.batch, t)
-	if len(f.batch) >= feedBatch {
-		f.ch <- f.batch
-		f.batch = make([]*reassembly.Transaction, 0, feedBatch)
-	}
-	f.mu.Unlock()
-}
-
-// push hands on a partial batch if the queue has room; called by the
-// engine loop itself, so it never blocks.
-func (f *liveFeed) push() {
-	f.mu.Lock()
-	if len(f.batch) > 0 {
-		select {
-		case f.ch <- f.batch:
-			f.batch = make([]*reassembly.Transaction, 0, feedBatch)
-		default:
-		}
-	}
-	f.mu.Unlock()
+	f.txBatcher.add(t)
 }
 
 // close hands on the last batch and closes the queue; no add may follow.
-func (f *liveFeed) close() {
-	f.mu.Lock()
-	if len(f.batch) > 0 {
-		f.ch <- f.batch
-		f.batch = nil
-	}
-	f.mu.Unlock()
-	close(f.ch)
-}
+func (f *liveFeed) close() { f.closeQueue() }
 
 // setNice sets the CPU scheduling priority of every thread of the process
 // (Linux priorities are per thread; threads started later inherit it).
