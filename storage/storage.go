@@ -101,7 +101,8 @@ func Open(dir string, opts Options) (*DB, error) {
 		WithLogger(badgerLogger{log}).
 		WithMetricsEnabled(false). // badger's metrics are process-global expvars
 		WithNumVersionsToKeep(1).
-		WithMemTableSize(16 << 20).
+		WithMemTableSize(4 << 20). // L0 tables are built in memory at several times this size
+		WithValueThreshold(256 << 10).
 		WithNumMemtables(3).
 		WithValueLogFileSize(256 << 20). // a value must fit one file; sparse, so cheap
 		WithBlockCacheSize(16 << 20).
