@@ -42,50 +42,37 @@ func (s *srcAuth) add(o *obs) {
 // source returns the login counters of a client address (sampled-LRU
 // bounded like the principals).
 func (b *behaviour) source(a netip.Addr) *srcAuth {
-	if s := b.sources[a]; s != nil {
-		return s
-	}
-	if len(b.sources) >= b.o.MaxPrincipals/4+1 {
-		var victim netip.Addr
-		var oldest time.Time
-		n := 0
-		for k, s := range b.sources {
-			if n == 0 || s.lastSeen.Before(oldest) {
-				victim, oldest = k, s.lastSeen
-			}
-			if n++; n == 8 {
-				break
-			}
-		}
-		delete(b.sources, victim)
-		b.evictedSources++
-	}
-	s := &srcAuth{win: -1}
-	b.sources[a] = s
-	return s
+	return srcAuthOf(b.sources, a, b.o.MaxPrincipals/4+1, &b.evictedSources)
 }
 
+// network returns the login counters of a client network, bounded alike.
 func (b *behaviour) network(p netip.Prefix) *srcAuth {
-	if s := b.networks[p]; s != nil {
+	return srcAuthOf(b.networks, p, b.o.MaxPrincipals/4+1, &b.evictedSources)
+}
+
+// srcAuthOf returns m[k], creating it; at limit entries it first evicts the
+// least recently seen of 8 sampled ones and counts it in evicted.
+func srcAuthOf[K comparable](m map[K]*srcAuth, k K, limit int, evicted *uint64) *srcAuth {
+	if s := m[k]; s != nil {
 		return s
 	}
-	if len(b.networks) >= b.o.MaxPrincipals/4+1 {
-		var victim netip.Prefix
+	if len(m) >= limit {
+		var victim K
 		var oldest time.Time
 		n := 0
-		for k, s := range b.networks {
+		for vk, s := range m {
 			if n == 0 || s.lastSeen.Before(oldest) {
-				victim, oldest = k, s.lastSeen
+				victim, oldest = vk, s.lastSeen
 			}
 			if n++; n == 8 {
 				break
 			}
 		}
-		delete(b.networks, victim)
-		b.evictedSources++
+		delete(m, victim)
+		*evicted++
 	}
 	s := &srcAuth{win: -1}
-	b.networks[p] = s
+	m[k] = s
 	return s
 }
 
