@@ -1,0 +1,31 @@
+package main
+
+import (
+	"os"
+	"runtime/debug"
+)
+
+// The collector's defaults (GOGC=100, no limit) suit a program whose live
+// heap is most of its memory. shadowtap's live heap is small and bounded
+// (tens of MiB of state) while its pipeline allocates per transaction, so
+// at GOGC=100 it collects several times a second and spends a quarter of
+// its CPU in the collector and its write barriers. A higher percentage,
+// capped by a soft memory limit well inside the 400 MiB the tool promises,
+// trades idle heap for CPU: on the 1 GB bench capture user CPU fell from
+// 16.9 s to 12.8 s with RSS 76 → 183 MiB.
+const (
+	gcPercent     = 400
+	gcMemoryLimit = 384 << 20
+)
+
+// tuneGC applies gcPercent and gcMemoryLimit unless the user set GOGC or
+// GOMEMLIMIT, which the runtime has already applied. The daemon's memory
+// budget (run_budget.go) replaces the limit when one is configured.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(gcMemoryLimit)
+	}
+}
