@@ -33,6 +33,11 @@
 //	                    sample TTL; <ns> is the capture time in Unix
 //	                    nanoseconds and <seq> a sequence, both 16 hex digits,
 //	                    so that keys sort by capture time
+//	d/pending/<id>/<sink>
+//	                    the daemon (cmd/shadowtap): alert <id> handed to
+//	                    sink <sink> and not yet delivered (the JSON the
+//	                    sink sends), with the alert TTL; removed on
+//	                    delivery, handed over again after a restart
 //
 // Values are compressed by badger (snappy); nothing stored is a secret or
 // personal datum in clear: detect keeps only types and fingerprints.

@@ -189,10 +189,16 @@ func (c daemonConfig) withDefaults(defaultDB string) (daemonConfig, error) {
 	if !loop && c.APITokenFile == "" {
 		return c, fmt.Errorf("%w: --listen %s is not a loopback address: it requires --api-token-file", errConfig, c.Listen)
 	}
+	names := map[string]bool{}
 	for i := range c.Sinks {
 		if err := c.Sinks[i].check(i); err != nil {
 			return c, err
 		}
+		// Names key the metrics and the alert outbox.
+		if names[c.Sinks[i].Name] {
+			return c, fmt.Errorf("%w: two sinks named %q", errConfig, c.Sinks[i].Name)
+		}
+		names[c.Sinks[i].Name] = true
 	}
 	return c, nil
 }

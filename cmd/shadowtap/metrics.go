@@ -16,7 +16,7 @@ type daemonCollector struct {
 	storeSize, flushes, flushErrors                *prometheus.Desc
 	sinkAlerts, txWriteErrors, txLinesLost, panics *prometheus.Desc
 	heap, budget, shedLevel, running, endpoints    *prometheus.Desc
-	reloads, untraced                              *prometheus.Desc
+	reloads, untraced, replayed, outboxErrors      *prometheus.Desc
 }
 
 func newDaemonCollector(d *daemon) *daemonCollector {
@@ -47,6 +47,8 @@ func newDaemonCollector(d *daemon) *daemonCollector {
 		endpoints:     m("endpoints", "Endpoints in the inventory at the last report."),
 		reloads:       m("reloads_total", "SIGHUP reloads, by result.", "result"),
 		untraced:      m("alerts_untracked_total", "Alert episodes not sent: more than the tracker's bound were open."),
+		replayed:      m("alerts_replayed_total", "Alerts handed to a sink again from the outbox (queued at a stop, dropped or failed earlier)."),
+		outboxErrors:  m("alert_outbox_errors_total", "Store operations of the alert outbox that failed (those alerts are not retried after a restart)."),
 	}
 }
 
@@ -54,7 +56,7 @@ func newDaemonCollector(d *daemon) *daemonCollector {
 func (c *daemonCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.drops, c.bodiesShed, c.flows, c.transactions, c.parseErrors,
 		c.alerts, c.storeSize, c.flushes, c.flushErrors, c.sinkAlerts, c.txWriteErrors, c.txLinesLost, c.panics,
-		c.heap, c.budget, c.shedLevel, c.running, c.endpoints, c.reloads, c.untraced} {
+		c.heap, c.budget, c.shedLevel, c.running, c.endpoints, c.reloads, c.untraced, c.replayed, c.outboxErrors} {
 		ch <- d
 	}
 }
@@ -106,6 +108,12 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.reloads, d.counters.reloads.Load(), "ok")
 	counter(c.reloads, d.counters.reloadErrors.Load(), "error")
 	counter(c.untraced, d.counters.alertsUntraced.Load())
+	counter(c.replayed, d.counters.alertsReplayed.Load())
+	var outboxErrors uint64
+	if d.outbox != nil {
+		outboxErrors = d.outbox.errors.Load()
+	}
+	counter(c.outboxErrors, outboxErrors)
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }

@@ -55,6 +55,7 @@ type daemonCounters struct {
 	reloads        atomic.Uint64
 	reloadErrors   atomic.Uint64
 	alertsUntraced atomic.Uint64 // alerts not sent: the tracker was full
+	alertsReplayed atomic.Uint64 // alerts handed to a sink again from the outbox
 	endpoints      atomic.Int64
 	alerts         [len(alertKinds) + 1]atomic.Uint64 // by kind; last = other
 }
@@ -101,14 +102,17 @@ type daemon struct {
 	engine    *detect.Engine
 	specsHash string
 	sinks     *sinkSet
-	sinksPub  atomic.Pointer[sinkSet] // for metrics
-	tx        *txWriter
-	alerts    alertTracker
-	observed  uint64
-	cache     reportCache
-	writing   chan struct{} // closed when the store write in flight ends
-	flushT    *time.Ticker
-	alertT    *time.Ticker
+	// outbox holds the alerts handed to sinks and not yet delivered (with
+	// a store only).
+	outbox   *outbox
+	sinksPub atomic.Pointer[sinkSet] // for metrics
+	tx       *txWriter
+	alerts   alertTracker
+	observed uint64
+	cache    reportCache
+	writing  chan struct{} // closed when the store write in flight ends
+	flushT   *time.Ticker
+	alertT   *time.Ticker
 
 	feed     *liveFeed
 	reqs     chan func()
@@ -164,6 +168,10 @@ func newDaemon(cfg daemonConfig, stdout, stderr io.Writer) (_ *daemon, err error
 	}
 	if d.sinks, err = openSinks(cfg.Sinks, stdout, d.log); err != nil {
 		return nil, err
+	}
+	if d.store != nil {
+		d.outbox = newOutbox(d.store, 0, d.log)
+		d.sinks.attach(d.outbox)
 	}
 	d.sinksPub.Store(d.sinks)
 	closers = append(closers, func() error {
@@ -221,6 +229,7 @@ func (d *daemon) serve(ctx context.Context, ln net.Listener, hup <-chan signalT,
 
 	d.flushT = time.NewTicker(time.Duration(cfg.FlushInterval))
 	d.alertT = time.NewTicker(time.Duration(cfg.AlertInterval))
+	d.replayOutbox()
 	go d.loop()
 
 	capCtx, stopCapture := context.WithCancel(context.Background())
@@ -392,6 +401,7 @@ func (d *daemon) loop() {
 			d.collectAlerts()
 		case <-d.flushT.C:
 			d.flush()
+			d.replayOutbox()
 		}
 	}
 }
@@ -499,6 +509,18 @@ func (d *daemon) collectAlerts() {
 			continue
 		}
 		d.sinks.publish(m)
+	}
+}
+
+// replayOutbox hands the alerts pending delivery (left by an earlier run,
+// dropped or failed) to their sinks again.
+func (d *daemon) replayOutbox() {
+	if d.outbox == nil {
+		return
+	}
+	if n := d.outbox.replay(d.sinks); n > 0 {
+		d.counters.alertsReplayed.Add(uint64(n))
+		d.log.Info().Int("alerts", n).Msg("alerts pending delivery handed to their sinks again")
 	}
 }
 

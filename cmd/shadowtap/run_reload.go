@@ -77,6 +77,9 @@ func (d *daemon) reloadErr(ctx context.Context, load func() (daemonConfig, error
 	if err != nil {
 		return err
 	}
+	if d.outbox != nil {
+		sinks.attach(d.outbox)
+	}
 	var oldSinks *sinkSet
 	var applyErr error
 	rctx, cancel := context.WithTimeout(ctx, reloadTimeout)

@@ -62,6 +62,9 @@ type sink struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	done      chan struct{}
+	// box, when set (a daemon with a store), records what the sink was
+	// handed until it is delivered; set before the first offer.
+	box *outbox
 }
 
 // defaultSinkQueue is the alerts a sink holds while its destination is slow.
@@ -83,23 +86,45 @@ func (s *sink) loop() {
 	for m := range s.queue {
 		if s.ctx.Err() != nil {
 			s.counters.dropped.Add(1)
+			s.settle(m, false)
 			continue
 		}
 		if err := s.snd.deliver(s.ctx, m); err != nil {
 			s.counters.failed.Add(1)
 			s.log.Error().Err(err).Str("kind", m.alert.Kind).Msg("alert not delivered")
+			s.settle(m, false)
 			continue
 		}
 		s.counters.sent.Add(1)
+		s.settle(m, true)
 	}
 }
 
-// offer queues m without blocking; a full queue drops it (counted).
-func (s *sink) offer(m *alertMsg) {
+// offer queues m without blocking; a full queue drops it (counted; with an
+// outbox it is handed over again at the next replay). It reports whether m
+// was queued.
+func (s *sink) offer(m *alertMsg) bool {
+	if s.box != nil && !s.box.put(s.name, m) {
+		return false // already queued or in delivery
+	}
 	select {
 	case s.queue <- m:
+		return true
 	default:
 		s.counters.dropped.Add(1)
+		s.settle(m, false)
+		return false
+	}
+}
+
+// settle tells the outbox how m's delivery ended.
+func (s *sink) settle(m *alertMsg, delivered bool) {
+	switch {
+	case s.box == nil:
+	case delivered:
+		s.box.delivered(s.name, m)
+	default:
+		s.box.release(s.name, m)
 	}
 }
 
@@ -151,6 +176,24 @@ func newSender(c *sinkConfig, stdout io.Writer) (sender, error) {
 		return newSyslogSender(c)
 	}
 	return nil, fmt.Errorf("%w: unknown sink type %q", errConfig, c.Type)
+}
+
+// attach makes every sink record what it is handed in box; before the
+// first publish.
+func (ss *sinkSet) attach(box *outbox) {
+	for _, s := range ss.sinks {
+		s.box = box
+	}
+}
+
+// byName returns the sink of that name, or nil.
+func (ss *sinkSet) byName(name string) *sink {
+	for _, s := range ss.sinks {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
 }
 
 // publish hands an alert to every sink.
