@@ -203,13 +203,28 @@ func LoadSpec(path string) (*Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading spec: %w", err)
 	}
-	doc, err := parseSpec(data)
+	s, err := parseSpecData(data)
 	if err != nil {
-		return nil, fmt.Errorf("spec %s: %w: %v", path, ErrBadSpec, err)
+		return nil, fmt.Errorf("spec %s: %w", path, err)
 	}
-	s := specFrom(doc)
 	s.Path = path
 	return s, nil
+}
+
+// parseSpecData parses a spec document. The OpenAPI library is not
+// hardened against every malformed document, so a panic in it becomes
+// ErrBadSpec: a bad spec is a user's input error, not a crash.
+func parseSpecData(data []byte) (s *Spec, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("%w: the OpenAPI parser failed on it: %v", ErrBadSpec, r)
+		}
+	}()
+	doc, err := parseSpec(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadSpec, err)
+	}
+	return specFrom(doc), nil
 }
 
 func parseSpec(data []byte) (*openapi3.T, error) {
