@@ -37,6 +37,64 @@ type env struct {
 	http  http1.Options // OnMessage and RequestMethod are set per parser
 	sink  func(*Transaction)
 	stats *Stats
+	// parsers and queues hold the HTTP/1 parsers and pending-request
+	// queues of closed connections for the next ones (at most
+	// maxFreeParsers and maxFreeQueues): a parser is about 1.3 KiB with
+	// its head buffer, and short connections are common. Nothing in them
+	// is reachable from a Transaction handed on (see http1.Message).
+	parsers []*http1.Parser
+	queues  [][]*Transaction
+}
+
+const (
+	maxFreeParsers = 64
+	maxFreeQueues  = 32
+)
+
+// parser returns a parser of the free list, or a new one, set up for a
+// stream of requests (request) or responses with opts.
+func (e *env) parser(opts http1.Options, request bool) *http1.Parser {
+	n := len(e.parsers)
+	if n == 0 {
+		if request {
+			return http1.NewRequestParser(opts)
+		}
+		return http1.NewResponseParser(opts)
+	}
+	p := e.parsers[n-1]
+	e.parsers[n-1] = nil
+	e.parsers = e.parsers[:n-1]
+	if request {
+		p.ResetRequest(opts)
+	} else {
+		p.ResetResponse(opts)
+	}
+	return p
+}
+
+// recycle takes back the parsers and the queue of a closed connection.
+func (e *env) recycle(req, resp *http1.Parser, queue []*Transaction) {
+	for _, p := range [2]*http1.Parser{req, resp} {
+		if p != nil && len(e.parsers) < maxFreeParsers {
+			e.parsers = append(e.parsers, p)
+		}
+	}
+	if cap(queue) > 0 && cap(queue) <= maxPending && len(e.queues) < maxFreeQueues {
+		clear(queue[:cap(queue)])
+		e.queues = append(e.queues, queue[:0])
+	}
+}
+
+// queue returns an empty pending-request queue of the free list, or nil.
+func (e *env) queue() []*Transaction {
+	n := len(e.queues)
+	if n == 0 {
+		return nil
+	}
+	q := e.queues[n-1]
+	e.queues[n-1] = nil
+	e.queues = e.queues[:n-1]
+	return q
 }
 
 // httpConn turns the two byte streams of one connection into transactions.
@@ -109,10 +167,13 @@ func (c *httpConn) setClient(d int) {
 	c.h2buf, c.h2find = [2][]byte{}, [2]http2.FrameFinder{}
 	opts := c.env.http
 	opts.OnMessage = c.onRequest
-	c.req = http1.NewRequestParser(opts)
+	c.req = c.env.parser(opts, true)
 	opts.OnMessage = c.onResponse
 	opts.RequestMethod = c.pendingMethod
-	c.resp = http1.NewResponseParser(opts)
+	c.resp = c.env.parser(opts, false)
+	if c.pending == nil {
+		c.pending = c.env.queue()
+	}
 }
 
 func (c *httpConn) parser(d int) *http1.Parser {
@@ -140,6 +201,12 @@ func (c *httpConn) data(d int, b []byte, ts time.Time) {
 	}
 	if len(c.buf[d]) == 0 {
 		c.bufTS[d] = ts
+		if c.startsHTTP(d, b) {
+			// What tryAlign would conclude at once, without copying b
+			// into buf (and h2buf, which setClient drops).
+			c.aligned(d, b, 0, http1.Detect(b), false)
+			return
+		}
 	}
 	if c.state == stProbe {
 		c.h2buf[d] = append(c.h2buf[d], b...)
@@ -222,6 +289,37 @@ func (c *httpConn) tryAlign(d int, final bool) {
 			return
 		}
 	}
+	c.aligned(d, b, off, v, final)
+}
+
+// startsHTTP reports whether direction d, seen from its first byte and
+// with nothing buffered yet, begins with b that tryAlign would take at once
+// as a start line of the kind wanted (probeH2 declining it).
+func (c *httpConn) startsHTTP(d int, b []byte) bool {
+	if !c.fresh[d] || len(c.buf[d]) != 0 || len(c.h2buf[d]) != 0 {
+		return false
+	}
+	want := http1.NeedMore
+	switch c.state {
+	case stProbe:
+		if http2.DetectPreface(b) != http2.NotH2 || len(b) < h2ProbeLimit && !c.notHTTP[1-d] && http2.DetectServerStart(b) != http2.NotH2 {
+			return false
+		}
+	case stHTTP:
+		want = http1.HTTPResponse
+		if d == int(c.client) {
+			want = http1.HTTPRequest
+		}
+	default:
+		return false
+	}
+	v := http1.Detect(b)
+	return (v == http1.HTTPRequest || v == http1.HTTPResponse) && (want == http1.NeedMore || v == want)
+}
+
+// aligned starts parsing direction d at the start line found at b[off:]
+// (verdict v), bytes held since bufTS[d].
+func (c *httpConn) aligned(d int, b []byte, off int, v http1.Verdict, final bool) {
 	c.env.stats.SkippedBytes += uint64(off)
 	if c.state == stProbe {
 		if v == http1.HTTPRequest {
@@ -345,6 +443,7 @@ func (c *httpConn) close(ts time.Time) {
 		t.Flags |= FlagNoResponse
 		c.emit(t)
 	}
+	c.env.recycle(c.req, c.resp, c.pending)
 	c.pending = nil
 	c.req, c.resp = nil, nil
 	c.buf = [2][]byte{}

@@ -139,3 +139,9 @@ func equalFold(a, b string) bool {
 	}
 	return true
 }
+
+// ReqBodySample returns the request body sample (ReqBody).
+func (t *Transaction) ReqBodySample() []byte { return t.ReqBody }
+
+// RespBodySample returns the response body sample (RespBody).
+func (t *Transaction) RespBodySample() []byte { return t.RespBody }

@@ -96,16 +96,56 @@ func NewRequestParser(opts Options) *Parser { return newParser(opts, true) }
 func NewResponseParser(opts Options) *Parser { return newParser(opts, false) }
 
 func newParser(opts Options, request bool) *Parser {
-	if opts.MaxBody == 0 {
-		opts.MaxBody = defaultMaxBody
+	return &Parser{opts: opts.resolved(), request: request}
+}
+
+func (o Options) resolved() Options {
+	if o.MaxBody == 0 {
+		o.MaxBody = defaultMaxBody
 	}
-	if opts.MaxDecompress <= 0 && opts.MaxBody > 0 {
-		opts.MaxDecompress = 16 * opts.MaxBody
+	if o.MaxDecompress <= 0 && o.MaxBody > 0 {
+		o.MaxDecompress = 16 * o.MaxBody
 	}
-	if opts.MaxHeaderBytes <= 0 {
-		opts.MaxHeaderBytes = defaultMaxHeader
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = defaultMaxHeader
 	}
-	return &Parser{opts: opts, request: request}
+	return o
+}
+
+// ResetRequest makes p what NewRequestParser(opts) returns, for a new
+// stream, keeping its small working buffers (and nothing else: no byte of
+// the previous stream, no counter). A connection layer keeps the parsers
+// of closed connections for its next ones instead of allocating two per
+// connection. Messages emitted before share no memory with p (see
+// Message), so they are unaffected.
+func (p *Parser) ResetRequest(opts Options) { p.reset(opts, true) }
+
+// ResetResponse makes p what NewResponseParser(opts) returns, for a new
+// stream (see ResetRequest).
+func (p *Parser) ResetResponse(opts Options) { p.reset(opts, false) }
+
+func (p *Parser) reset(opts Options, request bool) {
+	*p = Parser{
+		opts:    opts.resolved(),
+		request: request,
+		buf:     keepSmall(p.buf),
+		pend:    keepSmall(p.pend),
+		pend2:   keepSmall(p.pend2),
+		codings: p.codings[:0],
+		dec:     p.dec, // Reset before each body; Finish left it empty
+	}
+}
+
+// maxKeptBuf is the largest working buffer a parser keeps across streams
+// (heads are rarely larger; a larger one is left to the collector).
+const maxKeptBuf = 4 * headBufSize
+
+// keepSmall returns b emptied when it is worth keeping across streams.
+func keepSmall(b []byte) []byte {
+	if cap(b) > maxKeptBuf {
+		return nil
+	}
+	return b[:0]
 }
 
 // Stats returns the parser's counters.
@@ -992,7 +1032,8 @@ func (p *Parser) Close(ts time.Time) {
 		p.finish(MsgIncomplete)
 	}
 	p.st = stStopped
-	p.buf, p.pend, p.pend2 = nil, nil, nil
+	p.buf, p.pend, p.pend2 = keepSmall(p.buf), keepSmall(p.pend), keepSmall(p.pend2)
+	p.pendOff = 0
 }
 
 // parseHead turns a head (start line, header lines, optionally the blank

@@ -1,0 +1,42 @@
+package content
+
+import "testing"
+
+// benchDecode writes a body encoded with codings in 1460-byte pieces into a
+// pooled Decoder and finishes it, once per op (one op is one body).
+func benchDecode(b *testing.B, codings []Coding, size int, grow bool) {
+	doc := jsonDoc(size)
+	in := doc
+	for _, c := range codings {
+		in = enc(c, in)
+	}
+	var pool Pool
+	var d Decoder
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := d.Reset(codings, Options{Pool: &pool}); err != nil {
+			b.Fatal(err)
+		}
+		if grow {
+			d.Grow(int64(len(in)))
+		}
+		for rest := in; len(rest) > 0; {
+			k := min(1460, len(rest))
+			d.Write(rest[:k])
+			rest = rest[k:]
+		}
+		s, _, err := d.Finish(true)
+		if err != nil || len(s) != len(doc) {
+			b.Fatalf("sample %d bytes, err %v; want %d", len(s), err, len(doc))
+		}
+	}
+}
+
+func BenchmarkDecodeIdentity4K(b *testing.B)     { benchDecode(b, nil, 4000, false) }
+func BenchmarkDecodeIdentityGrow4K(b *testing.B) { benchDecode(b, nil, 4000, true) }
+func BenchmarkDecodeGzip4K(b *testing.B)         { benchDecode(b, []Coding{Gzip}, 4000, false) }
+func BenchmarkDecodeGzip40K(b *testing.B)        { benchDecode(b, []Coding{Gzip}, 40000, false) }
+func BenchmarkDecodeDeflate4K(b *testing.B)      { benchDecode(b, []Coding{Deflate}, 4000, false) }
+func BenchmarkDecodeBrotli4K(b *testing.B)       { benchDecode(b, []Coding{Brotli}, 4000, false) }
