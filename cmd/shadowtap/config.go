@@ -118,19 +118,31 @@ const (
 	defaultFlushInterval = 30 * time.Second
 	defaultAlertInterval = 5 * time.Second
 	defaultMemoryBudget  = 1 << 30
+	// maxWorkers and maxSinkQueue bound what a configuration may ask for.
+	maxWorkers   = 256
+	maxSinkQueue = 1 << 20
 )
 
 // loadConfig reads a YAML configuration file; unknown keys are errors.
 func loadConfig(path string) (daemonConfig, error) {
-	var c daemonConfig
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return c, fmt.Errorf("reading config: %w", err)
+		return daemonConfig{}, fmt.Errorf("reading config: %w", err)
 	}
+	c, err := parseConfig(b)
+	if err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// parseConfig decodes a YAML configuration; unknown keys are errors.
+func parseConfig(b []byte) (daemonConfig, error) {
+	var c daemonConfig
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, fmt.Errorf("config %s: %w: %w", path, errConfig, err)
+		return c, fmt.Errorf("%w: %w", errConfig, err)
 	}
 	return c, nil
 }
@@ -162,6 +174,9 @@ func (c daemonConfig) withDefaults(defaultDB string) (daemonConfig, error) {
 	}
 	if c.Workers < 1 {
 		c.Workers = 1
+	}
+	if c.Workers > maxWorkers {
+		return c, fmt.Errorf("%w: workers %d above %d", errConfig, c.Workers, maxWorkers)
 	}
 	n := 0
 	if len(c.Ifaces) > 0 {
@@ -207,6 +222,9 @@ func (c daemonConfig) withDefaults(defaultDB string) (daemonConfig, error) {
 func (s *sinkConfig) check(i int) error {
 	if s.Name == "" {
 		s.Name = s.Type + strconv.Itoa(i)
+	}
+	if s.Queue < 0 || s.Queue > maxSinkQueue {
+		return fmt.Errorf("%w: sink %s: queue %d outside 0..%d", errConfig, s.Name, s.Queue, maxSinkQueue)
 	}
 	switch s.Type {
 	case "jsonl":
