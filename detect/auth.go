@@ -42,7 +42,7 @@ func (a authSet) names() []string {
 }
 
 // apiKeyHeaders are request headers that carry API keys.
-var apiKeyHeaders = []string{"X-API-Key", "Api-Key", "X-Api-Token", "X-Auth-Token", "Apikey", "X-Access-Token", "Ocp-Apim-Subscription-Key"}
+var apiKeyHeaders = [...]string{"X-API-Key", "Api-Key", "X-Api-Token", "X-Auth-Token", "Apikey", "X-Access-Token", "Ocp-Apim-Subscription-Key"}
 
 // credentialParams are query parameters that carry credentials; their values
 // are redacted in every output.
@@ -84,6 +84,90 @@ type credential struct {
 // authOf finds the authentication schemes of a request, and its principal
 // credential (the first found, by precedence).
 func authOf(t *reassembly.Transaction, query []queryParam) (authSet, credential) {
+	set, cred, _ := authAndCreds(t, query, nil)
+	return set, cred
+}
+
+// credName is where an API key of a request was and its name: "header",
+// "query" or "cookie" and the name (credName.String is "in:name").
+type credName struct{ in, name string }
+
+func (c credName) String() string { return c.in + ":" + c.name }
+
+// addTo adds c's "in:name" to the set *m, as addBounded with maxCredNames
+// does, building the key only when it is new.
+func (c credName) addTo(m *map[string]struct{}) {
+	if *m == nil {
+		*m = map[string]struct{}{}
+	}
+	if len(*m) >= maxCredNames {
+		return
+	}
+	var buf [maxQueryNameLen]byte
+	k := append(append(append(buf[:0], c.in...), ':'), c.name...)
+	k = k[:min(len(k), maxQueryNameLen)]
+	if _, ok := (*m)[string(k)]; !ok {
+		(*m)[string(k)] = struct{}{}
+	}
+}
+
+// reqAuthHeaders are the request headers authOf reads, found in one pass.
+type reqAuthHeaders struct {
+	authorization string
+	apiKey        [len(apiKeyHeaders)]string // the first of each, by apiKeyHeaders
+	cookie        string
+	// keyHeader is the first header with a value whose name isKeyHeader.
+	keyHeader    string
+	hasKeyHeader bool
+}
+
+// apiKeyHeaderIndex finds the apiKeyHeaders entry that name matches
+// (ASCII case-insensitively, as Transaction.ReqHeader does).
+func apiKeyHeaderIndex(name string) int {
+	for i, h := range apiKeyHeaders {
+		if len(h) == len(name) && equalFoldASCII(h, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// scanReqAuthHeaders reads the headers authOf needs; the first header of
+// each name counts, as with Transaction.ReqHeader.
+func scanReqAuthHeaders(hs []reassembly.Header) reqAuthHeaders {
+	var r reqAuthHeaders
+	var seen uint16 // bits 0..len(apiKeyHeaders)-1, then authorization, cookie
+	const seenAuthz, seenCookie uint16 = 1 << len(apiKeyHeaders), 2 << len(apiKeyHeaders)
+	for i := range hs {
+		h := &hs[i]
+		switch n := len(h.Name); {
+		case n == len("Authorization") && seen&seenAuthz == 0 && equalFoldASCII(h.Name, "Authorization"):
+			seen |= seenAuthz
+			r.authorization = h.Value
+			continue
+		case n == len("Cookie") && seen&seenCookie == 0 && equalFoldASCII(h.Name, "Cookie"):
+			seen |= seenCookie
+			r.cookie = h.Value
+			continue
+		}
+		if k := apiKeyHeaderIndex(h.Name); k >= 0 {
+			if seen&(1<<k) == 0 {
+				seen |= 1 << k
+				r.apiKey[k] = h.Value
+			}
+		}
+		if !r.hasKeyHeader && h.Value != "" && isKeyHeader(h.Name) {
+			r.keyHeader, r.hasKeyHeader = h.Value, true
+		}
+	}
+	return r
+}
+
+// authAndCreds finds the authentication schemes of a request and its
+// principal credential (the first found, by precedence), and appends to
+// names where its API keys were (header, query or cookie; bearer and basic
+// credentials are schemes of their own).
+func authAndCreds(t *reassembly.Transaction, query []queryParam, names []credName) (authSet, credential, []credName) {
 	var set authSet
 	var cred credential
 	take := func(bit authSet, name, value string) {
@@ -103,12 +187,16 @@ func authOf(t *reassembly.Transaction, query []queryParam) (authSet, credential)
 			cred = credential{bit, Fingerprint(name, value), tok}
 		}
 	}
-	if a := t.ReqHeader("Authorization"); a != "" {
+	hs := scanReqAuthHeaders(t.ReqHeaders)
+	if a := hs.authorization; a != "" {
 		scheme, val, _ := strings.Cut(a, " ")
-		switch strings.ToLower(scheme) {
-		case "basic":
+		if !isASCII(scheme) {
+			scheme = strings.ToLower(scheme) // as the ASCII fold below, for the rest
+		}
+		switch {
+		case equalFoldASCII(scheme, "basic"):
 			take(authBasic, "basic", val)
-		case "bearer":
+		case equalFoldASCII(scheme, "bearer"):
 			if isJWT(val) {
 				take(authJWT, "jwt", val)
 			} else {
@@ -122,41 +210,104 @@ func authOf(t *reassembly.Transaction, query []queryParam) (authSet, credential)
 			}
 		}
 	}
-	for _, h := range apiKeyHeaders {
-		if v := t.ReqHeader(h); v != "" {
+	for i, v := range hs.apiKey {
+		if v != "" {
 			take(authAPIKeyHeader, "apikey-header", v)
+			names = append(names, credName{"header", apiKeyHeaders[i]})
 		}
 	}
-	if set&authAPIKeyHeader == 0 {
+	if set&authAPIKeyHeader == 0 && hs.hasKeyHeader {
 		// API-specific key headers (X-Library-Key, X-Acme-Token).
-		for _, h := range t.ReqHeaders {
-			if h.Value != "" && isKeyHeader(h.Name) {
-				take(authAPIKeyHeader, "apikey-header", h.Value)
-				break
-			}
-		}
+		take(authAPIKeyHeader, "apikey-header", hs.keyHeader)
 	}
 	for _, q := range query {
-		if apiKeyParams[paramKey(q.name)] && q.value != "" {
+		if q.value != "" && apiKeyParams[paramKey(q.name)] {
 			take(authAPIKeyQuery, "apikey-query", q.value)
+			names = append(names, credName{"query", q.name})
 		}
 	}
-	if c := t.ReqHeader("Cookie"); c != "" {
-		for _, part := range strings.Split(c, ";") {
+	if c := hs.cookie; c != "" {
+		for c != "" {
+			var part string
+			part, c, _ = strings.Cut(c, ";")
 			name, val, _ := strings.Cut(strings.TrimSpace(part), "=")
-			ln := strings.ToLower(name)
-			for _, s := range sessionCookies {
-				if strings.Contains(ln, s) {
-					take(authCookie, "cookie", val)
-					break
-				}
+			if isSessionCookie(name) {
+				take(authCookie, "cookie", val)
+				names = append(names, credName{"cookie", name})
 			}
 		}
 	}
 	if set == 0 {
 		set = authNone
 	}
-	return set, cred
+	return set, cred, names
+}
+
+// isSessionCookie reports a cookie name that holds one of sessionCookies
+// once lower-cased.
+func isSessionCookie(name string) bool {
+	var buf [64]byte
+	ln, ok := lowerASCII(buf[:0], name)
+	if !ok {
+		ln = []byte(strings.ToLower(name))
+	}
+	for _, s := range sessionCookies {
+		if bytes.Contains(ln, bytesOf(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// lowerASCII appends s lower-cased to dst; false (and dst unchanged) when
+// s is not ASCII or does not fit in dst's capacity.
+func lowerASCII(dst []byte, s string) ([]byte, bool) {
+	if len(s) > cap(dst)-len(dst) {
+		return dst, false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return dst[:len(dst)-i], false
+		}
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst, true
+}
+
+// equalFoldASCII reports a and b equal under ASCII case folding.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // isJWT reports a compact JWS: three base64url parts whose header is JSON.
@@ -176,8 +327,21 @@ func isJWT(s string) bool {
 // Fingerprint reduces a credential to the contract's non-reversible form:
 // scheme + ":" + the first 8 hex characters of its SHA-256.
 func Fingerprint(scheme, value string) string {
-	sum := sha256.Sum256([]byte(value))
-	return scheme + ":" + hex.EncodeToString(sum[:4])
+	var sum [sha256.Size]byte
+	if len(value) <= 256 {
+		var b [256]byte
+		sum = sha256.Sum256(b[:copy(b[:], value)])
+	} else {
+		sum = sha256.Sum256([]byte(value))
+	}
+	var sb strings.Builder
+	sb.Grow(len(scheme) + 9)
+	sb.WriteString(scheme)
+	sb.WriteByte(':')
+	var x [8]byte
+	hex.Encode(x[:], sum[:4])
+	sb.Write(x[:])
+	return sb.String()
 }
 
 // maxJWTPayload bounds the JWT payload decoded for its subject.
@@ -311,7 +475,8 @@ var notKeyHeaders = []string{"idempotency-key", "sec-websocket-key", "x-csrf-tok
 // key or token: "...-Key", "...-Token", "...ApiKey", "...-Secret".
 func isKeyHeader(name string) bool {
 	n := len(name)
-	suffix := func(s string) bool { return n > len(s) && strings.EqualFold(name[n-len(s):], s) }
+	// Same-length folds: strings.EqualFold is an ASCII fold on these.
+	suffix := func(s string) bool { return n > len(s) && equalFoldASCII(name[n-len(s):], s) }
 	if !suffix("-key") && !suffix("-token") && !suffix("apikey") && !suffix("-secret") && !suffix("_key") && !suffix("_token") {
 		return false
 	}

@@ -46,7 +46,9 @@ const otherMethod = "(other)"
 const otherHosts = "(other hosts)"
 
 // Engine consumes transactions in capture-time order and keeps the endpoint
-// inventory. It is not safe for concurrent use: feed it from one goroutine.
+// inventory. It is not safe for concurrent use: feed it from one goroutine,
+// except for Prepare, which any number of goroutines may call at once
+// (see Prepared).
 type Engine struct {
 	opts  Options
 	hosts map[string]*hostState
@@ -56,9 +58,8 @@ type Engine struct {
 	dotProbes uint64
 	secrets   secretDetector
 	pii       piiDetector
-	// last is the view of the transaction being observed, shared by the
-	// detectors that run after the inventory.
-	last *txView
+	// scratch is Observe's Prepared, reused.
+	scratch Prepared
 	// behave holds the behavioural baselines and detectors (nil when
 	// disabled).
 	behave *behaviour
@@ -98,15 +99,14 @@ func NewEngine(opts Options) (*Engine, error) {
 
 // txView is what the inventory reads of a transaction.
 type txView struct {
-	ts         time.Time
-	client     netip.Addr
-	status     int
-	auth       authSet
-	cred       credential
-	sensitive  sensitiveSet
-	queryNames []string
-	credNames  []string // "in:name" of credentials, for export
-	respType   string   // response media type
+	ts        time.Time
+	client    netip.Addr
+	status    int
+	auth      authSet
+	cred      credential
+	sensitive sensitiveSet
+	credNames []credName // credentials by where they were, for export
+	respType  string     // response media type
 	// raw and query feed the inferred schemas (schema.go).
 	raw   *reassembly.Transaction
 	query []queryParam
@@ -115,68 +115,47 @@ type txView struct {
 // Observe adds one transaction to the inventory and returns its endpoint
 // template ("" for a response seen without its request). The template is
 // the one known now; the report aggregates by the final, learnt one.
+// It is Prepare and ObservePrepared in one.
 func (e *Engine) Observe(t *reassembly.Transaction) string {
-	if t.Method == "" {
-		return ""
-	}
-	e.last = nil
-	e.secrets.scan(t)
-	path := e.inventory(t)
-	if path != "" {
-		e.secrets.observe(e, t, path)
-		if e.last != nil {
-			host := EndpointHost(t)
-			e.pii.observe(t, e.last, host, path)
-			if e.behave != nil {
-				e.behave.observe(t, e.last, host, strings.ToUpper(truncate(t.Method, 32)), path)
-			}
-		}
-	}
+	p := &e.scratch
+	e.Prepare(t, p)
+	path := e.ObservePrepared(t, p)
+	p.reset()
+	p.view.raw = nil
 	return path
 }
 
-// inventory adds a transaction with a request to the inventory and returns
-// its endpoint template ("" for requests kept out of it).
-func (e *Engine) inventory(t *reassembly.Transaction) string {
-	segs := splitPath(t.Target)
-	if hasDotSegment(segs) {
+// inventory adds a prepared transaction with a request to the inventory
+// and returns its endpoint template ("" for requests kept out of it).
+func (e *Engine) inventory(t *reassembly.Transaction, p *Prepared) string {
+	segs := p.segs
+	if p.dot {
 		// No client of a real API sends /../ (servers resolve it away):
 		// these are path-traversal probes, kept out of the inventory and
 		// counted. Detectors see them through their own paths.
 		e.dotProbes++
 		return ""
 	}
-	hs := e.host(EndpointHost(t))
-	query := parseQuery(t.Target)
-	v := txView{ts: t.RequestTime, client: e.clientOf(t), status: outcomeOf(t), raw: t, query: query}
-	if v.ts.IsZero() {
-		v.ts = t.ResponseTime
-	}
-	v.auth, v.cred = authOf(t, query)
-	// The response body was scanned (secrets and personal data) by Observe.
-	v.sensitive = e.secrets.respTypes
-	e.last = &v
-	for _, q := range query {
-		v.queryNames = append(v.queryNames, q.name)
-	}
-	v.credNames = credentialNames(t, query, v.credNames[:0])
-	v.respType = mediaType(t.RespHeader("Content-Type"))
-	method := strings.ToUpper(truncate(t.Method, 32))
+	hs := e.host(p.host)
+	v := &p.view
+	query := v.query
+	method := p.method
 	if op := hs.matchSpec(method, segs); op != nil {
 		st := hs.documented[op]
 		if st == nil {
 			st = &epStats{}
 			hs.documented[op] = st
 		}
-		st.record(&v)
-		var undoc []string
+		st.record(v)
+		undoc := false
 		for _, q := range query {
 			if !contains(op.Query, q.name) && !credentialParams[paramKey(q.name)] {
-				undoc = append(undoc, q.name)
+				undoc = true
+				break
 			}
 		}
-		if undoc != nil {
-			st.addUndocQuery(undoc)
+		if undoc {
+			st.addUndocQuery(query, op.Query)
 		}
 		return op.Path
 	}
@@ -193,7 +172,7 @@ func (e *Engine) inventory(t *reassembly.Transaction) string {
 			hs.shaped[k] = st
 		}
 		if st != nil {
-			st.record(&v)
+			st.record(v)
 			st.noteLastSeg(segs[len(segs)-1])
 			return op.Path
 		}
@@ -221,7 +200,7 @@ func (e *Engine) inventory(t *reassembly.Transaction) string {
 		st = &epStats{}
 		n.ep[method] = st
 	}
-	st.record(&v)
+	st.record(v)
 	return hs.trie.templateOf(n)
 }
 
@@ -293,6 +272,14 @@ func EndpointHost(t *reassembly.Transaction) string {
 // whatever the scheme: a sensor rarely knows it for sure, and
 // api.example.com:443 is the same API as api.example.com).
 func normalizeHost(h string) string {
+	if n, ok := plainHost(h); ok {
+		return n
+	}
+	return normalizeHostFull(h)
+}
+
+// normalizeHostFull is normalizeHost for every host.
+func normalizeHostFull(h string) string {
 	h = strings.ToLower(strings.TrimSpace(h))
 	host, port, err := net.SplitHostPort(h)
 	if err != nil {
@@ -305,6 +292,37 @@ func normalizeHost(h string) string {
 		return host
 	}
 	return h
+}
+
+// plainHost is normalizeHost for the common case, without allocating: a
+// lower-case name or IPv4 address, with at most a port, not ending in a
+// dot. ok is false for anything else (upper case, spaces, IPv6 brackets,
+// a trailing dot), which normalizeHost handles in full.
+func plainHost(h string) (string, bool) {
+	colon := -1
+	for i := 0; i < len(h); i++ {
+		switch c := h[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '.', c == '-', c == '_':
+		case c == ':' && colon < 0:
+			colon = i
+		default:
+			return "", false
+		}
+	}
+	host := h
+	if colon >= 0 {
+		host = h[:colon]
+	}
+	if host == "" || host[len(host)-1] == '.' {
+		return "", false
+	}
+	if colon < 0 {
+		return h, true
+	}
+	if port := h[colon+1:]; port == "80" || port == "443" || port == "" {
+		return host, true
+	}
+	return h, true
 }
 
 // Report returns the inventory and the alerts so far. Summary and

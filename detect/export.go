@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/shadowtap/shadowtap/reassembly"
 )
 
 // ExportOptions select what Engine.ExportSpec writes. The zero value
@@ -207,34 +206,6 @@ func operationID(method, path string) string {
 		}
 	}
 	return b.String()
-}
-
-// credentialNames appends the API keys of a request as "in:name" (header,
-// query or cookie); bearer and basic credentials are schemes of their own.
-func credentialNames(t *reassembly.Transaction, query []queryParam, out []string) []string {
-	for _, h := range apiKeyHeaders {
-		if t.ReqHeader(h) != "" {
-			out = append(out, "header:"+h)
-		}
-	}
-	for _, q := range query {
-		if apiKeyParams[paramKey(q.name)] && q.value != "" {
-			out = append(out, "query:"+q.name)
-		}
-	}
-	if c := t.ReqHeader("Cookie"); c != "" {
-		for _, part := range strings.Split(c, ";") {
-			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
-			ln := strings.ToLower(name)
-			for _, s := range sessionCookies {
-				if strings.Contains(ln, s) {
-					out = append(out, "cookie:"+name)
-					break
-				}
-			}
-		}
-	}
-	return out
 }
 
 // mediaType is a Content-Type without its parameters, lower-cased.

@@ -134,9 +134,10 @@ func (s *epStats) shapedPath(tmpl string) string {
 	return tmpl[:i+1] + s.lastSeg
 }
 
-// addUndocQuery records the undocumented query parameters of the request
-// just recorded (so s.last and s.lastClient are this request's).
-func (s *epStats) addUndocQuery(names []string) {
+// addUndocQuery records the query parameters of the request just recorded
+// (so s.last and s.lastClient are this request's) that are neither
+// documented nor credential parameters; the caller has found one.
+func (s *epStats) addUndocQuery(query []queryParam, documented []string) {
 	if s.undocQuery == nil {
 		s.undocQuery = map[string]struct{}{}
 	}
@@ -146,9 +147,12 @@ func (s *epStats) addUndocQuery(names []string) {
 		s.undocClient = s.lastClient
 	}
 	s.undocLast = s.last
-	for _, name := range names {
+	for _, q := range query {
+		if contains(documented, q.name) || credentialParams[paramKey(q.name)] {
+			continue
+		}
 		if len(s.undocQuery) < maxQueryNames {
-			s.undocQuery[truncate(name, maxQueryNameLen)] = struct{}{}
+			s.undocQuery[truncate(q.name, maxQueryNameLen)] = struct{}{}
 		}
 	}
 }
@@ -176,7 +180,7 @@ func (s *epStats) record(t *txView) {
 	s.auth |= t.auth
 	s.sensitive |= t.sensitive
 	for _, c := range t.credNames {
-		addBounded(&s.credNames, c, maxCredNames)
+		c.addTo(&s.credNames)
 	}
 	if t.respType != "" {
 		addBounded(&s.respTypes, t.respType, maxRespTypes)
@@ -184,12 +188,12 @@ func (s *epStats) record(t *txView) {
 	if t.raw != nil || len(t.query) > 0 {
 		s.schemas.observe(t.raw, t.query, s.count)
 	}
-	for _, q := range t.queryNames {
+	for _, q := range t.query {
 		if s.query == nil {
 			s.query = map[string]struct{}{}
 		}
 		if len(s.query) < maxQueryNames {
-			s.query[truncate(q, maxQueryNameLen)] = struct{}{}
+			addKey(s.query, truncate(q.name, maxQueryNameLen))
 		}
 	}
 }
@@ -200,7 +204,14 @@ func addBounded(m *map[string]struct{}, v string, max int) {
 		*m = map[string]struct{}{}
 	}
 	if len(*m) < max {
-		(*m)[truncate(v, maxQueryNameLen)] = struct{}{}
+		addKey(*m, truncate(v, maxQueryNameLen))
+	}
+}
+
+// addKey adds k to the set m; a key already there costs a lookup only.
+func addKey(m map[string]struct{}, k string) {
+	if _, ok := m[k]; !ok {
+		m[k] = struct{}{}
 	}
 }
 

@@ -124,10 +124,3 @@ func (d *piiDetector) alerts() []Alert {
 	})
 	return out
 }
-
-// observeValues feeds the personal values of a response (the findings of
-// the secret detector's scan, whose spans index t.RespBody) to the volume
-// watch.
-func (d *piiDetector) observeValues(v *txView, t *reassembly.Transaction, fs []finding, path string) {
-	d.volume.observe(v, t, fs, EndpointHost(t), strings.ToUpper(truncate(t.Method, 32)), path)
-}

@@ -138,9 +138,9 @@ func (d *piiVolume) closeWindow(p *piiPrincipal) {
 	p.inserted, p.checked = 0, 0
 }
 
-// observe adds the personal values of one 2xx response to its principal's
-// window and raises or extends the principal's episode.
-func (d *piiVolume) observe(v *txView, t *reassembly.Transaction, fs []finding, host, method, path string) {
+// observe adds the personal values of one 2xx response (personalValues)
+// to its principal's window and raises or extends the principal's episode.
+func (d *piiVolume) observe(v *txView, t *reassembly.Transaction, vals []personalValue, host, method, path string) {
 	principal := v.cred.fingerprint
 	if principal == "" || t.Status < 200 || t.Status >= 300 || v.ts.IsZero() {
 		return
@@ -169,14 +169,11 @@ func (d *piiVolume) observe(v *txView, t *reassembly.Transaction, fs []finding, 
 	}
 	p.last = v.ts
 	var types sensitiveSet
-	for _, f := range fs {
-		if !f.typ.personal() {
-			continue
-		}
+	for _, f := range vals {
 		if p.sketch == nil {
 			p.sketch, _ = hyperloglog.NewSketch(piiHLLPrecision, true)
 		}
-		p.sketch.InsertHash(valueHash(f.typ, t.RespBody[f.start:f.end]))
+		p.sketch.InsertHash(f.hash)
 		p.inserted++
 		types |= dataInfo[f.typ].bit
 	}

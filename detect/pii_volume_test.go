@@ -34,7 +34,7 @@ func TestPIIVolume(t *testing.T) {
 	var d piiVolume
 	obs := func(at time.Duration, cred string, first, n int) {
 		v, tr, fs := volumeTx(at, cred, first, n)
-		d.observe(v, tr, fs, "api.example.com", "GET", "/v1/customers")
+		d.observe(v, tr, personalValues(tr.RespBody, fs, nil), "api.example.com", "GET", "/v1/customers")
 	}
 	// 30 hours of 150 principals each reading a few customers an hour; an
 	// export principal reading 2,500 every night from the first one.
@@ -85,12 +85,12 @@ func TestPIIVolumeState(t *testing.T) {
 	for h := range 27 {
 		for p := range 20 {
 			v, tr, fs := volumeTx(time.Duration(h)*time.Hour+time.Duration(p)*time.Second, "jwt:p"+strconv.Itoa(p), p*10+h, 5)
-			d.observe(v, tr, fs, "api.example.com", "GET", "/v1/customers")
+			d.observe(v, tr, personalValues(tr.RespBody, fs, nil), "api.example.com", "GET", "/v1/customers")
 		}
 	}
 	for k := range 30 {
 		v, tr, fs := volumeTx(26*time.Hour+time.Duration(k)*time.Minute, "jwt:p3", 9000+k*100, 100)
-		d.observe(v, tr, fs, "api.example.com", "GET", "/v1/customers")
+		d.observe(v, tr, personalValues(tr.RespBody, fs, nil), "api.example.com", "GET", "/v1/customers")
 	}
 	if len(d.episodes) != 1 {
 		t.Fatalf("%d episodes", len(d.episodes))
@@ -149,7 +149,7 @@ func TestPIIVolumeMemory(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for _, x := range txs {
-		d.observe(x.v, x.t, x.fs, "h", "GET", "/p")
+		d.observe(x.v, x.t, personalValues(x.t.RespBody, x.fs, nil), "h", "GET", "/p")
 	}
 	runtime.ReadMemStats(&after)
 	per := float64(after.TotalAlloc-before.TotalAlloc) / n

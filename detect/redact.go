@@ -138,15 +138,21 @@ type queryParam struct{ name, value string }
 
 // parseQuery splits the query of a request-target (no decoding).
 func parseQuery(target string) []queryParam {
+	return appendQuery(nil, target)
+}
+
+// appendQuery is parseQuery appending to out.
+func appendQuery(out []queryParam, target string) []queryParam {
 	_, q, ok := strings.Cut(target, "?")
 	if !ok || q == "" {
-		return nil
+		return out
 	}
 	if i := strings.IndexByte(q, '#'); i >= 0 {
 		q = q[:i]
 	}
-	var out []queryParam
-	for _, p := range strings.Split(q, "&") {
+	for q != "" {
+		var p string
+		p, q, _ = strings.Cut(q, "&")
 		if p == "" {
 			continue
 		}

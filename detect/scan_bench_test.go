@@ -217,13 +217,13 @@ func BenchmarkScanTransaction(b *testing.B) {
 		txs[i].RespBody = bodies[i]
 		total += len(bodies[i]) + len(txs[i].Target)
 	}
-	var d secretDetector
+	var p Prepared
 	b.SetBytes(int64(total))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		for _, t := range txs {
-			d.scan(t)
+			p.scanSecrets(t)
 		}
 	}
 }

@@ -45,6 +45,20 @@ var issuedHeaders = map[string]bool{
 
 // isAuthHeader reports a request header that carries credentials.
 func isAuthHeader(name string) bool {
+	var buf [64]byte
+	ln, ok := lowerASCII(buf[:0], name)
+	if !ok {
+		return isAuthHeaderSlow(name)
+	}
+	if authHeadersLower[string(ln)] || apiKeyHeadersLower[string(ln)] {
+		return true
+	}
+	return hasCredentialWord(ln)
+}
+
+// isAuthHeaderSlow is isAuthHeader for names that are long or not ASCII
+// (strings.EqualFold folds some non-ASCII letters into ASCII ones).
+func isAuthHeaderSlow(name string) bool {
 	name = textproto.CanonicalMIMEHeaderKey(name)
 	if authHeaders[name] {
 		return true
@@ -65,6 +79,84 @@ func isAuthHeader(name string) bool {
 	return false
 }
 
+// hasCredentialWord reports a lower-case ASCII name holding one of
+// credentialWords.
+func hasCredentialWord(ln []byte) bool {
+	for i, c := range ln {
+		var ws []string
+		switch c {
+		case 't':
+			ws = credentialWordsT
+		case 'a':
+			ws = credentialWordsA
+		case 'k':
+			ws = credentialWordsK
+		case 'j':
+			ws = credentialWordsJ
+		case 's':
+			ws = credentialWordsS
+		case 'c':
+			ws = credentialWordsC
+		case 'p':
+			ws = credentialWordsP
+		default:
+			continue
+		}
+		for _, w := range ws {
+			if len(ln)-i >= len(w) && string(ln[i:i+len(w)]) == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// credentialWords by first letter, for hasCredentialWord (the switch there
+// must name every first letter of credentialWords; a test checks).
+var (
+	credentialWordsT = []string{"token"}
+	credentialWordsA = []string{"auth"}
+	credentialWordsK = []string{"key"}
+	credentialWordsJ = []string{"jwt"}
+	credentialWordsS = []string{"session", "secret", "signature"}
+	credentialWordsC = []string{"credential"}
+	credentialWordsP = []string{"password"}
+)
+
+// Lower-cased copies of authHeaders, apiKeyHeaders and issuedHeaders, for
+// lookups by a lower-cased ASCII name.
+var (
+	authHeadersLower   = lowerKeys(authHeaders)
+	apiKeyHeadersLower = lowerKeys(sliceSet(apiKeyHeaders[:]))
+	issuedHeadersLower = lowerKeys(issuedHeaders)
+)
+
+func lowerKeys(m map[string]bool) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k, v := range m {
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}
+
+func sliceSet(s []string) map[string]bool {
+	out := make(map[string]bool, len(s))
+	for _, k := range s {
+		out[k] = true
+	}
+	return out
+}
+
+// isIssuedHeader reports a response header through which APIs hand out
+// credentials (issuedHeaders).
+func isIssuedHeader(name string) bool {
+	var buf [64]byte
+	if ln, ok := lowerASCII(buf[:0], name); ok {
+		return issuedHeadersLower[string(ln)]
+	}
+	return issuedHeaders[textproto.CanonicalMIMEHeaderKey(name)]
+}
+
 // credentialWords mark header names that carry credentials.
 var credentialWords = []string{"token", "auth", "key", "jwt", "session", "secret", "credential", "signature", "password"}
 
@@ -74,17 +166,21 @@ func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)
 // secretFingerprint is the contract's form of a secret in outputs.
 func secretFingerprint(v []byte) string {
 	sum := sha256.Sum256(v)
-	return "secret:" + hex.EncodeToString(sum[:4])
+	var b [len("secret:") + 8]byte
+	copy(b[:], "secret:")
+	hex.Encode(b[len("secret:"):], sum[:4])
+	return string(b[:])
 }
 
-// findSecrets looks for recognised secrets outside the API's own
+// scanSecrets looks for recognised secrets outside the API's own
 // authentication: in the path, in query parameters that are not credential
 // parameters, in non-authentication request headers, in response headers
 // other than those that issue credentials, and in both bodies (where
-// issued JWTs are normal and are not reported). The findings of the
-// response body, personal data included, are left in d.resp.
-func (d *secretDetector) findSecrets(t *reassembly.Transaction) {
-	hits := d.hits[:0]
+// issued JWTs are normal and are not reported) into p.hits. The response
+// body's data types, personal data included, go to p.respTypes and its
+// personal values to p.values.
+func (p *Prepared) scanSecrets(t *reassembly.Transaction) {
+	hits := p.hits[:0]
 	add := func(where string, b []byte, fs []finding) {
 		for _, f := range fs {
 			if !f.typ.secret() {
@@ -96,7 +192,7 @@ func (d *secretDetector) findSecrets(t *reassembly.Transaction) {
 			}
 		}
 	}
-	fs := d.buf[:0]
+	fs := p.findings[:0]
 	path, query, _ := strings.Cut(t.Target, "?")
 	if i := strings.IndexByte(query, '#'); i >= 0 {
 		query = query[:i]
@@ -104,8 +200,10 @@ func (d *secretDetector) findSecrets(t *reassembly.Transaction) {
 	if fs = theScanner.scan(bytesOf(path), scanSecrets|scanJWT, fs[:0]); len(fs) > 0 {
 		add("url path", bytesOf(path), fs)
 	}
-	for p := range strings.SplitSeq(query, "&") {
-		name, value, _ := strings.Cut(p, "=")
+	for query != "" {
+		var q string
+		q, query, _ = strings.Cut(query, "&")
+		name, value, _ := strings.Cut(q, "=")
 		if value == "" || credentialParams[paramKey(name)] {
 			continue
 		}
@@ -122,19 +220,34 @@ func (d *secretDetector) findSecrets(t *reassembly.Transaction) {
 		}
 	}
 	for _, h := range t.RespHeaders {
-		if len(h.Value) < 16 || isAuthHeader(h.Name) || issuedHeaders[textproto.CanonicalMIMEHeaderKey(h.Name)] {
+		if len(h.Value) < 16 || isAuthHeader(h.Name) || isIssuedHeader(h.Name) {
 			continue
 		}
 		if fs = theScanner.scan(bytesOf(h.Value), scanSecrets, fs[:0]); len(fs) > 0 {
 			add("response header "+truncate(h.Name, 64), bytesOf(h.Value), fs)
 		}
 	}
-	if fs = theScanner.scan(t.ReqBody, scanSecrets, fs[:0]); len(fs) > 0 {
+	if fs = theScanner.scan(t.ReqBodySample(), scanSecrets, fs[:0]); len(fs) > 0 {
 		add("request body", t.ReqBody, fs)
 	}
-	fs = theScanner.scan(t.RespBody, scanSecrets|scanPersonal, fs[:0])
+	fs = theScanner.scan(t.RespBodySample(), scanSecrets|scanPersonal, fs[:0])
 	add("response body", t.RespBody, fs)
-	d.buf, d.hits = fs, hits
+	p.respTypes = setOf(fs)
+	if p.respTypes&personalSet != 0 {
+		p.values = personalValues(t.RespBody, fs, p.values[:0])
+	}
+	p.findings, p.hits = fs, hits
+}
+
+// personalValues appends the personal values among the findings fs of the
+// body b to out, in order.
+func personalValues(b []byte, fs []finding, out []personalValue) []personalValue {
+	for _, f := range fs {
+		if f.typ.personal() {
+			out = append(out, personalValue{f.typ, valueHash(f.typ, b[f.start:f.end])})
+		}
+	}
+	return out
 }
 
 // secretKey identifies a secret_exposure episode: one secret on one
@@ -154,41 +267,16 @@ type secretEpisode struct {
 type secretDetector struct {
 	episodes map[secretKey]*secretEpisode
 	dropped  uint64
-	// hits are the secrets of the transaction being observed.
-	hits []secretHit
-	// buf holds the findings of its response body after scan (secrets and
-	// personal data); their spans index the response body.
-	buf []finding
-	// inResponse is set by scan when the response body holds a secret;
-	// respTypes are the data types of the response body.
-	inResponse bool
-	respTypes  sensitiveSet
 }
 
-// scan finds the secrets of one transaction, for observe and the
-// inventory, and the personal data of its response.
-func (d *secretDetector) scan(t *reassembly.Transaction) {
-	d.findSecrets(t)
-	d.respTypes = setOf(d.buf)
-	d.inResponse = d.respTypes&sensSecret != 0
-}
-
-// observe raises or extends the episodes of the secrets scan found in a
+// observe raises or extends the episodes of the secrets Prepare found in a
 // transaction whose endpoint template is path.
-func (d *secretDetector) observe(e *Engine, t *reassembly.Transaction, path string) {
-	if e.last != nil && d.respTypes&personalSet != 0 {
-		e.pii.observeValues(e.last, t, d.buf, path)
-	}
-	if len(d.hits) == 0 {
+func (d *secretDetector) observe(e *Engine, t *reassembly.Transaction, p *Prepared, path string) {
+	if len(p.hits) == 0 {
 		return
 	}
-	host := EndpointHost(t)
-	method := strings.ToUpper(truncate(t.Method, 32))
-	ts := t.RequestTime
-	if ts.IsZero() {
-		ts = t.ResponseTime
-	}
-	for _, h := range d.hits {
+	host, method, ts := p.host, p.method, p.view.ts
+	for _, h := range p.hits {
 		k := secretKey{host, method, path, h.fingerprint}
 		ep := d.episodes[k]
 		if ep == nil {
@@ -199,16 +287,14 @@ func (d *secretDetector) observe(e *Engine, t *reassembly.Transaction, path stri
 			if d.episodes == nil {
 				d.episodes = map[secretKey]*secretEpisode{}
 			}
-			_, cred := authOf(t, parseQuery(t.Target))
 			var principal *string
-			if cred.fingerprint != "" {
-				p := cred.fingerprint
-				principal = &p
+			if fp := p.view.cred.fingerprint; fp != "" {
+				principal = &fp
 			}
 			sev := dataInfo[h.typ].severity
 			ep = &secretEpisode{first: ts, wheres: map[string]bool{}, alert: Alert{
 				Kind: KindSecretExposure, Severity: sev, Host: host, Method: method, Path: path,
-				Client: e.clientOf(t).String(), Principal: principal,
+				Client: p.view.client.String(), Principal: principal,
 				Summary: fmt.Sprintf("%s found in the %s of %s %s", dataInfo[h.typ].title, h.where, method, path),
 				Evidence: map[string]any{
 					"detected_at": FormatTime(ts),

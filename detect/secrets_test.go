@@ -139,12 +139,12 @@ func TestFindSecretsNoAllocs(t *testing.T) {
 	x.ReqHeaders = []reassembly.Header{{Name: "Authorization", Value: "Bearer " + jwtTok}, {Name: "User-Agent", Value: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36"}}
 	x.RespHeaders = []reassembly.Header{{Name: "Content-Type", Value: "application/json; charset=utf-8"}}
 	x.RespBody = []byte(`{"id":42,"name":"Ann Lee","email":"ann@mail.example","orders":[{"id":7,"total":19.99}]}`)
-	var d secretDetector
-	d.scan(x) // sizes the buffers
-	if n := testing.AllocsPerRun(50, func() { d.scan(x) }); n != 0 {
+	var p Prepared
+	p.scanSecrets(x) // sizes the buffers
+	if n := testing.AllocsPerRun(50, func() { p.reset(); p.scanSecrets(x) }); n != 0 {
 		t.Errorf("%.1f allocations per transaction", n)
 	}
-	if len(d.hits) != 0 || d.respTypes != sensEmail {
-		t.Errorf("hits %v, types %v", d.hits, d.respTypes.names())
+	if len(p.hits) != 0 || p.respTypes != sensEmail || len(p.values) != 1 {
+		t.Errorf("hits %v, types %v, values %v", p.hits, p.respTypes.names(), p.values)
 	}
 }

@@ -220,6 +220,15 @@ func allDigits(s string) bool {
 // splitPath splits a request-target into its path segments, dropping the
 // query and fragment and tolerating absolute-form targets.
 func splitPath(target string) []string {
+	segs := appendPath(nil, target)
+	if len(segs) == 0 {
+		return nil
+	}
+	return segs
+}
+
+// appendPath is splitPath appending to segs.
+func appendPath(segs []string, target string) []string {
 	if i := strings.IndexAny(target, "?#"); i >= 0 {
 		target = target[:i]
 	}
@@ -233,9 +242,16 @@ func splitPath(target string) []string {
 	}
 	target = strings.Trim(target, "/")
 	if target == "" {
-		return nil
+		return segs
 	}
-	return strings.Split(target, "/")
+	for {
+		seg, rest, ok := strings.Cut(target, "/")
+		segs = append(segs, seg)
+		if !ok {
+			return segs
+		}
+		target = rest
+	}
 }
 
 // hasDotSegment reports a "." or ".." segment, plain or percent-encoded.

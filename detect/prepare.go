@@ -1,0 +1,117 @@
+package detect
+
+import (
+	"strings"
+
+	"github.com/shadowtap/shadowtap/reassembly"
+)
+
+// Prepared is what observing a transaction computes from the transaction
+// and the engine's configuration alone: the scans of its target, headers
+// and bodies for secrets and personal data, its authentication and
+// principal, its host, method, path segments, query parameters and
+// response media type. Engine.Prepare fills it, on any goroutine;
+// Engine.ObservePrepared applies it to the engine's state.
+//
+// The zero value is ready for Prepare. A Prepared may be reused for
+// another transaction once ObservePrepared has returned: Prepare resets it
+// and reuses its buffers, so a pool of them allocates nothing per
+// transaction in the steady state. It holds views of the transaction it
+// was prepared from (strings of its target and headers).
+type Prepared struct {
+	// valid is false for a transaction without a request (nothing to do).
+	valid bool
+	// dot: the path has dot-segments (a traversal probe).
+	dot    bool
+	host   string
+	method string
+	segs   []string
+	view   txView
+	// hits are the secrets found, for the secret detector.
+	hits []secretHit
+	// values are the personal values of the response body, in the order
+	// found, for the volume watch; respTypes the data types found there.
+	values    []personalValue
+	respTypes sensitiveSet
+	// findings is the scanner's buffer.
+	findings []finding
+}
+
+// personalValue is one personal value of a response body, as the volume
+// watch counts it.
+type personalValue struct {
+	typ  dataType
+	hash uint64
+}
+
+// Prepare computes the stateless part of observing t into p (see
+// Prepared), overwriting what p held.
+//
+// Concurrency: Prepare reads only the engine's configuration, which does
+// not change after NewEngine, and package tables that never change, so it
+// may run on any number of goroutines at once, concurrently with each
+// other and with ObservePrepared, Observe, Report and the engine's other
+// methods (which run on one goroutine). Each call needs its own p, and t
+// must not change until ObservePrepared(t, p) has returned.
+func (e *Engine) Prepare(t *reassembly.Transaction, p *Prepared) {
+	p.reset()
+	if t.Method == "" {
+		return
+	}
+	p.valid = true
+	p.scanSecrets(t)
+	p.segs = appendPath(p.segs, t.Target)
+	if hasDotSegment(p.segs) {
+		p.dot = true
+		return
+	}
+	p.host = EndpointHost(t)
+	p.method = strings.ToUpper(truncate(t.Method, 32))
+	v := &p.view
+	v.ts, v.client, v.status, v.raw = t.RequestTime, e.clientOf(t), outcomeOf(t), t
+	if v.ts.IsZero() {
+		v.ts = t.ResponseTime
+	}
+	v.query = appendQuery(v.query, t.Target)
+	v.auth, v.cred, v.credNames = authAndCreds(t, v.query, v.credNames)
+	v.sensitive = p.respTypes
+	v.respType = mediaType(t.RespHeader("Content-Type"))
+}
+
+// reset empties p for another transaction, keeping its buffers.
+func (p *Prepared) reset() {
+	*p = Prepared{
+		segs:     p.segs[:0],
+		hits:     p.hits[:0],
+		values:   p.values[:0],
+		findings: p.findings[:0],
+		view: txView{
+			query:     p.view.query[:0],
+			credNames: p.view.credNames[:0],
+		},
+	}
+}
+
+// ObservePrepared applies to the engine's state a transaction prepared by
+// Prepare (on this engine) and returns its endpoint template, as Observe
+// does. Like Observe it must not run concurrently with the engine's other
+// methods other than Prepare; p may be reused once it returns.
+func (e *Engine) ObservePrepared(t *reassembly.Transaction, p *Prepared) string {
+	if !p.valid {
+		return ""
+	}
+	path := e.inventory(t, p)
+	if path == "" {
+		return ""
+	}
+	v := &p.view
+	if p.respTypes&personalSet != 0 {
+		e.pii.volume.observe(v, t, p.values, p.host, p.method, path)
+	}
+	e.secrets.observe(e, t, p, path)
+	e.pii.observe(t, v, p.host, path)
+	if e.behave != nil {
+		e.behave.observe(t, v, p.host, p.method, path)
+	}
+	return path
+}

@@ -1,0 +1,132 @@
+package detect
+
+import (
+	"math/rand/v2"
+	"net/textproto"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/shadowtap/shadowtap/reassembly"
+)
+
+// fastPathInputs are header and host names for the fast paths' tests:
+// common ones, odd cases and random mixes of letters that build the
+// credential words, including non-ASCII letters that fold into ASCII
+// (the Kelvin sign, the long s, dotted capital I).
+func fastPathInputs() []string {
+	in := []string{"", "Authorization", "AUTHORIZATION", "authorization", "Cookie", "Set-Cookie", "X-API-Key", "x-api-key",
+		"Api-Key", "X-Api-Token", "X-Auth-Token", "Ocp-Apim-Subscription-Key", "User-Agent", "Accept", "Content-Type",
+		"X-Request-Id", "X-Session-Id", "X-Client-Secret", "X-Jwt", "X-Signature", "X-Password", "X-Credentials",
+		"Location", "Www-Authenticate", "X-Csrf-Token", "Keep-Alive", "Idempotency-Key", "Sec-WebSocket-Key",
+		"X-Api-\u212aey", "X-\u017fession", "X-Api-Token ", "bad header", "Authorization\x00", strings.Repeat("x", 70) + "-token",
+		strings.Repeat("X", 63) + "K", "x-tok", "token", "TOKEN", "x_auth_key", "\u0130d",
+		"api.example.com", "API.example.com", "api.example.com:443", "api.example.com:80", "api.example.com:8080",
+		"api.example.com.", "api.example.com.:443", " api.example.com ", "[::1]:443", "::1", "[::1]", "10.0.0.1:443",
+		"10.0.0.1", "a:b:c", ":443", "host:", "h_st.example:0443", "xn--bcher-kva.example",
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	alphabet := []string{"t", "o", "k", "e", "n", "a", "u", "h", "j", "w", "s", "i", "c", "r", "d", "l", "p", "g", "T", "K", "S", "-", "_", ":", ".", "4", "\u212a", "\u017f", "\u0130", " "}
+	for range 5000 {
+		var b strings.Builder
+		for range 1 + r.IntN(20) {
+			b.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		in = append(in, b.String())
+	}
+	return in
+}
+
+// TestFastPathsAgree: the allocation-free paths of header classification
+// and host normalisation answer as the general ones do.
+func TestFastPathsAgree(t *testing.T) {
+	for _, s := range fastPathInputs() {
+		if got, want := isAuthHeader(s), isAuthHeaderSlow(s); got != want {
+			t.Errorf("isAuthHeader(%q) = %v, want %v", s, got, want)
+		}
+		if got, want := isIssuedHeader(s), issuedHeaders[textproto.CanonicalMIMEHeaderKey(s)]; got != want {
+			t.Errorf("isIssuedHeader(%q) = %v, want %v", s, got, want)
+		}
+		if got, want := normalizeHost(s), normalizeHostFull(s); got != want {
+			t.Errorf("normalizeHost(%q) = %q, want %q", s, got, want)
+		}
+		if got, want := isSessionCookie(s), sessionCookieSlow(s); got != want {
+			t.Errorf("isSessionCookie(%q) = %v, want %v", s, got, want)
+		}
+	}
+	// hasCredentialWord's switch knows every first letter.
+	for _, w := range credentialWords {
+		if !hasCredentialWord([]byte("x-" + w)) {
+			t.Errorf("credential word %q not found", w)
+		}
+	}
+}
+
+func sessionCookieSlow(name string) bool {
+	ln := strings.ToLower(name)
+	for _, s := range sessionCookies {
+		if strings.Contains(ln, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestPrepareConcurrent: preparing transactions on several goroutines at
+// once while one goroutine applies them gives the report Observe gives,
+// and the reused Prepared values leave nothing behind (run with -race).
+func TestPrepareConcurrent(t *testing.T) {
+	spec, err := LoadSpec("testdata/bench-shop-spec.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	traffic := append(shopTraffic(3000), goldenTransactions()...)
+	want := mustEngine(t, Options{Specs: []*Spec{spec}})
+	var wantPaths []string
+	for _, x := range traffic {
+		wantPaths = append(wantPaths, want.Observe(x))
+	}
+
+	e := mustEngine(t, Options{Specs: []*Spec{spec}})
+	const workers = 4
+	prepared := make([]*Prepared, len(traffic))
+	ready := make([]chan struct{}, len(traffic))
+	for i := range ready {
+		ready[i] = make(chan struct{})
+	}
+	pool := sync.Pool{New: func() any { return new(Prepared) }}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(traffic); i += workers {
+				p := pool.Get().(*Prepared)
+				e.Prepare(traffic[i], p)
+				prepared[i] = p
+				close(ready[i])
+			}
+		})
+	}
+	for i, x := range traffic {
+		<-ready[i]
+		if got := e.ObservePrepared(x, prepared[i]); got != wantPaths[i] {
+			t.Fatalf("transaction %d: template %q, want %q", i, got, wantPaths[i])
+		}
+		pool.Put(prepared[i])
+	}
+	wg.Wait()
+	if got, w := reportJSON(t, e), reportJSON(t, want); got != w {
+		t.Errorf("reports differ:\n%s\nwant\n%s", got, w)
+	}
+}
+
+// TestObserveNoRequest: a response without its request is prepared into
+// nothing and observed as nothing.
+func TestObserveNoRequest(t *testing.T) {
+	e := mustEngine(t, Options{})
+	var p Prepared
+	x := &reassembly.Transaction{Status: 200, Flags: reassembly.FlagNoRequest}
+	e.Prepare(x, &p)
+	if got := e.ObservePrepared(x, &p); got != "" || len(e.Report().Endpoints) != 0 {
+		t.Errorf("template %q", got)
+	}
+}
