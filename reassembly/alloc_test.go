@@ -18,7 +18,7 @@ import (
 // exchange per connection: the request (one segment), the response head
 // and JSON body (two segments), the client's bare ACK.
 type steady struct {
-	sh    *shard
+	sh    *testShard
 	conns int
 	pkts  []capture.Decoded // one round: 4 per connection
 	adv   []uint32          // sequence advance of each packet's sender per round
@@ -70,7 +70,7 @@ func steadySeg(t testing.TB, conn int, fromServer bool, flags string, payload st
 func newSteady(t testing.TB, conns int, opts Options) *steady {
 	o := opts.withDefaults()
 	s := &steady{conns: conns, ts: time.Unix(1700000000, 0)}
-	s.sh = newShard(&o, func(*Transaction) { s.txs++ })
+	s.sh = newTestShard(&o, func(*Transaction) { s.txs++ })
 	// Initial sequence numbers: client 1000, server 5000 (after the SYNs,
 	// 1001 and 5001).
 	for c := 0; c < conns; c++ {

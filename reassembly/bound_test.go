@@ -40,7 +40,7 @@ func TestConnectionBound(t *testing.T) {
 	const flows, bound = 20000, 1000
 	o := Options{MaxConnections: bound}.withDefaults()
 	var txs int
-	sh := newShard(&o, func(*Transaction) { txs++ })
+	sh := newTestShard(&o, func(*Transaction) { txs++ })
 	peak := 0
 	for i := 0; i < flows; i++ {
 		ts := time.Unix(1700000000, 0).Add(time.Duration(i) * 50 * time.Microsecond)
@@ -63,7 +63,7 @@ func TestConnectionBound(t *testing.T) {
 // contiguous: the assembler pushes it on with gaps instead of buffering.
 func TestBufferedPagesBound(t *testing.T) {
 	o := Options{MaxBufferedPagesPerConn: 8}.withDefaults()
-	sh := newShard(&o, func(*Transaction) {})
+	sh := newTestShard(&o, func(*Transaction) {})
 	base := time.Unix(1700000000, 0)
 	sh.assemble(segment(t, 1, base, []byte("GET /x HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n")))
 	for k := 0; k < 200; k++ {

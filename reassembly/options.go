@@ -10,9 +10,12 @@ import (
 
 // Options configure Run. The zero value works.
 type Options struct {
-	// Workers is the number of shards, each with its own assembler and
-	// parsers, running on their own goroutine; flows are assigned by a
-	// symmetric hash. 0 or 1 means everything runs on the caller's goroutine.
+	// Workers is the number of goroutines reassembling and parsing; 0 or 1
+	// means everything runs on the caller's goroutine. Flows are spread by
+	// a symmetric hash over 16 shards, each with its own assembler, bounds
+	// and parsers, which the workers share out (more than 16 workers are
+	// 16). The transactions and counters are the same for any number of
+	// workers (see Run).
 	Workers int
 	// Filter, when not nil, drops packets that do not match.
 	Filter *capture.Filter
@@ -22,8 +25,8 @@ type Options struct {
 	// OnMessage and RequestMethod fields are ignored.
 	HTTP http1.Options
 	// MaxConnections bounds the connections tracked at once (all shards
-	// together); 0 means 1<<18. Beyond it the idlest are closed early
-	// (counted in Stats.EvictedFlows).
+	// together, each holding its 16th); 0 means 1<<18. Beyond a shard's
+	// share its idlest are closed early (counted in Stats.EvictedFlows).
 	MaxConnections int
 	// MaxBufferedPagesTotal bounds the out-of-order segments buffered (all
 	// shards together) in gopacket pages of about 1.9 KiB; 0 means 1<<16
@@ -41,7 +44,7 @@ type Options struct {
 	// Progress, when set, is called on Run's goroutine every 4096 packets
 	// read with the counters so far, for a long-running capture to report
 	// before Run returns. Connection counters (flows, parse errors...)
-	// are added as connections end; with Workers > 1 each shard's are as
+	// are added as connections end; with Workers > 1 each worker's are as
 	// of its last batch. Warnings are left for the Stats Run returns.
 	Progress func(Stats)
 }
@@ -98,8 +101,16 @@ type Stats struct {
 	// tunnels after an upgrade. ResyncSkippedBytes counts bytes the HTTP
 	// parsers discarded while resynchronising.
 	SkippedBytes, ResyncSkippedBytes uint64
-	// DecodeErrors counts bodies whose Content-Encoding failed to decode.
+	// DecodeErrors counts bodies whose Content-Encoding failed to decode
+	// while parsing (unsupported codings; HTTP/2 bodies). HTTP/1 body
+	// samples are decoded when first read (Transaction.RespBodySample),
+	// and a failure then is the transaction's FlagDecodeError.
 	DecodeErrors uint64
+	// DeferredBodies counts encoded HTTP/1 body samples handed on
+	// undecoded; UndecodedBodies counts encoded bodies of binary media
+	// types (images, audio, video, fonts, octet-stream, archives) given no
+	// sample.
+	DeferredBodies, UndecodedBodies uint64
 	// Upgrades counts connections that switched protocol (101, CONNECT).
 	Upgrades uint64
 	// EvictedFlows counts connections closed early by MaxConnections.
@@ -132,6 +143,8 @@ func (s *Stats) add(o *Stats) {
 	s.SkippedBytes += o.SkippedBytes
 	s.ResyncSkippedBytes += o.ResyncSkippedBytes
 	s.DecodeErrors += o.DecodeErrors
+	s.DeferredBodies += o.DeferredBodies
+	s.UndecodedBodies += o.UndecodedBodies
 	s.Upgrades += o.Upgrades
 	s.EvictedFlows += o.EvictedFlows
 	s.HTTP2Flows += o.HTTP2Flows

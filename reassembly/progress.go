@@ -9,7 +9,7 @@ import (
 // progressEvery is the packets Run reads between two Options.Progress calls.
 const progressEvery = 4096
 
-// published holds a shard's counters for Progress, copied by the shard's
+// published holds a worker's counters for Progress, copied by the shard's
 // goroutine and read by Run's.
 type published struct {
 	mu    sync.Mutex
@@ -28,18 +28,13 @@ func (p *published) get() Stats {
 	return p.stats
 }
 
-// progress returns the counters so far: Run's own and the shards'. With
-// one shard it runs on Run's goroutine, so its counters are current.
-func progress(st *Stats, shards []*shard, dec *capture.Decoder) Stats {
+// progress returns the counters so far: Run's own and the shards'
+// (counters adds those: current with one worker, as of each worker's last
+// batch otherwise).
+func progress(st *Stats, counters func(*Stats), dec *capture.Decoder) Stats {
 	s := *st
 	s.Warnings = nil
-	if len(shards) == 1 {
-		shards[0].pub.set(&shards[0].stats)
-	}
-	for _, sh := range shards {
-		p := sh.pub.get()
-		s.add(&p)
-	}
+	counters(&s)
 	s.Decoder = dec.Stats()
 	return s
 }

@@ -11,18 +11,23 @@ import (
 	"github.com/shadowtap/shadowtap/reassembly/content"
 )
 
-// flushEvery is the capture time between two passes that push stalled
-// out-of-order data on and close idle connections.
-const flushEvery = time.Second
-
 // shard owns one TCP assembler and the connections hashed to it. It is owned
-// by one goroutine.
+// by one goroutine (a group's).
+//
+// What a shard does depends only on the segments it is given, in order,
+// and on the passes (tick, finish) its group runs at given points of the
+// capture: never on other shards. Its bounds (connections, buffered pages)
+// and the packet counts that space its flushes are its own.
 type shard struct {
 	opts  *Options
 	env   env
 	stats Stats
-	// pub is stats as of the last batch, for Options.Progress.
-	pub  published
+	// col receives the transactions; emitConn is the id of the connection
+	// gopacket is calling (see tcpStream.id).
+	col      *collector
+	emitConn uint64
+	// idx is the global index of the packet being assembled.
+	idx  uint64
 	pool *greassembly.StreamPool
 	asm  *greassembly.Assembler
 	// maxConns is this shard's share of Options.MaxConnections.
@@ -48,10 +53,11 @@ type shard struct {
 	// only when the segment was queued (ctxKept), otherwise the next
 	// packet reuses it. Slabs are replaced, not reused; a slab lives while
 	// a buffered page points into it.
-	ctxs      []pktContext
-	ctxKept   bool
-	now       time.Time
-	lastFlush time.Time
+	ctxs    []pktContext
+	ctxKept bool
+	// now is the latest capture time of the shard's packets and of the
+	// run's clock at the passes (tick) so far.
+	now time.Time
 	// afterEvict is the live count after the last eviction pass.
 	afterEvict int
 	// ackFlushT, when set, asks for a flush of data queued before it (see
@@ -102,25 +108,30 @@ func (sh *shard) releaseContext() {
 	}
 }
 
-func newShard(opts *Options, sink func(*Transaction)) *shard {
-	sh := &shard{opts: opts}
-	sh.env = env{http: opts.HTTP, sink: sink, stats: &sh.stats}
+// newShard returns one of n shards that share opts' bounds, handing its
+// transactions to col.
+func newShard(opts *Options, n int, col *collector) *shard {
+	sh := &shard{opts: opts, col: col}
+	sh.env = env{http: opts.HTTP, sink: sh.emit, stats: &sh.stats}
 	if sh.env.http.Decoders == nil {
 		sh.env.http.Decoders = new(content.Pool)
 	}
 	sh.pool = greassembly.NewStreamPool(sh)
 	sh.asm = greassembly.NewAssembler(sh.pool)
-	sh.asm.MaxBufferedPagesTotal = max(opts.MaxBufferedPagesTotal/opts.Workers, 64)
+	sh.asm.MaxBufferedPagesTotal = max(opts.MaxBufferedPagesTotal/n, 64)
 	sh.asm.MaxBufferedPagesPerConnection = opts.MaxBufferedPagesPerConn
-	sh.maxConns = max(opts.MaxConnections/opts.Workers, 16)
+	sh.maxConns = max(opts.MaxConnections/n, 16)
 	return sh
 }
+
+// emit hands a transaction of connection emitConn to the collector.
+func (sh *shard) emit(tx *Transaction) { sh.col.put(sh.emitConn, tx) }
 
 // New is called by the gopacket assembler for the first packet of a
 // connection (the one in sh.cur).
 func (sh *shard) New(_, _ gopacket.Flow, _ *layers.TCP, _ greassembly.AssemblerContext) greassembly.Stream {
 	k := &sh.cur.Key
-	s := &tcpStream{sh: sh, idx: len(sh.streams), last: sh.cur.Timestamp}
+	s := &tcpStream{sh: sh, id: sh.idx, idx: len(sh.streams), last: sh.cur.Timestamp}
 	sh.streams = append(sh.streams, s)
 	if sh.minLast.IsZero() || s.last.Before(sh.minLast) {
 		sh.minLast = s.last
@@ -132,14 +143,12 @@ func (sh *shard) New(_, _ gopacket.Flow, _ *layers.TCP, _ greassembly.AssemblerC
 	return s
 }
 
-// assemble feeds one decoded TCP segment.
+// assemble feeds one decoded TCP segment, the packet of global index
+// sh.idx.
 func (sh *shard) assemble(d *capture.Decoded) {
 	ts := d.Timestamp
 	if ts.After(sh.now) {
 		sh.now = ts
-	}
-	if sh.lastFlush.IsZero() {
-		sh.lastFlush = ts
 	}
 	sh.cur = d
 	var net gopacket.Flow
@@ -159,7 +168,9 @@ func (sh *shard) assemble(d *capture.Decoded) {
 		// it (a response must not overtake its request), then assemble
 		// it again.
 		sh.deferred = false
+		sh.col.beginPass()
 		sh.asm.FlushWithOptions(greassembly.FlushOptions{T: sh.ackFlushT})
+		sh.col.endPass()
 		sh.ackFlushT = time.Time{}
 		sh.sinceAckFlush = 0
 		sh.retrying = true
@@ -174,24 +185,35 @@ func (sh *shard) assemble(d *capture.Decoded) {
 		// GapTimeout. gopacket flushes by age only, so data queued
 		// before the hole's successor is pushed on too; spacing the
 		// passes by live/4 packets keeps their cost linear.
+		sh.col.beginPass()
 		sh.asm.FlushWithOptions(greassembly.FlushOptions{T: sh.ackFlushT})
+		sh.col.endPass()
 		sh.ackFlushT = time.Time{}
 		sh.sinceAckFlush = 0
 	}
-	if sh.now.Sub(sh.lastFlush) >= flushEvery {
-		sh.lastFlush = sh.now
-		tc := sh.now.Add(-sh.opts.FlowTimeout)
-		if sh.flushDue(tc) {
-			t := sh.now.Add(-sh.opts.GapTimeout)
-			sh.asm.FlushWithOptions(greassembly.FlushOptions{T: t, TC: tc})
-			sh.scanLast()
-			if sh.queuedUntil.Before(t) {
-				sh.queuedUntil = time.Time{}
-			}
-		}
-	}
 	if sh.live > sh.maxConns && sh.live-sh.afterEvict >= sh.maxConns/8 {
+		sh.col.beginPass()
 		sh.evict()
+		sh.col.endPass()
+	}
+}
+
+// tick is the periodic pass at capture time now (the run's clock, see
+// clock): it pushes on data stalled behind a hole for GapTimeout and
+// closes connections idle for FlowTimeout. The caller brackets it with
+// col.beginPass and col.endPass.
+func (sh *shard) tick(now time.Time) {
+	if now.After(sh.now) {
+		sh.now = now
+	}
+	tc := now.Add(-sh.opts.FlowTimeout)
+	if sh.flushDue(tc) {
+		t := now.Add(-sh.opts.GapTimeout)
+		sh.asm.FlushWithOptions(greassembly.FlushOptions{T: t, TC: tc})
+		sh.scanLast()
+		if sh.queuedUntil.Before(t) {
+			sh.queuedUntil = time.Time{}
+		}
 	}
 }
 
@@ -242,7 +264,8 @@ func (sh *shard) evict() {
 	}
 }
 
-// finish closes every connection.
+// finish closes every connection. The caller brackets it with
+// col.beginPass and col.endPass.
 func (sh *shard) finish() {
 	sh.asm.FlushAll()
 }
@@ -250,6 +273,10 @@ func (sh *shard) finish() {
 // tcpStream adapts an httpConn to gopacket's reassembly.Stream.
 type tcpStream struct {
 	sh *shard
+	// id is the global index of the connection's first packet: it names
+	// the connection for the canonical order of a pass's transactions
+	// (see collector).
+	id uint64
 	// idx is the stream's index in sh.streams while it is live; last is
 	// the latest capture time of its packets (gopacket's lastSeen of the
 	// connection).
@@ -370,6 +397,7 @@ func (s *tcpStream) track(tcp *layers.TCP, ts time.Time, d int, nextSeq greassem
 }
 
 func (s *tcpStream) ReassembledSG(sg greassembly.ScatterGather, ac greassembly.AssemblerContext) {
+	s.sh.emitConn = s.id
 	dir, _, _, skip := sg.Info()
 	length, _ := sg.Lengths()
 	d := dirIndex(dir)
@@ -413,6 +441,7 @@ func (s *tcpStream) ReassembledSG(sg greassembly.ScatterGather, ac greassembly.A
 func (s *tcpStream) ReassemblyComplete(greassembly.AssemblerContext) bool {
 	if !s.done {
 		s.done = true
+		s.sh.emitConn = s.id
 		// gopacket passes no context here; the shard's clock is the
 		// latest capture time.
 		ts := s.sh.now

@@ -144,7 +144,7 @@ func TestTCPPath(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := Options{}.withDefaults()
 			var got []string
-			sh := newShard(&o, func(tx *Transaction) {
+			sh := newTestShard(&o, func(tx *Transaction) {
 				r := fmt.Sprintf("%v %s %s %d", tx.Client, tx.Method, tx.Target, tx.Status)
 				for _, f := range []struct {
 					f    Flags
@@ -179,7 +179,7 @@ func TestTCPPath(t *testing.T) {
 func TestExpiryFollowsCaptureTime(t *testing.T) {
 	o := Options{FlowTimeout: 10 * time.Second}.withDefaults()
 	var got []*Transaction
-	sh := newShard(&o, func(tx *Transaction) { got = append(got, tx) })
+	sh := newTestShard(&o, func(tx *Transaction) { got = append(got, tx) })
 	sh.assemble(decodedSeg(t, seg{seq: 1, ack: 1, data: req1}))
 	// Another connection keeps the capture clock going.
 	for i := 1; i <= 30; i++ {
@@ -198,7 +198,7 @@ func TestExpiryFollowsCaptureTime(t *testing.T) {
 // segments are refused by Accept and never buffered.
 func TestNonHTTPSkipped(t *testing.T) {
 	o := Options{}.withDefaults()
-	sh := newShard(&o, func(*Transaction) { t.Error("transaction from TLS bytes") })
+	sh := newTestShard(&o, func(*Transaction) { t.Error("transaction from TLS bytes") })
 	// Seen from the handshake: judged on the first bytes. (A connection
 	// picked up mid-stream is scanned for a start line up to probeLimit.)
 	sh.assemble(decodedSeg(t, seg{seq: 0, flags: "S"}))
@@ -232,7 +232,7 @@ func TestAckProvesLoss(t *testing.T) {
 	for _, ack := range []bool{true, false} {
 		o := Options{GapTimeout: time.Hour}.withDefaults()
 		var got []string
-		sh := newShard(&o, func(tx *Transaction) { got = append(got, fmt.Sprintf("%s %d", tx.Target, tx.Status)) })
+		sh := newTestShard(&o, func(tx *Transaction) { got = append(got, fmt.Sprintf("%s %d", tx.Target, tx.Status)) })
 		segs := []seg{
 			{seq: 99, flags: "S"}, {fromB: true, seq: 499, ack: 100, flags: "S"}, {seq: 100, ack: 500},
 			{seq: 100, ack: 500, data: req1, ms: 1},

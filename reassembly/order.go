@@ -1,0 +1,193 @@
+package reassembly
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/shadowtap/shadowtap/capture"
+)
+
+// How Run stays deterministic whatever Options.Workers is.
+//
+// Flows are spread by a symmetric hash over shardCount shards, a number
+// that does not depend on Workers; a worker owns some of them. A shard's
+// work depends only on its own segments (in capture order) and on the
+// passes run at fixed points of the capture (clock), so each shard does
+// the same with one worker as with four.
+//
+// Every transaction comes out at an event: the assembly of the packet of
+// global index i (evPacket; only that packet's shard takes part), the
+// periodic pass after packet i (evTick; every shard), or the end of the
+// capture (evEnd). Within a pass, transactions are put in the order of
+// their connection's id (the index of its first packet: flow start, then
+// capture order), each connection's in the order it produced them. The
+// transactions of a run are sorted by (event, connection within a pass),
+// which is the same sequence for any number of workers: one worker
+// produces them in that order; several have their streams merged (merge).
+
+// shardCount is the number of shards flows are spread over, whatever the
+// number of workers (which it bounds).
+const shardCount = 16
+
+// shardOf returns the shard of a flow (either direction).
+func shardOf(k *capture.FlowKey) int {
+	return int(symmetricHash(k) % shardCount)
+}
+
+// flushEvery is the capture time between two periodic passes (shard.tick).
+const flushEvery = time.Second
+
+// Event kinds (see event).
+const (
+	evPacket = iota
+	evTick
+)
+
+// evEnd is the event of the passes at the end of the capture.
+const evEnd = math.MaxUint64
+
+// event orders the points at which transactions come out: the assembly of
+// packet i before the pass after it, both before packet i+1.
+func event(i uint64, kind uint64) uint64 { return i<<1 | kind }
+
+// clock is a run's capture clock: the latest capture time of the TCP
+// segments assembled so far. It is kept by the reader (one for all
+// shards), so the periodic passes fall after the same packets whatever
+// the sharding.
+type clock struct{ now, lastFlush time.Time }
+
+// advance moves the clock to ts and reports whether a periodic pass is
+// due (one each flushEvery of capture time).
+func (c *clock) advance(ts time.Time) bool {
+	if ts.After(c.now) {
+		c.now = ts
+	}
+	if c.lastFlush.IsZero() {
+		c.lastFlush = ts
+	}
+	if c.now.Sub(c.lastFlush) >= flushEvery {
+		c.lastFlush = c.now
+		return true
+	}
+	return false
+}
+
+// orderedTx is a transaction with its place in the run's order: its event
+// and, within a pass, its connection's id.
+type orderedTx struct {
+	ev, conn uint64
+	tx       *Transaction
+}
+
+// before reports whether a comes before b (of different workers).
+func (a *orderedTx) before(b *orderedTx) bool {
+	return a.ev < b.ev || a.ev == b.ev && a.conn < b.conn
+}
+
+// collector receives the transactions of the shards one goroutine runs.
+// Outside passes they go on at once (a packet's shard is the only one at
+// work); during a pass they are held and go on sorted by connection at its
+// end. With direct set (one worker) they go straight to the sink;
+// otherwise they are appended to out for the merge. It is owned by one
+// goroutine.
+type collector struct {
+	ev     uint64 // the current event
+	passes int    // depth of open passes
+	held   []orderedTx
+	direct func(*Transaction)
+	out    []orderedTx
+}
+
+func (c *collector) put(conn uint64, tx *Transaction) {
+	o := orderedTx{ev: c.ev, conn: conn, tx: tx}
+	if c.passes > 0 {
+		c.held = append(c.held, o)
+		return
+	}
+	c.deliver(&o)
+}
+
+func (c *collector) deliver(o *orderedTx) {
+	if c.direct != nil {
+		c.direct(o.tx)
+		return
+	}
+	c.out = append(c.out, *o)
+}
+
+func (c *collector) beginPass() { c.passes++ }
+
+// endPass hands on what the pass produced, by connection id.
+func (c *collector) endPass() {
+	if c.passes--; c.passes > 0 {
+		return
+	}
+	if len(c.held) > 1 {
+		slices.SortStableFunc(c.held, func(a, b orderedTx) int { return cmp.Compare(a.conn, b.conn) })
+	}
+	for i := range c.held {
+		c.deliver(&c.held[i])
+		c.held[i] = orderedTx{}
+	}
+	c.held = c.held[:0]
+}
+
+// group is the shards one goroutine runs: all of them with one worker,
+// those a worker owns otherwise. It is owned by that goroutine.
+type group struct {
+	// shards is indexed by shard number; nil where another group owns it.
+	shards [shardCount]*shard
+	owned  []*shard
+	col    collector
+}
+
+// newGroup returns a group owning the shards of all for which own is true.
+func newGroup(all []*shard, own func(int) bool) *group {
+	g := &group{}
+	for i, sh := range all {
+		if own(i) {
+			g.shards[i] = sh
+			g.owned = append(g.owned, sh)
+			sh.col = &g.col
+		}
+	}
+	return g
+}
+
+// assemble feeds the segment of global index idx to shard s.
+func (g *group) assemble(s int, d *capture.Decoded, idx uint64) {
+	sh := g.shards[s]
+	g.col.ev = event(idx, evPacket)
+	sh.idx = idx
+	sh.assemble(d)
+}
+
+// tick runs the periodic pass after packet idx, at capture time now, on
+// every shard.
+func (g *group) tick(idx uint64, now time.Time) {
+	g.col.ev = event(idx, evTick)
+	g.col.beginPass()
+	for _, sh := range g.owned {
+		sh.tick(now)
+	}
+	g.col.endPass()
+}
+
+// finish closes every connection of every shard.
+func (g *group) finish() {
+	g.col.ev = evEnd
+	g.col.beginPass()
+	for _, sh := range g.owned {
+		sh.finish()
+	}
+	g.col.endPass()
+}
+
+// addStats adds the counters of the group's shards to s.
+func (g *group) addStats(s *Stats) {
+	for _, sh := range g.owned {
+		s.add(&sh.stats)
+	}
+}

@@ -1,0 +1,153 @@
+package reassembly
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shadowtap/shadowtap/capture"
+	"github.com/shadowtap/shadowtap/capture/synth"
+)
+
+// testShard is a run of one shard on the test's goroutine, driven as Run
+// drives its shards: packets numbered in order, the run's clock and its
+// periodic passes, the closing pass at finish.
+type testShard struct {
+	*shard
+	g   *group
+	clk clock
+	n   uint64
+}
+
+func newTestShard(o *Options, sink func(*Transaction)) *testShard {
+	sh := newShard(o, 1, nil)
+	g := newGroup([]*shard{sh}, func(int) bool { return true })
+	g.col.direct = sink
+	return &testShard{shard: sh, g: g}
+}
+
+func (t *testShard) assemble(d *capture.Decoded) {
+	t.n++
+	tick := t.clk.advance(d.Timestamp)
+	t.g.assemble(0, d, t.n)
+	if tick {
+		t.g.tick(t.n, t.clk.now)
+	}
+}
+
+func (t *testShard) finish() { t.g.finish() }
+
+// render is a stable rendering of everything a transaction carries: its
+// exported fields, pointers followed.
+func render(tx *Transaction) string {
+	var b strings.Builder
+	v := reflect.ValueOf(tx).Elem()
+	for _, f := range reflect.VisibleFields(v.Type()) {
+		if !f.IsExported() {
+			continue
+		}
+		x := v.FieldByIndex(f.Index)
+		if x.Kind() == reflect.Pointer && !x.IsNil() {
+			x = x.Elem()
+		}
+		fmt.Fprintf(&b, "%s=%+v ", f.Name, x.Interface())
+	}
+	return b.String()
+}
+
+// runRendered runs path with opts and renders the sink's transactions in
+// the order it received them; it fails the test on a concurrent call.
+func runRendered(t *testing.T, path string, opts Options) ([]string, Stats) {
+	t.Helper()
+	src, err := capture.OpenFiles(path)
+	if err != nil {
+		t.Fatalf("opening %s: %v", path, err)
+	}
+	defer src.Close()
+	var (
+		out []string
+		in  atomic.Int32
+	)
+	st, err := Run(context.Background(), src, opts, func(tx *Transaction) {
+		if in.Add(1) != 1 {
+			t.Error("sink called concurrently")
+		}
+		out = append(out, render(tx))
+		in.Add(-1)
+	})
+	if err != nil {
+		t.Fatalf("analysing %s: %v", path, err)
+	}
+	return out, st
+}
+
+// TestWorkersDeterministic: the sink receives exactly the same
+// transactions in the same order, and the counters are the same, whatever
+// the number of workers, on every capture of testdata (the repo's and
+// reassembly's), the shared ones when present, and a simulated capture with
+// loss, retransmissions and reordering — also with bounds small enough to
+// evict connections and force gaps.
+func TestWorkersDeterministic(t *testing.T) {
+	var files []string
+	for _, pat := range []string{"../testdata/*.pcap*", "testdata/*/*.pcap*", sharedPcaps + "/*.pcap*"} {
+		m, err := filepath.Glob(pat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if _, err := os.Stat(sharedPcaps); err != nil {
+		t.Logf("../shared/pcaps is absent (%v): only the repo's captures", err)
+	}
+	dir := t.TempDir()
+	if _, err := synth.Simulate(dir, synth.SimOptions{Days: 1, Users: 40, Seed: 11, Impair: true}); err != nil {
+		t.Fatal(err)
+	}
+	impaired := filepath.Join(dir, "traffic.pcap")
+	files = append(files, impaired)
+	tight := Options{MaxConnections: 16, MaxBufferedPagesTotal: 512, MaxBufferedPagesPerConn: 4,
+		GapTimeout: 50 * time.Millisecond, FlowTimeout: time.Hour}
+	type run struct {
+		name string
+		path string
+		opts Options
+		// bounded: the bounds must be hit (evictions, gaps).
+		bounded bool
+	}
+	var runs []run
+	for _, f := range files {
+		runs = append(runs, run{filepath.Base(f), f, Options{}, false})
+	}
+	runs = append(runs, run{"impaired tight bounds", impaired, tight, true})
+	for _, r := range runs {
+		t.Run(r.name, func(t *testing.T) {
+			one, st1 := runRendered(t, r.path, r.opts)
+			for _, workers := range []int{2, 3, 4} {
+				o := r.opts
+				o.Workers = workers
+				got, st := runRendered(t, r.path, o)
+				if len(got) != len(one) {
+					t.Errorf("workers=%d: %d transactions, one worker %d", workers, len(got), len(one))
+				}
+				for i := range min(len(got), len(one)) {
+					if got[i] != one[i] {
+						t.Errorf("workers=%d: transaction %d differs:\n%s\none worker:\n%s", workers, i, got[i], one[i])
+						break
+					}
+				}
+				if fmt.Sprintf("%+v", st) != fmt.Sprintf("%+v", st1) {
+					t.Errorf("workers=%d: stats differ:\n%+v\none worker:\n%+v", workers, st, st1)
+				}
+			}
+			if r.bounded && (st1.EvictedFlows == 0 || st1.Gaps == 0) {
+				t.Errorf("tight bounds evicted %d connections and forced %d gaps: want both", st1.EvictedFlows, st1.Gaps)
+			}
+		})
+	}
+}

@@ -1,0 +1,268 @@
+package reassembly
+
+import (
+	"sync"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/shadowtap/shadowtap/capture"
+)
+
+// batchSize is the number of segments handed to a worker at once.
+const batchSize = 256
+
+// syncEvery is the number of packets after which every worker is handed a
+// batch, if only an empty one, so that its watermark advances and the
+// merge holds the transactions of at most a few such spans.
+const syncEvery = 2048
+
+// batch carries decoded segments to a worker. The segment bytes (TCP header
+// and payload) are copied into arena, which the batch owns.
+type batch struct {
+	n      int
+	idx    [batchSize]uint64 // global packet index
+	shard  [batchSize]uint8
+	ts     [batchSize]time.Time
+	keys   [batchSize]capture.FlowKey
+	ipv6   [batchSize]bool
+	length [batchSize]int
+	end    [batchSize]int // end of each segment in arena
+	arena  []byte
+	// through is the global index of the last packet read when the batch
+	// was handed over: the worker has had all its segments up to it.
+	through uint64
+	// tick asks for the periodic pass after packet through, at tickTS.
+	tick   bool
+	tickTS time.Time
+}
+
+// result carries a worker's transactions of one batch, in the run's order
+// (see order.go), to the merge. mark is the worker's watermark: it has
+// handed on every transaction of the events up to mark.
+type result struct {
+	worker int
+	txs    []orderedTx
+	mark   uint64
+}
+
+// parallel runs the shards on Options.Workers goroutines (shard i on
+// worker i % Workers): one reader (Run's goroutine) dispatches segments in
+// batches, each worker runs its group, and a merging goroutine hands the
+// transactions to the sink in the run's order, as soon as every worker's
+// watermark has passed them.
+type parallel struct {
+	opts    *Options
+	groups  []*group
+	pubs    []published
+	work    []chan *batch
+	cur     []*batch
+	free    chan *batch
+	results chan *result
+	resFree chan *result
+	// since counts the packets dispatched since every worker was last
+	// handed a batch.
+	since int
+	// last is the global index of the last packet dispatched.
+	last uint64
+	wg   sync.WaitGroup
+	done chan struct{} // closed when the merge has returned
+}
+
+func startParallel(o *Options, shards []*shard, sink func(*Transaction)) *parallel {
+	n := min(o.Workers, len(shards))
+	p := &parallel{
+		opts:    o,
+		groups:  make([]*group, n),
+		pubs:    make([]published, n),
+		work:    make([]chan *batch, n),
+		cur:     make([]*batch, n),
+		free:    make(chan *batch, 4*n),
+		results: make(chan *result, 2*n),
+		resFree: make(chan *result, 2*n),
+		done:    make(chan struct{}),
+	}
+	for i := 0; i < 4*n; i++ {
+		p.free <- &batch{arena: make([]byte, 0, 256<<10)}
+	}
+	for i := 0; i < 2*n; i++ {
+		p.resFree <- &result{}
+	}
+	for w := range p.groups {
+		p.groups[w] = newGroup(shards, func(s int) bool { return s%n == w })
+		p.work[w] = make(chan *batch, 2)
+		p.wg.Add(1)
+		go p.worker(w)
+	}
+	go p.merge(sink)
+	return p
+}
+
+// worker runs group w on the batches it is handed, then closes its
+// connections when the reader is done.
+func (p *parallel) worker(w int) {
+	defer p.wg.Done()
+	g := p.groups[w]
+	var d capture.Decoded
+	for b := range p.work[w] {
+		r := <-p.resFree
+		g.col.out = r.txs[:0]
+		start := 0
+		for k := 0; k < b.n; k++ {
+			d.Timestamp, d.Key, d.IPv6, d.Length = b.ts[k], b.keys[k], b.ipv6[k], b.length[k]
+			d.Key.Proto = capture.ProtoTCP
+			seg := b.arena[start:b.end[k]]
+			start = b.end[k]
+			if err := d.TCP.DecodeFromBytes(seg, gopacket.NilDecodeFeedback); err != nil {
+				continue // it decoded once already; cannot happen
+			}
+			d.Payload = d.TCP.Payload
+			g.assemble(int(b.shard[k]), &d, b.idx[k])
+		}
+		r.mark = event(b.through, evPacket)
+		if b.tick {
+			g.tick(b.through, b.tickTS)
+			r.mark = event(b.through, evTick)
+		}
+		b.n, b.arena, b.tick = 0, b.arena[:0], false
+		p.free <- b
+		r.worker, r.txs = w, g.col.out
+		g.col.out = nil
+		p.results <- r
+		if p.opts.Progress != nil {
+			var s Stats
+			g.addStats(&s)
+			p.pubs[w].set(&s)
+		}
+	}
+	r := <-p.resFree
+	g.col.out = r.txs[:0]
+	g.finish()
+	r.worker, r.txs, r.mark = w, g.col.out, evEnd
+	g.col.out = nil
+	p.results <- r
+}
+
+// dispatch hands the segment of global index idx, of shard s, to its
+// worker.
+func (p *parallel) dispatch(s int, d *capture.Decoded, idx uint64) {
+	w := s % len(p.groups)
+	p.last = idx
+	b := p.cur[w]
+	if b == nil {
+		b = <-p.free
+		p.cur[w] = b
+	}
+	k := b.n
+	b.idx[k], b.shard[k] = idx, uint8(s)
+	b.ts[k], b.keys[k], b.ipv6[k], b.length[k] = d.Timestamp, d.Key, d.IPv6, d.Length
+	b.arena = append(b.arena, d.TCP.Contents...)
+	b.arena = append(b.arena, d.TCP.Payload...)
+	b.end[k] = len(b.arena)
+	b.n++
+	if b.n == batchSize || len(b.arena) >= cap(b.arena)-65536 {
+		p.send(w, idx)
+	}
+	if p.since++; p.since >= syncEvery {
+		p.sync(idx, false, time.Time{})
+	}
+}
+
+// send hands worker w its current batch (an empty one if none), through
+// packet idx.
+func (p *parallel) send(w int, idx uint64) {
+	b := p.cur[w]
+	if b == nil {
+		b = <-p.free
+	}
+	p.cur[w] = nil
+	b.through = idx
+	p.work[w] <- b
+}
+
+// sync hands every worker a batch through packet idx; with tick, each runs
+// the periodic pass at now after it.
+func (p *parallel) sync(idx uint64, tick bool, now time.Time) {
+	p.since = 0
+	for w := range p.cur {
+		if p.cur[w] == nil {
+			p.cur[w] = <-p.free
+		}
+		p.cur[w].tick, p.cur[w].tickTS = tick, now
+		p.send(w, idx)
+	}
+}
+
+// stop hands on the partial batches, waits for the workers to finish and
+// the merge to hand on the last transactions.
+func (p *parallel) stop() {
+	for w, b := range p.cur {
+		if b != nil && b.n > 0 {
+			b.through = p.last
+			p.work[w] <- b
+		}
+		close(p.work[w])
+	}
+	p.wg.Wait()
+	close(p.results)
+	<-p.done
+}
+
+// addStats adds the counters the workers published to s.
+func (p *parallel) addStats(s *Stats) {
+	for w := range p.pubs {
+		c := p.pubs[w].get()
+		s.add(&c)
+	}
+}
+
+// merge hands the workers' transactions to sink in the run's order. Each
+// worker's results come in that order; a transaction goes on once every
+// worker's watermark has reached its event, the earliest of the workers'
+// next ones first.
+func (p *parallel) merge(sink func(*Transaction)) {
+	defer close(p.done)
+	n := len(p.groups)
+	queue := make([][]orderedTx, n)
+	head := make([]int, n)
+	marks := make([]uint64, n)
+	for r := range p.results {
+		w := r.worker
+		queue[w] = append(queue[w], r.txs...)
+		marks[w] = r.mark
+		clear(r.txs)
+		r.txs = r.txs[:0]
+		p.resFree <- r
+		low := marks[0]
+		for _, m := range marks[1:] {
+			low = min(low, m)
+		}
+		for {
+			best := -1
+			for i := range queue {
+				if head[i] == len(queue[i]) {
+					continue
+				}
+				t := &queue[i][head[i]]
+				if t.ev <= low && (best < 0 || t.before(&queue[best][head[best]])) {
+					best = i
+				}
+			}
+			if best < 0 {
+				break
+			}
+			q := queue[best]
+			sink(q[head[best]].tx)
+			q[head[best]] = orderedTx{}
+			head[best]++
+			if head[best] == len(q) {
+				queue[best], head[best] = q[:0], 0
+			}
+		}
+		for i, q := range queue {
+			if h := head[i]; h >= 1024 && h > len(q)/2 {
+				queue[i] = q[:copy(q, q[h:])]
+				head[i] = 0
+			}
+		}
+	}
+}
