@@ -1,16 +1,28 @@
 #!/bin/bash
-# Overhead of the eBPF sensor (root): wrk against a local Go HTTP server,
-# alternating rounds without and with the sensor (filtered to the server's
-# port), then the ratios of requests/s and p99 latency, the sensor's CPU,
-# and the BPF programs' run time per invocation (kernel.bpf_stats_enabled).
-#   DUR=10s CONNS=32 ROUNDS=3 bpf/overhead.sh
+# Overhead of the eBPF sensor (root), in one command. A local Go HTTP server
+# is loaded by wrk in alternating rounds without and with the sensor
+# (filtered to the server's port); each round measures
+#   - a fixed rate (RATE req/s, default 10000): wrk paced by a Lua script
+#     that hands each thread's requests evenly spaced send slots (wrk2-style
+#     open loop, but latency is counted from the actual send, as wrk does);
+#   - saturation: plain wrk, as many requests as the machine serves;
+# and prints req/s and p99 for both, the with/without ratios per round and
+# their range over the rounds, the sensor process's CPU (cores, and cores
+# per 10k req/s), and the BPF run time per program (kernel.bpf_stats_enabled:
+# ns per run, runs per request, ns per request).
+#   DUR=10s RATE=10000 RCONNS=64 CONNS=32 ROUNDS=3 bpf/overhead.sh
+# Ratios within one command are what counts: the machine may be shared.
 set -euo pipefail
 DUR=${DUR:-10s}
-CONNS=${CONNS:-32}
+RATE=${RATE:-10000}
+RCONNS=${RCONNS:-64} # connections of the fixed-rate run (enough to keep the rate)
+CONNS=${CONNS:-32}   # connections of the saturated run
 ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18080}
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "overhead: wrk not installed (apt-get install wrk)" >&2; exit 1; }
+command -v bpftool >/dev/null || { echo "overhead: bpftool not installed (apt-get install bpftool)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "overhead: needs root" >&2; exit 1; }
 bin=$(mktemp -d)
 go build -o "$bin/overhead" ./bpf/internal/overhead
 "$bin/overhead" -serve "127.0.0.1:$PORT" &
@@ -25,64 +37,114 @@ cleanup() {
 trap cleanup EXIT
 sleep 0.5
 
-# wrk prints "Requests/sec: N" and, with --latency, "99% 1.23ms".
-bench() {
-	wrk -t2 -c"$CONNS" -d"$DUR" --latency "http://127.0.0.1:$PORT/" | awk '
-		/Requests\/sec:/ { rps = $2 }
-		$1 == "99%" { v = $2; u = 1
-			if (v ~ /us$/) { u = 1; sub(/us$/, "", v) } else if (v ~ /ms$/) { u = 1000; sub(/ms$/, "", v) } else if (v ~ /s$/) { u = 1000000; sub(/s$/, "", v) }
-			p99 = v * u }
-		END { printf "%s %s\n", rps, p99 }'
-}
+# Pacing: every call of delay() (one per request, per thread) takes the
+# thread's next send slot, interval ms after the previous one; wrk's timers
+# have millisecond resolution, the slots do not drift.
+cat >"$bin/rate.lua" <<'LUA'
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } st_timespec;
+int clock_gettime(int clk, st_timespec *ts);
+]]
+local ts = ffi.new("st_timespec")
+local function now_ms()
+	ffi.C.clock_gettime(1, ts)
+	return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+local interval, slot
+function init(args) interval = 1000 / tonumber(args[1]) end
+function delay()
+	local t = now_ms()
+	if slot == nil or slot < t - 50 then slot = t end -- do not burst to catch up a long stall
+	slot = slot + interval
+	local d = slot - t
+	if d < 0 then return 0 end
+	return math.floor(d)
+end
+LUA
 
-progs="enter_read exit_read enter_write exit_write enter_readv exit_readv enter_writev exit_writev enter_recvfrom exit_recvfrom enter_sendto exit_sendto enter_recvmsg exit_recvmsg enter_sendmsg exit_sendmsg enter_accept exit_accept enter_accept4 exit_accept4 enter_connect exit_connect sock_state process_exec"
+# wrk prints "Requests/sec: N" and, with --latency, "99% 1.23ms".
+parse='
+	/Requests\/sec:/ { rps = $2 }
+	$1 == "99%" { v = $2; u = 1
+		if (v ~ /us$/) { sub(/us$/, "", v) } else if (v ~ /ms$/) { u = 1000; sub(/ms$/, "", v) } else if (v ~ /s$/) { u = 1000000; sub(/s$/, "", v) }
+		p99 = v * u }
+	END { printf "%s %s\n", rps, p99 }'
+fixed() { wrk -t2 -c"$RCONNS" -d"$DUR" --latency -s "$bin/rate.lua" "http://127.0.0.1:$PORT/" -- $((RATE / 2)) | awk "$parse"; }
+saturated() { wrk -t2 -c"$CONNS" -d"$DUR" --latency "http://127.0.0.1:$PORT/" | awk "$parse"; }
+
+# name run_time_ns run_cnt, one line per sensor program.
 bpfstats() {
 	bpftool prog show -j | python3 -c '
 import json, sys
-names = set(sys.argv[1].split())
-t = c = 0
 for p in json.load(sys.stdin):
-    if p.get("name") in names:
-        t += p.get("run_time_ns", 0); c += p.get("run_cnt", 0)
-print(t, c)' "$progs"
+    if p.get("type") in ("tracepoint", "kprobe") and p.get("name"):
+        print(p["name"], p.get("run_time_ns", 0), p.get("run_cnt", 0))'
 }
 
 wrk -t2 -c"$CONNS" -d2s "http://127.0.0.1:$PORT/" >/dev/null # warm up
-declare -a base_rps base_p99 on_rps on_p99
 sysctl -qw kernel.bpf_stats_enabled=1
+out="$bin/rounds"
+: >"$out"
 for r in $(seq "$ROUNDS"); do
-	read -r rps p99 < <(bench)
-	base_rps+=("$rps"); base_p99+=("$p99")
-	echo "round $r without sensor: $rps req/s, p99 ${p99}us"
+	read -r f_rps f_p99 < <(fixed)
+	read -r s_rps s_p99 < <(saturated)
+	echo "round $r without sensor: fixed $f_rps req/s p99 ${f_p99}us; saturated $s_rps req/s p99 ${s_p99}us"
 
 	"$bin/overhead" -port "$PORT" >"$bin/sensor.out" 2>"$bin/sensor.err" &
 	sensor=$!
 	until grep -q ready "$bin/sensor.out" 2>/dev/null; do sleep 0.1; kill -0 "$sensor" || { cat "$bin/sensor.err"; exit 1; }; done
-	read -r t0 c0 < <(bpfstats)
-	read -r rps p99 < <(bench)
-	read -r t1 c1 < <(bpfstats)
+	bpfstats >"$bin/bpf0"
+	read -r fo_rps fo_p99 < <(fixed)
+	bpfstats >"$bin/bpf1"
+	read -r so_rps so_p99 < <(saturated)
+	bpfstats >"$bin/bpf2"
 	kill -INT "$sensor"; wait "$sensor" || true; sensor=
-	on_rps+=("$rps"); on_p99+=("$p99")
-	python3 - "$rps" "$p99" "$t0" "$c0" "$t1" "$c1" "$bin/sensor.out" "${DUR%s}" <<'PY'
+	python3 - "$r" "$f_rps" "$f_p99" "$s_rps" "$s_p99" "$fo_rps" "$fo_p99" "$so_rps" "$so_p99" \
+		"$bin/bpf0" "$bin/bpf1" "$bin/bpf2" "$bin/sensor.out" "${DUR%s}" "$out" <<'PY'
 import json, sys
-rps, p99 = float(sys.argv[1]), float(sys.argv[2])
-t0, c0, t1, c1 = map(int, sys.argv[3:7])
-dur = float(sys.argv[8])
-out = [l for l in open(sys.argv[7]) if l.startswith("{")]
+r = sys.argv[1]
+f_rps, f_p99, s_rps, s_p99, fo_rps, fo_p99, so_rps, so_p99 = map(float, sys.argv[2:10])
+def load(p):
+    d = {}
+    for l in open(p):
+        n, t, c = l.split()
+        d[n] = (int(t), int(c))
+    return d
+b0, b1, b2 = (load(p) for p in sys.argv[10:13])
+dur = float(sys.argv[14])
+out = [l for l in open(sys.argv[13]) if l.startswith("{")]
 s = json.loads(out[-1]) if out else {}
 st = s.get("stats", {})
-calls = max(c1 - c0, 1)
-print(f"round with sensor: {rps:.0f} req/s, p99 {p99:.0f}us; sensor {s.get('cores', 0):.3f} cores "
-      f"({s.get('cores', 0) / max(rps, 1) * 10000:.3f} cores per 10k req/s), {s.get('transactions')} transactions; "
-      f"BPF {(t1 - t0) / calls:.0f} ns per program run over {calls} runs, "
-      f"{(t1 - t0) / 1e9 / dur:.3f} cores in BPF, {(t1 - t0) / (rps * dur):.0f} ns per request; "
-      f"lost {st.get('LostBytes')} bytes, truncated {st.get('TruncatedBytes')}")
+wall = s.get("wall_s", 1)
+cores = s.get("cores", 0)
+print(f"round {r} with sensor:    fixed {fo_rps:.0f} req/s p99 {fo_p99:.0f}us; saturated {so_rps:.0f} req/s p99 {so_p99:.0f}us")
+print(f"  ratios: fixed-rate p99 {fo_p99 / f_p99:.3f} (req/s {fo_rps / f_rps:.3f}); saturated req/s {so_rps / s_rps:.3f}")
+print(f"  sensor process: {cores:.3f} cores over {wall:.0f}s, {cores / max((fo_rps + so_rps) / 2, 1) * 10000:.3f} cores per 10k req/s; "
+      f"{s.get('transactions')} transactions; lost {st.get('LostBytes')} bytes, truncated {st.get('TruncatedBytes')}")
+for label, a, b, rps in (("fixed", b0, b1, fo_rps), ("saturated", b1, b2, so_rps)):
+    reqs = max(rps * dur, 1)
+    tot_t = tot_c = 0
+    rows = []
+    for n in sorted(b):
+        t = b[n][0] - a.get(n, (0, 0))[0]
+        c = b[n][1] - a.get(n, (0, 0))[1]
+        if c <= 0:
+            continue
+        tot_t += t; tot_c += c
+        rows.append(f"{n} {t / c:.0f}ns x{c / reqs:.2f}")
+    print(f"  BPF {label}: {tot_t / reqs:.0f} ns per request, {tot_t / max(tot_c, 1):.0f} ns per run, "
+          f"{tot_t / 1e9 / dur:.3f} cores; per program (ns per run, runs per request): " + ", ".join(rows))
+with open(sys.argv[15], "a") as f:
+    f.write(f"{fo_p99 / f_p99} {fo_rps / f_rps} {so_rps / s_rps} {cores / max((fo_rps + so_rps) / 2, 1) * 10000} "
+            f"{sum(b1[n][0] - b0.get(n, (0, 0))[0] for n in b1) / max(fo_rps * dur, 1)}\n")
 PY
 done
-python3 - "${base_rps[*]}" "${base_p99[*]}" "${on_rps[*]}" "${on_p99[*]}" <<'PY'
+python3 - "$out" <<'PY'
 import statistics, sys
-b_rps, b_p99, o_rps, o_p99 = ([float(x) for x in a.split()] for a in sys.argv[1:5])
-m = statistics.median
-print(f"median req/s: {m(b_rps):.0f} without, {m(o_rps):.0f} with (ratio {m(o_rps) / m(b_rps):.3f})")
-print(f"median p99:   {m(b_p99):.0f}us without, {m(o_p99):.0f}us with (ratio {m(o_p99) / m(b_p99):.3f})")
+rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
+names = ["fixed-rate p99 ratio", "fixed-rate req/s ratio", "saturated req/s ratio", "sensor cores per 10k req/s", "BPF ns per request (fixed)"]
+for i, n in enumerate(names):
+    v = [r[i] for r in rows]
+    print(f"{n}: median {statistics.median(v):.3f}, range {min(v):.3f}-{max(v):.3f} over {len(v)} rounds")
 PY
