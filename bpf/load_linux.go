@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -160,6 +161,11 @@ func loadKernel(opts Options) (*kernelSensor, error) {
 		{"sock", "inet_sock_set_state", o.SockState},
 		{"sched", "sched_process_exec", o.ProcessExec},
 	}
+	// Exit hooks first: an enter hook must never record a call whose exit
+	// nobody sees (the record would wait for the thread's next syscall).
+	sort.SliceStable(tps, func(i, j int) bool {
+		return strings.HasPrefix(tps[i].name, "sys_exit_") && !strings.HasPrefix(tps[j].name, "sys_exit_")
+	})
 	for _, tp := range tps {
 		l, err := link.Tracepoint(tp.group, tp.name, tp.prog, nil)
 		if err != nil {

@@ -23,8 +23,6 @@ const (
 	sensorMapFilterComms    = "filter_comms"
 	sensorMapFilterPids     = "filter_pids"
 	sensorMapFilterPorts    = "filter_ports"
-	sensorMapScratch        = "scratch"
-	sensorMapSslcalls       = "sslcalls"
 	sensorMapSslsock        = "sslsock"
 	sensorMapStats          = "stats"
 	sensorProgEnterAccept   = "enter_accept"
@@ -160,8 +158,6 @@ type sensorMapSpecs struct {
 	FilterComms   *ebpf.MapSpec `ebpf:"filter_comms"`
 	FilterPids    *ebpf.MapSpec `ebpf:"filter_pids"`
 	FilterPorts   *ebpf.MapSpec `ebpf:"filter_ports"`
-	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
-	Sslcalls      *ebpf.MapSpec `ebpf:"sslcalls"`
 	Sslsock       *ebpf.MapSpec `ebpf:"sslsock"`
 	Stats         *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -203,8 +199,6 @@ type sensorMaps struct {
 	FilterComms   *ebpf.Map `ebpf:"filter_comms"`
 	FilterPids    *ebpf.Map `ebpf:"filter_pids"`
 	FilterPorts   *ebpf.Map `ebpf:"filter_ports"`
-	Scratch       *ebpf.Map `ebpf:"scratch"`
-	Sslcalls      *ebpf.Map `ebpf:"sslcalls"`
 	Sslsock       *ebpf.Map `ebpf:"sslsock"`
 	Stats         *ebpf.Map `ebpf:"stats"`
 }
@@ -218,8 +212,6 @@ func (m *sensorMaps) Close() error {
 		m.FilterComms,
 		m.FilterPids,
 		m.FilterPorts,
-		m.Scratch,
-		m.Sslcalls,
 		m.Sslsock,
 		m.Stats,
 	)

@@ -56,15 +56,6 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-// Scratch space for one chunk: records are built here and copied into the
-// ring with their real length, so a 100-byte write costs 100 bytes of ring.
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct event);
-} scratch SEC(".maps");
-
 // Per-connection state, keyed by the kernel's struct sock address.
 struct conn {
 	__u64 gen;    // creation time: tells a reused sock address apart
@@ -81,40 +72,32 @@ struct {
 	__type(value, struct conn);
 } conns SEC(".maps");
 
-// Arguments of a syscall in flight, keyed by pid_tgid. A plain hash (faster
-// to update than an LRU one on this hot path): every exit deletes its entry,
-// and a thread that dies inside a syscall leaves one that its id's next
-// syscall overwrites.
+// What a thread has in flight, in task-local storage (one per thread, freed
+// with it): cheaper than a hash keyed by pid_tgid, and nothing to delete.
+// A syscall's enter hook resolves its fd and records the call only for a
+// traced TCP socket; its exit hook takes the record (kind back to 0).
 struct call {
-	__u64 buf;    // plain buffer, or iovec array, or user_msghdr
-	__u32 fd;
-	__u8 kind;    // CALL_*
-	__u8 pad[3];
+	__u64 sk;     // the TCP sock behind fd (data calls)
+	__u64 buf;    // plain buffer, or iovec array, or user_msghdr; fd_in of sendfile/splice
 	__u64 iovcnt;
+	__u32 fd;
+	__u32 nr;     // syscall number: the exit must match its enter
+	__u8 kind;    // ST_CALL_*, 0 when nothing is in flight
+	__u8 pad[7];
+	// OpenSSL call in flight (ssl 0: none); syscalls inside it are TLS records.
+	__u64 ssl;
+	__u64 sslbuf;
+	__u64 nptr;   // size_t *written / *readbytes of the _ex variants, else 0
 };
 
 enum { ST_CALL_BUF = 1, ST_CALL_IOV = 2, ST_CALL_MSG = 3, ST_CALL_CONNECT = 4, ST_CALL_ACCEPT = 5, ST_CALL_SKIP = 6 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct call);
 } calls SEC(".maps");
-
-// OpenSSL calls in flight, keyed by pid_tgid.
-struct sslcall {
-	__u64 ssl;
-	__u64 buf;
-	__u64 nptr; // size_t *written / *readbytes of the _ex variants, else 0
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, struct sslcall);
-} sslcalls SEC(".maps");
 
 // SSL object -> struct sock, learnt from the socket syscall an SSL call makes.
 struct {
@@ -153,6 +136,12 @@ struct {
 	__type(value, __u8);
 } filter_ports SEC(".maps");
 
+// bpf_rdonly_cast turns a kernel address into a typed pointer whose fields
+// load directly (faulting loads read as zero), instead of one
+// bpf_probe_read_kernel helper call per hop; the verifier inlines it.
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define CAST(T, p) ((T *)bpf_rdonly_cast((const void *)(p), bpf_core_type_id_kernel(T)))
+
 static __always_inline __u64 rb_flags(void)
 {
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
@@ -189,36 +178,35 @@ static __always_inline int want_task(void)
 	return 1;
 }
 
-// fd_sock returns the TCP sock behind the current task's fd, or NULL when
-// the fd is no IPv4/IPv6 TCP socket (files, pipes, UNIX and UDP sockets).
-static __always_inline struct sock *fd_sock(__u32 fd)
+// fd_sock returns the TCP sock behind the current task's fd, or 0 when the
+// fd is no IPv4/IPv6 TCP socket (files, pipes, UNIX and UDP sockets). The
+// walk task→files→fdt→file→inode/socket→sock is direct loads but for the
+// fd array slot (one bpf_probe_read_kernel): nothing to cache, nothing to
+// invalidate when an fd is closed, duplicated over or closed at exec.
+static __always_inline __u64 fd_sock(__u32 fd)
 {
-	struct task_struct *t = (void *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	if (!fdt)
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct fdtable *fdt = t->files->fdt;
+	if (fd >= fdt->max_fds)
 		return 0;
-	if (fd >= BPF_CORE_READ(fdt, max_fds))
+	struct file **fds = fdt->fd;
+	__u64 fa = 0;
+	bpf_probe_read_kernel(&fa, sizeof(fa), &fds[fd]);
+	if (!fa)
 		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = 0;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	if (!f)
+	struct file *f = CAST(struct file, fa);
+	if ((f->f_inode->i_mode & S_IFMT) != S_IFSOCK)
 		return 0;
-	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
-	if ((mode & S_IFMT) != S_IFSOCK)
-		return 0;
-	struct socket *so = BPF_CORE_READ(f, private_data);
-	if (!so)
-		return 0;
-	struct sock *sk = BPF_CORE_READ(so, sk);
+	struct socket *so = CAST(struct socket, f->private_data);
+	struct sock *sk = so->sk;
 	if (!sk)
 		return 0;
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	if (BPF_CORE_READ(sk, sk_type) != SOCK_STREAM || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (sk->sk_type != SOCK_STREAM || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	return sk;
+	return (__u64)sk;
 }
 
 static __always_inline int port_wanted(__u16 lport, __u16 rport)
@@ -228,17 +216,31 @@ static __always_inline int port_wanted(__u16 lport, __u16 rport)
 	return bpf_map_lookup_elem(&filter_ports, &lport) || bpf_map_lookup_elem(&filter_ports, &rport);
 }
 
+// sk_port_wanted applies the port filter to a sock (direct loads).
+static __always_inline int sk_port_wanted(__u64 skp)
+{
+	if (!(filter_mask & ST_FILTER_PORT))
+		return 1;
+	struct sock *sk = CAST(struct sock, skp);
+	return port_wanted(sk->__sk_common.skc_num, bpf_ntohs(sk->__sk_common.skc_dport));
+}
+
+static __always_inline struct call *task_call(int create)
+{
+	return bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
 // conn_get returns sk's state, creating it (with a fresh generation) when
 // absent or when fresh is set (accept and connect start a new connection).
-static __always_inline struct conn *conn_get(struct sock *sk, __u8 role, int fresh)
+static __always_inline struct conn *conn_get(__u64 key, __u8 role, int fresh)
 {
-	__u64 key = (__u64)sk;
 	struct conn *c = bpf_map_lookup_elem(&conns, &key);
 	if (c && !fresh) {
 		if (role && !c->role)
 			c->role = role;
 		return c;
 	}
+	struct sock *sk = (struct sock *)key;
 	struct conn n = {};
 	n.gen = bpf_ktime_get_ns();
 	n.role = role;
@@ -289,6 +291,37 @@ struct copier {
 	struct event_hdr hdr;
 };
 
+// put_chunk copies n (<= cap) bytes at cp->base straight from user memory
+// into a ring record reserved with room for cap: no scratch buffer and no
+// second copy. cap is a constant per call site (the ring needs one), so a
+// 100-byte write takes a 128-byte slot, not a 4 KiB one.
+static __always_inline void put_chunk(struct copier *cp, __u64 n, __u8 flags, const __u32 cap)
+{
+	struct event_hdr *e = bpf_ringbuf_reserve(&events, sizeof(struct event_hdr) + cap, 0);
+	if (!e) {
+		count(ST_STAT_LOST_EVENTS, 1);
+		count(ST_STAT_LOST_BYTES, n);
+		return;
+	}
+	__builtin_memcpy(e, &cp->hdr, sizeof(cp->hdr));
+	e->offset = cp->off;
+	e->len = n;
+	e->flags = cp->hdr.flags | flags;
+	__u64 m = n;
+	barrier_var(m);
+	if (m > cap)
+		m = cap;
+	if (bpf_probe_read_user((void *)(e + 1), m, (void *)cp->base)) {
+		// Not readable (paged out): the bytes become a gap.
+		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+		count(ST_STAT_UNREADABLE_BYTES, n);
+		return;
+	}
+	bpf_ringbuf_submit(e, rb_flags());
+	count(ST_STAT_EVENTS, 1);
+	count(ST_STAT_BYTES, n);
+}
+
 static long copy_chunk(__u64 i, struct copier *cp)
 {
 	if (cp->remaining == 0 || cp->chunks >= max_chunks)
@@ -305,33 +338,22 @@ static long copy_chunk(__u64 i, struct copier *cp)
 		cp->left_in_seg = v.iov_len;
 		return 0;
 	}
-	__u32 zero = 0;
-	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
-	if (!e)
-		return 1;
 	__u64 n = cp->left_in_seg;
 	if (n > cp->remaining)
 		n = cp->remaining;
 	if (n > CHUNK)
 		n = CHUNK;
-	__builtin_memcpy(e, &cp->hdr, sizeof(cp->hdr));
-	e->hdr.offset = cp->off;
-	e->hdr.len = n;
+	__u8 flags = 0;
 	if (n == cp->remaining || cp->chunks + 1 >= max_chunks || (n == cp->left_in_seg && cp->iovcnt == 0))
-		e->hdr.flags |= ST_FLAG_LAST;
-	n &= (CHUNK << 1) - 1; // a bound the verifier can see; n <= CHUNK already
-	if (n > CHUNK)
-		return 1;
-	if (bpf_probe_read_user(e->data, n, (void *)cp->base)) {
-		// Not readable (paged out): the bytes become a gap.
-		count(ST_STAT_UNREADABLE_BYTES, n);
-	} else if (bpf_ringbuf_output(&events, e, sizeof(struct event_hdr) + n, rb_flags())) {
-		count(ST_STAT_LOST_EVENTS, 1);
-		count(ST_STAT_LOST_BYTES, n);
-	} else {
-		count(ST_STAT_EVENTS, 1);
-		count(ST_STAT_BYTES, n);
-	}
+		flags = ST_FLAG_LAST;
+	if (n <= 128)
+		put_chunk(cp, n, flags, 128);
+	else if (n <= 512)
+		put_chunk(cp, n, flags, 512);
+	else if (n <= 1536)
+		put_chunk(cp, n, flags, 1536);
+	else
+		put_chunk(cp, n, flags, CHUNK);
 	cp->chunks++;
 	cp->base += n;
 	cp->left_in_seg -= n;
@@ -359,51 +381,66 @@ static __always_inline void emit_data(__u64 sk, struct conn *c, __u8 dir, __u8 f
 
 // ---- syscalls ----
 
-static __always_inline int enter(__u32 fd, __u64 buf, __u64 iovcnt, __u8 kind)
+// enter records a data call, only when fd is a TCP socket of a traced
+// process and port: everything else (files, pipes, other sockets, filtered
+// connections) costs one fd walk here and one storage lookup at exit.
+static __always_inline int enter(long nr, __u32 fd, __u64 buf, __u64 iovcnt, __u8 kind)
 {
 	if (!want_task())
 		return 0;
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call c = {.buf = buf, .fd = fd, .kind = kind, .iovcnt = iovcnt};
-	bpf_map_update_elem(&calls, &id, &c, BPF_ANY);
+	__u64 sk = fd_sock(fd);
+	if (!sk)
+		return 0;
+	int wanted = sk_port_wanted(sk);
+	struct call *p = task_call(wanted);
+	if (!p)
+		return 0;
+	// A filtered socket matters only inside an SSL call: its SSL object
+	// must still be tied to it, so that its plaintext is skipped, not
+	// counted as unmapped.
+	if (!wanted && !p->ssl)
+		return 0;
+	p->sk = sk;
+	p->buf = buf;
+	p->iovcnt = iovcnt;
+	p->fd = fd;
+	p->nr = nr;
+	p->kind = kind;
 	return 0;
 }
 
-static __always_inline int leave(long ret, __u8 dir)
+static __always_inline int leave(long nr, long ret, __u8 dir)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *p = bpf_map_lookup_elem(&calls, &id);
-	if (!p)
+	struct call *p = task_call(0);
+	if (!p || !p->kind)
 		return 0;
-	struct call a = *p;
-	bpf_map_delete_elem(&calls, &id);
-	if (ret <= 0)
+	__u8 kind = p->kind;
+	p->kind = 0;
+	if (p->nr != nr || kind > ST_CALL_MSG || ret <= 0)
 		return 0;
-	struct sock *sk = fd_sock(a.fd);
-	if (!sk)
+	__u64 key = p->sk, buf = p->buf, iovcnt = p->iovcnt, ssl = p->ssl;
+	struct conn *c = conn_get(key, 0, 0);
+	if (!c)
 		return 0;
-	struct conn *c = conn_get(sk, 0, 0);
-	if (!c || c->ignored)
-		return 0;
-	__u64 key = (__u64)sk;
-	struct sslcall *s = bpf_map_lookup_elem(&sslcalls, &id);
-	if (s) {
+	if (ssl) {
 		// Inside SSL_read/SSL_write: these are TLS records; the plaintext
 		// comes from the uprobes. Remember which socket the SSL object uses.
-		bpf_map_update_elem(&sslsock, &s->ssl, &key, BPF_ANY);
+		__u64 *cur = bpf_map_lookup_elem(&sslsock, &ssl);
+		if (!cur || *cur != key)
+			bpf_map_update_elem(&sslsock, &ssl, &key, BPF_ANY);
 		c->tls = 1;
 		return 0;
 	}
-	if (c->tls)
+	if (c->ignored || c->tls)
 		return 0;
 	__u64 off = __sync_fetch_and_add(&c->off[dir], (__u64)ret);
-	if (a.kind == ST_CALL_BUF) {
-		emit_data(key, c, dir, 0, off, ret, a.buf, ret, 0, 0);
-	} else if (a.kind == ST_CALL_IOV) {
-		emit_data(key, c, dir, 0, off, ret, 0, 0, a.buf, a.iovcnt);
-	} else if (a.kind == ST_CALL_MSG) {
+	if (kind == ST_CALL_BUF) {
+		emit_data(key, c, dir, 0, off, ret, buf, ret, 0, 0);
+	} else if (kind == ST_CALL_IOV) {
+		emit_data(key, c, dir, 0, off, ret, 0, 0, buf, iovcnt);
+	} else {
 		struct user_msghdr m = {};
-		if (bpf_probe_read_user(&m, sizeof(m), (void *)a.buf)) {
+		if (bpf_probe_read_user(&m, sizeof(m), (void *)buf)) {
 			count(ST_STAT_UNREADABLE_BYTES, ret);
 			return 0;
 		}
@@ -412,61 +449,64 @@ static __always_inline int leave(long ret, __u8 dir)
 	return 0;
 }
 
+#define ENTER(ctx, buf, iovcnt, kind) enter((ctx)->id, (ctx)->args[0], (buf), (iovcnt), (kind))
+#define LEAVE(ctx, dir) leave((ctx)->id, (ctx)->ret, (dir))
+
 SEC("tracepoint/syscalls/sys_enter_read")
-int enter_read(struct trace_event_raw_sys_enter *ctx) { return enter(ctx->args[0], ctx->args[1], 0, ST_CALL_BUF); }
+int enter_read(struct trace_event_raw_sys_enter *ctx) { return ENTER(ctx, ctx->args[1], 0, ST_CALL_BUF); }
 SEC("tracepoint/syscalls/sys_exit_read")
-int exit_read(struct trace_event_raw_sys_exit *ctx) { return leave(ctx->ret, ST_DIR_INGRESS); }
+int exit_read(struct trace_event_raw_sys_exit *ctx) { return LEAVE(ctx, ST_DIR_INGRESS); }
 
 SEC("tracepoint/syscalls/sys_enter_write")
-int enter_write(struct trace_event_raw_sys_enter *ctx) { return enter(ctx->args[0], ctx->args[1], 0, ST_CALL_BUF); }
+int enter_write(struct trace_event_raw_sys_enter *ctx) { return ENTER(ctx, ctx->args[1], 0, ST_CALL_BUF); }
 SEC("tracepoint/syscalls/sys_exit_write")
-int exit_write(struct trace_event_raw_sys_exit *ctx) { return leave(ctx->ret, ST_DIR_EGRESS); }
+int exit_write(struct trace_event_raw_sys_exit *ctx) { return LEAVE(ctx, ST_DIR_EGRESS); }
 
 SEC("tracepoint/syscalls/sys_enter_readv")
-int enter_readv(struct trace_event_raw_sys_enter *ctx) { return enter(ctx->args[0], ctx->args[1], ctx->args[2], ST_CALL_IOV); }
+int enter_readv(struct trace_event_raw_sys_enter *ctx) { return ENTER(ctx, ctx->args[1], ctx->args[2], ST_CALL_IOV); }
 SEC("tracepoint/syscalls/sys_exit_readv")
-int exit_readv(struct trace_event_raw_sys_exit *ctx) { return leave(ctx->ret, ST_DIR_INGRESS); }
+int exit_readv(struct trace_event_raw_sys_exit *ctx) { return LEAVE(ctx, ST_DIR_INGRESS); }
 
 SEC("tracepoint/syscalls/sys_enter_writev")
-int enter_writev(struct trace_event_raw_sys_enter *ctx) { return enter(ctx->args[0], ctx->args[1], ctx->args[2], ST_CALL_IOV); }
+int enter_writev(struct trace_event_raw_sys_enter *ctx) { return ENTER(ctx, ctx->args[1], ctx->args[2], ST_CALL_IOV); }
 SEC("tracepoint/syscalls/sys_exit_writev")
-int exit_writev(struct trace_event_raw_sys_exit *ctx) { return leave(ctx->ret, ST_DIR_EGRESS); }
+int exit_writev(struct trace_event_raw_sys_exit *ctx) { return LEAVE(ctx, ST_DIR_EGRESS); }
 
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
 int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
 {
 	if (ctx->args[3] & MSG_PEEK) // peeked bytes are read again later
 		return 0;
-	return enter(ctx->args[0], ctx->args[1], 0, ST_CALL_BUF);
+	return ENTER(ctx, ctx->args[1], 0, ST_CALL_BUF);
 }
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return leave(ctx->ret, ST_DIR_INGRESS); }
+int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return LEAVE(ctx, ST_DIR_INGRESS); }
 
 SEC("tracepoint/syscalls/sys_enter_sendto")
-int enter_sendto(struct trace_event_raw_sys_enter *ctx) { return enter(ctx->args[0], ctx->args[1], 0, ST_CALL_BUF); }
+int enter_sendto(struct trace_event_raw_sys_enter *ctx) { return ENTER(ctx, ctx->args[1], 0, ST_CALL_BUF); }
 SEC("tracepoint/syscalls/sys_exit_sendto")
-int exit_sendto(struct trace_event_raw_sys_exit *ctx) { return leave(ctx->ret, ST_DIR_EGRESS); }
+int exit_sendto(struct trace_event_raw_sys_exit *ctx) { return LEAVE(ctx, ST_DIR_EGRESS); }
 
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	if (ctx->args[2] & MSG_PEEK)
 		return 0;
-	return enter(ctx->args[0], ctx->args[1], 0, ST_CALL_MSG);
+	return ENTER(ctx, ctx->args[1], 0, ST_CALL_MSG);
 }
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return leave(ctx->ret, ST_DIR_INGRESS); }
+int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return LEAVE(ctx, ST_DIR_INGRESS); }
 
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int enter_sendmsg(struct trace_event_raw_sys_enter *ctx) { return enter(ctx->args[0], ctx->args[1], 0, ST_CALL_MSG); }
+int enter_sendmsg(struct trace_event_raw_sys_enter *ctx) { return ENTER(ctx, ctx->args[1], 0, ST_CALL_MSG); }
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return leave(ctx->ret, ST_DIR_EGRESS); }
+int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return LEAVE(ctx, ST_DIR_EGRESS); }
 
 // sendfile and splice move bytes between a socket and a file or pipe
 // without a user buffer: nothing to copy, but the stream's offsets advance
 // and an empty record (its end says how far) makes the hole a gap at once,
 // so the parsers keep the framing.
-static __always_inline void skip_bytes(struct sock *sk, __u8 dir, long ret)
+static __always_inline void skip_bytes(__u64 sk, __u8 dir, long ret)
 {
 	struct conn *c = conn_get(sk, 0, 0);
 	if (!c || c->ignored || c->tls)
@@ -478,75 +518,81 @@ static __always_inline void skip_bytes(struct sock *sk, __u8 dir, long ret)
 		count(ST_STAT_LOST_CONTROL, 1);
 		return;
 	}
-	fill_hdr(e, (__u64)sk, c, ST_KIND_DATA, dir, ST_FLAG_LAST);
+	fill_hdr(e, sk, c, ST_KIND_DATA, dir, ST_FLAG_LAST);
 	e->offset = off;
 	e->end = off + ret;
 	e->len = 0;
 	bpf_ringbuf_submit(e, rb_flags());
 }
 
-static __always_inline int enter_skip(__u32 fd_in, __u32 fd_out)
+static __always_inline int enter_skip(long nr, __u32 fd_in, __u32 fd_out)
 {
 	if (!want_task())
 		return 0;
-	__u64 id = bpf_get_current_pid_tgid();
+	struct call *p = task_call(1);
+	if (!p)
+		return 0;
 	// fd holds the destination, buf the source.
-	struct call c = {.buf = fd_in, .fd = fd_out, .kind = ST_CALL_SKIP};
-	bpf_map_update_elem(&calls, &id, &c, BPF_ANY);
+	p->buf = fd_in;
+	p->fd = fd_out;
+	p->nr = nr;
+	p->kind = ST_CALL_SKIP;
 	return 0;
 }
 
-static __always_inline int leave_skip(long ret)
+static __always_inline int leave_skip(long nr, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *p = bpf_map_lookup_elem(&calls, &id);
-	if (!p)
+	struct call *p = task_call(0);
+	if (!p || !p->kind)
 		return 0;
-	struct call a = *p;
-	bpf_map_delete_elem(&calls, &id);
-	if (ret <= 0 || a.kind != ST_CALL_SKIP)
+	__u8 kind = p->kind;
+	p->kind = 0;
+	if (ret <= 0 || kind != ST_CALL_SKIP || p->nr != nr)
 		return 0;
-	struct sock *out = fd_sock(a.fd);
+	__u32 fd_out = p->fd, fd_in = p->buf;
+	__u64 out = fd_sock(fd_out);
 	if (out)
 		skip_bytes(out, ST_DIR_EGRESS, ret);
-	struct sock *in = fd_sock((__u32)a.buf);
+	__u64 in = fd_sock(fd_in);
 	if (in)
 		skip_bytes(in, ST_DIR_INGRESS, ret);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int enter_sendfile(struct trace_event_raw_sys_enter *ctx) { return enter_skip(ctx->args[1], ctx->args[0]); }
+int enter_sendfile(struct trace_event_raw_sys_enter *ctx) { return enter_skip(ctx->id, ctx->args[1], ctx->args[0]); }
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
-int exit_sendfile(struct trace_event_raw_sys_exit *ctx) { return leave_skip(ctx->ret); }
+int exit_sendfile(struct trace_event_raw_sys_exit *ctx) { return leave_skip(ctx->id, ctx->ret); }
 SEC("tracepoint/syscalls/sys_enter_splice")
-int enter_splice(struct trace_event_raw_sys_enter *ctx) { return enter_skip(ctx->args[0], ctx->args[2]); }
+int enter_splice(struct trace_event_raw_sys_enter *ctx) { return enter_skip(ctx->id, ctx->args[0], ctx->args[2]); }
 SEC("tracepoint/syscalls/sys_exit_splice")
-int exit_splice(struct trace_event_raw_sys_exit *ctx) { return leave_skip(ctx->ret); }
+int exit_splice(struct trace_event_raw_sys_exit *ctx) { return leave_skip(ctx->id, ctx->ret); }
 
 // Lifecycle: accept and connect start a connection (and say which side
 // this process is); the socket reaching TCP_CLOSE ends it. A close(2) of
 // one fd does not: the socket may live on in a dup or a forked child.
 
-static __always_inline int enter_lifecycle(__u32 fd, __u8 kind)
+static __always_inline int enter_lifecycle(long nr, __u32 fd, __u8 kind)
 {
 	if (!want_task())
 		return 0;
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call c = {.fd = fd, .kind = kind};
-	bpf_map_update_elem(&calls, &id, &c, BPF_ANY);
+	struct call *p = task_call(1);
+	if (!p)
+		return 0;
+	p->fd = fd;
+	p->nr = nr;
+	p->kind = kind;
 	return 0;
 }
 
-static __always_inline int leave_lifecycle(long ret, __u8 kind)
+static __always_inline int leave_lifecycle(long nr, long ret, __u8 kind)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call *p = bpf_map_lookup_elem(&calls, &id);
-	if (!p)
+	struct call *p = task_call(0);
+	if (!p || !p->kind)
 		return 0;
-	struct call a = *p;
-	bpf_map_delete_elem(&calls, &id);
-	if (a.kind != kind)
+	__u8 got = p->kind;
+	p->kind = 0;
+	if (got != kind || p->nr != nr)
 		return 0;
 	__u32 fd;
 	__u8 role;
@@ -558,27 +604,27 @@ static __always_inline int leave_lifecycle(long ret, __u8 kind)
 	} else {
 		if (ret != 0 && ret != -EINPROGRESS)
 			return 0;
-		fd = a.fd;
+		fd = p->fd;
 		role = ST_ROLE_CLIENT;
 	}
-	struct sock *sk = fd_sock(fd);
+	__u64 sk = fd_sock(fd);
 	if (sk)
 		conn_get(sk, role, 1);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_accept")
-int enter_accept(struct trace_event_raw_sys_enter *ctx) { return enter_lifecycle(ctx->args[0], ST_CALL_ACCEPT); }
+int enter_accept(struct trace_event_raw_sys_enter *ctx) { return enter_lifecycle(ctx->id, ctx->args[0], ST_CALL_ACCEPT); }
 SEC("tracepoint/syscalls/sys_exit_accept")
-int exit_accept(struct trace_event_raw_sys_exit *ctx) { return leave_lifecycle(ctx->ret, ST_CALL_ACCEPT); }
+int exit_accept(struct trace_event_raw_sys_exit *ctx) { return leave_lifecycle(ctx->id, ctx->ret, ST_CALL_ACCEPT); }
 SEC("tracepoint/syscalls/sys_enter_accept4")
-int enter_accept4(struct trace_event_raw_sys_enter *ctx) { return enter_lifecycle(ctx->args[0], ST_CALL_ACCEPT); }
+int enter_accept4(struct trace_event_raw_sys_enter *ctx) { return enter_lifecycle(ctx->id, ctx->args[0], ST_CALL_ACCEPT); }
 SEC("tracepoint/syscalls/sys_exit_accept4")
-int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return leave_lifecycle(ctx->ret, ST_CALL_ACCEPT); }
+int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return leave_lifecycle(ctx->id, ctx->ret, ST_CALL_ACCEPT); }
 SEC("tracepoint/syscalls/sys_enter_connect")
-int enter_connect(struct trace_event_raw_sys_enter *ctx) { return enter_lifecycle(ctx->args[0], ST_CALL_CONNECT); }
+int enter_connect(struct trace_event_raw_sys_enter *ctx) { return enter_lifecycle(ctx->id, ctx->args[0], ST_CALL_CONNECT); }
 SEC("tracepoint/syscalls/sys_exit_connect")
-int exit_connect(struct trace_event_raw_sys_exit *ctx) { return leave_lifecycle(ctx->ret, ST_CALL_CONNECT); }
+int exit_connect(struct trace_event_raw_sys_exit *ctx) { return leave_lifecycle(ctx->id, ctx->ret, ST_CALL_CONNECT); }
 
 SEC("tracepoint/sock/inet_sock_set_state")
 int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
@@ -646,29 +692,33 @@ int process_exec(void *ctx)
 
 // ---- OpenSSL ----
 
+// The SSL call's arguments wait in the thread's storage; the socket
+// syscalls it makes meanwhile tie the SSL object to its socket.
 static __always_inline int ssl_enter(__u64 ssl, __u64 buf, __u64 nptr)
 {
 	if (!want_task())
 		return 0;
-	__u64 id = bpf_get_current_pid_tgid();
-	struct sslcall s = {.ssl = ssl, .buf = buf, .nptr = nptr};
-	bpf_map_update_elem(&sslcalls, &id, &s, BPF_ANY);
+	struct call *p = task_call(1);
+	if (!p)
+		return 0;
+	p->ssl = ssl;
+	p->sslbuf = buf;
+	p->nptr = nptr;
 	return 0;
 }
 
 static __always_inline int ssl_leave(long ret, __u8 dir, int ex)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct sslcall *p = bpf_map_lookup_elem(&sslcalls, &id);
-	if (!p)
+	struct call *p = task_call(0);
+	if (!p || !p->ssl)
 		return 0;
-	struct sslcall s = *p;
-	bpf_map_delete_elem(&sslcalls, &id);
+	__u64 ssl = p->ssl, buf = p->sslbuf, nptr = p->nptr;
+	p->ssl = 0;
 	__u64 n = 0;
 	if (ex) {
-		if (ret != 1 || !s.nptr)
+		if (ret != 1 || !nptr)
 			return 0;
-		bpf_probe_read_user(&n, sizeof(n), (void *)s.nptr);
+		bpf_probe_read_user(&n, sizeof(n), (void *)nptr);
 	} else {
 		if (ret <= 0)
 			return 0;
@@ -676,7 +726,7 @@ static __always_inline int ssl_leave(long ret, __u8 dir, int ex)
 	}
 	if (n == 0)
 		return 0;
-	__u64 *skp = bpf_map_lookup_elem(&sslsock, &s.ssl);
+	__u64 *skp = bpf_map_lookup_elem(&sslsock, &ssl);
 	if (!skp) {
 		// No socket syscall seen for this SSL object yet (it predates the
 		// sensor and has only served buffered data): nowhere to put it.
@@ -692,7 +742,7 @@ static __always_inline int ssl_leave(long ret, __u8 dir, int ex)
 	if (c->ignored)
 		return 0;
 	__u64 off = __sync_fetch_and_add(&c->off[2 + dir], n);
-	emit_data(key, c, dir, ST_FLAG_TLS, off, n, s.buf, n, 0, 0);
+	emit_data(key, c, dir, ST_FLAG_TLS, off, n, buf, n, 0, 0);
 	return 0;
 }
 
