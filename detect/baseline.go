@@ -462,7 +462,7 @@ func (b *behaviour) observe(t *reassembly.Transaction, v *txView, host, method, 
 	o.ep = b.endpoint(endpointKey{host, method, path}, ts)
 	o.p = b.principal(v, ts)
 	o.size = t.RespBodyBytes
-	if n := int64(len(t.RespBody)); n > o.size && t.Flags&reassembly.FlagRespTruncated == 0 {
+	if n := int64(len(t.RespBodySample())); n > o.size && t.Flags&reassembly.FlagRespTruncated == 0 {
 		o.size = n
 	}
 	o.key, o.numID = objectKey(t.Target, path)

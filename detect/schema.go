@@ -102,7 +102,7 @@ func (b *bodySchemas) observe(t *reassembly.Transaction, query []queryParam, n u
 		return
 	}
 	b.bodies++
-	if len(t.ReqBody) > 0 {
+	if len(t.ReqBodySample()) > 0 {
 		ct := mediaType(t.ReqHeader("Content-Type"))
 		if ct != "" {
 			addBounded(&b.reqTypes, ct, maxRespTypes)
@@ -119,7 +119,7 @@ func (b *bodySchemas) observe(t *reassembly.Transaction, query []queryParam, n u
 			}
 		}
 	}
-	if len(t.RespBody) > 0 && t.Status >= 200 && t.Status < 300 && isJSONType(mediaType(t.RespHeader("Content-Type"))) {
+	if len(t.RespBodySample()) > 0 && t.Status >= 200 && t.Status < 300 && isJSONType(mediaType(t.RespHeader("Content-Type"))) {
 		if t.Flags&reassembly.FlagRespTruncated == 0 && len(t.RespBody) <= maxSchemaBody && json.Valid(t.RespBody) {
 			if b.resp == nil {
 				b.resp, b.respNodes = &schemaNode{}, 1

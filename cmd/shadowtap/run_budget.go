@@ -145,8 +145,8 @@ func newLiveFeed(b *memBudget, c *daemonCounters) *liveFeed {
 }
 
 func (f *liveFeed) add(t *reassembly.Transaction) {
-	if f.budget.level() >= shedBodies && (t.ReqBody != nil || t.RespBody != nil) {
-		t.ReqBody, t.RespBody = nil, nil
+	if f.budget.level() >= shedBodies && t.HasBodies() {
+		t.DropBodies()
 		f.counters.shedBodies.Add(1)
 	}
 	f.txBatcher.add(t)
