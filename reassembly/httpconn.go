@@ -166,6 +166,9 @@ func (c *httpConn) setClient(d int) {
 	c.state = stHTTP
 	c.h2buf, c.h2find = [2][]byte{}, [2]http2.FrameFinder{}
 	opts := c.env.http
+	// Bodies are decoded when a consumer reads them (Transaction.
+	// ReqBodySample), and binary ones never.
+	opts.DeferDecode, opts.SkipBinary = true, true
 	opts.OnMessage = c.onRequest
 	c.req = c.env.parser(opts, true)
 	opts.OnMessage = c.onResponse
@@ -437,6 +440,8 @@ func (c *httpConn) close(ts time.Time) {
 		c.env.stats.ParseErrors += rs.ParseErrors + ps.ParseErrors
 		c.env.stats.ResyncSkippedBytes += rs.ResyncSkippedBytes + ps.ResyncSkippedBytes
 		c.env.stats.DecodeErrors += rs.DecodeErrors + ps.DecodeErrors
+		c.env.stats.DeferredBodies += rs.DeferredBodies + ps.DeferredBodies
+		c.env.stats.UndecodedBodies += rs.UndecodedBodies + ps.UndecodedBodies
 		c.env.stats.HTTPFlows++
 	}
 	for _, t := range c.pending {
@@ -488,6 +493,7 @@ func (c *httpConn) onRequest(m *http1.Message) {
 		ReqHeaders:   m.Headers,
 		ReqBodyBytes: m.BodyBytes,
 		ReqBody:      m.Body,
+		reqEnc:       m.Encoded,
 		Flags:        msgFlags(m.Flags, FlagReqGap, FlagReqTruncated),
 	}
 	t.Host = t.ReqHeader("Host")
@@ -545,7 +551,7 @@ func (c *httpConn) onResponse(m *http1.Message) {
 	}
 	t.RespHeaders = m.Headers
 	t.RespBodyBytes = m.BodyBytes
-	t.RespBody = m.Body
+	t.RespBody, t.respEnc = m.Body, m.Encoded
 	t.Flags |= msgFlags(m.Flags, FlagRespGap, FlagRespTruncated)
 	if m.Upgrade {
 		t.Flags |= FlagUpgraded
@@ -748,6 +754,7 @@ func (c *httpConn) upgradeH2(m *http1.Message) {
 	c.env.stats.Upgrades++
 	client := int(c.client)
 	c.startH2(client, h2Upgrade)
+	t.ReqBodySample() // the stream takes a decoded sample and its flags
 	req := &http2.Stream{
 		Method:       t.Method,
 		Path:         t.Target,

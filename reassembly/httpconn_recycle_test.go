@@ -146,3 +146,98 @@ func TestRecycledParsers(t *testing.T) {
 		}
 	}
 }
+
+// TestLazyBodiesConcurrent: transactions are read on another goroutine
+// (as the engine does) while the shard goes on with recycled parsers and
+// the shared decompressor pool; their bodies decode there to what the
+// shard handed on. Run with -race.
+func TestLazyBodiesConcurrent(t *testing.T) {
+	conns := recycleConns()
+	_, want := runConns(conns, false, true)
+	ch := make(chan *Transaction, 4)
+	done := make(chan []Transaction)
+	go func() {
+		var got []Transaction
+		for tx := range ch {
+			got = append(got, snapshot(tx))
+		}
+		done <- got
+	}()
+	var stats Stats
+	e := &env{http: Options{}.withDefaults().HTTP, stats: &stats, sink: func(tx *Transaction) { ch <- tx }}
+	e.http.Decoders = new(content.Pool)
+	ts := time.Unix(1700000000, 0)
+	for round := 0; round < 3; round++ {
+		for i, cs := range conns {
+			var c httpConn
+			c.init(e, netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(40000+i)), netip.MustParseAddrPort("10.0.0.2:80"))
+			c.fresh = [2]bool{true, true}
+			for j := 0; j < max(len(cs[0]), len(cs[1])); j++ {
+				for d := 0; d < 2; d++ {
+					if j < len(cs[d]) {
+						ts = ts.Add(time.Millisecond)
+						c.data(d, []byte(cs[d][j]), ts)
+					}
+				}
+			}
+			c.close(ts)
+		}
+	}
+	close(ch)
+	got := <-done
+	if len(got) != 3*len(want) {
+		t.Fatalf("%d transactions, want %d", len(got), 3*len(want))
+	}
+	for i := range got {
+		w := want[i%len(want)]
+		g := got[i]
+		g.RequestTime, g.ResponseTime, g.EndTime, g.Client = w.RequestTime, w.ResponseTime, w.EndTime, w.Client
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("transaction %d read on another goroutine:\n%+v\nwant\n%+v", i, g, w)
+		}
+	}
+	if stats.DeferredBodies == 0 {
+		t.Errorf("no body deferred")
+	}
+}
+
+// TestLazyBodyFlags: an encoded body is decoded only when read, and the
+// flags about it are set then: a corrupt gzip body has FlagDecodeError, a
+// large one FlagRespTruncated. A body never read is never decoded; an
+// encoded image gets no sample.
+func TestLazyBodyFlags(t *testing.T) {
+	var big bytes.Buffer
+	w := gzip.NewWriter(&big)
+	w.Write(bytes.Repeat([]byte(`{"k":"v"},`), 20000))
+	w.Close()
+	resp := func(ctype, body string) string {
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s", ctype, len(body), body)
+	}
+	conns := [][2][]string{
+		{{"GET /a HTTP/1.1\r\nHost: a\r\n\r\n"}, {resp("application/json", "not gzip at all, really not")}},
+		{{"GET /b HTTP/1.1\r\nHost: a\r\n\r\n"}, {resp("application/json", big.String())}},
+		{{"GET /c HTTP/1.1\r\nHost: a\r\n\r\n"}, {resp("image/png", big.String())}},
+	}
+	txs, _ := runConns(conns, true, false)
+	if len(txs) != 3 {
+		t.Fatalf("%d transactions", len(txs))
+	}
+	for _, tx := range txs[:2] {
+		if tx.RespBody != nil || tx.Flags != 0 || !tx.HasBodies() {
+			t.Errorf("%s: decoded before it was read: %d bytes, flags %b, has bodies %v", tx.Target, len(tx.RespBody), tx.Flags, tx.HasBodies())
+		}
+	}
+	if b := txs[0].RespBodySample(); b != nil || txs[0].Flags != FlagDecodeError {
+		t.Errorf("corrupt gzip: sample %q, flags %b", b, txs[0].Flags)
+	}
+	if b := txs[1].RespBodySample(); len(b) != 64<<10 || txs[1].Flags != FlagRespTruncated {
+		t.Errorf("large gzip: %d bytes, flags %b", len(b), txs[1].Flags)
+	}
+	if b := txs[2].RespBodySample(); b != nil || txs[2].HasBodies() || txs[2].Flags != 0 {
+		t.Errorf("gzip image: sample of %d bytes, flags %b", len(b), txs[2].Flags)
+	}
+	txs[1].DropBodies()
+	if txs[1].HasBodies() || txs[1].RespBodySample() != nil {
+		t.Errorf("bodies left after DropBodies")
+	}
+}

@@ -59,6 +59,10 @@ func TestBodies(t *testing.T) {
 	for _, file := range []string{"gzip.pcap", "br.pcap", "chunked.pcap"} {
 		txs, _ := analyse(t, filepath.Join("..", "testdata", file), Options{})
 		for _, tx := range txs {
+			if enc := tx.RespHeader("Content-Encoding") != ""; enc != (tx.RespBody == nil) {
+				t.Errorf("%s %s: encoded %v, sample decoded before it was read %v", file, tx.Target, enc, tx.RespBody != nil)
+			}
+			tx.RespBodySample()
 			if tx.RespBodyBytes == 0 || len(tx.RespBody) == 0 {
 				t.Errorf("%s %s: body bytes %d, sample %d", file, tx.Target, tx.RespBodyBytes, len(tx.RespBody))
 				continue

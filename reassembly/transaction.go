@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/shadowtap/shadowtap/reassembly/content"
 	"github.com/shadowtap/shadowtap/reassembly/http1"
 	"github.com/shadowtap/shadowtap/reassembly/http2"
 )
@@ -92,7 +93,15 @@ type Transaction struct {
 	ReqBodyBytes, RespBodyBytes int64
 	// ReqBody and RespBody hold a sample of the decoded body, capped by
 	// configuration (FlagReqTruncated / FlagRespTruncated when capped).
+	// Read them through ReqBodySample and RespBodySample: the sample of a
+	// body with a Content-Encoding is decoded on first access, and is nil
+	// here until then (FlagReqTruncated, FlagRespTruncated and
+	// FlagDecodeError about it are set then too). An encoded body of a
+	// binary media type (images, audio, video, fonts, octet-stream,
+	// archives) gets no sample (Stats.UndecodedBodies).
 	ReqBody, RespBody []byte
+	// reqEnc and respEnc are the encoded samples not decoded yet.
+	reqEnc, respEnc *content.Encoded
 
 	Protocol string // ProtoHTTP1, ProtoH2, ProtoGRPC
 	Flags    Flags
@@ -140,8 +149,57 @@ func equalFold(a, b string) bool {
 	return true
 }
 
-// ReqBodySample returns the request body sample (ReqBody).
-func (t *Transaction) ReqBodySample() []byte { return t.ReqBody }
+// ReqBodySample returns the request body sample (ReqBody), decoding it on
+// first use when it was handed on encoded; the flags about it
+// (FlagReqTruncated, FlagDecodeError) are final once it returned. The
+// first call is not safe for concurrent use (it sets ReqBody and Flags);
+// later ones only read.
+func (t *Transaction) ReqBodySample() []byte {
+	if e := t.reqEnc; e != nil {
+		t.reqEnc = nil
+		t.ReqBody = t.decode(e, FlagReqTruncated)
+	}
+	return t.ReqBody
+}
 
-// RespBodySample returns the response body sample (RespBody).
-func (t *Transaction) RespBodySample() []byte { return t.RespBody }
+// RespBodySample returns the response body sample (RespBody), decoding it
+// on first use like ReqBodySample (FlagRespTruncated, FlagDecodeError).
+func (t *Transaction) RespBodySample() []byte {
+	if e := t.respEnc; e != nil {
+		t.respEnc = nil
+		t.RespBody = t.decode(e, FlagRespTruncated)
+	}
+	return t.RespBody
+}
+
+// DecodeBodies decodes the body samples not decoded yet, settling every
+// flag about them.
+func (t *Transaction) DecodeBodies() {
+	t.ReqBodySample()
+	t.RespBodySample()
+}
+
+func (t *Transaction) decode(e *content.Encoded, truncated Flags) []byte {
+	sample, trunc, err := e.Decode()
+	if trunc {
+		t.Flags |= truncated
+	}
+	if err != nil {
+		t.Flags |= FlagDecodeError
+	}
+	if len(sample) == 0 {
+		return nil
+	}
+	return sample
+}
+
+// HasBodies reports whether the transaction holds a body sample, decoded
+// or not.
+func (t *Transaction) HasBodies() bool {
+	return t.ReqBody != nil || t.RespBody != nil || t.reqEnc != nil || t.respEnc != nil
+}
+
+// DropBodies forgets the body samples, decoded or not (to shed memory).
+func (t *Transaction) DropBodies() {
+	t.ReqBody, t.RespBody, t.reqEnc, t.respEnc = nil, nil, nil, nil
+}

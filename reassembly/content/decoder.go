@@ -27,6 +27,10 @@ type Options struct {
 	MaxInput int
 	// Pool, when not nil, supplies and takes back decompressors.
 	Pool *Pool
+	// Defer, when set, makes Write keep buffering encoded input up to
+	// MaxInput without decoding it: the body is decoded by Finish, or
+	// later, off the caller's path, by the Encoded that Defer returns.
+	Defer bool
 }
 
 func (o Options) resolved() Options {
@@ -80,6 +84,8 @@ type Decoder struct {
 	outScratch bool
 	produced   int  // bytes produced by all layers in the current attempt
 	done       bool // no further input can change the result
+	full       bool // the input reached MaxInput (later input was dropped)
+	decoded    bool // the buffered input was decoded
 	ended      bool // the encoded stream ended cleanly
 	truncated  bool // output reached MaxOutput
 	err        error
@@ -157,14 +163,34 @@ func (d *Decoder) Write(p []byte) (int, error) {
 	}
 	d.in = append(d.in, q...)
 	if len(d.in) >= d.opts.MaxInput {
+		d.full, d.done = true, true // nothing more can be buffered
+		if !d.opts.Defer {
+			d.decode(false)
+		}
+	}
+	return len(p), nil
+}
+
+// decode decodes the buffered input once. complete says whether the whole
+// body was written (see Finish).
+func (d *Decoder) decode(complete bool) {
+	if d.nlayer == 0 || d.decoded || d.err != nil {
+		return
+	}
+	d.decoded = true
+	if d.full {
+		// Input past MaxInput was dropped: a stream that does not end
+		// within it is a truncated sample, not an error.
 		d.attempt(false)
-		d.done = true // nothing more can be buffered
 		if !d.ended && d.err == nil {
 			d.truncated = true
 		}
-		return len(p), nil
+		return
 	}
-	return len(p), nil
+	d.attempt(true)
+	if !d.ended && !d.truncated && d.err == nil && complete {
+		d.err = fmt.Errorf("decoding %s: %w", d.describe(), ErrTruncated)
+	}
 }
 
 // Grow reserves room in an identity sample for a body of n bytes (capped at
@@ -247,12 +273,7 @@ func (d *Decoder) Dropped() int64 { return d.dropped }
 // err wraps ErrUnsupported, ErrLimit, ErrCorrupt or ErrTruncated; the sample
 // decoded before the error is still returned.
 func (d *Decoder) Finish(complete bool) (sample []byte, truncated bool, err error) {
-	if !d.done && d.nlayer > 0 {
-		d.attempt(true)
-		if !d.ended && !d.truncated && d.err == nil && complete {
-			d.err = fmt.Errorf("decoding %s: %w", d.describe(), ErrTruncated)
-		}
-	}
+	d.decode(complete)
 	d.done = true
 	sample, truncated, err = d.out, d.truncated, d.err
 	if d.outScratch {

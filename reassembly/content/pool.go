@@ -23,6 +23,25 @@ import (
 type Pool struct {
 	gz, fl, zl sync.Pool
 	bufs       sync.Pool // *[]byte, len 0
+	decs       sync.Pool // *Decoder, for Encoded.Decode
+}
+
+// getDecoder returns a Decoder for Encoded.Decode (a new one from a nil
+// Pool).
+func (p *Pool) getDecoder() *Decoder {
+	if p != nil {
+		if d, ok := p.decs.Get().(*Decoder); ok {
+			return d
+		}
+	}
+	return new(Decoder)
+}
+
+// putDecoder takes back a Decoder that Finish ended.
+func (p *Pool) putDecoder(d *Decoder) {
+	if p != nil {
+		p.decs.Put(d)
+	}
 }
 
 // maxPooledBuf is the largest buffer a Pool takes back.

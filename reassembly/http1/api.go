@@ -45,6 +45,12 @@ type Message struct {
 	BodyBytes int64
 	// Body is the decoded body sample, at most Options.MaxBody bytes.
 	Body []byte
+	// Encoded, with Options.DeferDecode, holds instead of Body the
+	// encoded sample of a body with a Content-Encoding (or a transfer
+	// coding other than chunked): Encoded.Decode gives the sample, and
+	// says whether it is truncated or failed to decode (MsgTruncated and
+	// MsgDecodeError are then not set on the message). It is the callee's.
+	Encoded *content.Encoded
 	// Start is the capture time of the first byte, End that of the last.
 	Start, End time.Time
 	Flags      MsgFlags
@@ -74,6 +80,16 @@ type Options struct {
 	// one among the parsers of a worker. nil means a decompressor is
 	// allocated for each compressed body that is sampled.
 	Decoders *content.Pool
+	// DeferDecode leaves encoded bodies undecoded: the sample is handed
+	// on encoded (Message.Encoded) for the consumer to decode if and when
+	// it looks at it; Stats.DeferredBodies counts them.
+	DeferDecode bool
+	// SkipBinary takes no sample of encoded bodies of binary media types
+	// (image/, audio/, video/, font/, application/octet-stream, archives
+	// and other compressed formats), which no inspection reads: they are
+	// not decoded (Stats.UndecodedBodies counts them). Identity bodies are
+	// sampled whatever their type.
+	SkipBinary bool
 	// OnMessage receives every complete (or abandoned, with MsgIncomplete)
 	// message, interim 1xx responses included. The *Message is reused by
 	// the parser after the call returns; its fields' contents are the
@@ -123,6 +139,12 @@ type Stats struct {
 	TruncatedBodies uint64
 	// DecodeErrors counts messages flagged MsgDecodeError.
 	DecodeErrors uint64
+	// DeferredBodies counts body samples handed on encoded
+	// (Options.DeferDecode): their truncation and decoding errors are
+	// known when they are decoded, and not counted in TruncatedBodies and
+	// DecodeErrors. UndecodedBodies counts encoded bodies of binary media
+	// types left without a sample (Options.SkipBinary).
+	DeferredBodies, UndecodedBodies uint64
 	// Upgrades counts 101 responses and 2xx answers to CONNECT after which
 	// the parser stopped.
 	Upgrades uint64

@@ -437,6 +437,7 @@ func (p *Parser) headDone() {
 		teChunk bool // the final transfer coding is chunked
 		ceBuf   [4]string
 		teBuf   [4]string
+		ctype   string
 	)
 	ce, te := ceBuf[:0], teBuf[:0]
 	for i := range m.Headers {
@@ -457,6 +458,8 @@ func (p *Parser) headDone() {
 			teChunk = lastTokenIs(h.Value, "chunked")
 		case asciiEqualFold(h.Name, "Content-Encoding"):
 			ce = append(ce, h.Value)
+		case asciiEqualFold(h.Name, "Content-Type"):
+			ctype = h.Value
 		case p.request && asciiEqualFold(h.Name, "Upgrade"):
 			p.mayTunnel = true
 		}
@@ -490,7 +493,7 @@ func (p *Parser) headDone() {
 		if clSeen {
 			m.Flags |= MsgBadFraming // chunked wins over Content-Length
 		}
-		p.startBody(ce, te)
+		p.startBody(ce, te, ctype)
 		p.st, p.chunkLen, p.chunkDig, p.remaining = stChunkSize, 0, 0, 0
 	case teSeen && !p.request:
 		// A response whose final transfer coding is not chunked is
@@ -498,7 +501,7 @@ func (p *Parser) headDone() {
 		if clSeen {
 			m.Flags |= MsgBadFraming
 		}
-		p.startBody(ce, te)
+		p.startBody(ce, te, ctype)
 		p.st = stBodyEOF
 	case teSeen || clBad:
 		// A request whose length cannot be determined, or an invalid
@@ -512,7 +515,7 @@ func (p *Parser) headDone() {
 			p.finish(0)
 			return
 		}
-		p.startBody(ce, nil)
+		p.startBody(ce, nil, ctype)
 		if p.sampling && len(p.codings) == 0 {
 			p.dec.Grow(clVal)
 		}
@@ -520,15 +523,20 @@ func (p *Parser) headDone() {
 	case p.request:
 		p.finish(0)
 	default:
-		p.startBody(ce, te)
+		p.startBody(ce, te, ctype)
 		p.st = stBodyEOF
 	}
 }
 
-// startBody prepares body sampling for the message in progress.
-func (p *Parser) startBody(ce, te []string) {
+// startBody prepares body sampling for the message in progress, whose
+// Content-Type is ctype.
+func (p *Parser) startBody(ce, te []string, ctype string) {
 	p.sampling = false
 	if p.opts.MaxBody < 0 {
+		return
+	}
+	if p.opts.SkipBinary && len(ce)+len(te) > 0 && binaryType(ctype) && encoded(ce, te) {
+		p.stats.UndecodedBodies++
 		return
 	}
 	codings := p.codings[:0]
@@ -547,7 +555,7 @@ func (p *Parser) startBody(ce, te []string) {
 	}
 	p.codings = codings
 	if err == nil {
-		err = p.dec.Reset(codings, content.Options{MaxOutput: p.opts.MaxBody, MaxDecompress: p.opts.MaxDecompress, Pool: p.opts.Decoders})
+		err = p.dec.Reset(codings, content.Options{MaxOutput: p.opts.MaxBody, MaxDecompress: p.opts.MaxDecompress, Pool: p.opts.Decoders, Defer: p.opts.DeferDecode})
 	}
 	if err != nil {
 		p.msg.Flags |= MsgDecodeError
@@ -576,6 +584,13 @@ func (p *Parser) stopSample() {
 }
 
 func (p *Parser) takeSample(m *Message, complete bool) {
+	if p.opts.DeferDecode {
+		if e := p.dec.Defer(complete); e != nil {
+			m.Encoded = e
+			p.stats.DeferredBodies++
+			return
+		}
+	}
 	sample, truncated, err := p.dec.Finish(complete)
 	if len(sample) > 0 {
 		m.Body = sample

@@ -200,3 +200,61 @@ func lastTokenIs(v, tok string) bool {
 	}
 	return asciiEqualFold(trimOWS(v), tok)
 }
+
+// encoded reports whether Content-Encoding values ce or Transfer-Encoding
+// values te name a coding besides identity and chunked.
+func encoded(ce, te []string) bool {
+	for _, vs := range [2][]string{ce, te} {
+		for _, v := range vs {
+			for v != "" {
+				var tok string
+				if i := strings.IndexByte(v, ','); i >= 0 {
+					tok, v = v[:i], v[i+1:]
+				} else {
+					tok, v = v, ""
+				}
+				if i := strings.IndexByte(tok, ';'); i >= 0 {
+					tok = tok[:i]
+				}
+				if tok = trimOWS(tok); tok != "" && !asciiEqualFold(tok, "identity") && !asciiEqualFold(tok, "chunked") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// binaryType reports whether the Content-Type value v is a media type no
+// inspection reads: images, audio, video, fonts, opaque bytes, archives
+// and compressed files.
+func binaryType(v string) bool {
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		v = v[:i]
+	}
+	v = trimOWS(v)
+	typ, sub, ok := strings.Cut(v, "/")
+	if !ok {
+		return false
+	}
+	switch {
+	case asciiEqualFold(typ, "image"), asciiEqualFold(typ, "audio"), asciiEqualFold(typ, "video"), asciiEqualFold(typ, "font"):
+		// image/svg+xml is text that may carry anything.
+		return !asciiEqualFold(sub, "svg+xml")
+	case asciiEqualFold(typ, "application"):
+		for _, s := range binarySubtypes {
+			if asciiEqualFold(sub, s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// binarySubtypes are application/ subtypes of opaque, archive and
+// compressed content.
+var binarySubtypes = [...]string{
+	"octet-stream", "zip", "gzip", "x-gzip", "x-tar", "x-bzip2", "x-xz", "x-7z-compressed",
+	"x-rar-compressed", "vnd.rar", "zstd", "java-archive", "vnd.android.package-archive",
+	"x-msdownload", "pdf", "wasm", "font-woff", "font-woff2", "vnd.ms-fontobject",
+}

@@ -1,0 +1,73 @@
+package content
+
+import "encoding/binary"
+
+// Encoded is the encoded input of one body, kept by Decoder.Defer for
+// decoding later (or never): a consumer that does not look at the body
+// does not pay for decompressing it. Decode gives exactly what Finish
+// would have given at the time Defer was called.
+//
+// Decode may be called from any goroutine (the Pool is safe for concurrent
+// use), but not concurrently on one Encoded.
+type Encoded struct {
+	in       []byte // the encoded input, owned
+	codings  [MaxLayers]Coding
+	nlayer   uint8
+	full     bool // the input reached MaxInput
+	complete bool // the whole body was written
+	opts     Options
+}
+
+// Len returns the number of encoded bytes kept.
+func (e *Encoded) Len() int { return len(e.in) }
+
+// Defer ends the body like Finish but without decoding it: it returns the
+// encoded input buffered so far (a copy: the Decoder's buffers go back to
+// the Pool) for Encoded.Decode, or nil when there is nothing to defer (an
+// identity body, no input, input already decoded, or an error already
+// known such as an unsupported coding) — Finish then ends the body as
+// usual. complete is Finish's.
+func (d *Decoder) Defer(complete bool) *Encoded {
+	if d.nlayer == 0 || d.decoded || d.err != nil || len(d.in) == 0 {
+		return nil
+	}
+	e := &Encoded{
+		in:       append([]byte(nil), d.in...),
+		codings:  d.codings,
+		nlayer:   uint8(d.nlayer),
+		full:     d.full,
+		complete: complete,
+		opts:     d.opts,
+	}
+	e.opts.Defer = false
+	d.done = true
+	d.release()
+	return e
+}
+
+// Decode decodes the body: the sample, at most MaxOutput bytes, which
+// belongs to the caller, with Finish's truncated and err.
+func (e *Encoded) Decode() (sample []byte, truncated bool, err error) {
+	d := e.opts.Pool.getDecoder()
+	d.Reset(e.codings[:e.nlayer], e.opts) // cannot fail: Defer checked the codings
+	d.in, d.full = e.in, e.full
+	if n, ok := e.gzipSize(); ok && n < d.opts.MaxOutput {
+		// A single gzip member states its decoded size: one exact
+		// allocation, which is the sample, instead of a working buffer
+		// and a copy (a wrong size only costs a reallocation).
+		d.out = make([]byte, 0, n+1)
+	}
+	sample, truncated, err = d.Finish(e.complete)
+	d.in = nil
+	e.opts.Pool.putDecoder(d)
+	return sample, truncated, err
+}
+
+// gzipSize returns the decoded size a gzip body's trailer states (ISIZE,
+// modulo 2^32), when the body is one gzip layer written whole.
+func (e *Encoded) gzipSize() (int, bool) {
+	if e.nlayer != 1 || e.codings[0] != Gzip || e.full || !e.complete || len(e.in) < 18 {
+		return 0, false
+	}
+	return int(binary.LittleEndian.Uint32(e.in[len(e.in)-4:])), true
+}
