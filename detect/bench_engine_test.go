@@ -154,6 +154,36 @@ func BenchmarkEngineObserve(b *testing.B) {
 			e.Observe(traffic[i%n])
 		}
 	})
+	b.Run("prepare", func(b *testing.B) {
+		e := mustEngine(b, Options{Specs: []*Spec{spec}})
+		var p Prepared
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			e.Prepare(traffic[i%n], &p)
+		}
+	})
+	b.Run("apply", func(b *testing.B) {
+		e := warm(b)
+		ps := make([]Prepared, n)
+		prepare := func() {
+			for i, x := range traffic {
+				e.Prepare(x, &ps[i])
+			}
+		}
+		prepare()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if i > 0 && i%n == 0 {
+				b.StopTimer()
+				shift(traffic, span)
+				prepare()
+				b.StartTimer()
+			}
+			e.ObservePrepared(traffic[i%n], &ps[i%n])
+		}
+	})
 }
 
 // shift moves the transactions' timestamps d later.

@@ -19,6 +19,8 @@ import (
 // transaction in the steady state. It holds views of the transaction it
 // was prepared from (strings of its target and headers).
 type Prepared struct {
+	// by is the engine that prepared it.
+	by *Engine
 	// valid is false for a transaction without a request (nothing to do).
 	valid bool
 	// dot: the path has dot-segments (a traversal probe).
@@ -55,6 +57,7 @@ type personalValue struct {
 // must not change until ObservePrepared(t, p) has returned.
 func (e *Engine) Prepare(t *reassembly.Transaction, p *Prepared) {
 	p.reset()
+	p.by = e
 	if t.Method == "" {
 		return
 	}
@@ -93,10 +96,14 @@ func (p *Prepared) reset() {
 }
 
 // ObservePrepared applies to the engine's state a transaction prepared by
-// Prepare (on this engine) and returns its endpoint template, as Observe
-// does. Like Observe it must not run concurrently with the engine's other
-// methods other than Prepare; p may be reused once it returns.
+// Prepare and returns its endpoint template, as Observe does; a p prepared
+// by another engine (one a reload replaced) is prepared again first. Like
+// Observe it must not run concurrently with the engine's other methods
+// other than Prepare; p may be reused once it returns.
 func (e *Engine) ObservePrepared(t *reassembly.Transaction, p *Prepared) string {
+	if p.by != e {
+		e.Prepare(t, p)
+	}
 	if !p.valid {
 		return ""
 	}

@@ -130,3 +130,23 @@ func TestObserveNoRequest(t *testing.T) {
 		t.Errorf("template %q", got)
 	}
 }
+
+// TestObservePreparedOtherEngine: a transaction prepared by an engine a
+// reload replaced is prepared again by the one observing it (its options
+// may differ: here whether X-Forwarded-For names the client).
+func TestObservePreparedOtherEngine(t *testing.T) {
+	old := mustEngine(t, Options{TrustXFF: true})
+	e := mustEngine(t, Options{})
+	want := mustEngine(t, Options{})
+	for i := range 50 {
+		x := tx(i, "GET", "api.example.com", "/v1/items/"+strings.Repeat("x", i%3+1), 200)
+		x.ReqHeaders = []hdr{{Name: "X-Forwarded-For", Value: "203.0.113.7"}}
+		var p Prepared
+		old.Prepare(x, &p)
+		e.ObservePrepared(x, &p)
+		want.Observe(x)
+	}
+	if got, w := reportJSON(t, e), reportJSON(t, want); got != w {
+		t.Errorf("report:\n%s\nwant\n%s", got, w)
+	}
+}

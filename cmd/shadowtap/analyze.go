@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shadowtap/shadowtap/capture"
@@ -191,9 +192,12 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 	// The engine runs on its own goroutine, fed batches of transactions in
 	// the order the sink receives them, so reassembly and inventory use a
 	// core each. The sink may be called from several reassembly workers.
+	// The sink prepares each transaction (detect.Engine.Prepare: the scans
+	// and parsing that need no engine state) on the reassembly worker that
+	// produced it, so the engine goroutine only applies the result.
 	var rec txRecord
-	feed := newEngineFeed(func(t *reassembly.Transaction) {
-		endpoint := engine.Observe(t)
+	feed := newEngineFeed(engine, func(t *reassembly.Transaction, p *detect.Prepared) {
+		endpoint := observeFed(engine, t, p)
 		if txOut != nil {
 			rec.fill(t, endpoint)
 			txOut.write(&rec)
@@ -316,10 +320,24 @@ func (lw *lineWriter) Close() error {
 // preserving the order in which add is called (add holds the lock while it
 // hands a batch on). Its methods are safe for concurrent use; no add may
 // follow closeQueue.
+//
+// When engine is set, add prepares each transaction with it first
+// (detect.Engine.Prepare), on the caller's goroutine and outside the lock:
+// the consumer applies the result with observeFed and hands the Prepared
+// back with release, for reuse.
 type txBatcher struct {
-	mu    sync.Mutex
-	batch []*reassembly.Transaction
-	ch    chan []*reassembly.Transaction
+	mu     sync.Mutex
+	batch  []feedItem
+	ch     chan []feedItem
+	engine atomic.Pointer[detect.Engine]
+	pool   sync.Pool // of *detect.Prepared
+}
+
+// feedItem is a transaction and what the engine prepared of it (nil when
+// it was not prepared).
+type feedItem struct {
+	t *reassembly.Transaction
+	p *detect.Prepared
 }
 
 // feedBatch is the transactions per hand-over; feedQueue the batches in
@@ -330,17 +348,55 @@ const (
 )
 
 func newTxBatcher() txBatcher {
-	return txBatcher{ch: make(chan []*reassembly.Transaction, feedQueue)}
+	return txBatcher{ch: make(chan []feedItem, feedQueue)}
 }
 
 func (f *txBatcher) add(t *reassembly.Transaction) {
+	it := feedItem{t: t}
+	if e := f.engine.Load(); e != nil {
+		it.p = f.prepare(e, t)
+	}
 	f.mu.Lock()
-	f.batch = append(f.batch, t)
+	f.batch = append(f.batch, it)
 	if len(f.batch) >= feedBatch {
 		f.ch <- f.batch
-		f.batch = make([]*reassembly.Transaction, 0, feedBatch)
+		f.batch = make([]feedItem, 0, feedBatch)
 	}
 	f.mu.Unlock()
+}
+
+// prepare returns t prepared by e, or nil when Prepare panicked: the
+// consumer then observes t unprepared, where a panic is handled as it
+// always was (the daemon counts it and skips the transaction).
+func (f *txBatcher) prepare(e *detect.Engine, t *reassembly.Transaction) (p *detect.Prepared) {
+	p, _ = f.pool.Get().(*detect.Prepared)
+	if p == nil {
+		p = new(detect.Prepared)
+	}
+	defer func() {
+		if recover() != nil {
+			p = nil
+		}
+	}()
+	e.Prepare(t, p)
+	return p
+}
+
+// release hands a Prepared back for reuse once the consumer is done
+// with it.
+func (f *txBatcher) release(p *detect.Prepared) {
+	if p != nil {
+		f.pool.Put(p)
+	}
+}
+
+// observeFed applies a fed transaction to the engine: ObservePrepared when
+// it was prepared, else Observe.
+func observeFed(e *detect.Engine, t *reassembly.Transaction, p *detect.Prepared) string {
+	if p == nil {
+		return e.Observe(t)
+	}
+	return e.ObservePrepared(t, p)
 }
 
 // push hands on a partial batch if the queue has room.
@@ -349,7 +405,7 @@ func (f *txBatcher) push() {
 	if len(f.batch) > 0 {
 		select {
 		case f.ch <- f.batch:
-			f.batch = make([]*reassembly.Transaction, 0, feedBatch)
+			f.batch = make([]feedItem, 0, feedBatch)
 		default:
 		}
 	}
@@ -367,22 +423,24 @@ func (f *txBatcher) closeQueue() {
 	close(f.ch)
 }
 
-// engineFeed hands transactions to one consumer goroutine in batches,
-// preserving the order in which add is called. add is safe for concurrent
-// use; close flushes and waits for the consumer.
+// engineFeed hands transactions, prepared by engine, to one consumer
+// goroutine in batches, preserving the order in which add is called. add
+// is safe for concurrent use; close flushes and waits for the consumer.
 type engineFeed struct {
 	txBatcher
 	done    chan struct{}
-	consume func(*reassembly.Transaction)
+	consume func(*reassembly.Transaction, *detect.Prepared)
 }
 
-func newEngineFeed(consume func(*reassembly.Transaction)) *engineFeed {
+func newEngineFeed(engine *detect.Engine, consume func(*reassembly.Transaction, *detect.Prepared)) *engineFeed {
 	f := &engineFeed{txBatcher: newTxBatcher(), done: make(chan struct{}), consume: consume}
+	f.engine.Store(engine)
 	go func() {
 		defer close(f.done)
 		for b := range f.ch {
-			for _, t := range b {
-				f.consume(t)
+			for _, it := range b {
+				f.consume(it.t, it.p)
+				f.release(it.p)
 			}
 		}
 	}()

@@ -191,6 +191,9 @@ func newDaemon(cfg daemonConfig, stdout, stderr io.Writer) (_ *daemon, err error
 		}
 	}
 	d.feed = newLiveFeed(d.budget, &d.counters)
+	// The reassembly goroutines prepare transactions with the engine
+	// (detect.Engine.Prepare); rebuildEngine swaps it.
+	d.feed.engine.Store(d.engine)
 	return d, nil
 }
 
@@ -387,8 +390,9 @@ func (d *daemon) loop() {
 				d.flushWith(true)
 				return
 			}
-			for _, t := range b {
-				d.observe(t)
+			for _, it := range b {
+				d.observeFed(it.t, it.p)
+				d.feed.release(it.p)
 			}
 		case f := <-d.reqs:
 			f()
@@ -407,8 +411,12 @@ func (d *daemon) loop() {
 }
 
 // observe hands one transaction to the engine and the transaction output.
-func (d *daemon) observe(t *reassembly.Transaction) {
-	ep := d.observeSafe(t)
+func (d *daemon) observe(t *reassembly.Transaction) { d.observeFed(t, nil) }
+
+// observeFed is observe for a transaction the feed prepared (p nil: not
+// prepared).
+func (d *daemon) observeFed(t *reassembly.Transaction, p *detect.Prepared) {
+	ep := d.observeSafe(t, p)
 	d.counters.transactions.Add(1)
 	d.observed++
 	if d.tx != nil {
@@ -416,14 +424,14 @@ func (d *daemon) observe(t *reassembly.Transaction) {
 	}
 }
 
-func (d *daemon) observeSafe(t *reassembly.Transaction) (ep string) {
+func (d *daemon) observeSafe(t *reassembly.Transaction, p *detect.Prepared) (ep string) {
 	defer func() {
 		if r := recover(); r != nil {
 			d.counters.panics.Add(1)
 			d.log.Error().Interface("panic", r).Str("stack", string(debug.Stack())).Msg("engine panic on a transaction; skipped")
 		}
 	}()
-	return d.engine.Observe(t)
+	return observeFed(d.engine, t, p)
 }
 
 // do runs f on the engine loop and waits for it.

@@ -113,6 +113,7 @@ func (d *daemon) rebuildEngine(opts detect.Options) error {
 		return fmt.Errorf("loading state into the new engine: %w", err)
 	}
 	d.engine = e
+	d.feed.engine.Store(e) // transactions prepared by the old engine are prepared again (ObservePrepared)
 	d.cache.valid = false
 	return nil
 }
