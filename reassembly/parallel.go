@@ -31,9 +31,16 @@ type batch struct {
 	// through is the global index of the last packet read when the batch
 	// was handed over: the worker has had all its segments up to it.
 	through uint64
-	// tick asks for the periodic pass after packet through, at tickTS.
-	tick   bool
-	tickTS time.Time
+	// ticks are the periodic passes to run among the segments, in order.
+	ticks []tickAt
+}
+
+// tickAt asks for the periodic pass after packet idx, at capture time ts,
+// once the batch's first pos segments are assembled.
+type tickAt struct {
+	pos int
+	idx uint64
+	ts  time.Time
 }
 
 // result carries a worker's transactions of one batch, in the run's order
@@ -106,8 +113,11 @@ func (p *parallel) worker(w int) {
 	for b := range p.work[w] {
 		r := <-p.resFree
 		g.col.out = r.txs[:0]
-		start := 0
+		start, next := 0, 0
 		for k := 0; k < b.n; k++ {
+			for ; next < len(b.ticks) && b.ticks[next].pos == k; next++ {
+				g.tick(b.ticks[next].idx, b.ticks[next].ts)
+			}
 			d.Timestamp, d.Key, d.IPv6, d.Length = b.ts[k], b.keys[k], b.ipv6[k], b.length[k]
 			d.Key.Proto = capture.ProtoTCP
 			seg := b.arena[start:b.end[k]]
@@ -119,11 +129,13 @@ func (p *parallel) worker(w int) {
 			g.assemble(int(b.shard[k]), &d, b.idx[k])
 		}
 		r.mark = event(b.through, evPacket)
-		if b.tick {
-			g.tick(b.through, b.tickTS)
-			r.mark = event(b.through, evTick)
+		for ; next < len(b.ticks); next++ {
+			g.tick(b.ticks[next].idx, b.ticks[next].ts)
+			if b.ticks[next].idx == b.through {
+				r.mark = event(b.through, evTick)
+			}
 		}
-		b.n, b.arena, b.tick = 0, b.arena[:0], false
+		b.n, b.arena, b.ticks = 0, b.arena[:0], b.ticks[:0]
 		p.free <- b
 		r.worker, r.txs = w, g.col.out
 		g.col.out = nil
@@ -163,7 +175,19 @@ func (p *parallel) dispatch(s int, d *capture.Decoded, idx uint64) {
 		p.send(w, idx)
 	}
 	if p.since++; p.since >= syncEvery {
-		p.sync(idx, false, time.Time{})
+		p.sync(idx)
+	}
+}
+
+// tick asks every worker for the periodic pass after packet idx (the last
+// dispatched), at capture time now.
+func (p *parallel) tick(idx uint64, now time.Time) {
+	for w, b := range p.cur {
+		if b == nil {
+			b = <-p.free
+			p.cur[w] = b
+		}
+		b.ticks = append(b.ticks, tickAt{pos: b.n, idx: idx, ts: now})
 	}
 }
 
@@ -179,15 +203,10 @@ func (p *parallel) send(w int, idx uint64) {
 	p.work[w] <- b
 }
 
-// sync hands every worker a batch through packet idx; with tick, each runs
-// the periodic pass at now after it.
-func (p *parallel) sync(idx uint64, tick bool, now time.Time) {
+// sync hands every worker a batch through packet idx.
+func (p *parallel) sync(idx uint64) {
 	p.since = 0
 	for w := range p.cur {
-		if p.cur[w] == nil {
-			p.cur[w] = <-p.free
-		}
-		p.cur[w].tick, p.cur[w].tickTS = tick, now
 		p.send(w, idx)
 	}
 }
@@ -196,7 +215,7 @@ func (p *parallel) sync(idx uint64, tick bool, now time.Time) {
 // the merge to hand on the last transactions.
 func (p *parallel) stop() {
 	for w, b := range p.cur {
-		if b != nil && b.n > 0 {
+		if b != nil && (b.n > 0 || len(b.ticks) > 0) {
 			b.through = p.last
 			p.work[w] <- b
 		}

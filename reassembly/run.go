@@ -109,7 +109,7 @@ func Run(ctx context.Context, src capture.Source, opts Options, sink func(*Trans
 		} else {
 			par.dispatch(s, &d, idx)
 			if tick {
-				par.sync(idx, true, clk.now)
+				par.tick(idx, clk.now)
 			}
 		}
 	}
