@@ -116,6 +116,11 @@ type Transaction struct {
 	Process   *Process
 	Container string
 	TLS       bool
+
+	// Prepared is the consumer's: Options.Prepare may set it on the
+	// goroutine that completed the transaction, for the sink to use.
+	// Reassembly never reads or writes it.
+	Prepared any
 }
 
 // ReqHeader returns the first request header with the given name
