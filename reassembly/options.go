@@ -41,6 +41,14 @@ type Options struct {
 	// FlowTimeout closes connections idle this long (capture time); 0 means
 	// 2 minutes.
 	FlowTimeout time.Duration
+	// Prepare, when set, is called once for every transaction before it
+	// reaches the sink, on the goroutine that completed it: with Workers >
+	// 1 on the workers, concurrently for different transactions and in no
+	// particular order. It is for work on one transaction that needs no
+	// other (scans, parsing), done in parallel while the sink, called in
+	// order on one goroutine, applies the result (Transaction.Prepared
+	// carries it). What it computes must not depend on the order of calls.
+	Prepare func(*Transaction)
 	// Progress, when set, is called on Run's goroutine every 4096 packets
 	// read with the counters so far, for a long-running capture to report
 	// before Run returns. Connection counters (flows, parse errors...)

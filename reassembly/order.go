@@ -89,15 +89,16 @@ func (a *orderedTx) before(b *orderedTx) bool {
 // collector receives the transactions of the shards one goroutine runs.
 // Outside passes they go on at once (a packet's shard is the only one at
 // work); during a pass they are held and go on sorted by connection at its
-// end. With direct set (one worker) they go straight to the sink;
-// otherwise they are appended to out for the merge. It is owned by one
-// goroutine.
+// end. Each is handed to prepare (Options.Prepare) first, then with direct
+// set (one worker) straight to the sink, otherwise appended to out for the
+// merge. It is owned by one goroutine.
 type collector struct {
-	ev     uint64 // the current event
-	passes int    // depth of open passes
-	held   []orderedTx
-	direct func(*Transaction)
-	out    []orderedTx
+	ev      uint64 // the current event
+	passes  int    // depth of open passes
+	held    []orderedTx
+	prepare func(*Transaction)
+	direct  func(*Transaction)
+	out     []orderedTx
 }
 
 func (c *collector) put(conn uint64, tx *Transaction) {
@@ -110,6 +111,9 @@ func (c *collector) put(conn uint64, tx *Transaction) {
 }
 
 func (c *collector) deliver(o *orderedTx) {
+	if c.prepare != nil {
+		c.prepare(o.tx)
+	}
 	if c.direct != nil {
 		c.direct(o.tx)
 		return

@@ -151,3 +151,46 @@ func TestWorkersDeterministic(t *testing.T) {
 		})
 	}
 }
+
+// TestPrepare: Options.Prepare sees every transaction once, before the
+// sink, which finds what it stored; the sink's sequence is unchanged.
+func TestPrepare(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := synth.Simulate(dir, synth.SimOptions{Days: 1, Users: 12, Seed: 5, Impair: true}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "traffic.pcap")
+	want, _ := runRendered(t, path, Options{})
+	for _, workers := range []int{1, 3} {
+		var prepared atomic.Int64
+		o := Options{Workers: workers, Prepare: func(tx *Transaction) {
+			if tx.Prepared != nil {
+				t.Error("transaction prepared twice")
+			}
+			prepared.Add(1)
+			tx.Prepared = tx.Method + " " + tx.Target
+		}}
+		src, err := capture.OpenFiles(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		_, err = Run(context.Background(), src, o, func(tx *Transaction) {
+			if s, _ := tx.Prepared.(string); s != tx.Method+" "+tx.Target {
+				t.Errorf("workers=%d: the sink got %q prepared as %v", workers, tx.Method+" "+tx.Target, tx.Prepared)
+			}
+			tx.Prepared = nil
+			got = append(got, render(tx))
+		})
+		src.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := prepared.Load(); n != int64(len(got)) || len(got) != len(want) {
+			t.Errorf("workers=%d: %d prepared, %d sunk, want %d", workers, n, len(got), len(want))
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("workers=%d: the sequence changed with Prepare", workers)
+		}
+	}
+}

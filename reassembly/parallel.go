@@ -96,6 +96,7 @@ func startParallel(o *Options, shards []*shard, sink func(*Transaction)) *parall
 	}
 	for w := range p.groups {
 		p.groups[w] = newGroup(shards, func(s int) bool { return s%n == w })
+		p.groups[w].col.prepare = o.Prepare
 		p.work[w] = make(chan *batch, 2)
 		p.wg.Add(1)
 		go p.worker(w)

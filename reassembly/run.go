@@ -20,6 +20,8 @@ import (
 // those that a periodic pass or the end of the capture pushed out sorted
 // by the start of their connection. HTTP/1.x transactions of one
 // connection come in request order, HTTP/2 ones as their streams end.
+// Work on a transaction that needs no order belongs in Options.Prepare,
+// which runs on the workers.
 //
 // A capture damaged part-way (truncated or corrupt record) is analysed up to
 // the damage and the damage reported in Stats.Warnings; other read errors,
@@ -38,7 +40,7 @@ func Run(ctx context.Context, src capture.Source, opts Options, sink func(*Trans
 	)
 	if o.Workers == 1 {
 		one = newGroup(shards, func(int) bool { return true })
-		one.col.direct = sink
+		one.col.direct, one.col.prepare = sink, o.Prepare
 	} else {
 		par = startParallel(&o, shards, sink)
 	}
