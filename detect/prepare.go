@@ -53,8 +53,12 @@ type personalValue struct {
 // not change after NewEngine, and package tables that never change, so it
 // may run on any number of goroutines at once, concurrently with each
 // other and with ObservePrepared, Observe, Report and the engine's other
-// methods (which run on one goroutine). Each call needs its own p, and t
-// must not change until ObservePrepared(t, p) has returned.
+// methods (which run on one goroutine). Each call needs its own p and its
+// own t: Prepare reads t's body samples through their accessors, which
+// decode an encoded body on first use (so that work happens here too).
+// Hand t and p to the engine's goroutine afterwards through something
+// that orders memory (a channel, a mutex), and change neither until
+// ObservePrepared(t, p) has returned.
 func (e *Engine) Prepare(t *reassembly.Transaction, p *Prepared) {
 	p.reset()
 	p.by = e

@@ -227,14 +227,17 @@ func (p *Prepared) scanSecrets(t *reassembly.Transaction) {
 			add("response header "+truncate(h.Name, 64), bytesOf(h.Value), fs)
 		}
 	}
-	if fs = theScanner.scan(t.ReqBodySample(), scanSecrets, fs[:0]); len(fs) > 0 {
-		add("request body", t.ReqBody, fs)
+	// The accessors decode an encoded body on first use: here, on the
+	// goroutine that prepares.
+	req, resp := t.ReqBodySample(), t.RespBodySample()
+	if fs = theScanner.scan(req, scanSecrets, fs[:0]); len(fs) > 0 {
+		add("request body", req, fs)
 	}
-	fs = theScanner.scan(t.RespBodySample(), scanSecrets|scanPersonal, fs[:0])
-	add("response body", t.RespBody, fs)
+	fs = theScanner.scan(resp, scanSecrets|scanPersonal, fs[:0])
+	add("response body", resp, fs)
 	p.respTypes = setOf(fs)
 	if p.respTypes&personalSet != 0 {
-		p.values = personalValues(t.RespBody, fs, p.values[:0])
+		p.values = personalValues(resp, fs, p.values[:0])
 	}
 	p.findings, p.hits = fs, hits
 }
