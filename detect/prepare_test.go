@@ -25,6 +25,15 @@ func fastPathInputs() []string {
 		"api.example.com.", "api.example.com.:443", " api.example.com ", "[::1]:443", "::1", "[::1]", "10.0.0.1:443",
 		"10.0.0.1", "a:b:c", ":443", "host:", "h_st.example:0443", "xn--bcher-kva.example",
 	}
+	for k := range authHeaders {
+		in = append(in, k, strings.ToLower(k), strings.ToUpper(k))
+	}
+	for _, k := range apiKeyHeaders {
+		in = append(in, k, strings.ToLower(k), strings.ToUpper(k))
+	}
+	for k := range issuedHeaders {
+		in = append(in, k, strings.ToLower(k), strings.ToUpper(k))
+	}
 	r := rand.New(rand.NewPCG(3, 4))
 	alphabet := []string{"t", "o", "k", "e", "n", "a", "u", "h", "j", "w", "s", "i", "c", "r", "d", "l", "p", "g", "T", "K", "S", "-", "_", ":", ".", "4", "\u212a", "\u017f", "\u0130", " "}
 	for range 5000 {
@@ -52,6 +61,17 @@ func TestFastPathsAgree(t *testing.T) {
 		}
 		if got, want := isSessionCookie(s), sessionCookieSlow(s); got != want {
 			t.Errorf("isSessionCookie(%q) = %v, want %v", s, got, want)
+		}
+	}
+	// isAuthHeaderName's switch names every auth header.
+	for k := range authHeaders {
+		if !isAuthHeaderName([]byte(strings.ToLower(k))) {
+			t.Errorf("isAuthHeaderName misses %s", k)
+		}
+	}
+	for _, k := range apiKeyHeaders {
+		if !isAuthHeaderName([]byte(strings.ToLower(k))) {
+			t.Errorf("isAuthHeaderName misses %s", k)
 		}
 	}
 	// hasCredentialWord's switch knows every first letter.
