@@ -66,3 +66,50 @@ func benchShortConns(b *testing.B, gz, read bool) {
 func BenchmarkShortConns(b *testing.B)           { benchShortConns(b, false, true) }
 func BenchmarkShortConnsGzip(b *testing.B)       { benchShortConns(b, true, true) }
 func BenchmarkShortConnsGzipNoRead(b *testing.B) { benchShortConns(b, true, false) }
+
+// TestShortConnAllocs pins the allocations of a short connection through
+// the HTTP layer (one exchange, then close): the six the Transaction owns
+// (itself, two heads' strings and header slices, the body sample) and
+// the parsers' three callbacks; the parsers, their buffers and the
+// pending queue come from the env's free lists. A gzip body never read
+// costs its encoded copy and its Encoded instead of the decoded sample,
+// and no decoding.
+func TestShortConnAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts vary under the race detector")
+	}
+	for _, tc := range []struct {
+		name   string
+		gz     bool
+		budget float64
+	}{
+		{"identity", false, 9},
+		{"gzip not read", true, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, resp := []byte(steadyReq), []byte(shortConnResp(tc.gz))
+			var stats Stats
+			n := 0
+			e := env{http: Options{}.withDefaults().HTTP, stats: &stats, sink: func(*Transaction) { n++ }}
+			e.http.Decoders = new(content.Pool)
+			a0 := netip.MustParseAddrPort("10.0.0.1:40000")
+			a1 := netip.MustParseAddrPort("10.0.0.2:8080")
+			ts := time.Unix(1700000000, 0)
+			var c httpConn
+			allocs := mallocsPerRun(200, func() {
+				c.init(&e, a0, a1)
+				c.fresh = [2]bool{true, true}
+				c.data(0, req, ts)
+				c.data(1, resp, ts)
+				c.close(ts)
+			})
+			if n != 201 {
+				t.Fatalf("%d transactions, want 201", n)
+			}
+			t.Logf("%.2f allocations per connection", allocs)
+			if allocs > tc.budget+0.05 {
+				t.Errorf("%.2f allocations per connection, want at most %.0f", allocs, tc.budget)
+			}
+		})
+	}
+}

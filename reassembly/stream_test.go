@@ -110,6 +110,7 @@ func FuzzStreamConn(f *testing.F) {
 		n := 0
 		s := NewStreamConn(cli, srv, Options{HTTP: http1.Options{MaxBody: maxBody}}, func(tx *Transaction) {
 			n++
+			tx.DecodeBodies()
 			if tx.ReqBodyBytes < 0 || tx.RespBodyBytes < 0 || len(tx.RespBody) > maxBody || len(tx.ReqBody) > maxBody {
 				t.Fatalf("bad transaction %+v", tx)
 			}

@@ -38,7 +38,8 @@ func TestWriteFuzzCorpus(t *testing.T) {
 }
 
 // FuzzDecode: any input, any stack of codings, any piece size: no panic,
-// the sample never exceeds MaxOutput, and errors are the documented ones.
+// the sample never exceeds MaxOutput, errors are the documented ones, and
+// a deferred decode (Defer, Encoded.Decode) gives what Finish gives.
 func FuzzDecode(f *testing.F) {
 	modes := []byte{1, 2, 2, 3, 1 | 3<<2, 0, 1}
 	for i, s := range decodeSeeds() {
@@ -50,20 +51,34 @@ func FuzzDecode(f *testing.F) {
 			cs = append(cs, Coding(m&3))
 		}
 		opts := Options{MaxOutput: 1 + int(piece)%5000, MaxDecompress: 1 + int(piece)*7, MaxInput: 64 + int(piece)}
+		step := 1 + int(piece)%97
+		write := func(d *Decoder) {
+			for rest := data; len(rest) > 0; {
+				n := min(step, len(rest))
+				d.Write(rest[:n])
+				rest = rest[n:]
+			}
+		}
 		var d Decoder
 		d.Reset(cs, opts)
-		step := 1 + int(piece)%97
-		for rest := data; len(rest) > 0; {
-			n := min(step, len(rest))
-			d.Write(rest[:n])
-			rest = rest[n:]
-		}
-		out, _, err := d.Finish(piece%2 == 0)
+		write(&d)
+		complete := piece%2 == 0
+		out, trunc, err := d.Finish(complete)
 		if len(out) > opts.MaxOutput {
 			t.Fatalf("sample %d > MaxOutput %d", len(out), opts.MaxOutput)
 		}
 		if err != nil && !isDocumented(err) {
 			t.Fatalf("undocumented error %v", err)
+		}
+		opts.Defer = true
+		d.Reset(cs, opts)
+		write(&d)
+		if e := d.Defer(complete); e != nil {
+			dout, dtrunc, derr := e.Decode()
+			if string(dout) != string(out) || dtrunc != trunc || fmt.Sprint(derr) != fmt.Sprint(err) {
+				t.Fatalf("deferred: %d bytes, truncated %v, err %v; Finish: %d bytes, truncated %v, err %v",
+					len(dout), dtrunc, derr, len(out), trunc, err)
+			}
 		}
 	})
 }
