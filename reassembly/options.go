@@ -12,9 +12,9 @@ import (
 type Options struct {
 	// Workers is the number of goroutines reassembling and parsing; 0 or 1
 	// means everything runs on the caller's goroutine. Flows are spread by
-	// a symmetric hash over 16 shards, each with its own assembler, bounds
-	// and parsers, which the workers share out (more than 16 workers are
-	// 16). The transactions and counters are the same for any number of
+	// a symmetric hash over 8 shards, each with its own assembler, bounds
+	// and parsers, which the workers share out (more than 8 workers are
+	// 8). The transactions and counters are the same for any number of
 	// workers (see Run).
 	Workers int
 	// Filter, when not nil, drops packets that do not match.
@@ -25,7 +25,7 @@ type Options struct {
 	// OnMessage and RequestMethod fields are ignored.
 	HTTP http1.Options
 	// MaxConnections bounds the connections tracked at once (all shards
-	// together, each holding its 16th); 0 means 1<<18. Beyond a shard's
+	// together, each holding an 8th); 0 means 1<<18. Beyond a shard's
 	// share its idlest are closed early (counted in Stats.EvictedFlows).
 	MaxConnections int
 	// MaxBufferedPagesTotal bounds the out-of-order segments buffered (all
