@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -35,7 +36,7 @@ func Open(opts Options) (*Sensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sensor{opts: opts, k: k, reader: k.reader, clock: monoClock(), mode: ModeFull}
+	s := &Sensor{opts: opts, k: k, reader: k.reader, clock: monoClock(), mode: ModeFull, hooks: probeHooks()}
 	if opts.NoTLS {
 		s.mode, s.reason = ModeSyscalls, "TLS uprobes disabled by configuration; TLS traffic is encrypted, not visible"
 	} else if reason := k.probeTLS(); reason != "" {
@@ -49,7 +50,8 @@ func Open(opts Options) (*Sensor, error) {
 		k.startScanner()
 	}
 	opts.Log.Info().Str("component", "ebpf").Str("mode", s.mode.String()).Str("reason", s.reason).
-		Uint64("libssl", s.stats.libraries.Load()).Str("kprobes", probeKprobes()).Msg("ebpf sensor attached")
+		Uint64("libssl", s.stats.libraries.Load()).Str("kprobe", s.hooks.kprobeString()).Str("fentry", s.hooks.fentryString()).
+		Msg("ebpf sensor attached")
 	return s, nil
 }
 
@@ -61,17 +63,30 @@ func monoClock() func(uint64) time.Time {
 	return func(ns uint64) time.Time { return base.Add(time.Duration(ns)) }
 }
 
-// probeKprobes says whether kprobe programs load here. The sensor uses
-// tracepoints either way (they are stable across kernels); this is logged
-// so that a kernel with kprobes can be told apart.
-func probeKprobes() string {
-	if _, err := os.Stat("/sys/kernel/tracing/kprobe_events"); err == nil {
-		return "available (not needed)"
+// probeHooks tries the hooks cheaper than syscall tracepoints that some
+// kernels offer: a kprobe on tcp_sendmsg and the fentry/fexit program type.
+// The sensor runs on tracepoints and uprobes either way (it has no kprobe
+// or fentry programs yet); the result is logged at start and returned by
+// Sensor.Hooks, so that such a kernel can be told apart.
+func probeHooks() HookProbe {
+	var h HookProbe
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.Kprobe, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+	if err != nil {
+		h.Kprobe = fmt.Errorf("loading a kprobe program: %w", err)
+	} else {
+		l, err := link.Kprobe("tcp_sendmsg", prog, nil)
+		if err != nil {
+			h.Kprobe = fmt.Errorf("attaching a kprobe to tcp_sendmsg: %w", err)
+		} else {
+			l.Close()
+		}
+		prog.Close()
 	}
-	if _, err := os.Stat("/sys/kernel/debug/tracing/kprobe_events"); err == nil {
-		return "available (not needed)"
+	if err := features.HaveProgramType(ebpf.Tracing); err != nil {
+		h.Fentry = fmt.Errorf("fentry/fexit programs: %w", err)
 	}
-	return "unavailable"
+	return h
 }
 
 type kernelSensor struct {
@@ -145,27 +160,18 @@ func loadKernel(opts Options) (*kernelSensor, error) {
 		group, name string
 		prog        *ebpf.Program
 	}{
-		{"syscalls", "sys_enter_read", o.EnterRead}, {"syscalls", "sys_exit_read", o.ExitRead},
-		{"syscalls", "sys_enter_write", o.EnterWrite}, {"syscalls", "sys_exit_write", o.ExitWrite},
-		{"syscalls", "sys_enter_readv", o.EnterReadv}, {"syscalls", "sys_exit_readv", o.ExitReadv},
-		{"syscalls", "sys_enter_writev", o.EnterWritev}, {"syscalls", "sys_exit_writev", o.ExitWritev},
-		{"syscalls", "sys_enter_recvfrom", o.EnterRecvfrom}, {"syscalls", "sys_exit_recvfrom", o.ExitRecvfrom},
-		{"syscalls", "sys_enter_sendto", o.EnterSendto}, {"syscalls", "sys_exit_sendto", o.ExitSendto},
-		{"syscalls", "sys_enter_recvmsg", o.EnterRecvmsg}, {"syscalls", "sys_exit_recvmsg", o.ExitRecvmsg},
-		{"syscalls", "sys_enter_sendmsg", o.EnterSendmsg}, {"syscalls", "sys_exit_sendmsg", o.ExitSendmsg},
-		{"syscalls", "sys_enter_accept", o.EnterAccept}, {"syscalls", "sys_exit_accept", o.ExitAccept},
-		{"syscalls", "sys_enter_accept4", o.EnterAccept4}, {"syscalls", "sys_exit_accept4", o.ExitAccept4},
-		{"syscalls", "sys_enter_connect", o.EnterConnect}, {"syscalls", "sys_exit_connect", o.ExitConnect},
-		{"syscalls", "sys_enter_sendfile64", o.EnterSendfile}, {"syscalls", "sys_exit_sendfile64", o.ExitSendfile},
-		{"syscalls", "sys_enter_splice", o.EnterSplice}, {"syscalls", "sys_exit_splice", o.ExitSplice},
+		// Exit tracepoints only: the arguments are read from the saved
+		// user registers (c/sensor.bpf.c).
+		{"syscalls", "sys_exit_read", o.ExitRead}, {"syscalls", "sys_exit_write", o.ExitWrite},
+		{"syscalls", "sys_exit_readv", o.ExitReadv}, {"syscalls", "sys_exit_writev", o.ExitWritev},
+		{"syscalls", "sys_exit_recvfrom", o.ExitRecvfrom}, {"syscalls", "sys_exit_sendto", o.ExitSendto},
+		{"syscalls", "sys_exit_recvmsg", o.ExitRecvmsg}, {"syscalls", "sys_exit_sendmsg", o.ExitSendmsg},
+		{"syscalls", "sys_exit_accept", o.ExitAccept}, {"syscalls", "sys_exit_accept4", o.ExitAccept4},
+		{"syscalls", "sys_exit_connect", o.ExitConnect},
+		{"syscalls", "sys_exit_sendfile64", o.ExitSendfile}, {"syscalls", "sys_exit_splice", o.ExitSplice},
 		{"sock", "inet_sock_set_state", o.SockState},
 		{"sched", "sched_process_exec", o.ProcessExec},
 	}
-	// Exit hooks first: an enter hook must never record a call whose exit
-	// nobody sees (the record would wait for the thread's next syscall).
-	sort.SliceStable(tps, func(i, j int) bool {
-		return strings.HasPrefix(tps[i].name, "sys_exit_") && !strings.HasPrefix(tps[j].name, "sys_exit_")
-	})
 	for _, tp := range tps {
 		l, err := link.Tracepoint(tp.group, tp.name, tp.prog, nil)
 		if err != nil {

@@ -10,7 +10,10 @@
 # their range over the rounds, the sensor process's CPU (cores, and cores
 # per 10k req/s), and the BPF run time per program (kernel.bpf_stats_enabled:
 # ns per run, runs per request, ns per request).
-#   DUR=10s RATE=10000 RCONNS=64 CONNS=32 ROUNDS=3 bpf/overhead.sh
+# Last, `overhead -micro` in alternating rounds: the CPU time the sensor adds
+# to a loopback TCP write+read pair and to a /dev/zero read (thread CPU
+# time, fastest of 20 batches: robust where wall-clock p99 is not).
+#   DUR=10s RATE=10000 RCONNS=64 CONNS=32 ROUNDS=3 MICRO=400000 bpf/overhead.sh
 # Ratios within one command are what counts: the machine may be shared.
 set -euo pipefail
 DUR=${DUR:-10s}
@@ -19,6 +22,8 @@ RCONNS=${RCONNS:-64} # connections of the fixed-rate run (enough to keep the rat
 CONNS=${CONNS:-32}   # connections of the saturated run
 ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18080}
+MICRO=${MICRO:-400000} # syscall pairs per -micro run (0: skip the micro benchmark)
+MPORT=$((PORT + 1))
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "overhead: wrk not installed (apt-get install wrk)" >&2; exit 1; }
 command -v bpftool >/dev/null || { echo "overhead: bpftool not installed (apt-get install bpftool)" >&2; exit 1; }
@@ -91,7 +96,7 @@ for r in $(seq "$ROUNDS"); do
 	read -r s_rps s_p99 < <(saturated)
 	echo "round $r without sensor: fixed $f_rps req/s p99 ${f_p99}us; saturated $s_rps req/s p99 ${s_p99}us"
 
-	"$bin/overhead" -port "$PORT" >"$bin/sensor.out" 2>"$bin/sensor.err" &
+	"$bin/overhead" -ports "$PORT" >"$bin/sensor.out" 2>"$bin/sensor.err" &
 	sensor=$!
 	until grep -q ready "$bin/sensor.out" 2>/dev/null; do sleep 0.1; kill -0 "$sensor" || { cat "$bin/sensor.err"; exit 1; }; done
 	bpfstats >"$bin/bpf0"
@@ -147,4 +152,29 @@ names = ["fixed-rate p99 ratio", "fixed-rate req/s ratio", "saturated req/s rati
 for i, n in enumerate(names):
     v = [r[i] for r in rows]
     print(f"{n}: median {statistics.median(v):.3f}, range {min(v):.3f}-{max(v):.3f} over {len(v)} rounds")
+PY
+
+[ "$MICRO" -gt 0 ] || exit 0
+sysctl -qw kernel.bpf_stats_enabled=0 # its clock reads would be charged to the syscalls
+: >"$bin/micro"
+for r in $(seq "$ROUNDS"); do
+	echo "without $("$bin/overhead" -micro "$MICRO" -micro-port "$MPORT")" >>"$bin/micro"
+	"$bin/overhead" -ports "$MPORT" >"$bin/sensor.out" 2>"$bin/sensor.err" &
+	sensor=$!
+	until grep -q ready "$bin/sensor.out" 2>/dev/null; do sleep 0.1; kill -0 "$sensor" || { cat "$bin/sensor.err"; exit 1; }; done
+	echo "with $("$bin/overhead" -micro "$MICRO" -micro-port "$MPORT")" >>"$bin/micro"
+	kill -INT "$sensor"; wait "$sensor" || true; sensor=
+done
+python3 - "$bin/micro" <<'PY'
+import json, statistics, sys
+rows = {"without": [], "with": []}
+for l in open(sys.argv[1]):
+    k, j = l.split(" ", 1)
+    rows[k].append(json.loads(j))
+for key, what in (("socket_pair_ns", "loopback TCP write+read pair (both traced)"), ("file_read_ns", "/dev/zero read (not a socket)")):
+    wo = [r[key] for r in rows["without"]]
+    wi = [r[key] for r in rows["with"]]
+    add = [b - a for a, b in zip(wo, wi)]
+    print(f"micro {what}: {statistics.median(wo):.0f} ns without, {statistics.median(wi):.0f} ns with; "
+          f"added median {statistics.median(add):.0f} ns, range {min(add):.0f}-{max(add):.0f} over {len(add)} rounds")
 PY

@@ -18,6 +18,8 @@ import (
 // capture on the host's interfaces.
 var ErrUnsupported = errors.New("ebpf sensor not supported here")
 
+var errNotProbed = errors.New("not probed: replayed records")
+
 // ErrClosed is returned by an EventReader after Close.
 var ErrClosed = os.ErrClosed
 
@@ -179,6 +181,7 @@ type Sensor struct {
 	k      kernel
 	mode   Mode
 	reason string
+	hooks  HookProbe
 	clock  func(mono uint64) time.Time
 	stats  userStats
 
@@ -186,6 +189,26 @@ type Sensor struct {
 	closeErr  error
 	done      chan struct{}
 }
+
+// HookProbe says whether this kernel offers hooks cheaper than syscall
+// tracepoints: nil when it does, else why not. Probed once by Open.
+type HookProbe struct {
+	Kprobe error // a kprobe on tcp_sendmsg attaches
+	Fentry error // fentry/fexit (BPF_PROG_TYPE_TRACING) programs load
+}
+
+func (h HookProbe) kprobeString() string { return availability(h.Kprobe) }
+func (h HookProbe) fentryString() string { return availability(h.Fentry) }
+
+func availability(err error) string {
+	if err == nil {
+		return "available (not used: the sensor has tracepoint and uprobe programs only)"
+	}
+	return "unavailable: " + err.Error()
+}
+
+// Hooks returns what Open's probe found out about kprobes and fentry.
+func (s *Sensor) Hooks() HookProbe { return s.hooks }
 
 // Mode returns the rung of the fallback ladder the sensor runs on and why.
 func (s *Sensor) Mode() (Mode, string) { return s.mode, s.reason }
@@ -227,6 +250,7 @@ func newReplay(r EventReader, opts Options) *Sensor {
 		reader: r,
 		mode:   ModeFull,
 		reason: "replay",
+		hooks:  HookProbe{Kprobe: errNotProbed, Fentry: errNotProbed},
 		clock:  func(ns uint64) time.Time { return time.Unix(0, int64(ns)).UTC() },
 	}
 }

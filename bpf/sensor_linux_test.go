@@ -25,6 +25,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
 	"github.com/shadowtap/shadowtap/reassembly"
 )
 
@@ -452,3 +455,33 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 }
 
 var _ = errors.New
+
+// TestHookProbe checks Open's probe of kprobes and fentry against what the
+// kernel shows by other means: a kprobe attaches only through the kprobe
+// PMU or tracefs kprobe_events, and an fentry program on tcp_sendmsg loads
+// only where fentry works.
+func TestHookProbe(t *testing.T) {
+	s := openSensor(t, Options{NoTLS: true})
+	h := s.Hooks()
+	t.Logf("kprobe: %v; fentry: %v", h.Kprobe, h.Fentry)
+	_, pmu := os.Stat("/sys/bus/event_source/devices/kprobe/type")
+	_, tfs := os.Stat("/sys/kernel/tracing/kprobe_events")
+	_, dfs := os.Stat("/sys/kernel/debug/tracing/kprobe_events")
+	if pmu != nil && tfs != nil && dfs != nil && h.Kprobe == nil {
+		t.Error("kprobe reported available on a kernel with neither the kprobe PMU nor kprobe_events")
+	}
+	if pmu == nil && h.Kprobe != nil {
+		t.Errorf("the kprobe PMU exists but the probe says: %v", h.Kprobe)
+	}
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceFEntry,
+		AttachTo: "tcp_sendmsg", License: "GPL", Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+	if err == nil {
+		p.Close()
+	}
+	if (err == nil) != (h.Fentry == nil) {
+		t.Errorf("an fentry program on tcp_sendmsg loads: %v (%v); the probe says %v", err == nil, err, h.Fentry)
+	}
+	if !strings.HasPrefix(h.kprobeString(), "available") && h.Kprobe == nil {
+		t.Errorf("kprobe string %q for an available kprobe", h.kprobeString())
+	}
+}

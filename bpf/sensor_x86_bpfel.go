@@ -25,19 +25,6 @@ const (
 	sensorMapFilterPorts    = "filter_ports"
 	sensorMapSslsock        = "sslsock"
 	sensorMapStats          = "stats"
-	sensorProgEnterAccept   = "enter_accept"
-	sensorProgEnterAccept4  = "enter_accept4"
-	sensorProgEnterConnect  = "enter_connect"
-	sensorProgEnterRead     = "enter_read"
-	sensorProgEnterReadv    = "enter_readv"
-	sensorProgEnterRecvfrom = "enter_recvfrom"
-	sensorProgEnterRecvmsg  = "enter_recvmsg"
-	sensorProgEnterSendfile = "enter_sendfile"
-	sensorProgEnterSendmsg  = "enter_sendmsg"
-	sensorProgEnterSendto   = "enter_sendto"
-	sensorProgEnterSplice   = "enter_splice"
-	sensorProgEnterWrite    = "enter_write"
-	sensorProgEnterWritev   = "enter_writev"
 	sensorProgExitAccept    = "exit_accept"
 	sensorProgExitAccept4   = "exit_accept4"
 	sensorProgExitConnect   = "exit_connect"
@@ -109,19 +96,6 @@ type sensorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorProgramSpecs struct {
-	EnterAccept   *ebpf.ProgramSpec `ebpf:"enter_accept"`
-	EnterAccept4  *ebpf.ProgramSpec `ebpf:"enter_accept4"`
-	EnterConnect  *ebpf.ProgramSpec `ebpf:"enter_connect"`
-	EnterRead     *ebpf.ProgramSpec `ebpf:"enter_read"`
-	EnterReadv    *ebpf.ProgramSpec `ebpf:"enter_readv"`
-	EnterRecvfrom *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
-	EnterRecvmsg  *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
-	EnterSendfile *ebpf.ProgramSpec `ebpf:"enter_sendfile"`
-	EnterSendmsg  *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
-	EnterSendto   *ebpf.ProgramSpec `ebpf:"enter_sendto"`
-	EnterSplice   *ebpf.ProgramSpec `ebpf:"enter_splice"`
-	EnterWrite    *ebpf.ProgramSpec `ebpf:"enter_write"`
-	EnterWritev   *ebpf.ProgramSpec `ebpf:"enter_writev"`
 	ExitAccept    *ebpf.ProgramSpec `ebpf:"exit_accept"`
 	ExitAccept4   *ebpf.ProgramSpec `ebpf:"exit_accept4"`
 	ExitConnect   *ebpf.ProgramSpec `ebpf:"exit_connect"`
@@ -231,19 +205,6 @@ type sensorVariables struct {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorPrograms struct {
-	EnterAccept   *ebpf.Program `ebpf:"enter_accept"`
-	EnterAccept4  *ebpf.Program `ebpf:"enter_accept4"`
-	EnterConnect  *ebpf.Program `ebpf:"enter_connect"`
-	EnterRead     *ebpf.Program `ebpf:"enter_read"`
-	EnterReadv    *ebpf.Program `ebpf:"enter_readv"`
-	EnterRecvfrom *ebpf.Program `ebpf:"enter_recvfrom"`
-	EnterRecvmsg  *ebpf.Program `ebpf:"enter_recvmsg"`
-	EnterSendfile *ebpf.Program `ebpf:"enter_sendfile"`
-	EnterSendmsg  *ebpf.Program `ebpf:"enter_sendmsg"`
-	EnterSendto   *ebpf.Program `ebpf:"enter_sendto"`
-	EnterSplice   *ebpf.Program `ebpf:"enter_splice"`
-	EnterWrite    *ebpf.Program `ebpf:"enter_write"`
-	EnterWritev   *ebpf.Program `ebpf:"enter_writev"`
 	ExitAccept    *ebpf.Program `ebpf:"exit_accept"`
 	ExitAccept4   *ebpf.Program `ebpf:"exit_accept4"`
 	ExitConnect   *ebpf.Program `ebpf:"exit_connect"`
@@ -271,19 +232,6 @@ type sensorPrograms struct {
 
 func (p *sensorPrograms) Close() error {
 	return _SensorClose(
-		p.EnterAccept,
-		p.EnterAccept4,
-		p.EnterConnect,
-		p.EnterRead,
-		p.EnterReadv,
-		p.EnterRecvfrom,
-		p.EnterRecvmsg,
-		p.EnterSendfile,
-		p.EnterSendmsg,
-		p.EnterSendto,
-		p.EnterSplice,
-		p.EnterWrite,
-		p.EnterWritev,
 		p.ExitAccept,
 		p.ExitAccept4,
 		p.ExitConnect,

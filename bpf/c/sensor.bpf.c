@@ -72,25 +72,15 @@ struct {
 	__type(value, struct conn);
 } conns SEC(".maps");
 
-// What a thread has in flight, in task-local storage (one per thread, freed
-// with it): cheaper than a hash keyed by pid_tgid, and nothing to delete.
-// A syscall's enter hook resolves its fd and records the call only for a
-// traced TCP socket; its exit hook takes the record (kind back to 0).
+// The OpenSSL call a thread has in flight, in task-local storage (one per
+// thread, freed with it): cheaper than a hash keyed by pid_tgid, and nothing
+// to delete. ssl is 0 when none is; the socket syscalls made meanwhile are
+// TLS records.
 struct call {
-	__u64 sk;     // the TCP sock behind fd (data calls)
-	__u64 buf;    // plain buffer, or iovec array, or user_msghdr; fd_in of sendfile/splice
-	__u64 iovcnt;
-	__u32 fd;
-	__u32 nr;     // syscall number: the exit must match its enter
-	__u8 kind;    // ST_CALL_*, 0 when nothing is in flight
-	__u8 pad[7];
-	// OpenSSL call in flight (ssl 0: none); syscalls inside it are TLS records.
 	__u64 ssl;
-	__u64 sslbuf;
-	__u64 nptr;   // size_t *written / *readbytes of the _ex variants, else 0
+	__u64 buf;
+	__u64 nptr; // size_t *written / *readbytes of the _ex variants, else 0
 };
-
-enum { ST_CALL_BUF = 1, ST_CALL_IOV = 2, ST_CALL_MSG = 3, ST_CALL_CONNECT = 4, ST_CALL_ACCEPT = 5, ST_CALL_SKIP = 6 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -380,127 +370,133 @@ static __always_inline void emit_data(__u64 sk, struct conn *c, __u8 dir, __u8 f
 }
 
 // ---- syscalls ----
+//
+// Only the exit tracepoints: a syscall's arguments are still in the user
+// registers the kernel saved at entry (bpf_task_pt_regs), so no enter hook
+// has to save them for the exit, and a call that moved nothing (EAGAIN)
+// costs one program that stops at its first test.
 
-// enter records a data call, only when fd is a TCP socket of a traced
-// process and port: everything else (files, pipes, other sockets, filtered
-// connections) costs one fd walk here and one storage lookup at exit.
-static __always_inline int enter(long nr, __u32 fd, __u64 buf, __u64 iovcnt, __u8 kind)
+static __always_inline struct pt_regs *uregs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+enum { ST_CALL_BUF = 1, ST_CALL_IOV = 2, ST_CALL_MSG = 3 };
+
+// leave hands on the ret bytes a data syscall moved through fd (first
+// argument); mem is its second (buffer, iovec array or user_msghdr), cnt
+// its third (iovec count).
+static __always_inline int leave(long ret, __u8 dir, __u8 kind, struct pt_regs *r)
 {
 	if (!want_task())
 		return 0;
-	__u64 sk = fd_sock(fd);
+	__u64 sk = fd_sock(r->di);
 	if (!sk)
 		return 0;
-	int wanted = sk_port_wanted(sk);
-	struct call *p = task_call(wanted);
-	if (!p)
-		return 0;
-	// A filtered socket matters only inside an SSL call: its SSL object
-	// must still be tied to it, so that its plaintext is skipped, not
-	// counted as unmapped.
-	if (!wanted && !p->ssl)
-		return 0;
-	p->sk = sk;
-	p->buf = buf;
-	p->iovcnt = iovcnt;
-	p->fd = fd;
-	p->nr = nr;
-	p->kind = kind;
-	return 0;
-}
-
-static __always_inline int leave(long nr, long ret, __u8 dir)
-{
 	struct call *p = task_call(0);
-	if (!p || !p->kind)
+	__u64 ssl = p ? p->ssl : 0;
+	if (!ssl && !sk_port_wanted(sk))
 		return 0;
-	__u8 kind = p->kind;
-	p->kind = 0;
-	if (p->nr != nr || kind > ST_CALL_MSG || ret <= 0)
-		return 0;
-	__u64 key = p->sk, buf = p->buf, iovcnt = p->iovcnt, ssl = p->ssl;
-	struct conn *c = conn_get(key, 0, 0);
+	struct conn *c = conn_get(sk, 0, 0);
 	if (!c)
 		return 0;
 	if (ssl) {
 		// Inside SSL_read/SSL_write: these are TLS records; the plaintext
 		// comes from the uprobes. Remember which socket the SSL object uses.
 		__u64 *cur = bpf_map_lookup_elem(&sslsock, &ssl);
-		if (!cur || *cur != key)
-			bpf_map_update_elem(&sslsock, &ssl, &key, BPF_ANY);
+		if (!cur || *cur != sk)
+			bpf_map_update_elem(&sslsock, &ssl, &sk, BPF_ANY);
 		c->tls = 1;
 		return 0;
 	}
 	if (c->ignored || c->tls)
 		return 0;
+	__u64 mem = r->si;
 	__u64 off = __sync_fetch_and_add(&c->off[dir], (__u64)ret);
 	if (kind == ST_CALL_BUF) {
-		emit_data(key, c, dir, 0, off, ret, buf, ret, 0, 0);
+		emit_data(sk, c, dir, 0, off, ret, mem, ret, 0, 0);
 	} else if (kind == ST_CALL_IOV) {
-		emit_data(key, c, dir, 0, off, ret, 0, 0, buf, iovcnt);
+		emit_data(sk, c, dir, 0, off, ret, 0, 0, mem, r->dx);
 	} else {
 		struct user_msghdr m = {};
-		if (bpf_probe_read_user(&m, sizeof(m), (void *)buf)) {
+		if (bpf_probe_read_user(&m, sizeof(m), (void *)mem)) {
 			count(ST_STAT_UNREADABLE_BYTES, ret);
 			return 0;
 		}
-		emit_data(key, c, dir, 0, off, ret, 0, 0, (__u64)m.msg_iov, m.msg_iovlen);
+		emit_data(sk, c, dir, 0, off, ret, 0, 0, (__u64)m.msg_iov, m.msg_iovlen);
 	}
 	return 0;
 }
 
-#define ENTER(ctx, buf, iovcnt, kind) enter((ctx)->id, (ctx)->args[0], (buf), (iovcnt), (kind))
-#define LEAVE(ctx, dir) leave((ctx)->id, (ctx)->ret, (dir))
-
-SEC("tracepoint/syscalls/sys_enter_read")
-int enter_read(struct trace_event_raw_sys_enter *ctx) { return ENTER(ctx, ctx->args[1], 0, ST_CALL_BUF); }
 SEC("tracepoint/syscalls/sys_exit_read")
-int exit_read(struct trace_event_raw_sys_exit *ctx) { return LEAVE(ctx, ST_DIR_INGRESS); }
+int exit_read(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret <= 0)
+		return 0;
+	return leave(ctx->ret, ST_DIR_INGRESS, ST_CALL_BUF, uregs());
+}
 
-SEC("tracepoint/syscalls/sys_enter_write")
-int enter_write(struct trace_event_raw_sys_enter *ctx) { return ENTER(ctx, ctx->args[1], 0, ST_CALL_BUF); }
 SEC("tracepoint/syscalls/sys_exit_write")
-int exit_write(struct trace_event_raw_sys_exit *ctx) { return LEAVE(ctx, ST_DIR_EGRESS); }
+int exit_write(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret <= 0)
+		return 0;
+	return leave(ctx->ret, ST_DIR_EGRESS, ST_CALL_BUF, uregs());
+}
 
-SEC("tracepoint/syscalls/sys_enter_readv")
-int enter_readv(struct trace_event_raw_sys_enter *ctx) { return ENTER(ctx, ctx->args[1], ctx->args[2], ST_CALL_IOV); }
 SEC("tracepoint/syscalls/sys_exit_readv")
-int exit_readv(struct trace_event_raw_sys_exit *ctx) { return LEAVE(ctx, ST_DIR_INGRESS); }
+int exit_readv(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret <= 0)
+		return 0;
+	return leave(ctx->ret, ST_DIR_INGRESS, ST_CALL_IOV, uregs());
+}
 
-SEC("tracepoint/syscalls/sys_enter_writev")
-int enter_writev(struct trace_event_raw_sys_enter *ctx) { return ENTER(ctx, ctx->args[1], ctx->args[2], ST_CALL_IOV); }
 SEC("tracepoint/syscalls/sys_exit_writev")
-int exit_writev(struct trace_event_raw_sys_exit *ctx) { return LEAVE(ctx, ST_DIR_EGRESS); }
-
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+int exit_writev(struct trace_event_raw_sys_exit *ctx)
 {
-	if (ctx->args[3] & MSG_PEEK) // peeked bytes are read again later
+	if (ctx->ret <= 0)
 		return 0;
-	return ENTER(ctx, ctx->args[1], 0, ST_CALL_BUF);
+	return leave(ctx->ret, ST_DIR_EGRESS, ST_CALL_IOV, uregs());
 }
+
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return LEAVE(ctx, ST_DIR_INGRESS); }
-
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int enter_sendto(struct trace_event_raw_sys_enter *ctx) { return ENTER(ctx, ctx->args[1], 0, ST_CALL_BUF); }
-SEC("tracepoint/syscalls/sys_exit_sendto")
-int exit_sendto(struct trace_event_raw_sys_exit *ctx) { return LEAVE(ctx, ST_DIR_EGRESS); }
-
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
+int exit_recvfrom(struct trace_event_raw_sys_exit *ctx)
 {
-	if (ctx->args[2] & MSG_PEEK)
+	if (ctx->ret <= 0)
 		return 0;
-	return ENTER(ctx, ctx->args[1], 0, ST_CALL_MSG);
+	struct pt_regs *r = uregs();
+	if (r->r10 & MSG_PEEK) // flags, 4th argument: peeked bytes are read again later
+		return 0;
+	return leave(ctx->ret, ST_DIR_INGRESS, ST_CALL_BUF, r);
 }
-SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return LEAVE(ctx, ST_DIR_INGRESS); }
 
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int enter_sendmsg(struct trace_event_raw_sys_enter *ctx) { return ENTER(ctx, ctx->args[1], 0, ST_CALL_MSG); }
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int exit_sendto(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret <= 0)
+		return 0;
+	return leave(ctx->ret, ST_DIR_EGRESS, ST_CALL_BUF, uregs());
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int exit_recvmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret <= 0)
+		return 0;
+	struct pt_regs *r = uregs();
+	if (r->dx & MSG_PEEK) // flags, 3rd argument
+		return 0;
+	return leave(ctx->ret, ST_DIR_INGRESS, ST_CALL_MSG, r);
+}
+
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return LEAVE(ctx, ST_DIR_EGRESS); }
+int exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret <= 0)
+		return 0;
+	return leave(ctx->ret, ST_DIR_EGRESS, ST_CALL_MSG, uregs());
+}
 
 // sendfile and splice move bytes between a socket and a file or pipe
 // without a user buffer: nothing to copy, but the stream's offsets advance
@@ -508,6 +504,8 @@ int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return LEAVE(ctx, ST_DI
 // so the parsers keep the framing.
 static __always_inline void skip_bytes(__u64 sk, __u8 dir, long ret)
 {
+	if (!sk_port_wanted(sk))
+		return;
 	struct conn *c = conn_get(sk, 0, 0);
 	if (!c || c->ignored || c->tls)
 		return;
@@ -525,31 +523,10 @@ static __always_inline void skip_bytes(__u64 sk, __u8 dir, long ret)
 	bpf_ringbuf_submit(e, rb_flags());
 }
 
-static __always_inline int enter_skip(long nr, __u32 fd_in, __u32 fd_out)
+static __always_inline int leave_skip(long ret, __u32 fd_in, __u32 fd_out)
 {
-	if (!want_task())
+	if (ret <= 0 || !want_task())
 		return 0;
-	struct call *p = task_call(1);
-	if (!p)
-		return 0;
-	// fd holds the destination, buf the source.
-	p->buf = fd_in;
-	p->fd = fd_out;
-	p->nr = nr;
-	p->kind = ST_CALL_SKIP;
-	return 0;
-}
-
-static __always_inline int leave_skip(long nr, long ret)
-{
-	struct call *p = task_call(0);
-	if (!p || !p->kind)
-		return 0;
-	__u8 kind = p->kind;
-	p->kind = 0;
-	if (ret <= 0 || kind != ST_CALL_SKIP || p->nr != nr)
-		return 0;
-	__u32 fd_out = p->fd, fd_in = p->buf;
 	__u64 out = fd_sock(fd_out);
 	if (out)
 		skip_bytes(out, ST_DIR_EGRESS, ret);
@@ -559,72 +536,57 @@ static __always_inline int leave_skip(long nr, long ret)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int enter_sendfile(struct trace_event_raw_sys_enter *ctx) { return enter_skip(ctx->id, ctx->args[1], ctx->args[0]); }
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
-int exit_sendfile(struct trace_event_raw_sys_exit *ctx) { return leave_skip(ctx->id, ctx->ret); }
-SEC("tracepoint/syscalls/sys_enter_splice")
-int enter_splice(struct trace_event_raw_sys_enter *ctx) { return enter_skip(ctx->id, ctx->args[0], ctx->args[2]); }
+int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *r = uregs(); // sendfile64(out_fd, in_fd, ...)
+	return leave_skip(ctx->ret, r->si, r->di);
+}
+
 SEC("tracepoint/syscalls/sys_exit_splice")
-int exit_splice(struct trace_event_raw_sys_exit *ctx) { return leave_skip(ctx->id, ctx->ret); }
+int exit_splice(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *r = uregs(); // splice(fd_in, off_in, fd_out, ...)
+	return leave_skip(ctx->ret, r->di, r->dx);
+}
 
 // Lifecycle: accept and connect start a connection (and say which side
 // this process is); the socket reaching TCP_CLOSE ends it. A close(2) of
 // one fd does not: the socket may live on in a dup or a forked child.
 
-static __always_inline int enter_lifecycle(long nr, __u32 fd, __u8 kind)
+static __always_inline int leave_lifecycle(__u32 fd, __u8 role)
 {
 	if (!want_task())
 		return 0;
-	struct call *p = task_call(1);
-	if (!p)
-		return 0;
-	p->fd = fd;
-	p->nr = nr;
-	p->kind = kind;
-	return 0;
-}
-
-static __always_inline int leave_lifecycle(long nr, long ret, __u8 kind)
-{
-	struct call *p = task_call(0);
-	if (!p || !p->kind)
-		return 0;
-	__u8 got = p->kind;
-	p->kind = 0;
-	if (got != kind || p->nr != nr)
-		return 0;
-	__u32 fd;
-	__u8 role;
-	if (kind == ST_CALL_ACCEPT) {
-		if (ret < 0)
-			return 0;
-		fd = ret;
-		role = ST_ROLE_SERVER;
-	} else {
-		if (ret != 0 && ret != -EINPROGRESS)
-			return 0;
-		fd = p->fd;
-		role = ST_ROLE_CLIENT;
-	}
 	__u64 sk = fd_sock(fd);
 	if (sk)
 		conn_get(sk, role, 1);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_accept")
-int enter_accept(struct trace_event_raw_sys_enter *ctx) { return enter_lifecycle(ctx->id, ctx->args[0], ST_CALL_ACCEPT); }
 SEC("tracepoint/syscalls/sys_exit_accept")
-int exit_accept(struct trace_event_raw_sys_exit *ctx) { return leave_lifecycle(ctx->id, ctx->ret, ST_CALL_ACCEPT); }
-SEC("tracepoint/syscalls/sys_enter_accept4")
-int enter_accept4(struct trace_event_raw_sys_enter *ctx) { return enter_lifecycle(ctx->id, ctx->args[0], ST_CALL_ACCEPT); }
+int exit_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret < 0)
+		return 0;
+	return leave_lifecycle(ctx->ret, ST_ROLE_SERVER);
+}
+
 SEC("tracepoint/syscalls/sys_exit_accept4")
-int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return leave_lifecycle(ctx->id, ctx->ret, ST_CALL_ACCEPT); }
-SEC("tracepoint/syscalls/sys_enter_connect")
-int enter_connect(struct trace_event_raw_sys_enter *ctx) { return enter_lifecycle(ctx->id, ctx->args[0], ST_CALL_CONNECT); }
+int exit_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret < 0)
+		return 0;
+	return leave_lifecycle(ctx->ret, ST_ROLE_SERVER);
+}
+
 SEC("tracepoint/syscalls/sys_exit_connect")
-int exit_connect(struct trace_event_raw_sys_exit *ctx) { return leave_lifecycle(ctx->id, ctx->ret, ST_CALL_CONNECT); }
+int exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
+		return 0;
+	return leave_lifecycle(uregs()->di, ST_ROLE_CLIENT);
+}
 
 SEC("tracepoint/sock/inet_sock_set_state")
 int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
@@ -702,7 +664,7 @@ static __always_inline int ssl_enter(__u64 ssl, __u64 buf, __u64 nptr)
 	if (!p)
 		return 0;
 	p->ssl = ssl;
-	p->sslbuf = buf;
+	p->buf = buf;
 	p->nptr = nptr;
 	return 0;
 }
@@ -712,7 +674,7 @@ static __always_inline int ssl_leave(long ret, __u8 dir, int ex)
 	struct call *p = task_call(0);
 	if (!p || !p->ssl)
 		return 0;
-	__u64 ssl = p->ssl, buf = p->sslbuf, nptr = p->nptr;
+	__u64 ssl = p->ssl, buf = p->buf, nptr = p->nptr;
 	p->ssl = 0;
 	__u64 n = 0;
 	if (ex) {

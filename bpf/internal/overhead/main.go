@@ -26,6 +26,7 @@ func main() {
 	serve := flag.String("serve", "", "serve HTTP on this address")
 	ports := flag.String("ports", "", "run the sensor on connections with these ports (comma-separated)")
 	micro := flag.Int("micro", 0, "time this many write+read pairs over a loopback TCP connection on -micro-port, and as many reads of /dev/zero, in thread CPU time (fastest of 20 batches)")
+	ring := flag.Int("ring", 0, "ring buffer bytes of the sensor (0: the default)")
 	microPort := flag.Int("micro-port", 18081, "port of the -micro connection")
 	flag.Parse()
 	if *micro > 0 {
@@ -53,14 +54,14 @@ func main() {
 		}
 		ps = append(ps, uint16(p))
 	}
-	if err := sense(ps); err != nil {
+	if err := sense(ps, *ring); err != nil {
 		fmt.Fprintln(os.Stderr, "overhead:", err)
 		os.Exit(1)
 	}
 }
 
-func sense(ports []uint16) error {
-	s, err := bpf.Open(bpf.Options{Ports: ports})
+func sense(ports []uint16, ring int) error {
+	s, err := bpf.Open(bpf.Options{Ports: ports, RingBytes: ring})
 	if err != nil {
 		return err
 	}
