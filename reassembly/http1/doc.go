@@ -23,5 +23,8 @@
 //
 // Body bytes are counted after removing chunked framing; a sample of up to
 // Options.MaxBody bytes is kept, decoded per Content-Encoding (and any
-// Transfer-Encoding other than chunked) by package content.
+// Transfer-Encoding other than chunked) by package content — or, with
+// Options.DeferDecode, handed on encoded for the consumer to decode when it
+// reads it (Message.Encoded). Parsers can be reused for new streams
+// (ResetRequest, ResetResponse).
 package http1
