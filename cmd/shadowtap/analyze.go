@@ -192,12 +192,14 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 	// The engine runs on its own goroutine, fed batches of transactions in
 	// the order the sink receives them, so reassembly and inventory use a
 	// core each. The sink may be called from several reassembly workers.
-	// The sink prepares each transaction (detect.Engine.Prepare: the scans
-	// and parsing that need no engine state) on the reassembly worker that
-	// produced it, so the engine goroutine only applies the result.
+	// Each transaction is prepared (detect.Engine.Prepare: the scans and
+	// parsing that need no engine state) on the reassembly worker that
+	// completed it (Options.Prepare), so the engine goroutine only applies
+	// the result.
 	var rec txRecord
-	feed := newEngineFeed(engine, func(t *reassembly.Transaction, p *detect.Prepared) {
-		endpoint := observeFed(engine, t, p)
+	var feed *engineFeed
+	feed = newEngineFeed(engine, func(t *reassembly.Transaction) {
+		endpoint := feed.observeFed(engine, t)
 		if txOut != nil {
 			rec.fill(t, endpoint)
 			txOut.write(&rec)
@@ -210,6 +212,7 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 		Workers: cfg.workers,
 		Filter:  filter,
 		HTTP:    httpOptions(cfg.maxBody),
+		Prepare: feed.prepare,
 	}, feed.add)
 	feed.close()
 	if bar != nil {
@@ -321,23 +324,17 @@ func (lw *lineWriter) Close() error {
 // hands a batch on). Its methods are safe for concurrent use; no add may
 // follow closeQueue.
 //
-// When engine is set, add prepares each transaction with it first
-// (detect.Engine.Prepare), on the caller's goroutine and outside the lock:
-// the consumer applies the result with observeFed and hands the Prepared
-// back with release, for reuse.
+// When engine is set, transactions are prepared with it
+// (detect.Engine.Prepare) into Transaction.Prepared: by prepare, which
+// reassembly calls on its workers (Options.Prepare), else by add on the
+// caller's goroutine, outside the lock. The consumer applies the result
+// with observeFed, which hands the Prepared back for reuse.
 type txBatcher struct {
 	mu     sync.Mutex
-	batch  []feedItem
-	ch     chan []feedItem
+	batch  []*reassembly.Transaction
+	ch     chan []*reassembly.Transaction
 	engine atomic.Pointer[detect.Engine]
 	pool   sync.Pool // of *detect.Prepared
-}
-
-// feedItem is a transaction and what the engine prepared of it (nil when
-// it was not prepared).
-type feedItem struct {
-	t *reassembly.Transaction
-	p *detect.Prepared
 }
 
 // feedBatch is the transactions per hand-over; feedQueue the batches in
@@ -348,54 +345,53 @@ const (
 )
 
 func newTxBatcher() txBatcher {
-	return txBatcher{ch: make(chan []feedItem, feedQueue)}
+	return txBatcher{ch: make(chan []*reassembly.Transaction, feedQueue)}
 }
 
 func (f *txBatcher) add(t *reassembly.Transaction) {
-	it := feedItem{t: t}
-	if e := f.engine.Load(); e != nil {
-		it.p = f.prepare(e, t)
+	if t.Prepared == nil {
+		f.prepare(t)
 	}
 	f.mu.Lock()
-	f.batch = append(f.batch, it)
+	f.batch = append(f.batch, t)
 	if len(f.batch) >= feedBatch {
 		f.ch <- f.batch
-		f.batch = make([]feedItem, 0, feedBatch)
+		f.batch = make([]*reassembly.Transaction, 0, feedBatch)
 	}
 	f.mu.Unlock()
 }
 
-// prepare returns t prepared by e, or nil when Prepare panicked: the
-// consumer then observes t unprepared, where a panic is handled as it
-// always was (the daemon counts it and skips the transaction).
-func (f *txBatcher) prepare(e *detect.Engine, t *reassembly.Transaction) (p *detect.Prepared) {
-	p, _ = f.pool.Get().(*detect.Prepared)
+// prepare sets t.Prepared to t prepared by the engine (when there is one).
+// When Prepare panics t stays unprepared: the consumer then observes it
+// unprepared, where a panic is handled as it always was (the daemon
+// counts it and skips the transaction).
+func (f *txBatcher) prepare(t *reassembly.Transaction) {
+	e := f.engine.Load()
+	if e == nil {
+		return
+	}
+	p, _ := f.pool.Get().(*detect.Prepared)
 	if p == nil {
 		p = new(detect.Prepared)
 	}
 	defer func() {
 		if recover() != nil {
-			p = nil
+			t.Prepared = nil
 		}
 	}()
 	e.Prepare(t, p)
-	return p
+	t.Prepared = p
 }
 
-// release hands a Prepared back for reuse once the consumer is done
-// with it.
-func (f *txBatcher) release(p *detect.Prepared) {
-	if p != nil {
-		f.pool.Put(p)
-	}
-}
-
-// observeFed applies a fed transaction to the engine: ObservePrepared when
-// it was prepared, else Observe.
-func observeFed(e *detect.Engine, t *reassembly.Transaction, p *detect.Prepared) string {
+// observeFed applies a fed transaction to the engine (ObservePrepared when
+// it was prepared, else Observe) and hands its Prepared back for reuse.
+func (f *txBatcher) observeFed(e *detect.Engine, t *reassembly.Transaction) string {
+	p, _ := t.Prepared.(*detect.Prepared)
 	if p == nil {
 		return e.Observe(t)
 	}
+	t.Prepared = nil
+	defer f.pool.Put(p)
 	return e.ObservePrepared(t, p)
 }
 
@@ -405,7 +401,7 @@ func (f *txBatcher) push() {
 	if len(f.batch) > 0 {
 		select {
 		case f.ch <- f.batch:
-			f.batch = make([]feedItem, 0, feedBatch)
+			f.batch = make([]*reassembly.Transaction, 0, feedBatch)
 		default:
 		}
 	}
@@ -425,22 +421,22 @@ func (f *txBatcher) closeQueue() {
 
 // engineFeed hands transactions, prepared by engine, to one consumer
 // goroutine in batches, preserving the order in which add is called. add
-// is safe for concurrent use; close flushes and waits for the consumer.
+// and prepare are safe for concurrent use; close flushes and waits for the
+// consumer.
 type engineFeed struct {
 	txBatcher
 	done    chan struct{}
-	consume func(*reassembly.Transaction, *detect.Prepared)
+	consume func(*reassembly.Transaction)
 }
 
-func newEngineFeed(engine *detect.Engine, consume func(*reassembly.Transaction, *detect.Prepared)) *engineFeed {
+func newEngineFeed(engine *detect.Engine, consume func(*reassembly.Transaction)) *engineFeed {
 	f := &engineFeed{txBatcher: newTxBatcher(), done: make(chan struct{}), consume: consume}
 	f.engine.Store(engine)
 	go func() {
 		defer close(f.done)
 		for b := range f.ch {
-			for _, it := range b {
-				f.consume(it.t, it.p)
-				f.release(it.p)
+			for _, t := range b {
+				f.consume(t)
 			}
 		}
 	}()

@@ -145,11 +145,21 @@ func newLiveFeed(b *memBudget, c *daemonCounters) *liveFeed {
 }
 
 func (f *liveFeed) add(t *reassembly.Transaction) {
+	if t.Prepared == nil {
+		f.prepare(t)
+	}
+	f.txBatcher.add(t)
+}
+
+// prepare sheds t's body samples while the memory budget says so, then
+// has the engine prepare t (txBatcher.prepare): reassembly calls it on its
+// workers (Options.Prepare), add for transactions it did not prepare.
+func (f *liveFeed) prepare(t *reassembly.Transaction) {
 	if f.budget.level() >= shedBodies && t.HasBodies() {
 		t.DropBodies()
 		f.counters.shedBodies.Add(1)
 	}
-	f.txBatcher.add(t)
+	f.txBatcher.prepare(t)
 }
 
 // close hands on the last batch and closes the queue; no add may follow.

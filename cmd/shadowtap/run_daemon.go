@@ -322,6 +322,7 @@ func (d *daemon) capture(ctx context.Context, s *meteredSource, cfg *daemonConfi
 		return fmt.Errorf("--filter: %w", err)
 	}
 	opts := reassembly.Options{Workers: cfg.Workers, Filter: filter, HTTP: httpOptions(cfg.MaxBody),
+		Prepare: d.feed.prepare, // on the reassembly workers
 		Progress: func(st reassembly.Stats) {
 			d.finMu.Lock()
 			s.progress = &st
@@ -390,9 +391,8 @@ func (d *daemon) loop() {
 				d.flushWith(true)
 				return
 			}
-			for _, it := range b {
-				d.observeFed(it.t, it.p)
-				d.feed.release(it.p)
+			for _, t := range b {
+				d.observe(t)
 			}
 		case f := <-d.reqs:
 			f()
@@ -410,13 +410,10 @@ func (d *daemon) loop() {
 	}
 }
 
-// observe hands one transaction to the engine and the transaction output.
-func (d *daemon) observe(t *reassembly.Transaction) { d.observeFed(t, nil) }
-
-// observeFed is observe for a transaction the feed prepared (p nil: not
-// prepared).
-func (d *daemon) observeFed(t *reassembly.Transaction, p *detect.Prepared) {
-	ep := d.observeSafe(t, p)
+// observe hands one transaction (prepared by the feed or not) to the
+// engine and the transaction output.
+func (d *daemon) observe(t *reassembly.Transaction) {
+	ep := d.observeSafe(t)
 	d.counters.transactions.Add(1)
 	d.observed++
 	if d.tx != nil {
@@ -424,14 +421,17 @@ func (d *daemon) observeFed(t *reassembly.Transaction, p *detect.Prepared) {
 	}
 }
 
-func (d *daemon) observeSafe(t *reassembly.Transaction, p *detect.Prepared) (ep string) {
+func (d *daemon) observeSafe(t *reassembly.Transaction) (ep string) {
 	defer func() {
 		if r := recover(); r != nil {
 			d.counters.panics.Add(1)
 			d.log.Error().Interface("panic", r).Str("stack", string(debug.Stack())).Msg("engine panic on a transaction; skipped")
 		}
 	}()
-	return observeFed(d.engine, t, p)
+	if d.feed == nil {
+		return d.engine.Observe(t)
+	}
+	return d.feed.observeFed(d.engine, t)
 }
 
 // do runs f on the engine loop and waits for it.
