@@ -3,10 +3,14 @@
 //
 // Two entries share one connection logic. Run reads a whole capture:
 // it decodes each packet once, filters it, and hands TCP segments to
-// gopacket's reassembly in one of Options.Workers shards chosen by a
+// gopacket's reassembly in one of a fixed number of shards chosen by a
 // symmetric flow hash (a shard owns its assembler, its connections and
-// their parsers; no goroutine per flow). StreamConn takes a connection's
-// bytes already in order (the eBPF sensor's path).
+// their parsers; no goroutine per flow), which Options.Workers goroutines
+// share out. A shard depends only on its own segments and the capture
+// clock, and a merge puts the workers' transactions back in one order, so
+// the sink sees the same sequence for any number of workers (order.go).
+// StreamConn takes a connection's bytes already in order (the eBPF
+// sensor's path).
 //
 // Per connection, roles come from content: the side that sends a request
 // line is the client, on any port. A side seen from its first byte must
