@@ -2,6 +2,7 @@ package reassembly
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -193,4 +194,63 @@ func TestPrepare(t *testing.T) {
 			t.Errorf("workers=%d: the sequence changed with Prepare", workers)
 		}
 	}
+}
+
+// TestMergeBounded: with one busy connection and idle workers, the merge
+// holds the transactions of a few thousand packets at most, not all of
+// them until the end (idle workers are handed batches and their
+// watermarks advance).
+func TestMergeBounded(t *testing.T) {
+	const exchanges = 5000
+	o := Options{Workers: 4}.withDefaults()
+	shards := make([]*shard, shardCount)
+	for i := range shards {
+		shards[i] = newShard(&o, shardCount, nil)
+	}
+	var got int
+	p := startParallel(&o, shards, func(*Transaction) { got++ })
+	var (
+		clk clock
+		idx uint64
+	)
+	ts := time.Unix(1700000000, 0)
+	feed := func(d capture.Decoded) {
+		idx++
+		ts = ts.Add(time.Millisecond)
+		d.Timestamp = ts
+		tick := clk.advance(ts)
+		p.dispatch(shardOf(&d.Key), &d, idx)
+		if tick {
+			p.tick(idx, clk.now)
+		}
+	}
+	// seg builds a segment whose header bytes carry seq and ack (the
+	// workers decode them again).
+	seg := func(fromServer bool, flags, payload string, seq, ack uint32) capture.Decoded {
+		d := steadySeg(t, 0, fromServer, flags, payload)
+		d.TCP.Seq, d.TCP.Ack = seq, ack
+		binary.BigEndian.PutUint32(d.TCP.Contents[4:], seq)
+		binary.BigEndian.PutUint32(d.TCP.Contents[8:], ack)
+		return d
+	}
+	feed(seg(false, "S", "", 1000, 0))
+	feed(seg(true, "S", "", 5000, 1001))
+	cseq, sseq := uint32(1001), uint32(5001)
+	for i := 0; i < exchanges; i++ {
+		feed(seg(false, "", steadyReq, cseq, sseq))
+		cseq += uint32(len(steadyReq))
+		feed(seg(true, "", steadyResp, sseq, cseq))
+		sseq += uint32(len(steadyResp))
+	}
+	p.stop()
+	if got != exchanges {
+		t.Fatalf("%d transactions, want %d", got, exchanges)
+	}
+	// A transaction takes two packets here; the merge waits at most for
+	// the packets between two hand-overs to every worker plus those a
+	// worker has queued.
+	if bound := (syncEvery + 4*batchSize) / 2; p.maxHeld > bound {
+		t.Errorf("the merge held %d transactions at once, bound %d", p.maxHeld, bound)
+	}
+	t.Logf("merge held at most %d of %d transactions", p.maxHeld, exchanges)
 }

@@ -73,6 +73,9 @@ type parallel struct {
 	last uint64
 	wg   sync.WaitGroup
 	done chan struct{} // closed when the merge has returned
+	// maxHeld is the most transactions the merge held at once (read
+	// after done).
+	maxHeld int
 }
 
 func startParallel(o *Options, shards []*shard, sink func(*Transaction)) *parallel {
@@ -249,6 +252,11 @@ func (p *parallel) merge(sink func(*Transaction)) {
 		w := r.worker
 		queue[w] = append(queue[w], r.txs...)
 		marks[w] = r.mark
+		held := 0
+		for i, q := range queue {
+			held += len(q) - head[i]
+		}
+		p.maxHeld = max(p.maxHeld, held)
 		clear(r.txs)
 		r.txs = r.txs[:0]
 		p.resFree <- r
