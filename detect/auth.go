@@ -320,8 +320,15 @@ func isJWT(s string) bool {
 	if !ok || b == "" || strings.Contains(c, ".") {
 		return false
 	}
-	hdr, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(a, "="))
-	return err == nil && len(hdr) > 2 && hdr[0] == '{'
+	a = strings.TrimRight(a, "=")
+	var buf [256]byte
+	if base64.RawURLEncoding.DecodedLen(len(a)) > len(buf) {
+		hdr, err := base64.RawURLEncoding.DecodeString(a)
+		return err == nil && len(hdr) > 2 && hdr[0] == '{'
+	}
+	// DecodeString is Decode into a new buffer: here one on the stack.
+	n, err := base64.RawURLEncoding.Decode(buf[:], bytesOf(a))
+	return err == nil && n > 2 && buf[0] == '{'
 }
 
 // Fingerprint reduces a credential to the contract's non-reversible form:

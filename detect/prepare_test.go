@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"math/rand/v2"
 	"net/textproto"
 	"strings"
@@ -168,5 +170,50 @@ func TestObservePreparedOtherEngine(t *testing.T) {
 	}
 	if got, w := reportJSON(t, e), reportJSON(t, want); got != w {
 		t.Errorf("report:\n%s\nwant\n%s", got, w)
+	}
+}
+
+// TestQueryKindAndJWTAgree: queryKind's reordered tests and isJWT's
+// stack decoding answer as the plain forms do.
+func TestQueryKindAndJWTAgree(t *testing.T) {
+	plainKind := func(v string) uint8 {
+		switch {
+		case v == "":
+			return kindString
+		case v == "true" || v == "false":
+			return kindBool
+		case allDigits(v) || v[0] == '-' && allDigits(v[1:]):
+			return kindInt
+		}
+		if _, err := json.Number(v).Float64(); err == nil && strings.IndexFunc(v, func(r rune) bool {
+			return r != '.' && r != '-' && r != 'e' && r != 'E' && r != '+' && (r < '0' || r > '9')
+		}) < 0 {
+			return kindNumber
+		}
+		return kindString
+	}
+	for _, v := range []string{"", "-", "+", "1", "-1", "1.5", "1e5", "1E+5", ".5", "5.", "--1", "1-", "e", "inf", "NaN", "0x10", "1_000", "abc", "1.2.3", "+1", "١"} {
+		if got, want := queryKind(v), plainKind(v); got != want {
+			t.Errorf("queryKind(%q) = %d, want %d", v, got, want)
+		}
+	}
+	plainJWT := func(s string) bool {
+		a, rest, ok := strings.Cut(s, ".")
+		if !ok || len(a) < 10 {
+			return false
+		}
+		b, c, ok := strings.Cut(rest, ".")
+		if !ok || b == "" || strings.Contains(c, ".") {
+			return false
+		}
+		hdr, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(a, "="))
+		return err == nil && len(hdr) > 2 && hdr[0] == '{'
+	}
+	long := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","kid":"` + strings.Repeat("k", 400) + `"}`))
+	for _, s := range []string{jwtTok, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.c2ln", long + ".eyJzdWIiOiI0MiJ9.c2ln", "eyJhbGciOiJIUzI1NiJ9==.x.y",
+		"eyJhbGci+iJIUzI1NiJ9.x.y", "eyJhbGciOiJIUzI1NiJ\n.x.y", "abcdefghijkl.x.y", "short.x.y", "eyJhbGciOiJIUzI1NiJ9.x", "eyJhbGciOiJIUzI1NiJ9.x.y.z"} {
+		if got, want := isJWT(s), plainJWT(s); got != want {
+			t.Errorf("isJWT(%.40q) = %v, want %v", s, got, want)
+		}
 	}
 }

@@ -205,10 +205,14 @@ func queryKind(v string) uint8 {
 	case allDigits(v) || v[0] == '-' && allDigits(v[1:]):
 		return kindInt
 	}
-	if _, err := json.Number(v).Float64(); err == nil && strings.IndexFunc(v, func(r rune) bool {
+	// The character test first: most values fail it, and a failed
+	// ParseFloat allocates its error.
+	if strings.IndexFunc(v, func(r rune) bool {
 		return r != '.' && r != '-' && r != 'e' && r != 'E' && r != '+' && (r < '0' || r > '9')
 	}) < 0 {
-		return kindNumber
+		if _, err := json.Number(v).Float64(); err == nil {
+			return kindNumber
+		}
 	}
 	return kindString
 }
