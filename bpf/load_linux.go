@@ -50,7 +50,7 @@ func Open(opts Options) (*Sensor, error) {
 		k.startScanner()
 	}
 	opts.Log.Info().Str("component", "ebpf").Str("mode", s.mode.String()).Str("reason", s.reason).
-		Uint64("libssl", s.stats.libraries.Load()).Str("kprobe", s.hooks.kprobeString()).Str("fentry", s.hooks.fentryString()).
+		Uint64("libssl", s.stats.libraries.Load()).Str("objects", k.objects).Str("kprobe", s.hooks.kprobeString()).Str("fentry", s.hooks.fentryString()).
 		Msg("ebpf sensor attached")
 	return s, nil
 }
@@ -90,11 +90,12 @@ func probeHooks() HookProbe {
 }
 
 type kernelSensor struct {
-	objs   sensorObjects
-	links  []link.Link
-	reader *ringReader
-	tls    bool
-	stats  *userStats
+	objs    sensorObjects
+	links   []link.Link
+	reader  *ringReader
+	tls     bool
+	stats   *userStats
+	objects string // which build loaded: sensor or sensorcompat
 
 	mu          sync.Mutex
 	attached    map[[2]uint64]bool // libssl (dev, inode) with uprobes
@@ -105,15 +106,12 @@ type kernelSensor struct {
 	wg          sync.WaitGroup
 }
 
-func loadKernel(opts Options) (*kernelSensor, error) {
-	_ = rlimit.RemoveMemlock()
-	if _, err := os.Stat("/sys/kernel/tracing/events/syscalls"); err != nil {
-		// tracefs may not be mounted yet.
-		_ = unix.Mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, "")
-	}
-	spec, err := loadSensor()
+// loadObjects loads one build of the programs into k.objs, configured by
+// opts.
+func loadObjects(k *kernelSensor, load func() (*ebpf.CollectionSpec, error), opts Options) error {
+	spec, err := load()
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading the eBPF objects: %w", ErrUnsupported, err)
+		return fmt.Errorf("%w: reading the eBPF objects: %w", ErrUnsupported, err)
 	}
 	var mask uint32
 	if len(opts.PIDs) > 0 {
@@ -135,21 +133,52 @@ func loadKernel(opts Options) (*kernelSensor, error) {
 	chunks := uint32((opts.MaxBytesPerCall + chunkSize - 1) / chunkSize)
 	for name, v := range map[string]uint32{"self_tgid": self, "filter_mask": mask, "max_chunks": chunks} {
 		if err := spec.Variables[name].Set(v); err != nil {
-			return nil, fmt.Errorf("setting %s: %w", name, err)
+			return fmt.Errorf("setting %s: %w", name, err)
 		}
 	}
 	if err := spec.Variables["wakeup_bytes"].Set(uint64(min(64<<10, opts.RingBytes/8))); err != nil {
-		return nil, fmt.Errorf("setting wakeup_bytes: %w", err)
+		return fmt.Errorf("setting wakeup_bytes: %w", err)
 	}
 	spec.Maps["events"].MaxEntries = uint32(opts.RingBytes)
-
-	k := &kernelSensor{attached: make(map[[2]uint64]bool), scan: make(chan uint32, 256), stop: make(chan struct{})}
 	if err := spec.LoadAndAssign(&k.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("%w: loading the eBPF programs: %+v", ErrUnsupported, ve)
+			return fmt.Errorf("%w: loading the eBPF programs: %+v", ErrUnsupported, ve)
 		}
-		return nil, fmt.Errorf("%w: loading the eBPF programs: %w", ErrUnsupported, err)
+		return fmt.Errorf("%w: loading the eBPF programs: %w", ErrUnsupported, err)
+	}
+	return nil
+}
+
+func loadKernel(opts Options) (*kernelSensor, error) {
+	_ = rlimit.RemoveMemlock()
+	if _, err := os.Stat("/sys/kernel/tracing/events/syscalls"); err != nil {
+		// tracefs may not be mounted yet.
+		_ = unix.Mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, "")
+	}
+	k := &kernelSensor{attached: make(map[[2]uint64]bool), scan: make(chan uint32, 256), stop: make(chan struct{})}
+	// The objects with kfuncs first (direct loads on the fd walk, kernel
+	// >= 6.2); where they do not load, the same programs with probe reads.
+	var firstErr error
+	for _, obj := range []struct {
+		name string
+		load func() (*ebpf.CollectionSpec, error)
+	}{{"sensor", loadSensor}, {"sensorcompat", loadSensorcompat}} {
+		if obj.name == "sensor" && opts.noKfuncs {
+			continue
+		}
+		err := loadObjects(k, obj.load, opts)
+		if err == nil {
+			k.objects = obj.name
+			firstErr = nil
+			break
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return nil, firstErr
 	}
 	if err := k.fillFilters(opts); err != nil {
 		k.close()

@@ -79,6 +79,9 @@ type Options struct {
 	// IdleTimeout closes connections with no event for this long (event
 	// time); 0 means 5 minutes. Normally the kernel's close event ends them.
 	IdleTimeout time.Duration
+	// noKfuncs loads the objects built without kfuncs (tests of the
+	// older kernels' build).
+	noKfuncs bool
 	// Log receives the sensor's few log lines (mode at start, libraries
 	// attached); the zero value discards them.
 	Log zerolog.Logger

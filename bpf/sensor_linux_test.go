@@ -190,10 +190,23 @@ func check(t *testing.T, who string, got []*reassembly.Transaction, wants []want
 	}
 }
 
-func TestPlaintextHTTP(t *testing.T) {
+func TestPlaintextHTTP(t *testing.T) { plaintextHTTP(t, false) }
+
+// TestPlaintextHTTPCompat runs the same through the objects built without
+// kfuncs, which kernels before 6.2 load.
+func TestPlaintextHTTPCompat(t *testing.T) { plaintextHTTP(t, true) }
+
+func plaintextHTTP(t *testing.T, noKfuncs bool) {
 	server := start(t, "server", "")
 	port, _ := strconv.Atoi(server.line(t))
-	s := openSensor(t, Options{Ports: []uint16{uint16(port)}})
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, noKfuncs: noKfuncs})
+	objects := "sensor"
+	if noKfuncs {
+		objects = "sensorcompat"
+	}
+	if got := s.k.(*kernelSensor).objects; got != objects {
+		t.Fatalf("loaded the %s objects, want %s", got, objects)
+	}
 	c := collect(s)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	clientPID := run(t, "client", base)

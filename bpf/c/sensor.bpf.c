@@ -126,11 +126,14 @@ struct {
 	__type(value, __u8);
 } filter_ports SEC(".maps");
 
-// bpf_rdonly_cast turns a kernel address into a typed pointer whose fields
-// load directly (faulting loads read as zero), instead of one
-// bpf_probe_read_kernel helper call per hop; the verifier inlines it.
+#ifndef ST_NO_KFUNC
+// bpf_rdonly_cast (kernel >= 6.2) turns a kernel address into a typed
+// pointer whose fields load directly (faulting loads read as zero), instead
+// of one bpf_probe_read_kernel helper call per hop; the verifier inlines it.
+// The sensorcompat objects are built with ST_NO_KFUNC for older kernels.
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 #define CAST(T, p) ((T *)bpf_rdonly_cast((const void *)(p), bpf_core_type_id_kernel(T)))
+#endif
 
 static __always_inline __u64 rb_flags(void)
 {
@@ -168,6 +171,7 @@ static __always_inline int want_task(void)
 	return 1;
 }
 
+#ifndef ST_NO_KFUNC
 // fd_sock returns the TCP sock behind the current task's fd, or 0 when the
 // fd is no IPv4/IPv6 TCP socket (files, pipes, UNIX and UDP sockets). The
 // walk task→files→fdt→file→inode/socket→sock is direct loads but for the
@@ -198,6 +202,36 @@ static __always_inline __u64 fd_sock(__u32 fd)
 		return 0;
 	return (__u64)sk;
 }
+#else
+// Without kfuncs: the same walk with one probe read per hop.
+static __always_inline __u64 fd_sock(__u32 fd)
+{
+	struct task_struct *t = (void *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return 0;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	struct socket *so = BPF_CORE_READ(f, private_data);
+	if (!so)
+		return 0;
+	struct sock *sk = BPF_CORE_READ(so, sk);
+	if (!sk)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	if (BPF_CORE_READ(sk, sk_type) != SOCK_STREAM || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	return (__u64)sk;
+}
+#endif
 
 static __always_inline int port_wanted(__u16 lport, __u16 rport)
 {
@@ -211,8 +245,13 @@ static __always_inline int sk_port_wanted(__u64 skp)
 {
 	if (!(filter_mask & ST_FILTER_PORT))
 		return 1;
+#ifndef ST_NO_KFUNC
 	struct sock *sk = CAST(struct sock, skp);
 	return port_wanted(sk->__sk_common.skc_num, bpf_ntohs(sk->__sk_common.skc_dport));
+#else
+	struct sock *sk = (struct sock *)skp;
+	return port_wanted(BPF_CORE_READ(sk, __sk_common.skc_num), bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)));
+#endif
 }
 
 static __always_inline struct call *task_call(int create)
