@@ -45,7 +45,11 @@ type daemonConfig struct {
 	APITokenFile string `yaml:"api_token_file"`
 	// Filter is a capture filter in tcpdump syntax.
 	Filter string `yaml:"filter"`
-	// Workers is the reassembly workers per capture source; 0 means 1.
+	// Workers is the reassembly workers of a --pcap source; 0 means 1.
+	// Live interfaces are spread over FanoutWorkers sockets instead, each
+	// reassembled by one worker: a merge across workers releases
+	// transactions only as packets arrive, which would delay them on a
+	// quiet link.
 	Workers int `yaml:"workers"`
 	// FanoutWorkers is the AF_PACKET fanout sockets per interface; 0
 	// means one per core.

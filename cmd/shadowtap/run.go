@@ -35,7 +35,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&f.c.APITokenFile, "api-token-file", "", "`FILE` holding the bearer token every API request must present")
 	fs.StringVar(&f.alerts, "alerts", "", "append alerts as JSON lines to `FILE` (\"-\" = stdout), besides the configured sinks")
 	fs.StringVar(&f.c.Filter, "filter", "", "capture filter `EXPR` in tcpdump syntax")
-	fs.IntVar(&f.c.Workers, "workers", 0, "reassembly workers per capture source (default 1)")
+	fs.IntVar(&f.c.Workers, "workers", 0, "reassembly workers of a --pcap source (default 1; live interfaces use --fanout)")
 	fs.IntVar(&f.c.FanoutWorkers, "fanout", 0, "AF_PACKET fanout sockets per interface, each with its own reassembly (default: one per core)")
 	fs.IntVar(&f.c.MaxBody, "max-body", 0, "bytes of each decoded body kept for inspection (0 = 64 KiB, -1 = none)")
 	fs.BoolVar(&f.c.TrustXFF, "trust-xff", false, "take the client from the first X-Forwarded-For hop")

@@ -321,7 +321,13 @@ func (d *daemon) capture(ctx context.Context, s *meteredSource, cfg *daemonConfi
 	if err != nil {
 		return fmt.Errorf("--filter: %w", err)
 	}
-	opts := reassembly.Options{Workers: cfg.Workers, Filter: filter, HTTP: httpOptions(cfg.MaxBody),
+	workers := cfg.Workers
+	if s.kernel != nil {
+		// A live socket: its fanout share is reassembled in order by one
+		// worker, so transactions leave as their packets arrive.
+		workers = 1
+	}
+	opts := reassembly.Options{Workers: workers, Filter: filter, HTTP: httpOptions(cfg.MaxBody),
 		Prepare: d.feed.prepare, // on the reassembly workers
 		Progress: func(st reassembly.Stats) {
 			d.finMu.Lock()
