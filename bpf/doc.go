@@ -4,10 +4,11 @@
 // reassembly.StreamConn, so they meet the packet path's HTTP parsers.
 //
 // Kernel side (c/sensor.bpf.c, built with bpf2go; the objects are
-// committed): syscall tracepoints on read, write, readv, writev, recvfrom,
-// sendto, recvmsg and sendmsg copy at syscall exit exactly the bytes the
-// call moved, in chunks of at most 4 KiB, after an fd-table walk has found
-// a TCP socket; accept and connect say which side the process is;
+// committed): syscall exit tracepoints on read, write, readv, writev,
+// recvfrom, sendto, recvmsg and sendmsg (arguments from the saved user
+// registers) copy exactly the bytes the call moved, in chunks of at most
+// 4 KiB written straight into the ring, after an fd-table walk has found a
+// TCP socket; accept and connect say which side the process is;
 // sock:inet_sock_set_state (TCP_CLOSE) ends a connection with its final
 // offsets; uprobes on SSL_read, SSL_write and their _ex variants copy TLS
 // plaintext, tied to the socket that the SSL call's own syscall touched.
