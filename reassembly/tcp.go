@@ -207,7 +207,12 @@ func (sh *shard) tick(now time.Time) {
 		sh.now = now
 	}
 	tc := now.Add(-sh.opts.FlowTimeout)
-	if sh.flushDue(tc) {
+	// Idle connections are closed in batches: a pass is due once the
+	// idlest has been idle a quarter of FlowTimeout longer than needed,
+	// and closes every connection idle FlowTimeout. A pass walks the
+	// shard's whole pool, so a pass per idle connection cost more than
+	// the connections themselves in time-sparse captures.
+	if sh.flushDue(tc.Add(-sh.opts.FlowTimeout / 4)) {
 		t := now.Add(-sh.opts.GapTimeout)
 		sh.asm.FlushWithOptions(greassembly.FlushOptions{T: t, TC: tc})
 		sh.scanLast()
