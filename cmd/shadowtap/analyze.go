@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
@@ -52,7 +53,7 @@ func runAnalyze(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.report, "report", "", "write the JSON report to `FILE` (\"-\" = stdout); without it a table is printed")
 	fs.StringVar(&cfg.transactions, "transactions", "", "write one JSON object per HTTP transaction to `FILE` (\"-\" = stdout)")
 	fs.StringVar(&cfg.filter, "filter", "", "capture filter `EXPR` in tcpdump syntax (host, net, port, tcp/udp, and/or/not)")
-	fs.IntVar(&cfg.workers, "workers", 1, "reassembly workers (flows are sharded by a symmetric hash)")
+	fs.IntVar(&cfg.workers, "workers", 0, "reassembly workers, flows sharded by a symmetric hash (0 = one per core, at most 8); the results are the same for any number")
 	fs.IntVar(&cfg.maxBody, "max-body", 0, "bytes of each decoded body kept for inspection (0 = 64 KiB, -1 = none)")
 	fs.StringVar(&cfg.logLevel, "log-level", "warn", "log `LEVEL` on stderr: debug (every pipeline counter), info, warn, error")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a pprof CPU profile to `FILE`")
@@ -191,7 +192,8 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 
 	// The engine runs on its own goroutine, fed batches of transactions in
 	// the order the sink receives them, so reassembly and inventory use a
-	// core each. The sink may be called from several reassembly workers.
+	// core each. The sink is called from one goroutine, in the same order
+	// for any number of workers.
 	// Each transaction is prepared (detect.Engine.Prepare: the scans and
 	// parsing that need no engine state) on the reassembly worker that
 	// completed it (Options.Prepare), so the engine goroutine only applies
@@ -208,8 +210,12 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 			persist.observed(t, endpoint)
 		}
 	})
+	workers := cfg.workers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
 	stats, err := reassembly.Run(ctx, source, reassembly.Options{
-		Workers: cfg.workers,
+		Workers: workers,
 		Filter:  filter,
 		HTTP:    httpOptions(cfg.maxBody),
 		Prepare: feed.prepare,
