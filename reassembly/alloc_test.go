@@ -128,16 +128,27 @@ func (s *steady) round() {
 
 // mallocsPerRun is testing.AllocsPerRun without its rounding down to a
 // whole number (a slab allocated once every few runs shows).
+//
+// The count is process-wide, so a goroutine left by another test (a
+// server winding down, a timer) can add a stray allocation: the lowest of
+// three measurements is returned. An allocation the measured path makes
+// shows in all three.
 func mallocsPerRun(runs int, f func()) float64 {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	f()
-	var m0, m1 runtime.MemStats
-	runtime.ReadMemStats(&m0)
-	for i := 0; i < runs; i++ {
-		f()
+	best := -1.0
+	for try := 0; try < 3; try++ {
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		for i := 0; i < runs; i++ {
+			f()
+		}
+		runtime.ReadMemStats(&m1)
+		if a := float64(m1.Mallocs-m0.Mallocs) / float64(runs); best < 0 || a < best {
+			best = a
+		}
 	}
-	runtime.ReadMemStats(&m1)
-	return float64(m1.Mallocs-m0.Mallocs) / float64(runs)
+	return best
 }
 
 // TestSteadyStateAllocs pins the allocations of in-order HTTP/1 traffic on
@@ -151,8 +162,8 @@ func TestSteadyStateAllocs(t *testing.T) {
 	s := newSteady(t, conns, Options{})
 	before := s.txs + conns // mallocsPerRun's warm-up run
 	allocs := mallocsPerRun(50, s.round)
-	if got, want := s.txs-before, 50*conns; got != want {
-		t.Fatalf("%d transactions in 51 rounds, want %d", got, want)
+	if got, want := s.txs-before, 3*50*conns; got != want {
+		t.Fatalf("%d transactions in the measured rounds (3 × 50), want %d", got, want)
 	}
 	perTx := allocs / conns
 	t.Logf("%.2f allocations per transaction (%.3f per packet)", perTx, allocs/float64(len(s.pkts)))
