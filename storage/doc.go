@@ -39,6 +39,11 @@
 //	                    sink sends), with the alert TTL; removed on
 //	                    delivery, handed over again after a restart
 //
+// Values larger than 192 KiB are stored in parts under <key>\x00<index>
+// (see chunk.go) so that every value stays in the LSM tree, where
+// compaction reclaims overwritten ones; Get and Scan reassemble them and
+// never show the parts. Keys must not hold a NUL byte.
+//
 // Values are compressed by badger (snappy); nothing stored is a secret or
 // personal datum in clear: detect keeps only types and fingerprints.
 //

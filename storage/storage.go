@@ -143,7 +143,7 @@ func (db *DB) Get(key []byte) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		out, err = it.ValueCopy(nil)
+		out, err = readValue(txn, it)
 		return err
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -168,8 +168,17 @@ func (db *DB) Scan(prefix []byte, fn func(key, value []byte) error) error {
 		defer it.Close()
 		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
 			item := it.Item()
+			if isPartKey(item.Key()) {
+				continue // read with its key
+			}
 			var ferr error
-			if err := item.Value(func(v []byte) error {
+			if item.UserMeta() == metaChunked {
+				v, err := readValue(txn, item)
+				if err != nil {
+					return fmt.Errorf("reading %q: %w", item.Key(), err)
+				}
+				ferr = fn(item.Key(), v)
+			} else if err := item.Value(func(v []byte) error {
 				ferr = fn(item.Key(), v)
 				return nil
 			}); err != nil {
@@ -232,33 +241,58 @@ func (db *DB) Apply(batch []detect.Mutation) error {
 }
 
 func setIn(txn *badger.Txn, m detect.Mutation) error {
-	if m.Delete {
-		return txn.Delete(m.Key)
+	if isPartKey(m.Key) {
+		return fmt.Errorf("%q: %w", m.Key, errKeyNUL)
 	}
-	e := badger.NewEntry(bytes.Clone(m.Key), bytes.Clone(m.Value))
-	if m.TTL > 0 {
-		e = e.WithTTL(m.TTL)
+	old, err := oldParts(txn, m.Key)
+	if err != nil {
+		return err
 	}
-	return txn.SetEntry(e)
+	sets, dels := entries(m, old)
+	for _, k := range dels {
+		if err := txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	for _, e := range sets {
+		if err := txn.SetEntry(e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // applySplit writes a batch too large for one transaction.
 func (db *DB) applySplit(batch []detect.Mutation) error {
+	olds := make([]uint32, len(batch))
+	err := db.bdb.View(func(txn *badger.Txn) error {
+		for i, m := range batch {
+			if isPartKey(m.Key) {
+				return fmt.Errorf("%q: %w", m.Key, errKeyNUL)
+			}
+			var err error
+			if olds[i], err = oldParts(txn, m.Key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	wb := db.bdb.NewWriteBatch()
 	defer wb.Cancel()
-	for _, m := range batch {
-		var err error
-		if m.Delete {
-			err = wb.Delete(bytes.Clone(m.Key))
-		} else {
-			e := badger.NewEntry(bytes.Clone(m.Key), bytes.Clone(m.Value))
-			if m.TTL > 0 {
-				e = e.WithTTL(m.TTL)
+	for i, m := range batch {
+		sets, dels := entries(m, olds[i])
+		for _, k := range dels {
+			if err := wb.Delete(k); err != nil {
+				return err
 			}
-			err = wb.SetEntry(e)
 		}
-		if err != nil {
-			return err
+		for _, e := range sets {
+			if err := wb.SetEntry(e); err != nil {
+				return err
+			}
 		}
 	}
 	return wb.Flush()
@@ -372,6 +406,9 @@ func (db *DB) Stats() (Stats, error) {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()
+			if isPartKey(k) {
+				continue
+			}
 			p, _, _ := bytes.Cut(k, []byte("/"))
 			st.Keys++
 			st.KeysByPrefix[string(p)+"/"]++
