@@ -13,9 +13,10 @@ import (
 // capped by a soft memory limit well inside the 400 MiB the tool promises,
 // trades idle heap for CPU: on the 1 GB bench capture user CPU fell from
 // 16.9 s to 12.8 s with RSS 76 → 183 MiB. The limit leaves room for what
-// the Go runtime does not count: the store's memory-mapped value log (on a
-// 3 GB capture with --db, peak RSS 483 MiB with a 384 MiB limit, 375 MiB
-// with 200 MiB, at the same speed).
+// the Go runtime does not count, such as the store's memory-mapped files
+// (on a 3 GB capture with --db, before the store kept large values out of
+// its value log: peak RSS 483 MiB with a 384 MiB limit, 375 MiB with 200
+// MiB, at the same speed; 215 MiB since).
 const (
 	gcPercent     = 400
 	gcMemoryLimit = 200 << 20
