@@ -164,11 +164,7 @@ func parseContentLength(v string) (int64, bool) {
 	var out int64 = -1
 	for v != "" {
 		var tok string
-		if i := strings.IndexByte(v, ','); i >= 0 {
-			tok, v = v[:i], v[i+1:]
-		} else {
-			tok, v = v, ""
-		}
+		tok, v = cutToken(v)
 		tok = trimOWS(tok)
 		if tok == "" || len(tok) > 18 {
 			return 0, false
@@ -187,6 +183,14 @@ func parseContentLength(v string) (int64, bool) {
 		out = n
 	}
 	return out, out >= 0
+}
+
+// cutToken splits a comma-separated list at its first comma.
+func cutToken(v string) (tok, rest string) {
+	if i := strings.IndexByte(v, ','); i >= 0 {
+		return v[:i], v[i+1:]
+	}
+	return v, ""
 }
 
 // lastTokenIs reports whether the last comma-separated token of v is tok
@@ -208,11 +212,7 @@ func encoded(ce, te []string) bool {
 		for _, v := range vs {
 			for v != "" {
 				var tok string
-				if i := strings.IndexByte(v, ','); i >= 0 {
-					tok, v = v[:i], v[i+1:]
-				} else {
-					tok, v = v, ""
-				}
+				tok, v = cutToken(v)
 				if i := strings.IndexByte(tok, ';'); i >= 0 {
 					tok = tok[:i]
 				}
