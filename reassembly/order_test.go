@@ -201,7 +201,7 @@ func TestPrepare(t *testing.T) {
 // them until the end (idle workers are handed batches and their
 // watermarks advance).
 func TestMergeBounded(t *testing.T) {
-	const exchanges = 5000
+	const exchanges = 20000
 	o := Options{Workers: 4}.withDefaults()
 	shards := make([]*shard, shardCount)
 	for i := range shards {
@@ -246,10 +246,13 @@ func TestMergeBounded(t *testing.T) {
 	if got != exchanges {
 		t.Fatalf("%d transactions, want %d", got, exchanges)
 	}
-	// A transaction takes two packets here; the merge waits at most for
-	// the packets between two hand-overs to every worker plus those a
-	// worker has queued.
-	if bound := (syncEvery + 4*batchSize) / 2; p.maxHeld > bound {
+	// A transaction takes two packets here. The merge waits for the
+	// slowest watermark: an idle worker is handed a batch every syncEvery
+	// packets and may hold three unprocessed (its queue of two and the one
+	// in hand) when the scheduler lets it lag (a loaded CI machine: 1600
+	// held once against 1300 on a quiet one), plus the busy worker's
+	// batch in progress.
+	if bound := (3*syncEvery + 2*batchSize) / 2; p.maxHeld > bound {
 		t.Errorf("the merge held %d transactions at once, bound %d", p.maxHeld, bound)
 	}
 	t.Logf("merge held at most %d of %d transactions", p.maxHeld, exchanges)
