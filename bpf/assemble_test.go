@@ -216,6 +216,20 @@ func TestAssembler(t *testing.T) {
 			},
 		},
 		{
+			name: "every data record lost: the close record's offsets are the gaps",
+			build: func(s *script) {
+				s.call(1, dirEgress, 0, roleClient, req("/a"), -1, 0, 0)
+				s.call(1, dirIngress, 0, roleClient, resp(body), -1, 4096, 0, 1, 2)
+				s.close(1)
+			},
+			want: nil,
+			check: func(t *testing.T, st Stats) {
+				if want := uint64(len(req("/a")) + len(resp(body))); st.GapBytes != want || st.Gaps != 2 || st.DeliveredBytes != 0 {
+					t.Errorf("gaps %d, gap bytes %d, delivered %d; want 2 gaps of %d bytes in all", st.Gaps, st.GapBytes, st.DeliveredBytes, want)
+				}
+			},
+		},
+		{
 			name: "duplicate record dropped",
 			build: func(s *script) {
 				s.call(1, dirEgress, 0, roleClient, req("/a"), -1, 0)

@@ -335,6 +335,12 @@ func TestFlood(t *testing.T) {
 		t.Fatalf("flood: %q", got)
 	}
 	c := collect(s) // the ring filled while nobody read it
+	var last Stats
+	defer func() {
+		if t.Failed() {
+			t.Logf("stats at the last check: %+v", last)
+		}
+	}()
 	// Close only once the ring is drained, so that the close record (which
 	// carries the final offsets) is not lost too: a lost close record is
 	// counted in LostControl and its trailing gap waits for IdleTimeout.
@@ -349,7 +355,11 @@ func TestFlood(t *testing.T) {
 	// Both ends are traced: 2×total bytes moved through syscalls.
 	waitFor(t, "every byte accounted for", func() bool {
 		st := s.Stats()
-		return st.DeliveredBytes+st.GapBytes >= 2*total
+		if st.DeliveredBytes+st.GapBytes >= 2*total {
+			return true
+		}
+		last = st
+		return false
 	})
 	c.stop(t)
 	st := s.Stats()
