@@ -109,18 +109,7 @@ func runConns(conns [][2][]string, shared bool, read bool) (txs []*Transaction, 
 		if e == nil || !shared {
 			e = newEnv()
 		}
-		var c httpConn
-		c.init(e, netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(40000+i)), netip.MustParseAddrPort("10.0.0.2:80"))
-		c.fresh = [2]bool{true, true}
-		for j := 0; j < max(len(cs[0]), len(cs[1])); j++ {
-			for d := 0; d < 2; d++ {
-				if j < len(cs[d]) {
-					ts = ts.Add(time.Millisecond)
-					c.data(d, []byte(cs[d][j]), ts)
-				}
-			}
-		}
-		c.close(ts)
+		ts = playConn(e, i, cs, ts)
 	}
 	return txs, snaps
 }
@@ -169,18 +158,7 @@ func TestLazyBodiesConcurrent(t *testing.T) {
 	ts := time.Unix(1700000000, 0)
 	for round := 0; round < 3; round++ {
 		for i, cs := range conns {
-			var c httpConn
-			c.init(e, netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(40000+i)), netip.MustParseAddrPort("10.0.0.2:80"))
-			c.fresh = [2]bool{true, true}
-			for j := 0; j < max(len(cs[0]), len(cs[1])); j++ {
-				for d := 0; d < 2; d++ {
-					if j < len(cs[d]) {
-						ts = ts.Add(time.Millisecond)
-						c.data(d, []byte(cs[d][j]), ts)
-					}
-				}
-			}
-			c.close(ts)
+			ts = playConn(e, i, cs, ts)
 		}
 	}
 	close(ch)
@@ -240,4 +218,23 @@ func TestLazyBodyFlags(t *testing.T) {
 	if txs[1].HasBodies() || txs[1].RespBodySample() != nil {
 		t.Errorf("bodies left after DropBodies")
 	}
+}
+
+// playConn runs connection i (client port 40000+i) from its first byte:
+// cs[0] the client's writes, cs[1] the server's, interleaved, one
+// millisecond apart from ts; it returns the time of the close.
+func playConn(e *env, i int, cs [2][]string, ts time.Time) time.Time {
+	var c httpConn
+	c.init(e, netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(40000+i)), netip.MustParseAddrPort("10.0.0.2:80"))
+	c.fresh = [2]bool{true, true}
+	for j := 0; j < max(len(cs[0]), len(cs[1])); j++ {
+		for d := 0; d < 2; d++ {
+			if j < len(cs[d]) {
+				ts = ts.Add(time.Millisecond)
+				c.data(d, []byte(cs[d][j]), ts)
+			}
+		}
+	}
+	c.close(ts)
+	return ts
 }
