@@ -1,6 +1,10 @@
 package content
 
-import "testing"
+import (
+	"bytes"
+	"compress/gzip"
+	"testing"
+)
 
 // benchDecode writes a body encoded with codings in 1460-byte pieces into a
 // pooled Decoder and finishes it, once per op (one op is one body).
@@ -40,3 +44,42 @@ func BenchmarkDecodeGzip4K(b *testing.B)         { benchDecode(b, []Coding{Gzip}
 func BenchmarkDecodeGzip40K(b *testing.B)        { benchDecode(b, []Coding{Gzip}, 40000, false) }
 func BenchmarkDecodeDeflate4K(b *testing.B)      { benchDecode(b, []Coding{Deflate}, 4000, false) }
 func BenchmarkDecodeBrotli4K(b *testing.B)       { benchDecode(b, []Coding{Brotli}, 4000, false) }
+
+// benchEncoded decodes a gzip body of size bytes (JSON, compressed at
+// level, e.g. gzip.HuffmanOnly as the bench capture's simulator does) the
+// way transactions do, through Defer and Encoded.Decode, once per op;
+// streamOnly leaves out the fast path.
+func benchEncoded(b *testing.B, size, level int, streamOnly bool) {
+	doc := jsonDoc(size)
+	var buf bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&buf, level)
+	w.Write(doc)
+	w.Close()
+	in := buf.Bytes()
+	pool := new(Pool)
+	var d Decoder
+	d.Reset([]Coding{Gzip}, Options{Pool: pool, Defer: true, streamOnly: streamOnly})
+	d.Write(in)
+	e := d.Defer(true)
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	cpuPerOp(b, func() {
+		s, _, err := e.Decode()
+		if err != nil || len(s) != len(doc) {
+			b.Fatalf("sample %d bytes, err %v; want %d", len(s), err, len(doc))
+		}
+	})
+}
+
+func BenchmarkEncodedGzipHuff1K(b *testing.B)       { benchEncoded(b, 1000, gzip.HuffmanOnly, false) }
+func BenchmarkEncodedGzipHuff1KStream(b *testing.B) { benchEncoded(b, 1000, gzip.HuffmanOnly, true) }
+func BenchmarkEncodedGzipHuff8K(b *testing.B)       { benchEncoded(b, 8000, gzip.HuffmanOnly, false) }
+func BenchmarkEncodedGzipHuff8KStream(b *testing.B) { benchEncoded(b, 8000, gzip.HuffmanOnly, true) }
+func BenchmarkEncodedGzip1K(b *testing.B)           { benchEncoded(b, 1000, gzip.DefaultCompression, false) }
+func BenchmarkEncodedGzip1KStream(b *testing.B)     { benchEncoded(b, 1000, gzip.DefaultCompression, true) }
+func BenchmarkEncodedGzip8K(b *testing.B)           { benchEncoded(b, 8000, gzip.DefaultCompression, false) }
+func BenchmarkEncodedGzip8KStream(b *testing.B)     { benchEncoded(b, 8000, gzip.DefaultCompression, true) }
+func BenchmarkEncodedGzip64K(b *testing.B)          { benchEncoded(b, 60000, gzip.DefaultCompression, false) }
+func BenchmarkEncodedGzip64KStream(b *testing.B) {
+	benchEncoded(b, 60000, gzip.DefaultCompression, true)
+}
