@@ -43,6 +43,31 @@ func (s *Sensor) Run(ctx context.Context, emit func(*reassembly.Transaction)) er
 	}
 }
 
+// Drain reads records until ctx ends or the sensor is closed, and drops
+// them unparsed (only Stats.Records counts them): the cost of the programs
+// and the ring without the user-space work, for overhead measurements. Run
+// and Drain are alternatives: call one of them once.
+func (s *Sensor) Drain(ctx context.Context) error {
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = s.reader.Close()
+		case <-stop:
+		}
+	}()
+	for {
+		if _, err := s.reader.Read(); err != nil {
+			if errors.Is(err, ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		s.stats.records.Add(1)
+	}
+}
+
 // assembler turns records into per-connection ordered byte streams for
 // reassembly.StreamConn. It is used by one goroutine.
 type assembler struct {

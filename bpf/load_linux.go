@@ -136,7 +136,7 @@ func loadObjects(k *kernelSensor, load func() (*ebpf.CollectionSpec, error), opt
 			return fmt.Errorf("setting %s: %w", name, err)
 		}
 	}
-	if err := spec.Variables["wakeup_bytes"].Set(uint64(min(64<<10, opts.RingBytes/8))); err != nil {
+	if err := spec.Variables["wakeup_bytes"].Set(uint64(opts.WakeupBytes)); err != nil {
 		return fmt.Errorf("setting wakeup_bytes: %w", err)
 	}
 	spec.Maps["events"].MaxEntries = uint32(opts.RingBytes)
@@ -214,7 +214,7 @@ func loadKernel(opts Options) (*kernelSensor, error) {
 		k.close()
 		return nil, fmt.Errorf("%w: opening the ring buffer: %w", ErrUnsupported, err)
 	}
-	k.reader = &ringReader{r: rd}
+	k.reader = &ringReader{r: rd, poll: opts.PollInterval}
 	return k, nil
 }
 
@@ -475,18 +475,17 @@ func scanLibssl(proc string, pid uint32) []string {
 }
 
 // ringReader adapts ringbuf.Reader to EventReader, reusing one record.
+// poll is how often it looks at the ring when the programs did not wake
+// it (they do so only once wakeup_bytes wait).
 type ringReader struct {
-	r   *ringbuf.Reader
-	rec ringbuf.Record
+	r    *ringbuf.Reader
+	rec  ringbuf.Record
+	poll time.Duration
 }
-
-// ringPoll is how often the reader looks at the ring when the programs did
-// not wake it (they do so only once wakeup_bytes wait).
-const ringPoll = 20 * time.Millisecond
 
 func (r *ringReader) Read() ([]byte, error) {
 	for {
-		r.r.SetDeadline(time.Now().Add(ringPoll))
+		r.r.SetDeadline(time.Now().Add(r.poll))
 		err := r.r.ReadInto(&r.rec)
 		if err == nil {
 			return r.rec.RawSample, nil

@@ -1,28 +1,54 @@
 #!/bin/bash
 # Overhead of the eBPF sensor (root), in one command. A local Go HTTP server
-# is loaded by wrk in alternating rounds without and with the sensor
-# (filtered to the server's port); each round measures
-#   - a fixed rate (RATE req/s, default 10000): wrk paced by a Lua script
-#     that hands each thread's requests evenly spaced send slots (wrk2-style
-#     open loop, but latency is counted from the actual send, as wrk does);
-#   - saturation: plain wrk, as many requests as the machine serves;
-# and prints req/s and p99 for both, the with/without ratios per round and
-# their range over the rounds, the sensor process's CPU (cores, and cores
-# per 10k req/s), and the BPF run time per program (kernel.bpf_stats_enabled:
-# ns per run, runs per request, ns per request).
-# Last, `overhead -micro` in alternating rounds: the CPU time the sensor adds
-# to a loopback TCP write+read pair and to a /dev/zero read (thread CPU
-# time, fastest of 20 batches: robust where wall-clock p99 is not).
-#   DUR=10s RATE=10000 RCONNS=64 CONNS=32 ROUNDS=3 MICRO=400000 bpf/overhead.sh
+# is loaded by wrk at a fixed rate (RATE req/s, default 10000: wrk paced by a
+# Lua script that hands each thread's requests evenly spaced send slots,
+# wrk2-style open loop, latency counted from the actual send as wrk does).
+#
+# 1. p99 rounds, kernel.bpf_stats_enabled off (its two clock reads per
+#    program run would be charged to every traced syscall): in each round,
+#    baselines without the sensor alternate with the variants
+#    (B V1 B V2 ... B, the variants' order rotating from round to round);
+#    a variant's p99 ratio is its p99 over the mean of its two neighbouring
+#    baselines. Printed per variant: median and range of the ratios, p99s,
+#    the sensor's cores per 10k req/s, lost bytes, and the time the server
+#    and wrk threads spent runnable but waiting for a CPU (run queue, from
+#    /proc/PID/task/*/schedstat) per request — the mechanism behind p99.
+#    The variant "none" runs no sensor: its ratios are the method's own
+#    noise (A/A).
+# 2. Stats rounds (STATS rounds, default 1), bpf_stats on, default sensor:
+#    fixed rate and saturated (plain wrk) with and without; BPF ns per run
+#    and per request per program, saturated req/s ratio.
+# 3. `overhead -micro` in alternating rounds: the CPU time the sensor adds to
+#    a loopback TCP write+read pair and to a /dev/zero read (thread CPU
+#    time, fastest of 20 batches: robust where wall-clock p99 is not).
+#
+# VARIANTS is a space-separated list of name=spec; spec is comma-separated
+# tokens, "-flag=value" for the sensor (bpf/internal/overhead: -discard,
+# -sched=normal|batch|idle, -nice=N, -wakeup=BYTES, -poll=DURATION,
+# -pids=SRV: the server only, not wrk) or
+# NAME=VALUE for its environment (GOMAXPROCS=1), or +stats (bpf_stats on
+# while it runs); the spec "off" runs none.
+#   VARIANTS="none=off default= idle=-sched=idle discard=-discard gmp1=GOMAXPROCS=1"
+# AUTOGROUP_NICE=-10 runs the whole benchmark (server, wrk, sensor) in its
+# own scheduler autogroup at that nice, so that a shared machine's other
+# sessions disturb it less (they still compete); the comparison inside is
+# unchanged.
+#   DUR=5s RATE=10000 RCONNS=64 CONNS=32 ROUNDS=5 STATS=1 MICRO=400000 bpf/overhead.sh
 # Ratios within one command are what counts: the machine may be shared.
 set -euo pipefail
-DUR=${DUR:-10s}
+if [ -n "${AUTOGROUP_NICE:-}" ] && [ -z "${_OVERHEAD_SETSID:-}" ]; then
+	exec setsid -w env _OVERHEAD_SETSID=1 "$0" "$@"
+fi
+[ -n "${AUTOGROUP_NICE:-}" ] && echo "$AUTOGROUP_NICE" >/proc/self/autogroup
+DUR=${DUR:-5s}
 RATE=${RATE:-10000}
 RCONNS=${RCONNS:-64} # connections of the fixed-rate run (enough to keep the rate)
 CONNS=${CONNS:-32}   # connections of the saturated run
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
+STATS=${STATS:-1}
 PORT=${PORT:-18080}
 MICRO=${MICRO:-400000} # syscall pairs per -micro run (0: skip the micro benchmark)
+VARIANTS=${VARIANTS:-"default="}
 MPORT=$((PORT + 1))
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "overhead: wrk not installed (apt-get install wrk)" >&2; exit 1; }
@@ -41,6 +67,7 @@ cleanup() {
 }
 trap cleanup EXIT
 sleep 0.5
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); cpu pressure: $(head -1 /proc/pressure/cpu 2>/dev/null)"
 
 # Pacing: every call of delay() (one per request, per thread) takes the
 # thread's next send slot, interval ms after the previous one; wrk's timers
@@ -68,17 +95,133 @@ function delay()
 end
 LUA
 
-# wrk prints "Requests/sec: N" and, with --latency, "99% 1.23ms".
+# Run-queue wait (ns, schedstat's second field) summed over the threads of
+# the server and of the wrk processes; wrk is started in the background so
+# its pid is known.
+runq() {
+	local s=0 p f
+	for p in "$@"; do
+		for f in /proc/"$p"/task/*/schedstat; do
+			[ -r "$f" ] && s=$((s + $(cut -d' ' -f2 "$f" 2>/dev/null || echo 0)))
+		done
+	done
+	echo "$s"
+}
+# wrk prints "Requests/sec: N" and, with --latency, "50% 1.23ms" .. "99% ...".
 parse='
-	/Requests\/sec:/ { rps = $2 }
-	$1 == "99%" { v = $2; u = 1
+	function us(v,  u) { u = 1
 		if (v ~ /us$/) { sub(/us$/, "", v) } else if (v ~ /ms$/) { u = 1000; sub(/ms$/, "", v) } else if (v ~ /s$/) { u = 1000000; sub(/s$/, "", v) }
-		p99 = v * u }
-	END { printf "%s %s\n", rps, p99 }'
-fixed() { wrk -t2 -c"$RCONNS" -d"$DUR" --latency -s "$bin/rate.lua" "http://127.0.0.1:$PORT/" -- $((RATE / 2)) | awk "$parse"; }
-saturated() { wrk -t2 -c"$CONNS" -d"$DUR" --latency "http://127.0.0.1:$PORT/" | awk "$parse"; }
+		return v * u }
+	/Requests\/sec:/ { rps = $2 }
+	$1 == "50%" { p50 = us($2) }
+	$1 == "99%" { p99 = us($2) }
+	END { printf "%s %s %s\n", rps, p99, p50 }'
+# one wrk run; prints "req/s p99_us p50_us runq_ns_per_request"
+load() {
+	local w q0 q1
+	wrk "$@" >"$bin/wrk.out" &
+	w=$!
+	sleep 0.05
+	q0=$(runq "$srv" "$w")
+	# the last sample, just before wrk ends, covers the measured part
+	sleep "$(python3 -c "print(max(float('${DUR%s}') - 0.15, 0.1))")"
+	q1=$(runq "$srv" "$w")
+	wait "$w"
+	read -r rps p99 p50 < <(awk "$parse" "$bin/wrk.out")
+	echo "$rps $p99 $p50 $(python3 -c "print(($q1 - $q0) / max($rps * (float('${DUR%s}') - 0.2), 1))")"
+}
+fixed() { load -t2 -c"$RCONNS" -d"$DUR" --latency -s "$bin/rate.lua" "http://127.0.0.1:$PORT/" -- $((RATE / 2)); }
+saturated() { load -t2 -c"$CONNS" -d"$DUR" --latency "http://127.0.0.1:$PORT/"; }
 
-# name run_time_ns run_cnt, one line per sensor program.
+# start_sensor SPEC: starts the sensor with the variant's flags and
+# environment, waits until it is ready.
+start_sensor() {
+	local spec=$1 t
+	local -a flags=() envs=()
+	IFS=, read -ra toks <<<"$spec"
+	for t in "${toks[@]}"; do
+		case $t in
+		+stats) sysctl -qw kernel.bpf_stats_enabled=1 ;;
+		-*) flags+=("${t//SRV/$srv}") ;;
+		*=*) envs+=("$t") ;;
+		esac
+	done
+	env "${envs[@]}" "$bin/overhead" -ports "${SENSOR_PORT:-$PORT}" "${flags[@]}" >"$bin/sensor.out" 2>"$bin/sensor.err" &
+	sensor=$!
+	until grep -q ready "$bin/sensor.out" 2>/dev/null; do sleep 0.1; kill -0 "$sensor" || { cat "$bin/sensor.err"; exit 1; }; done
+}
+stop_sensor() { kill -INT "$sensor"; wait "$sensor" || true; sensor=; [ "${STATS_PHASE:-}" ] || sysctl -qw kernel.bpf_stats_enabled=0; }
+# sensor_summary: "cores lost_bytes transactions" of the last run
+sensor_summary() {
+	python3 - "$bin/sensor.out" <<'PY'
+import json, sys
+out = [l for l in open(sys.argv[1]) if l.startswith("{")]
+s = json.loads(out[-1]) if out else {}
+st = s.get("stats", {})
+print(s.get("cores", 0), st.get("LostBytes", 0), s.get("transactions", 0), st.get("Records", 0))
+PY
+}
+
+wrk -t2 -c"$CONNS" -d2s "http://127.0.0.1:$PORT/" >/dev/null # warm up
+
+# 1. p99 rounds.
+sysctl -qw kernel.bpf_stats_enabled=0
+read -ra vars <<<"$VARIANTS"
+nv=${#vars[@]}
+p99rows="$bin/p99"
+: >"$p99rows"
+for r in $(seq "$ROUNDS"); do
+	read -r b_rps b_p99 b_p50 b_q < <(fixed)
+	line="round $r: base p99 ${b_p99}us"
+	for i in $(seq 0 $((nv - 1))); do
+		v=${vars[$(((i + r - 1) % nv))]}
+		name=${v%%=*}
+		spec=${v#*=}
+		if [ "$spec" = off ]; then
+			read -r v_rps v_p99 v_p50 v_q < <(fixed)
+			summ="0 0 0 0"
+		else
+			start_sensor "$spec"
+			read -r v_rps v_p99 v_p50 v_q < <(fixed)
+			stop_sensor
+			summ=$(sensor_summary)
+		fi
+		read -r n_rps n_p99 n_p50 n_q < <(fixed)
+		echo "$name $b_p99 $n_p99 $v_p99 $b_rps $n_rps $v_rps $b_q $n_q $v_q $b_p50 $n_p50 $v_p50 $summ" >>"$p99rows"
+		line+="; $name ${v_p99}us, base ${n_p99}us"
+		b_rps=$n_rps b_p99=$n_p99 b_p50=$n_p50 b_q=$n_q
+	done
+	echo "$line"
+done
+echo "load after p99 rounds: $(cut -d' ' -f1-3 /proc/loadavg); cpu pressure: $(head -1 /proc/pressure/cpu 2>/dev/null)"
+python3 - "$p99rows" "$VARIANTS" <<'PY'
+import statistics, sys
+rows = {}
+for l in open(sys.argv[1]):
+    f = l.split()
+    rows.setdefault(f[0], []).append(list(map(float, f[1:])))
+def s(v, fmt="{:.2f}"):
+    return f"median {fmt.format(statistics.median(v))} ({fmt.format(min(v))}-{fmt.format(max(v))})"
+print(f"p99 at a fixed rate, variant over the mean of its two neighbouring baselines, {len(next(iter(rows.values())))} rounds:")
+for v in sys.argv[2].split():
+    name = v.split("=", 1)[0]
+    rs = rows.get(name, [])
+    if not rs:
+        continue
+    b = [(r[0] + r[1]) / 2 for r in rs]
+    ratio = [r[2] / x for r, x in zip(rs, b)]
+    p50 = [r[11] / ((r[9] + r[10]) / 2) for r in rs]
+    rps = [r[5] / ((r[3] + r[4]) / 2) for r in rs]
+    bq = [(r[6] + r[7]) / 2 / 1000 for r in rs]
+    vq = [r[8] / 1000 for r in rs]
+    cores = [r[12] / max(r[5], 1) * 10000 for r in rs]
+    lost = sum(r[13] for r in rs)
+    print(f"  {name:10s} p99 ratio {s(ratio)}; p99 {s([r[2] / 1000 for r in rs])} ms vs base {s([x / 1000 for x in b])} ms")
+    print(f"  {'':10s} p50 ratio {s(p50)}; req/s ratio {s(rps, '{:.3f}')}; run-queue wait per request {s(vq, '{:.1f}')} us vs base {s(bq, '{:.1f}')} us; "
+          f"sensor {s(cores, '{:.3f}')} cores per 10k req/s; lost {lost:.0f} bytes")
+PY
+
+# 2. Stats rounds: BPF run time (bpf_stats on) and saturated throughput.
 bpfstats() {
 	bpftool prog show -j | python3 -c '
 import json, sys
@@ -86,27 +229,21 @@ for p in json.load(sys.stdin):
     if p.get("type") in ("tracepoint", "kprobe") and p.get("name"):
         print(p["name"], p.get("run_time_ns", 0), p.get("run_cnt", 0))'
 }
-
-wrk -t2 -c"$CONNS" -d2s "http://127.0.0.1:$PORT/" >/dev/null # warm up
-sysctl -qw kernel.bpf_stats_enabled=1
-out="$bin/rounds"
-: >"$out"
-for r in $(seq "$ROUNDS"); do
-	read -r f_rps f_p99 < <(fixed)
-	read -r s_rps s_p99 < <(saturated)
-	echo "round $r without sensor: fixed $f_rps req/s p99 ${f_p99}us; saturated $s_rps req/s p99 ${s_p99}us"
-
-	"$bin/overhead" -ports "$PORT" >"$bin/sensor.out" 2>"$bin/sensor.err" &
-	sensor=$!
-	until grep -q ready "$bin/sensor.out" 2>/dev/null; do sleep 0.1; kill -0 "$sensor" || { cat "$bin/sensor.err"; exit 1; }; done
-	bpfstats >"$bin/bpf0"
-	read -r fo_rps fo_p99 < <(fixed)
-	bpfstats >"$bin/bpf1"
-	read -r so_rps so_p99 < <(saturated)
-	bpfstats >"$bin/bpf2"
-	kill -INT "$sensor"; wait "$sensor" || true; sensor=
-	python3 - "$r" "$f_rps" "$f_p99" "$s_rps" "$s_p99" "$fo_rps" "$fo_p99" "$so_rps" "$so_p99" \
-		"$bin/bpf0" "$bin/bpf1" "$bin/bpf2" "$bin/sensor.out" "${DUR%s}" "$out" <<'PY'
+if [ "$STATS" -gt 0 ]; then
+	STATS_PHASE=1
+	sysctl -qw kernel.bpf_stats_enabled=1
+	for r in $(seq "$STATS"); do
+		read -r f_rps f_p99 _ _ < <(fixed)
+		read -r s_rps s_p99 _ _ < <(saturated)
+		start_sensor ""
+		bpfstats >"$bin/bpf0"
+		read -r fo_rps fo_p99 _ _ < <(fixed)
+		bpfstats >"$bin/bpf1"
+		read -r so_rps so_p99 _ _ < <(saturated)
+		bpfstats >"$bin/bpf2"
+		stop_sensor
+		python3 - "$r" "$f_rps" "$f_p99" "$s_rps" "$s_p99" "$fo_rps" "$fo_p99" "$so_rps" "$so_p99" \
+			"$bin/bpf0" "$bin/bpf1" "$bin/bpf2" "$bin/sensor.out" "${DUR%s}" <<'PY'
 import json, sys
 r = sys.argv[1]
 f_rps, f_p99, s_rps, s_p99, fo_rps, fo_p99, so_rps, so_p99 = map(float, sys.argv[2:10])
@@ -121,12 +258,10 @@ dur = float(sys.argv[14])
 out = [l for l in open(sys.argv[13]) if l.startswith("{")]
 s = json.loads(out[-1]) if out else {}
 st = s.get("stats", {})
-wall = s.get("wall_s", 1)
 cores = s.get("cores", 0)
-print(f"round {r} with sensor:    fixed {fo_rps:.0f} req/s p99 {fo_p99:.0f}us; saturated {so_rps:.0f} req/s p99 {so_p99:.0f}us")
-print(f"  ratios: fixed-rate p99 {fo_p99 / f_p99:.3f} (req/s {fo_rps / f_rps:.3f}); saturated req/s {so_rps / s_rps:.3f}")
-print(f"  sensor process: {cores:.3f} cores over {wall:.0f}s, {cores / max((fo_rps + so_rps) / 2, 1) * 10000:.3f} cores per 10k req/s; "
-      f"{s.get('transactions')} transactions; lost {st.get('LostBytes')} bytes, truncated {st.get('TruncatedBytes')}")
+print(f"stats round {r} (bpf_stats on): fixed {f_rps:.0f} -> {fo_rps:.0f} req/s, p99 {f_p99:.0f} -> {fo_p99:.0f} us; "
+      f"saturated {s_rps:.0f} -> {so_rps:.0f} req/s (ratio {so_rps / s_rps:.3f}); sensor {cores:.3f} cores, "
+      f"{cores / max((fo_rps + so_rps) / 2, 1) * 10000:.3f} per 10k req/s; lost {st.get('LostBytes')} bytes, truncated {st.get('TruncatedBytes')}")
 for label, a, b, rps in (("fixed", b0, b1, fo_rps), ("saturated", b1, b2, so_rps)):
     reqs = max(rps * dur, 1)
     tot_t = tot_c = 0
@@ -140,30 +275,20 @@ for label, a, b, rps in (("fixed", b0, b1, fo_rps), ("saturated", b1, b2, so_rps
         rows.append(f"{n} {t / c:.0f}ns x{c / reqs:.2f}")
     print(f"  BPF {label}: {tot_t / reqs:.0f} ns per request, {tot_t / max(tot_c, 1):.0f} ns per run, "
           f"{tot_t / 1e9 / dur:.3f} cores; per program (ns per run, runs per request): " + ", ".join(rows))
-with open(sys.argv[15], "a") as f:
-    f.write(f"{fo_p99 / f_p99} {fo_rps / f_rps} {so_rps / s_rps} {cores / max((fo_rps + so_rps) / 2, 1) * 10000} "
-            f"{sum(b1[n][0] - b0.get(n, (0, 0))[0] for n in b1) / max(fo_rps * dur, 1)}\n")
 PY
-done
-python3 - "$out" <<'PY'
-import statistics, sys
-rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
-names = ["fixed-rate p99 ratio", "fixed-rate req/s ratio", "saturated req/s ratio", "sensor cores per 10k req/s", "BPF ns per request (fixed)"]
-for i, n in enumerate(names):
-    v = [r[i] for r in rows]
-    print(f"{n}: median {statistics.median(v):.3f}, range {min(v):.3f}-{max(v):.3f} over {len(v)} rounds")
-PY
+	done
+	sysctl -qw kernel.bpf_stats_enabled=0
+	STATS_PHASE=
+fi
 
+# 3. Micro benchmark.
 [ "$MICRO" -gt 0 ] || exit 0
-sysctl -qw kernel.bpf_stats_enabled=0 # its clock reads would be charged to the syscalls
 : >"$bin/micro"
 for r in $(seq "$ROUNDS"); do
 	echo "without $("$bin/overhead" -micro "$MICRO" -micro-port "$MPORT")" >>"$bin/micro"
-	"$bin/overhead" -ports "$MPORT" >"$bin/sensor.out" 2>"$bin/sensor.err" &
-	sensor=$!
-	until grep -q ready "$bin/sensor.out" 2>/dev/null; do sleep 0.1; kill -0 "$sensor" || { cat "$bin/sensor.err"; exit 1; }; done
+	SENSOR_PORT=$MPORT start_sensor ""
 	echo "with $("$bin/overhead" -micro "$MICRO" -micro-port "$MPORT")" >>"$bin/micro"
-	kill -INT "$sensor"; wait "$sensor" || true; sensor=
+	stop_sensor
 done
 python3 - "$bin/micro" <<'PY'
 import json, statistics, sys
@@ -178,3 +303,4 @@ for key, what in (("socket_pair_ns", "loopback TCP write+read pair (both traced)
     print(f"micro {what}: {statistics.median(wo):.0f} ns without, {statistics.median(wi):.0f} ns with; "
           f"added median {statistics.median(add):.0f} ns, range {min(add):.0f}-{max(add):.0f} over {len(add)} rounds")
 PY
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

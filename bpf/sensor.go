@@ -67,6 +67,13 @@ type Options struct {
 	NoTLS bool
 	// RingBytes is the ring buffer's size, a power of two; 0 means 16 MiB.
 	RingBytes int
+	// WakeupBytes: the programs wake the reader once this many bytes
+	// wait in the ring; 0 means min(64 KiB, RingBytes/8). Below it the
+	// reader finds the records when it polls (PollInterval).
+	WakeupBytes int
+	// PollInterval is how often the reader looks at the ring when the
+	// programs did not wake it; 0 means 20 ms.
+	PollInterval time.Duration
 	// MaxBytesPerCall caps the bytes copied per syscall or SSL call, in
 	// 4 KiB chunks; the rest is counted as truncated and becomes a gap.
 	// 0 means 1 MiB.
@@ -90,6 +97,12 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.RingBytes <= 0 {
 		o.RingBytes = 16 << 20
+	}
+	if o.WakeupBytes <= 0 {
+		o.WakeupBytes = min(64<<10, o.RingBytes/8)
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 20 * time.Millisecond
 	}
 	if o.MaxBytesPerCall <= 0 {
 		o.MaxBytesPerCall = 1 << 20

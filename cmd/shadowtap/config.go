@@ -67,6 +67,13 @@ type daemonConfig struct {
 	AlertInterval duration `yaml:"alert_interval"`
 	// Nice is the process's CPU scheduling priority (-20..19); nil leaves it.
 	Nice *int `yaml:"nice"`
+	// Sched is the CPU scheduling policy of the daemon's threads: idle
+	// (they run only on CPU time the host's other processes leave, and a
+	// waking process preempts them at once), batch or normal. "" means
+	// idle with EBPF (the daemon shares the host with the applications
+	// it watches: its wakeups must not delay them; under CPU saturation
+	// the ring fills and the loss is counted) and left as is otherwise.
+	Sched string `yaml:"sched"`
 	// MemoryBudget bounds the Go heap: past 80% of it bodies are no longer
 	// sampled, past 100% packets are dropped (both counted). 0 means 1 GiB;
 	// "none" (-1) disables it.
@@ -200,6 +207,9 @@ func (c daemonConfig) withDefaults(defaultDB string) (daemonConfig, error) {
 	}
 	if c.Nice != nil && (*c.Nice < -20 || *c.Nice > 19) {
 		return c, fmt.Errorf("%w: nice %d outside -20..19", errConfig, *c.Nice)
+	}
+	if c.Sched != "" && !validSched(c.Sched) {
+		return c, fmt.Errorf("%w: sched %q: %w", errConfig, c.Sched, errBadSched)
 	}
 	loop, err := isLoopback(c.Listen)
 	if err != nil {

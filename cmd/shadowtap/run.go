@@ -44,6 +44,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.Var(&f.c.AlertInterval, "alert-interval", "collect new alerts for the sinks every `DURATION` (default 5s)")
 	fs.Var(&f.c.MemoryBudget, "memory-budget", "heap `SIZE` past which load is shed (e.g. 512MiB; default 1GiB; none)")
 	fs.IntVar(&f.nice, "nice", 0, "CPU scheduling priority `N` (-20..19)")
+	fs.StringVar(&f.c.Sched, "sched", "", "CPU scheduling `POLICY` of the daemon's threads: idle (default with --ebpf: only CPU time the host's applications leave), batch or normal")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -106,6 +107,8 @@ func (f *runFlags) resolve(defaultDB string) (daemonConfig, error) {
 		case "nice":
 			n := f.nice
 			c.Nice = &n
+		case "sched":
+			c.Sched = f.c.Sched
 		case "alerts":
 			c.Sinks = append(c.Sinks, sinkConfig{Type: "jsonl", Name: "alerts-flag", Path: f.alerts})
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -164,6 +165,47 @@ func (f *liveFeed) prepare(t *reassembly.Transaction) {
 
 // close hands on the last batch and closes the queue; no add may follow.
 func (f *liveFeed) close() { f.closeQueue() }
+
+// errBadSched: a scheduling policy other than idle, batch or normal.
+var errBadSched = errors.New("not idle, batch or normal")
+
+// validSched says whether policy is one of the names sched accepts.
+func validSched(policy string) bool {
+	return policy == "idle" || policy == "batch" || policy == "normal"
+}
+
+// schedFor returns the scheduling policy of the daemon's threads: the
+// configured one, else idle when the eBPF sensor runs, else "" (left as
+// is). With the sensor, the daemon shares the CPUs with the processes it
+// watches; SCHED_IDLE threads run only on CPU time the others leave, and a
+// process waking up preempts them at once, so neither the sensor's reader
+// nor the engine delays the applications' requests. Measured with
+// bpf/overhead.sh (bpf/README.md). Under CPU saturation the daemon gets
+// almost no CPU: the sensor's ring fills and the bytes it refuses are
+// counted (shadowtap_ebpf_bytes_total{fate="lost"}) and become gaps.
+func schedFor(c *daemonConfig) string {
+	if c.Sched == "" && c.EBPF {
+		return "idle"
+	}
+	return c.Sched
+}
+
+// applyCPUPriority gives every thread the scheduling policy (schedFor) and
+// nice value of c, logging what could not be set.
+func applyCPUPriority(c *daemonConfig, log zerolog.Logger) {
+	if p := schedFor(c); p != "" {
+		if err := setSched(p); err != nil {
+			log.Warn().Err(err).Msg("CPU scheduling policy unchanged")
+		} else if p != "normal" {
+			log.Info().Str("sched", p).Msg("CPU scheduling policy set (sched: normal to keep the default)")
+		}
+	}
+	if c.Nice != nil {
+		if err := setNice(*c.Nice); err != nil {
+			log.Warn().Err(err).Msg("CPU priority unchanged")
+		}
+	}
+}
 
 // setNice sets the CPU scheduling priority of every thread of the process
 // (Linux priorities are per thread; threads started later inherit it).

@@ -185,11 +185,7 @@ func newDaemon(cfg daemonConfig, stdout, stderr io.Writer) (_ *daemon, err error
 		}
 		closers = append(closers, d.tx.close)
 	}
-	if cfg.Nice != nil {
-		if err := setNice(*cfg.Nice); err != nil {
-			d.log.Warn().Err(err).Msg("CPU priority unchanged")
-		}
-	}
+	applyCPUPriority(&cfg, d.log) // run_budget.go
 	d.feed = newLiveFeed(d.budget, &d.counters)
 	// The reassembly goroutines prepare transactions with the engine
 	// (detect.Engine.Prepare); rebuildEngine swaps it.

@@ -118,11 +118,7 @@ func (d *daemon) reloadErr(ctx context.Context, load func() (daemonConfig, error
 		}
 	}()
 	d.budget.setLimit(int64(nc.MemoryBudget))
-	if nc.Nice != nil {
-		if err := setNice(*nc.Nice); err != nil {
-			d.log.Warn().Err(err).Msg("CPU priority unchanged")
-		}
-	}
+	applyCPUPriority(&nc, d.log) // run_budget.go
 	d.logLevel.set(nc.LogLevel)
 	// Keep what applies only at start as it was.
 	keep := nc

@@ -28,6 +28,12 @@ func main() {
 	micro := flag.Int("micro", 0, "time this many write+read pairs over a loopback TCP connection on -micro-port, and as many reads of /dev/zero, in thread CPU time (fastest of 20 batches)")
 	ring := flag.Int("ring", 0, "ring buffer bytes of the sensor (0: the default)")
 	microPort := flag.Int("micro-port", 18081, "port of the -micro connection")
+	discard := flag.Bool("discard", false, "read the sensor's records and drop them (no reassembly or parsing)")
+	sched := flag.String("sched", "", "scheduling policy of the sensor's threads: normal, batch or idle (empty: leave it)")
+	nice := flag.Int("nice", 0, "nice value of the sensor's threads (with -sched normal or batch)")
+	wakeup := flag.Int("wakeup", 0, "bytes waiting in the ring that wake the reader (0: the sensor's default)")
+	poll := flag.Duration("poll", 0, "how often the reader polls the ring (0: the sensor's default)")
+	pids := flag.String("pids", "", "trace only these processes (comma-separated)")
 	flag.Parse()
 	if *micro > 0 {
 		if err := microbench(*micro, *microPort); err != nil {
@@ -54,14 +60,32 @@ func main() {
 		}
 		ps = append(ps, uint16(p))
 	}
-	if err := sense(ps, *ring); err != nil {
+	var pp []uint32
+	for _, f := range strings.Split(*pids, ",") {
+		if f == "" {
+			continue
+		}
+		p, err := strconv.ParseUint(f, 10, 32)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "overhead: -pids:", err)
+			os.Exit(2)
+		}
+		pp = append(pp, uint32(p))
+	}
+	if *sched != "" || *nice != 0 {
+		if err := setSched(*sched, *nice); err != nil {
+			fmt.Fprintln(os.Stderr, "overhead:", err)
+			os.Exit(1)
+		}
+	}
+	if err := sense(bpf.Options{Ports: ps, PIDs: pp, RingBytes: *ring, WakeupBytes: *wakeup, PollInterval: *poll}, *discard); err != nil {
 		fmt.Fprintln(os.Stderr, "overhead:", err)
 		os.Exit(1)
 	}
 }
 
-func sense(ports []uint16, ring int) error {
-	s, err := bpf.Open(bpf.Options{Ports: ports, RingBytes: ring})
+func sense(opts bpf.Options, discard bool) error {
+	s, err := bpf.Open(opts)
 	if err != nil {
 		return err
 	}
@@ -73,7 +97,12 @@ func sense(ports []uint16, ring int) error {
 	var ru0 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	fmt.Println("ready")
-	if err := s.Run(ctx, func(*reassembly.Transaction) { n.Add(1) }); err != nil {
+	if discard {
+		err = s.Drain(ctx)
+	} else {
+		err = s.Run(ctx, func(*reassembly.Transaction) { n.Add(1) })
+	}
+	if err != nil {
 		return err
 	}
 	var ru syscall.Rusage
@@ -180,4 +209,30 @@ func threadCPU() int64 {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
 	return ts.Nano()
+}
+
+// setSched sets the scheduling policy (normal, batch, idle; empty: normal)
+// and nice value of every thread of the process; threads started later
+// inherit them from the thread that starts them.
+func setSched(policy string, nice int) error {
+	pol := map[string]uint32{"": unix.SCHED_NORMAL, "normal": unix.SCHED_NORMAL, "batch": unix.SCHED_BATCH, "idle": unix.SCHED_IDLE}
+	p, ok := pol[policy]
+	if !ok {
+		return fmt.Errorf("-sched %q: not normal, batch or idle", policy)
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return fmt.Errorf("listing threads: %w", err)
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: p, Nice: int32(nice)}
+		if err := unix.SchedSetAttr(tid, &attr, 0); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("thread %d: sched_setattr: %w", tid, err)
+		}
+	}
+	return nil
 }
