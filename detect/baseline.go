@@ -157,6 +157,7 @@ type principalKey struct {
 // principalState is the baseline of one principal.
 type principalState struct {
 	key         principalKey
+	h           uint64     // key.hash()
 	client      netip.Addr // of the last request
 	first, last time.Time
 	requests    uint64
@@ -232,6 +233,12 @@ type endpointState struct {
 	count  uint64
 	isAuth bool // a login-like endpoint
 	gone   bool // evicted or folded into another
+	// objParams: the template has parameters that name objects
+	// (objectKeyOf).
+	objParams bool
+	// hb is the host's baseline once hbKnown (hostBaseOf).
+	hb      *hostBase
+	hbKnown bool
 	// alertedAt is the last time a behavioural episode on this endpoint
 	// was raised or extended.
 	alertedAt time.Time
@@ -284,7 +291,7 @@ func newSketch(acc float64, bins int) *ddsketch.DDSketch {
 
 func newEndpointState(k endpointKey, id uint32) *endpointState {
 	return &endpointState{
-		key: k, id: id, isAuth: isAuthPath(k.method, k.path),
+		key: k, id: id, isAuth: isAuthPath(k.method, k.path), objParams: templateNamesObjects(k.path),
 		respBytes: newSketch(0.02, 512), winDistinct: newSketch(0.05, 128), peakRates: newSketch(0.05, 128),
 		hourIdx: -1, fwIdx: -1, firstHour: -1,
 	}
@@ -334,6 +341,15 @@ type hostBase struct {
 // hosts have none (their endpoints still have theirs).
 const maxHostBases = 1000
 
+// hostBaseOf is hostBase for ep's host, cached on ep: hosts are never
+// dropped, and once the bound turned one away it turns it away for good.
+func (b *behaviour) hostBaseOf(ep *endpointState) *hostBase {
+	if !ep.hbKnown {
+		ep.hb, ep.hbKnown = b.hostBase(ep.key.host), true
+	}
+	return ep.hb
+}
+
 func (b *behaviour) hostBase(host string) *hostBase {
 	if hb := b.hosts[host]; hb != nil {
 		return hb
@@ -375,8 +391,11 @@ type behaviour struct {
 	networks   map[netip.Prefix]*srcAuth
 	episodes   episodes
 	hosts      map[string]*hostBase
-	allowP     map[string]bool
-	allowE     []endpointPattern
+	// pcache caches principals by hash (principal): every entry is in
+	// principals.
+	pcache [principalCacheSlots]*principalState
+	allowP map[string]bool
+	allowE []endpointPattern
 
 	evictedPrincipals, evictedEndpoints, evictedSources uint64
 }
@@ -455,17 +474,17 @@ func (b *behaviour) observe(t *reassembly.Transaction, v *txView, host, method, 
 	if ts.IsZero() {
 		return
 	}
+	if !v.derived {
+		v.derive(t)
+	}
 	if b.start.IsZero() || ts.Before(b.start) {
 		b.start = ts
 	}
 	o := obs{t: t, v: v, ts: ts, sec: ts.Unix(), numID: -1}
 	o.ep = b.endpoint(endpointKey{host, method, path}, ts)
 	o.p = b.principal(v, ts)
-	o.size = t.RespBodyBytes
-	if n := int64(len(t.RespBodySample())); n > o.size && t.Flags&reassembly.FlagRespTruncated == 0 {
-		o.size = n
-	}
-	o.key, o.numID = objectKey(t.Target, path)
+	o.size = v.size
+	o.key, o.numID = objectKeyOf(t.Target, path, o.ep.objParams)
 	o.ok = v.status >= 200 && v.status < 300
 	o.notFound = v.status == 404 || v.status == 410
 	o.failed = v.status == 401 || v.status == 403
@@ -526,22 +545,33 @@ func (b *behaviour) record(o *obs) {
 	p.client = o.v.client
 }
 
-// principal finds or creates the state of the transaction's principal.
+// principal finds or creates the state of the transaction's principal
+// (v derived).
 func (b *behaviour) principal(v *txView, ts time.Time) *principalState {
 	k := principalKey{fp: v.cred.fingerprint}
 	if k.fp == "" {
 		k.addr = v.client
 	}
+	h := v.principalHash()
+	slot := &b.pcache[h%principalCacheSlots]
+	if p := *slot; p != nil && p.key == k {
+		return p
+	}
 	if p := b.principals[k]; p != nil {
+		*slot = p
 		return p
 	}
 	if len(b.principals) >= b.o.MaxPrincipals {
 		b.evictPrincipal()
 	}
-	p := &principalState{key: k, first: ts, last: ts, rateIdx: -1, hourIdx: -1, cuIdx: -1}
+	p := &principalState{key: k, h: h, first: ts, last: ts, rateIdx: -1, hourIdx: -1, cuIdx: -1}
 	b.principals[k] = p
+	*slot = p
 	return p
 }
+
+// principalCacheSlots is the size of the principals' lookup cache.
+const principalCacheSlots = 1024
 
 // evictPrincipal drops the least recently seen of a few principals (map
 // order is random: a sampled LRU).
@@ -556,6 +586,9 @@ func (b *behaviour) evictPrincipal() {
 		if n++; n == 8 {
 			break
 		}
+	}
+	if slot := &b.pcache[b.principals[victim].h%principalCacheSlots]; *slot == b.principals[victim] {
+		*slot = nil
 	}
 	delete(b.principals, victim)
 	b.evictedPrincipals++
@@ -713,6 +746,8 @@ func (s *spaceSaving) topShare() (uint64, float64) {
 	return s.keys[bi], float64(s.counts[bi]) / float64(s.total)
 }
 
+// hash is the principal's hash (cached as principalState.h and derived
+// by txView.principalHash).
 func (p *principalKey) hash() uint64 {
 	if p.fp != "" {
 		return hashString(p.fp)
@@ -759,6 +794,17 @@ var pagingParams = map[string]bool{
 // are neither credentials nor paging. numID is the last path parameter
 // when it is a number (for id walks), else -1. It does not allocate.
 func objectKey(target, tmpl string) (key uint64, numID int64) {
+	return objectKeyOf(target, tmpl, templateNamesObjects(tmpl))
+}
+
+// templateNamesObjects reports whether objectKey reads a template's path
+// parameters: it has some, and no {path} overflow.
+func templateNamesObjects(tmpl string) bool {
+	return strings.IndexByte(tmpl, '{') >= 0 && !strings.Contains(tmpl, "{path}")
+}
+
+// objectKeyOf is objectKey with templateNamesObjects(tmpl) given.
+func objectKeyOf(target, tmpl string, params bool) (key uint64, numID int64) {
 	numID = -1
 	path, query, _ := strings.Cut(target, "?")
 	if i := strings.IndexByte(query, '#'); i >= 0 {
@@ -766,7 +812,7 @@ func objectKey(target, tmpl string) (key uint64, numID int64) {
 	}
 	h := uint64(14695981039346656037)
 	found := false
-	if strings.IndexByte(tmpl, '{') >= 0 && !strings.Contains(tmpl, "{path}") {
+	if params {
 		tp := strings.TrimPrefix(tmpl, "/")
 		pp := strings.TrimPrefix(path, "/")
 		for tp != "" || pp != "" {
@@ -833,6 +879,16 @@ func parseID(s string) int64 {
 		n = n*10 + int64(c-'0')
 	}
 	return n
+}
+
+// respSize is the size of t's response as the behaviour judges it: the
+// body's bytes as sent, or its sample's when larger and complete.
+func respSize(t *reassembly.Transaction) int64 {
+	size := t.RespBodyBytes
+	if n := int64(len(t.RespBodySample())); n > size && t.Flags&reassembly.FlagRespTruncated == 0 {
+		size = n
+	}
+	return size
 }
 
 // netOf hashes a client's network: its /24 (IPv4) or /48 (IPv6).

@@ -391,6 +391,7 @@ func decodePrincipal(d *stateDec, byID map[uint32]*endpointState) *principalStat
 	p := &principalState{}
 	p.key.fp = d.str()
 	p.key.addr = d.addr()
+	p.h = p.key.hash()
 	p.client = d.addr()
 	p.first = d.time()
 	p.last = d.time()

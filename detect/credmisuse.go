@@ -28,8 +28,7 @@ func (b *behaviour) credMisuse(o *obs) {
 		p.rateIdx, p.rateReqs = w, 0
 	}
 	p.rateReqs++
-	netH := netOf(o.v.client)
-	ua := uaFamily(o.t.ReqHeader("User-Agent"))
+	netH, ua := o.v.netH, o.v.ua
 	if o.v.cred.fingerprint == "" {
 		p.learnNet(netH, ua)
 		return

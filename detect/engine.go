@@ -52,6 +52,9 @@ const otherHosts = "(other hosts)"
 type Engine struct {
 	opts  Options
 	hosts map[string]*hostState
+	// lastHost is the host found last (host), nil after a load replaced
+	// hosts.
+	lastHost *hostState
 	// foldedHosts counts requests to hosts beyond MaxHosts.
 	foldedHosts uint64
 	// dotProbes counts requests whose path had dot-segments.
@@ -63,6 +66,8 @@ type Engine struct {
 	// behave holds the behavioural baselines and detectors (nil when
 	// disabled).
 	behave *behaviour
+	// creds is Prepare's cache of credentials (auth.go).
+	creds *credCache
 }
 
 // hostState is the inventory of one host.
@@ -90,7 +95,7 @@ func NewEngine(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("spec %d is nil", i)
 		}
 	}
-	e := &Engine{opts: opts, hosts: map[string]*hostState{}}
+	e := &Engine{opts: opts, hosts: map[string]*hostState{}, creds: newCredCache()}
 	if !opts.Behaviour.Disable {
 		e.behave = newBehaviour(opts.Behaviour)
 	}
@@ -110,6 +115,75 @@ type txView struct {
 	// raw and query feed the inferred schemas (schema.go).
 	raw   *reassembly.Transaction
 	query []queryParam
+
+	// What the state updates read of the transaction alone, derived on the
+	// preparing goroutine (derive) rather than the engine's: hashes of the
+	// client and the credential's fingerprint, the client's network, the
+	// User-Agent family, the response size the behaviour judges, and each
+	// query parameter's value kind and whether it names a credential.
+	// derived is false in a view built by hand (tests), which the readers
+	// derive first.
+	derived bool
+	clientH uint64 // hashAddr(client)
+	fpH     uint64 // hashString(cred.fingerprint); 0 without one
+	netH    uint32 // netOf(client)
+	ua      uint32 // uaFamily of the User-Agent
+	size    int64  // respSize
+	qinfo   []queryInfo
+}
+
+// queryInfo is what the inventory reads of one query parameter besides its
+// name: its value's kind (queryKind) and whether its name is a
+// credential's (credentialParams).
+type queryInfo struct {
+	kind uint8
+	cred bool
+}
+
+// derive fills the view's derived fields from t (nil: none of its
+// headers or body).
+func (v *txView) derive(t *reassembly.Transaction) {
+	v.derived = true
+	v.clientH = hashAddr(v.client)
+	v.fpH = 0
+	if v.cred.fingerprint != "" {
+		v.fpH = hashString(v.cred.fingerprint)
+	}
+	v.netH = netOf(v.client)
+	v.ua, v.size = 0, 0
+	if t != nil {
+		v.ua = uaFamily(t.ReqHeader("User-Agent"))
+		v.size = respSize(t)
+	}
+	v.qinfo = v.qinfo[:0]
+	for _, q := range v.query {
+		v.qinfo = append(v.qinfo, queryInfo{kind: queryKind(q.value), cred: credentialParams[paramKey(q.name)]})
+	}
+}
+
+// principalHash is principalKey.hash of the view's principal.
+func (v *txView) principalHash() uint64 {
+	if v.cred.fingerprint != "" {
+		return v.fpH
+	}
+	return v.clientH
+}
+
+// segInfo is a path segment's class and literal suffix (classify).
+type segInfo struct {
+	class  segClass
+	suffix string
+}
+
+// derive computes in Prepare what ObservePrepared reads of the transaction
+// alone: the path segments' classes and the view's derived fields.
+func (p *Prepared) derive(t *reassembly.Transaction) {
+	p.classes = p.classes[:0]
+	for _, s := range p.segs {
+		c, sfx := classify(s)
+		p.classes = append(p.classes, segInfo{c, sfx})
+	}
+	p.view.derive(t)
 }
 
 // Observe adds one transaction to the inventory and returns its endpoint
@@ -178,12 +252,16 @@ func (e *Engine) inventory(t *reassembly.Transaction, p *Prepared) string {
 		}
 	}
 	var n *node
+	classes := p.classes
+	if len(classes) != len(segs) {
+		classes = nil // not derived: insertClassed classifies
+	}
 	if t.Protocol == reassembly.ProtoGRPC {
 		// /pkg.Service/Method names an operation, never an object: every
 		// segment stays a word.
-		n = hs.trie.insertHinted(segs, v.status, wordHints(len(segs)))
+		n = hs.trie.insertClassed(segs, classes, v.status, wordHints(len(segs)))
 	} else {
-		n = hs.trie.insertStatus(segs, v.status, hs.specs...)
+		n = hs.trie.insertClassed(segs, classes, v.status, pathHints(hs.specs, segs))
 	}
 	if n.isRest {
 		hs.trie.folded++
@@ -219,8 +297,15 @@ func (e *Engine) clientOf(t *reassembly.Transaction) netip.Addr {
 }
 
 func (e *Engine) host(name string) *hostState {
+	// Most traffic goes to one host: the last one found is tried first.
+	// Every host is kept under its own name, so the cache answers as the
+	// map would.
+	if hs := e.lastHost; hs != nil && hs.name == name {
+		return hs
+	}
 	hs := e.hosts[name]
 	if hs != nil {
+		e.lastHost = hs
 		return hs
 	}
 	if len(e.hosts) >= e.opts.MaxHosts {
@@ -238,6 +323,7 @@ func (e *Engine) host(name string) *hostState {
 		}
 	}
 	e.hosts[name] = hs
+	e.lastHost = hs
 	return hs
 }
 

@@ -123,7 +123,7 @@ func (b *behaviour) enumeration(o *obs) {
 		if ep.owners == nil {
 			ep.owners = new(ownerTable)
 		}
-		if ep.owners.readBy(o.key, uint32(p.key.hash())) {
+		if ep.owners.readBy(o.key, uint32(p.h)) {
 			tr.others++
 		}
 	}
@@ -234,7 +234,7 @@ func (b *behaviour) fleetWindow(o *obs) {
 	if o.key != 0 {
 		ep.fwKeys.add(o.key)
 	}
-	ca := hashAddr(o.v.client)
+	ca := o.v.clientH
 	ep.fwClients.add(ca)
 	switch {
 	case o.notFound:

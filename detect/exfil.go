@@ -48,7 +48,7 @@ func (b *behaviour) exfilResponse(o *obs) {
 	k := episodeKey{kind: epExfiltration, variant: varResponse, who: o.p.key, ep: ep.id}
 	// The endpoint's own sizes once it has enough, else the host's: an
 	// endpoint first called by the extraction has no history of its own.
-	hb := b.hostBase(ep.key.host)
+	hb := b.hostBaseOf(ep)
 	p999, scope := ep.p999Bytes.get(ep.respBytes, 0.999, minResponses), "endpoint"
 	if p999 == 0 && hb != nil {
 		p999, scope = hb.p999.get(hb.resp, 0.999, minHostResponses), "host"

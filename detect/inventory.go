@@ -87,7 +87,9 @@ type epStats struct {
 	firstClient netip.Addr
 	credNames   map[string]struct{} // "in:name" of credentials seen
 	respTypes   map[string]struct{} // response media types
-	lastClient  netip.Addr          // of the request recorded last
+	// lastRespType is the media type recorded last (not state: a cache).
+	lastRespType string
+	lastClient   netip.Addr // of the request recorded last
 
 	// Undocumented query parameters of a documented operation.
 	undocQuery            map[string]struct{}
@@ -158,6 +160,9 @@ func (s *epStats) addUndocQuery(query []queryParam, documented []string) {
 }
 
 func (s *epStats) record(t *txView) {
+	if !t.derived {
+		t.derive(t.raw)
+	}
 	if s.count == 0 || t.ts.Before(s.first) {
 		s.first = t.ts
 		s.firstClient = t.client
@@ -173,20 +178,23 @@ func (s *epStats) record(t *txView) {
 		}
 		s.statuses[t.status]++
 	}
-	s.clients.add(hashAddr(t.client))
+	s.clients.add(t.clientH)
 	if t.cred.fingerprint != "" {
-		s.principals.add(hashString(t.cred.fingerprint))
+		s.principals.add(t.fpH)
 	}
 	s.auth |= t.auth
 	s.sensitive |= t.sensitive
 	for _, c := range t.credNames {
 		c.addTo(&s.credNames)
 	}
-	if t.respType != "" {
+	// A type presented again is in the set or the set is full (sets only
+	// grow): either way nothing to do.
+	if t.respType != "" && t.respType != s.lastRespType {
 		addBounded(&s.respTypes, t.respType, maxRespTypes)
+		s.lastRespType = t.respType
 	}
 	if t.raw != nil || len(t.query) > 0 {
-		s.schemas.observe(t.raw, t.query, s.count)
+		s.schemas.observeInfo(t.raw, t.query, t.qinfo, s.count)
 	}
 	for _, q := range t.query {
 		if s.query == nil {
@@ -322,10 +330,22 @@ func wordHints(n int) []segHint {
 
 // insertHinted is insertStatus with the hints given (nil: none).
 func (tr *trie) insertHinted(segs []string, status int, hints []segHint) *node {
+	return tr.insertClassed(segs, nil, status, hints)
+}
+
+// insertClassed is insertHinted with the segments' classes given (as
+// classify finds them; nil: classify them here).
+func (tr *trie) insertClassed(segs []string, classes []segInfo, status int, hints []segHint) *node {
 	probe := isProbe(status)
 	n := &tr.root
 	for i, s := range segs {
-		class, suffix := classify(s)
+		var class segClass
+		var suffix string
+		if classes != nil {
+			class, suffix = classes[i].class, classes[i].suffix
+		} else {
+			class, suffix = classify(s)
+		}
 		hint := hintNone
 		if hints != nil {
 			hint = hints[i]

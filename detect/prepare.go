@@ -28,7 +28,9 @@ type Prepared struct {
 	host   string
 	method string
 	segs   []string
-	view   txView
+	// classes are segs' classes (derive, engine.go).
+	classes []segInfo
+	view    txView
 	// hits are the secrets found, for the secret detector.
 	hits []secretHit
 	// values are the personal values of the response body, in the order
@@ -80,21 +82,24 @@ func (e *Engine) Prepare(t *reassembly.Transaction, p *Prepared) {
 		v.ts = t.ResponseTime
 	}
 	v.query = appendQuery(v.query, t.Target)
-	v.auth, v.cred, v.credNames = authAndCreds(t, v.query, v.credNames)
+	v.auth, v.cred, v.credNames = authAndCreds(t, v.query, v.credNames, e.creds)
 	v.sensitive = p.respTypes
 	v.respType = mediaType(t.RespHeader("Content-Type"))
+	p.derive(t)
 }
 
 // reset empties p for another transaction, keeping its buffers.
 func (p *Prepared) reset() {
 	*p = Prepared{
 		segs:     p.segs[:0],
+		classes:  p.classes[:0],
 		hits:     p.hits[:0],
 		values:   p.values[:0],
 		findings: p.findings[:0],
 		view: txView{
 			query:     p.view.query[:0],
 			credNames: p.view.credNames[:0],
+			qinfo:     p.view.qinfo[:0],
 		},
 	}
 }

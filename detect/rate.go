@@ -84,7 +84,7 @@ func (b *behaviour) rate(o *obs) {
 		}
 	}
 	ep.hourCount++
-	ep.top.add(o.p.key.hash())
+	ep.top.add(o.p.h)
 	if ep.hourThr > 0 && ep.hourCount >= ep.hourThr && ep.flaggedAt.IsZero() && !o.quiet {
 		ep.flaggedAt = o.ts
 	}

@@ -86,8 +86,23 @@ type bodySchemas struct {
 // observe describes the transaction's JSON bodies and query values; n is
 // the endpoint's request count including this one.
 func (b *bodySchemas) observe(t *reassembly.Transaction, query []queryParam, n uint64) {
-	for _, q := range query {
-		if q.name == "" || credentialParams[paramKey(q.name)] {
+	b.observeInfo(t, query, nil, n)
+}
+
+// observeInfo is observe with the query parameters' kinds and credential
+// flags given (txView.qinfo; nil: found here).
+func (b *bodySchemas) observeInfo(t *reassembly.Transaction, query []queryParam, info []queryInfo, n uint64) {
+	if len(info) != len(query) {
+		info = nil
+	}
+	for i, q := range query {
+		var qi queryInfo
+		if info != nil {
+			qi = info[i]
+		} else {
+			qi = queryInfo{kind: queryKind(q.value), cred: credentialParams[paramKey(q.name)]}
+		}
+		if q.name == "" || qi.cred {
 			continue
 		}
 		name := truncate(q.name, maxQueryNameLen)
@@ -95,7 +110,7 @@ func (b *bodySchemas) observe(t *reassembly.Transaction, query []queryParam, n u
 			b.queryKinds = map[string]uint8{}
 		}
 		if k, ok := b.queryKinds[name]; ok || len(b.queryKinds) < maxQueryNames {
-			b.queryKinds[name] = k | queryKind(q.value)
+			b.queryKinds[name] = k | qi.kind
 		}
 	}
 	if t == nil || n > schemaFirstBodies && n%schemaEvery != 0 {

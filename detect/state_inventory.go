@@ -117,6 +117,7 @@ func (p *hostPart) unmarshalState(b []byte) error {
 	hs.documented, hs.shaped = documented, shaped
 	p.hs = hs
 	p.e.hosts[hs.name] = hs
+	p.e.lastHost = nil // it may have been the host replaced
 	return nil
 }
 
