@@ -66,8 +66,6 @@ type Engine struct {
 	// behave holds the behavioural baselines and detectors (nil when
 	// disabled).
 	behave *behaviour
-	// creds is Prepare's cache of credentials (auth.go).
-	creds *credCache
 }
 
 // hostState is the inventory of one host.
@@ -95,7 +93,7 @@ func NewEngine(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("spec %d is nil", i)
 		}
 	}
-	e := &Engine{opts: opts, hosts: map[string]*hostState{}, creds: newCredCache()}
+	e := &Engine{opts: opts, hosts: map[string]*hostState{}}
 	if !opts.Behaviour.Disable {
 		e.behave = newBehaviour(opts.Behaviour)
 	}
