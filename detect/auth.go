@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"hash/maphash"
 	"strings"
+	"sync/atomic"
 
 	"github.com/shadowtap/shadowtap/reassembly"
 )
@@ -84,8 +86,83 @@ type credential struct {
 // authOf finds the authentication schemes of a request, and its principal
 // credential (the first found, by precedence).
 func authOf(t *reassembly.Transaction, query []queryParam) (authSet, credential) {
-	set, cred, _ := authAndCreds(t, query, nil)
+	set, cred, _ := authAndCreds(t, query, nil, nil)
 	return set, cred
+}
+
+// newCredential builds the credential of a request whose principal
+// credential is value, of the scheme bit named name.
+func newCredential(bit authSet, name, value string) credential {
+	tok := uint32(hashString(value))
+	switch bit {
+	case authJWT:
+		if sub, ok := jwtSubject(value); ok {
+			value = sub
+		}
+	case authBasic:
+		if user, ok := basicUser(value); ok {
+			value = user
+		}
+	}
+	return credential{bit, Fingerprint(name, value), tok}
+}
+
+const (
+	// credCacheSlots is the number of credentials a credCache holds (a
+	// power of two).
+	credCacheSlots = 4096
+	// maxCachedCred bounds the length of a credential kept in a
+	// credCache; longer ones are computed each time.
+	maxCachedCred = 512
+)
+
+// credCache remembers the credentials built from the credential values
+// Prepare saw last: clients send the same token, key or session with
+// request after request, and a JWT's credential costs a hash of the
+// token, a base64 decoding of its payload and a SHA-256 (about 1.5 µs).
+// It is a two-way set-associative table: a value's pair of slots is chosen
+// by a seeded hash; a new entry goes to the pair's first slot and the one
+// it displaces to the second, each replaced whole (an atomic pointer), so
+// it is bounded (credCacheSlots entries of at most maxCachedCred bytes),
+// safe for any number of goroutines at once, and never locks. An entry is a function of its key alone (scheme and value),
+// so what the cache holds, and in which order transactions fill it,
+// changes what is computed, never a result. The nil *credCache caches
+// nothing.
+type credCache struct {
+	seed  maphash.Seed
+	slots [credCacheSlots]atomic.Pointer[credEntry]
+}
+
+// credEntry is one credential of a credCache and its key.
+type credEntry struct {
+	bit         authSet
+	name, value string // value is a copy: no view of a transaction is kept
+	cred        credential
+}
+
+func newCredCache() *credCache { return &credCache{seed: maphash.MakeSeed()} }
+
+// credential is newCredential(bit, name, value), from the cache when it
+// holds it.
+func (c *credCache) credential(bit authSet, name, value string) credential {
+	if c == nil || len(value) > maxCachedCred {
+		return newCredential(bit, name, value)
+	}
+	i := (maphash.String(c.seed, value) + uint64(bit)) & (credCacheSlots - 2)
+	first, second := &c.slots[i], &c.slots[i+1]
+	old := first.Load()
+	for _, e := range [2]*credEntry{old, second.Load()} {
+		if e != nil && e.bit == bit && e.value == value && e.name == name {
+			return e.cred
+		}
+	}
+	e := &credEntry{bit: bit, name: name, value: strings.Clone(value)}
+	e.cred = newCredential(bit, name, e.value)
+	first.Store(e)
+	if old != nil {
+		second.Store(old)
+	}
+	return e.cred
 }
 
 // credName is where an API key of a request was and its name: "header",
@@ -140,23 +217,24 @@ func scanReqAuthHeaders(hs []reassembly.Header) reqAuthHeaders {
 	const seenAuthz, seenCookie uint16 = 1 << len(apiKeyHeaders), 2 << len(apiKeyHeaders)
 	for i := range hs {
 		h := &hs[i]
-		switch n := len(h.Name); {
-		case n == len("Authorization") && seen&seenAuthz == 0 && equalFoldASCII(h.Name, "Authorization"):
+		c := headerClass(h.Name)
+		switch {
+		case c&hcAuthorization != 0 && seen&seenAuthz == 0:
 			seen |= seenAuthz
 			r.authorization = h.Value
 			continue
-		case n == len("Cookie") && seen&seenCookie == 0 && equalFoldASCII(h.Name, "Cookie"):
+		case c&hcCookie != 0 && seen&seenCookie == 0:
 			seen |= seenCookie
 			r.cookie = h.Value
 			continue
 		}
-		if k := apiKeyHeaderIndex(h.Name); k >= 0 {
+		if k := c.apiKeyIndex(); k >= 0 {
 			if seen&(1<<k) == 0 {
 				seen |= 1 << k
 				r.apiKey[k] = h.Value
 			}
 		}
-		if !r.hasKeyHeader && h.Value != "" && isKeyHeader(h.Name) {
+		if !r.hasKeyHeader && h.Value != "" && c&hcKey != 0 {
 			r.keyHeader, r.hasKeyHeader = h.Value, true
 		}
 	}
@@ -164,27 +242,16 @@ func scanReqAuthHeaders(hs []reassembly.Header) reqAuthHeaders {
 }
 
 // authAndCreds finds the authentication schemes of a request and its
-// principal credential (the first found, by precedence), and appends to
-// names where its API keys were (header, query or cookie; bearer and basic
-// credentials are schemes of their own).
-func authAndCreds(t *reassembly.Transaction, query []queryParam, names []credName) (authSet, credential, []credName) {
+// principal credential (the first found, by precedence; through cc, which
+// may be nil), and appends to names where its API keys were (header, query
+// or cookie; bearer and basic credentials are schemes of their own).
+func authAndCreds(t *reassembly.Transaction, query []queryParam, names []credName, cc *credCache) (authSet, credential, []credName) {
 	var set authSet
 	var cred credential
 	take := func(bit authSet, name, value string) {
 		set |= bit
 		if cred.scheme == 0 && value != "" {
-			tok := uint32(hashString(value))
-			switch bit {
-			case authJWT:
-				if sub, ok := jwtSubject(value); ok {
-					value = sub
-				}
-			case authBasic:
-				if user, ok := basicUser(value); ok {
-					value = user
-				}
-			}
-			cred = credential{bit, Fingerprint(name, value), tok}
+			cred = cc.credential(bit, name, value)
 		}
 	}
 	hs := scanReqAuthHeaders(t.ReqHeaders)

@@ -2,9 +2,13 @@ package detect
 
 import (
 	"encoding/base64"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"unsafe"
 )
 
 func TestAuthOf(t *testing.T) {
@@ -124,4 +128,64 @@ func TestJWTSubjectAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _, _ = jwtSubject(tok) }); n > 1 {
 		t.Errorf("jwtSubject allocates %.0f times, want at most 1 (the subject)", n)
 	}
+}
+
+// TestCredCache: credentials from the cache are those newCredential
+// builds, whatever the order, the evictions (more values than slots, some
+// longer than maxCachedCred) and the goroutines sharing it (run with
+// -race); a cached entry holds a copy of its value, not a view.
+func TestCredCache(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	type key struct {
+		bit         authSet
+		name, value string
+	}
+	schemes := []key{{authJWT, "jwt", ""}, {authBasic, "basic", ""}, {authBearer, "bearer", ""}, {authAPIKeyHeader, "apikey-header", ""},
+		{authAPIKeyQuery, "apikey-query", ""}, {authCookie, "cookie", ""}}
+	var keys []key
+	for i := range 3 * credCacheSlots {
+		k := schemes[r.IntN(len(schemes))]
+		switch {
+		case k.bit == authJWT:
+			k.value = makeJWT(`{"alg":"HS256"}`, fmt.Sprintf(`{"sub":"u%d"}`, i%500), randAlnum(43))
+		case k.bit == authBasic:
+			k.value = base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "user%d:pw", i%700))
+		case i%50 == 0:
+			k.value = randAlnum(maxCachedCred + 1)
+		default:
+			k.value = randAlnum(8 + r.IntN(40))
+		}
+		keys = append(keys, k)
+		if i%3 == 0 { // the same value under another scheme
+			keys = append(keys, key{schemes[(i/3)%len(schemes)].bit, schemes[(i/3)%len(schemes)].name, k.value})
+		}
+	}
+	cc := newCredCache()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			rr := rand.New(rand.NewPCG(uint64(w), 1))
+			for range 4 * len(keys) {
+				k := keys[rr.IntN(len(keys))]
+				if got, want := cc.credential(k.bit, k.name, k.value), newCredential(k.bit, k.name, k.value); got != want {
+					t.Errorf("credential(%v, %q, %q) = %v, want %v", k.bit, k.name, k.value, got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// A value kept is a copy: changing the bytes it came from changes
+	// nothing.
+	orig := "kept-" + randAlnum(32)
+	buf := []byte(orig)
+	want := newCredential(authAPIKeyHeader, "apikey-header", orig)
+	cc.credential(authAPIKeyHeader, "apikey-header", unsafe.String(&buf[0], len(buf)))
+	copy(buf, strings.Repeat("x", len(buf)))
+	for i := range cc.slots {
+		if e := cc.slots[i].Load(); e != nil && e.cred == want && e.value == orig {
+			return
+		}
+	}
+	t.Error("the cached entry changed with the bytes of its value, or is missing")
 }

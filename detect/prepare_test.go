@@ -65,6 +65,34 @@ func TestFastPathsAgree(t *testing.T) {
 			t.Errorf("isSessionCookie(%q) = %v, want %v", s, got, want)
 		}
 	}
+	// headerClass's table of common names answers as the functions do.
+	in := fastPathInputs()
+	for _, k := range knownHeaders {
+		if k.name != "" {
+			in = append(in, k.name, strings.ToUpper(k.name), k.name+"-X", "X-"+k.name, k.name[:len(k.name)-1])
+		}
+	}
+	for _, s := range in {
+		c := headerClass(s)
+		if got, want := c&hcAuth != 0, isAuthHeaderSlow(s); got != want {
+			t.Errorf("headerClass(%q) auth = %v, want %v", s, got, want)
+		}
+		if got, want := c&hcIssued != 0, issuedHeaders[textproto.CanonicalMIMEHeaderKey(s)]; got != want {
+			t.Errorf("headerClass(%q) issued = %v, want %v", s, got, want)
+		}
+		if got, want := c&hcKey != 0, isKeyHeader(s); got != want {
+			t.Errorf("headerClass(%q) key = %v, want %v", s, got, want)
+		}
+		if got, want := c&hcAuthorization != 0, strings.EqualFold(s, "authorization") && isASCII(s); got != want {
+			t.Errorf("headerClass(%q) authorization = %v, want %v", s, got, want)
+		}
+		if got, want := c&hcCookie != 0, strings.EqualFold(s, "cookie") && isASCII(s); got != want {
+			t.Errorf("headerClass(%q) cookie = %v, want %v", s, got, want)
+		}
+		if got, want := c.apiKeyIndex(), apiKeyHeaderIndex(s); got != want {
+			t.Errorf("headerClass(%q) api key index = %d, want %d", s, got, want)
+		}
+	}
 	// isAuthHeaderName's switch names every auth header.
 	for k := range authHeaders {
 		if !isAuthHeaderName([]byte(strings.ToLower(k))) {

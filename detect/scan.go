@@ -3,9 +3,8 @@ package detect
 import (
 	"encoding/binary"
 	"math/bits"
+	"slices"
 	"strings"
-
-	"github.com/coregx/ahocorasick"
 )
 
 // The secret and personal-data scanner. One pass over a buffer finds the
@@ -14,11 +13,15 @@ import (
 // there by hand: charset, length, boundaries, checksums where the format has
 // one. There are no regular expressions on this path.
 //
-// The keyword pass is an Aho-Corasick automaton (github.com/coregx/ahocorasick)
-// run anchored, behind a bitmap of the keywords' first two bytes: most
-// positions of a JSON body fail the bitmap test, which costs a load and a bit
-// test, and only the rest enter the automaton. E-mail addresses have no
-// keyword; they are found from each '@' (bytes.IndexByte).
+// The keyword pass tests the pairs of bytes at even offsets against a bitmap
+// of the pairs of the keywords' anchors (three bytes of each keyword, chosen
+// rare in JSON) and the pairs with an '@': most positions of a JSON body fail
+// it, which costs a load and a bit test. A pair that passes has its anchor's
+// three bytes tested against a second bitmap, and a position that passes
+// both is compared with the few keywords that can start at the offsets where
+// their anchors begin with that pair (a table built once: eight bytes at a
+// time, under a mask). The keyword set is prefix-free, so at most one
+// matches. E-mail addresses have no keyword; they are found from each '@'.
 
 // dataType is what a finding is: a secret format or a personal data type.
 type dataType uint8
@@ -249,17 +252,33 @@ var keywords = []struct {
 // scanner finds secrets and personal data. It is immutable once built and
 // safe for concurrent use.
 type scanner struct {
-	ac     *ahocorasick.Automaton
-	checks []checker // by automaton pattern id
 	// pairs holds the first two and the last two bytes of the keywords'
 	// anchors, as a 65536-bit set indexed by b[i] | b[i+1]<<8; third the
 	// anchors' three bytes, hashed into 65536 bits (tri).
 	pairs, third [1 << 10]uint64
-	// offsets holds, for each anchor's first two bytes, the set of its
-	// offsets in the keywords that have it.
-	offsets [1 << 16]uint16
-	// maxLen is the longest keyword's length.
-	maxLen int
+	// anchorOf holds, for each anchor's first two bytes (b[i] |
+	// b[i+1]<<8), its index in anchors (0: no anchor begins so).
+	anchorOf [1 << 16]uint8
+	anchors  []anchorSet
+	// kws are the keywords, by index in keywords.
+	kws []keyword
+}
+
+// anchorSet is what the anchors that begin with one pair of bytes tell: the
+// offsets at which they lie in the keywords that have them and, for each of
+// those offsets o, the keywords that can start o bytes before the pair (all
+// those whose bytes at o and o+1, where they have them, are the pair's).
+type anchorSet struct {
+	offsets uint16
+	cands   [16][]uint8
+}
+
+// keyword is one keyword and its first bytes in a form compared eight at a
+// time: head holds up to eight of them (little-endian), mask their bits.
+type keyword struct {
+	lit        string
+	head, mask uint64
+	check      checker
 }
 
 // tri hashes three bytes into 16 bits.
@@ -270,8 +289,11 @@ func tri(a, b, c byte) uint {
 func setBit(set *[1 << 10]uint64, v uint) { set[v>>6] |= 1 << (v & 63) }
 
 func newScanner() *scanner {
-	lits := make([][]byte, len(keywords))
-	sc := &scanner{checks: make([]checker, len(keywords))}
+	if len(keywords) > 255 {
+		panic("detect: too many keywords") // anchorSet.cands holds uint8
+	}
+	sc := &scanner{kws: make([]keyword, len(keywords))}
+	offsets := map[uint]uint16{} // by anchor pair
 	for i, k := range keywords {
 		lit, off, _ := strings.Cut(k.lit, "|")
 		if off == "" {
@@ -280,9 +302,12 @@ func newScanner() *scanner {
 		}
 		o := len(lit)
 		lit += off
-		lits[i] = []byte(lit)
-		sc.checks[i] = k.check
-		sc.maxLen = max(sc.maxLen, len(lit))
+		kw := keyword{lit: lit, check: k.check}
+		for j := min(len(lit), 8) - 1; j >= 0; j-- {
+			kw.head = kw.head<<8 | uint64(lit[j])
+			kw.mask = kw.mask<<8 | 0xff
+		}
+		sc.kws[i] = kw
 		if lit == "SK" { // Twilio: SK and a lower-case hex digit
 			for _, c := range []byte("0123456789abcdef") {
 				setBit(&sc.third, tri('S', 'K', c))
@@ -304,13 +329,39 @@ func newScanner() *scanner {
 			setBit(&sc.pairs, uint(c)|'@'<<8)
 		}
 		setBit(&sc.pairs, uint(lit[o+1])|uint(lit[o+2])<<8)
-		sc.offsets[v] |= 1 << o
+		offsets[v] |= 1 << o
 	}
-	ac, err := ahocorasick.NewBuilder().AddPatterns(lits).Build()
-	if err != nil {
-		panic("detect: building the keyword automaton: " + err.Error()) // the keyword table is constant
+	for i, a := range sc.kws {
+		for j, b := range sc.kws {
+			if i != j && strings.HasPrefix(b.lit, a.lit) {
+				panic("detect: keyword " + a.lit + " is a prefix of " + b.lit) // keywordAt takes the one match
+			}
+		}
 	}
-	sc.ac = ac
+	// Anchor sets in the order of their pairs, so that the scanner is
+	// built the same every time.
+	pairs := make([]uint, 0, len(offsets))
+	for v := range offsets {
+		pairs = append(pairs, v)
+	}
+	slices.Sort(pairs)
+	sc.anchors = make([]anchorSet, 1, len(pairs)+1) // 0: none
+	for _, v := range pairs {
+		a := anchorSet{offsets: offsets[v]}
+		for offs := a.offsets; offs != 0; offs &= offs - 1 {
+			o := bits.TrailingZeros16(offs)
+			for k, kw := range sc.kws {
+				if (o >= len(kw.lit) || kw.lit[o] == byte(v)) && (o+1 >= len(kw.lit) || kw.lit[o+1] == byte(v>>8)) {
+					a.cands[o] = append(a.cands[o], uint8(k))
+				}
+			}
+		}
+		if len(sc.anchors) > 255 {
+			panic("detect: too many keyword anchors") // anchorOf holds uint8
+		}
+		sc.anchorOf[v] = uint8(len(sc.anchors))
+		sc.anchors = append(sc.anchors, a)
+	}
 	return sc
 }
 
@@ -431,22 +482,23 @@ func (sc *scanner) pairAt(st *scanState, j, i int) (int, bool) {
 }
 
 // keywordAt validates the keywords whose anchor is at p, appends what it
-// finds and returns where the finding ends (0 without one).
+// finds and returns where the finding ends (0 without one). For each offset
+// an anchor beginning with b[p:p+2] has in its keywords, smallest first, it
+// validates the keyword that starts that many bytes before p, if one does.
 func (sc *scanner) keywordAt(b []byte, p int, mode scanMode, out []finding) ([]finding, int) {
-	v := uint(b[p]) | uint(b[p+1])<<8
-	for offs := sc.offsets[v]; offs != 0; offs &= offs - 1 {
-		at := p - bits.TrailingZeros16(offs)
+	a := &sc.anchors[sc.anchorOf[uint(b[p])|uint(b[p+1])<<8]]
+	for offs := a.offsets; offs != 0; offs &= offs - 1 {
+		o := bits.TrailingZeros16(offs)
+		at := p - o
 		if at < 0 {
 			continue
 		}
-		// The automaton runs on the window a keyword can fill: anchored
-		// at at, it would otherwise read on while any keyword prefix is
-		// open (JSON's quotes open many).
-		m, ok := sc.ac.FindAt(b[at:min(len(b), at+sc.maxLen)], 0)
-		if !ok {
+		k := sc.keywordStarting(b[at:], a.cands[o])
+		if k < 0 {
 			continue
 		}
-		chk := sc.checks[m.PatternID]
+		kw := &sc.kws[k]
+		chk := kw.check
 		if chk.personal() {
 			if mode&scanPersonal == 0 {
 				continue
@@ -455,12 +507,35 @@ func (sc *scanner) keywordAt(b []byte, p int, mode scanMode, out []finding) ([]f
 			continue
 		}
 		before := len(out)
-		out = check(chk, b, at+m.Start, at+m.End, mode&scanLenient != 0, out)
+		out = check(chk, b, at, at+len(kw.lit), mode&scanLenient != 0, out)
 		if len(out) > before {
 			return out, out[len(out)-1].end
 		}
 	}
 	return out, 0
+}
+
+// keywordStarting returns the index of the keyword among cands that b
+// starts with, or -1 (there is at most one: no keyword starts another).
+func (sc *scanner) keywordStarting(b []byte, cands []uint8) int {
+	var w uint64
+	if len(b) >= 8 {
+		w = binary.LittleEndian.Uint64(b)
+	} else {
+		for i := len(b) - 1; i >= 0; i-- {
+			w = w<<8 | uint64(b[i])
+		}
+	}
+	for _, k := range cands {
+		kw := &sc.kws[k]
+		if w&kw.mask != kw.head || len(b) < len(kw.lit) {
+			continue
+		}
+		if len(kw.lit) <= 8 || string(b[8:len(kw.lit)]) == kw.lit[8:] {
+			return int(k)
+		}
+	}
+	return -1
 }
 
 // check runs the validator of one keyword occurrence, b[at:end] being the

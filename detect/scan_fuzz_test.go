@@ -36,6 +36,11 @@ func FuzzScan(f *testing.F) {
 				t.Fatalf("two scans differ: %v, %v", fs, again)
 			}
 		}
+		if len(b) <= 4096 {
+			if err := keywordAtAgrees(b); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if !bytes.Equal(b, orig) {
 			t.Fatal("the scanner wrote to its input")
 		}

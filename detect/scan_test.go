@@ -2,10 +2,14 @@ package detect
 
 import (
 	"encoding/base64"
+	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/coregx/ahocorasick"
 )
 
 // Test tokens: shaped like the real ones (random characters, valid
@@ -365,5 +369,116 @@ func TestScanNoAllocs(t *testing.T) {
 	allocs = testing.AllocsPerRun(20, func() { buf = theScanner.scan(hit, scanSecrets|scanPersonal|scanJWT, buf[:0]) })
 	if allocs != 0 || len(buf) != 3 {
 		t.Errorf("%.1f allocs, %d findings", allocs, len(buf))
+	}
+}
+
+// refKeywords is the keyword automaton the scanner used before its keyword
+// tables (github.com/coregx/ahocorasick, run anchored): the reference that
+// keywordAt must agree with.
+var refKeywords = func() *ahocorasick.Automaton {
+	lits := make([][]byte, len(keywords))
+	for i, k := range keywords {
+		lits[i] = []byte(strings.Replace(k.lit, "|", "", 1))
+	}
+	ac, err := ahocorasick.NewBuilder().AddPatterns(lits).Build()
+	if err != nil {
+		panic(err)
+	}
+	return ac
+}()
+
+// refOffsets holds, for each anchor's first two bytes, its offsets in the
+// keywords that have it; refMaxLen is the longest keyword's length.
+var refOffsets, refMaxLen = func() (*[1 << 16]uint16, int) {
+	var offsets [1 << 16]uint16
+	maxLen := 0
+	for _, k := range keywords {
+		pre, anchor, _ := strings.Cut(k.lit, "|")
+		if anchor == "" {
+			pre, anchor = "", pre
+		}
+		offsets[uint(anchor[0])|uint(anchor[1])<<8] |= 1 << len(pre)
+		maxLen = max(maxLen, len(pre)+len(anchor))
+	}
+	return &offsets, maxLen
+}()
+
+// refKeywordAt is keywordAt as it was, on the automaton.
+func refKeywordAt(b []byte, p int, mode scanMode, out []finding) ([]finding, int) {
+	offsets, maxLen := refOffsets, refMaxLen
+	for offs := offsets[uint(b[p])|uint(b[p+1])<<8]; offs != 0; offs &= offs - 1 {
+		at := p - bits.TrailingZeros16(offs)
+		if at < 0 {
+			continue
+		}
+		m, ok := refKeywords.FindAt(b[at:min(len(b), at+maxLen)], 0)
+		if !ok {
+			continue
+		}
+		chk := keywords[m.PatternID].check
+		if chk.personal() {
+			if mode&scanPersonal == 0 {
+				continue
+			}
+		} else if mode&(scanSecrets|scanJWT) == 0 || (chk == chkJWT && mode&scanJWT == 0) {
+			continue
+		}
+		before := len(out)
+		out = check(chk, b, at+m.Start, at+m.End, mode&scanLenient != 0, out)
+		if len(out) > before {
+			return out, out[len(out)-1].end
+		}
+	}
+	return out, 0
+}
+
+// keywordAtAgrees reports the first position of b where keywordAt and
+// refKeywordAt differ, in any mode.
+func keywordAtAgrees(b []byte) error {
+	for _, mode := range []scanMode{scanSecrets, scanSecrets | scanJWT, scanPersonal, scanSecrets | scanPersonal | scanJWT, scanSecrets | scanLenient} {
+		for p := 0; p+2 < len(b); p++ {
+			got, ge := theScanner.keywordAt(b, p, mode, nil)
+			want, we := refKeywordAt(b, p, mode, nil)
+			if ge != we || !slices.Equal(got, want) {
+				return fmt.Errorf("at %d of %q, mode %b: %v %d, want %v %d", p, b[max(0, p-20):min(len(b), p+40)], mode, got, ge, want, we)
+			}
+		}
+	}
+	return nil
+}
+
+// TestKeywordAtAgrees: the keyword tables find the keywords the automaton
+// found, at every position of the bench bodies, of every test token in
+// context and of random splices of keywords and their near misses.
+func TestKeywordAtAgrees(t *testing.T) {
+	in := [][]byte{}
+	for _, b := range benchBodies(64, 50) {
+		in = append(in, b)
+	}
+	toks := []string{hfTok, hfOrgTok, awsKeyID, awsTempKeyID, awsSecret, ghTok, ghOAuthTok, ghPAT, glTok, stripeKey, stripeRKey, stripeTest,
+		stripeWH, slackTok, slackUserTok, slackHook, googleKey, openAIProj, openAILegacy, anthropicKey, jwtTok, privKey, twilioKey,
+		sendgridKey, npmTok, pypiTok, azureKey, datadogKey, shopifyTok, doTok, postmanKey, linearKey}
+	for _, tok := range toks {
+		in = append(in, []byte(`{"k":"`+tok+`","x":1}`), []byte(tok), []byte("x"+tok[:len(tok)/2]))
+	}
+	r := rand.New(rand.NewPCG(9, 9))
+	var parts []string
+	for _, k := range keywords {
+		lit := strings.Replace(k.lit, "|", "", 1)
+		parts = append(parts, lit, lit[:len(lit)-1], lit[1:], strings.ToUpper(lit))
+	}
+	parts = append(parts, toks...)
+	parts = append(parts, `"`, `":"`, " ", "_", "-", ".", "=", "@", "a", "Z", "0", "123-45-6789", "+1 415 555 0100", "@mail.example")
+	for range 3000 {
+		var b []byte
+		for range 1 + r.IntN(8) {
+			b = append(b, parts[r.IntN(len(parts))]...)
+		}
+		in = append(in, b)
+	}
+	for _, b := range in {
+		if err := keywordAtAgrees(b); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -43,6 +43,131 @@ var issuedHeaders = map[string]bool{
 	"X-Access-Token": true, "X-Refresh-Token": true, "X-Csrf-Token": true, "Www-Authenticate": true,
 }
 
+// hdrClass is what the secret scan and authOf make of a header name: the
+// answers of isAuthHeader, isIssuedHeader and isKeyHeader, whether it is
+// Authorization or Cookie, and its apiKeyHeaders index, as one value.
+type hdrClass uint16
+
+const (
+	hcAuth          hdrClass = 1 << iota // isAuthHeader
+	hcIssued                             // isIssuedHeader
+	hcKey                                // isKeyHeader
+	hcAuthorization                      // Authorization, any case
+	hcCookie                             // Cookie, any case
+	// hcAPIKeyShift: apiKeyHeaderIndex+1 is in the bits from here up.
+	hcAPIKeyShift = 8
+)
+
+// apiKeyIndex is the name's apiKeyHeaders index, or -1.
+func (c hdrClass) apiKeyIndex() int { return int(c>>hcAPIKeyShift) - 1 }
+
+// classifyHeader computes a header name's class.
+func classifyHeader(name string) hdrClass {
+	var c hdrClass
+	if isAuthHeader(name) {
+		c |= hcAuth
+	}
+	if isIssuedHeader(name) {
+		c |= hcIssued
+	}
+	if isKeyHeader(name) {
+		c |= hcKey
+	}
+	if equalFoldASCII(name, "Authorization") {
+		c |= hcAuthorization
+	}
+	if equalFoldASCII(name, "Cookie") {
+		c |= hcCookie
+	}
+	return c | hdrClass(apiKeyHeaderIndex(name)+1)<<hcAPIKeyShift
+}
+
+// commonHeaders are header names frequent in API traffic; knownHeaders
+// holds their classes.
+var commonHeaders = []string{
+	"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Accept-Ranges", "Access-Control-Allow-Credentials",
+	"Access-Control-Allow-Headers", "Access-Control-Allow-Methods", "Access-Control-Allow-Origin",
+	"Access-Control-Expose-Headers", "Access-Control-Max-Age", "Access-Control-Request-Headers",
+	"Access-Control-Request-Method", "Age", "Allow", "Alt-Svc", "Cache-Control", "Cdn-Loop", "Cf-Cache-Status", "Cf-Connecting-Ip",
+	"Cf-Ray", "Connection", "Content-Disposition", "Content-Encoding", "Content-Language", "Content-Length",
+	"Content-Location", "Content-Range", "Content-Security-Policy", "Content-Type", "Cross-Origin-Opener-Policy",
+	"Cross-Origin-Resource-Policy", "Date", "Dnt", "Etag", "Expect", "Expires", "Forwarded", "Grpc-Accept-Encoding",
+	"Grpc-Encoding", "Grpc-Message", "Grpc-Status", "Grpc-Timeout", "Host", "If-Match", "If-Modified-Since",
+	"If-None-Match", "If-Range", "If-Unmodified-Since", "Keep-Alive", "Last-Modified", "Link", "Max-Forwards", "Origin",
+	"Permissions-Policy", "Pragma", "Priority", "Range", "Referer", "Referrer-Policy", "Retry-After", "Sec-Ch-Ua",
+	"Sec-Ch-Ua-Mobile", "Sec-Ch-Ua-Platform", "Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-User",
+	"Server", "Server-Timing", "Strict-Transport-Security", "Te", "Timing-Allow-Origin", "Traceparent", "Tracestate",
+	"Trailer", "Transfer-Encoding", "Upgrade", "Upgrade-Insecure-Requests", "User-Agent", "Vary", "Via",
+	"X-Amz-Cf-Id", "X-Amz-Cf-Pop", "X-Amz-Date", "X-Amzn-Requestid", "X-Amzn-Trace-Id", "X-B3-Sampled", "X-B3-Spanid",
+	"X-B3-Traceid", "X-Cache", "X-Content-Type-Options", "X-Correlation-Id", "X-Envoy-Upstream-Service-Time",
+	"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Port", "X-Forwarded-Proto", "X-Frame-Options",
+	"X-Powered-By", "X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset", "X-Real-Ip", "X-Request-Id",
+	"X-Requested-With", "X-Response-Time", "X-Runtime", "X-Trace-Id", "X-Xss-Protection",
+}
+
+// knownHeaders holds common header names, and the names of authHeaders,
+// apiKeyHeaders and issuedHeaders, as sent in HTTP/1 (canonical case, and
+// as listed) and in HTTP/2 (lower case), with their classes computed once
+// by classifyHeader: one lookup per header instead of the lower-casing and
+// comparisons. It is an open-addressed table (linear probing, at most half
+// full) on a hash of a few of the name's bytes, which costs less than
+// hashing the whole name. It never changes after init.
+var knownHeaders = func() *[knownHeaderSlots]knownHeader {
+	var t [knownHeaderSlots]knownHeader
+	names := append([]string(nil), commonHeaders...)
+	names = append(names, apiKeyHeaders[:]...)
+	names = append(names, sortedKeys(authHeaders)...)
+	names = append(names, sortedKeys(issuedHeaders)...)
+	n := 0
+	for _, name := range names {
+		for _, s := range []string{name, strings.ToLower(name), textproto.CanonicalMIMEHeaderKey(name)} {
+			i := knownHeaderSlot(s)
+			for t[i].name != "" && t[i].name != s {
+				i = (i + 1) % knownHeaderSlots
+			}
+			if t[i].name == "" {
+				if n++; 2*n > knownHeaderSlots {
+					panic("detect: knownHeaders is too small")
+				}
+				t[i] = knownHeader{s, classifyHeader(s)}
+			}
+		}
+	}
+	return &t
+}()
+
+// knownHeaderSlots is the size of knownHeaders (a power of two).
+const knownHeaderSlots = 1024
+
+type knownHeader struct {
+	name  string
+	class hdrClass
+}
+
+// knownHeaderSlot is where a (non-empty) name's search in knownHeaders
+// starts: a hash of its length and three of its bytes.
+func knownHeaderSlot(name string) int {
+	n := len(name)
+	h := uint32(n) | uint32(name[0])<<8 | uint32(name[n/2])<<16 | uint32(name[n-1])<<24
+	return int(h * 0x9E3779B1 >> 22)
+}
+
+// headerClass is classifyHeader, looked up for the known names.
+func headerClass(name string) hdrClass {
+	if name == "" {
+		return classifyHeader(name)
+	}
+	for i := knownHeaderSlot(name); ; i = (i + 1) % knownHeaderSlots {
+		k := &knownHeaders[i]
+		if k.name == name {
+			return k.class
+		}
+		if k.name == "" {
+			return classifyHeader(name)
+		}
+	}
+}
+
 // isAuthHeader reports a request header that carries credentials.
 func isAuthHeader(name string) bool {
 	var buf [64]byte
@@ -214,7 +339,7 @@ func (p *Prepared) scanSecrets(t *reassembly.Transaction) {
 		}
 	}
 	for _, h := range t.ReqHeaders {
-		if len(h.Value) < 16 || isAuthHeader(h.Name) {
+		if len(h.Value) < 16 || headerClass(h.Name)&hcAuth != 0 {
 			continue
 		}
 		if fs = theScanner.scan(bytesOf(h.Value), scanSecrets|scanJWT, fs[:0]); len(fs) > 0 {
@@ -222,7 +347,7 @@ func (p *Prepared) scanSecrets(t *reassembly.Transaction) {
 		}
 	}
 	for _, h := range t.RespHeaders {
-		if len(h.Value) < 16 || isAuthHeader(h.Name) || isIssuedHeader(h.Name) {
+		if len(h.Value) < 16 || headerClass(h.Name)&(hcAuth|hcIssued) != 0 {
 			continue
 		}
 		if fs = theScanner.scan(bytesOf(h.Value), scanSecrets, fs[:0]); len(fs) > 0 {

@@ -1,6 +1,7 @@
 package reassembly
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"time"
 
@@ -75,6 +76,20 @@ type shard struct {
 	// without becoming a page).
 	inOrder    *tcpStream
 	inOrderDir int
+	// closing is the connection closeIdle is ending (nil otherwise);
+	// rst is the segment it hands the assembler for that, ctxIdle the
+	// context it passes (zero capture time), idle its scratch list.
+	closing *tcpStream
+	rst     layers.TCP
+	rstHdr  [20]byte
+	ctxIdle pktContext
+	idle    []*tcpStream
+	// walkPool makes idle passes walk gopacket's pool as passes with
+	// queued data do (FlushWithOptions), for tests that compare both;
+	// idleClosed counts the connections closeIdle ended, idleWalks the
+	// times it had to walk the pool after all.
+	walkPool              bool
+	idleClosed, idleWalks uint64
 }
 
 // pktContext hands a packet's capture time to the gopacket assembler.
@@ -130,8 +145,13 @@ func (sh *shard) emit(tx *Transaction) { sh.col.put(sh.emitConn, tx) }
 // New is called by the gopacket assembler for the first packet of a
 // connection (the one in sh.cur).
 func (sh *shard) New(_, _ gopacket.Flow, _ *layers.TCP, _ greassembly.AssemblerContext) greassembly.Stream {
+	if sh.closing != nil {
+		// closeIdle's segment found no connection (cannot happen: the
+		// connection it ends is live): open none.
+		return nil
+	}
 	k := &sh.cur.Key
-	s := &tcpStream{sh: sh, id: sh.idx, idx: len(sh.streams), last: sh.cur.Timestamp}
+	s := &tcpStream{sh: sh, id: sh.idx, idx: len(sh.streams), last: sh.cur.Timestamp, key: *k, ipv6: sh.cur.IPv6}
 	sh.streams = append(sh.streams, s)
 	if sh.minLast.IsZero() || s.last.Before(sh.minLast) {
 		sh.minLast = s.last
@@ -214,7 +234,13 @@ func (sh *shard) tick(now time.Time) {
 	// the connections themselves in time-sparse captures.
 	if sh.flushDue(tc.Add(-sh.opts.FlowTimeout / 4)) {
 		t := now.Add(-sh.opts.GapTimeout)
-		sh.asm.FlushWithOptions(greassembly.FlushOptions{T: t, TC: tc})
+		if sh.queuedUntil.IsZero() && !sh.walkPool {
+			// No page is queued: the pass would only close idle
+			// connections.
+			sh.closeIdle(t, tc)
+		} else {
+			sh.asm.FlushWithOptions(greassembly.FlushOptions{T: t, TC: tc})
+		}
 		sh.scanLast()
 		if sh.queuedUntil.Before(t) {
 			sh.queuedUntil = time.Time{}
@@ -239,6 +265,69 @@ func (sh *shard) flushDue(tc time.Time) bool {
 	}
 	sh.scanLast()
 	return sh.minLast.Before(tc)
+}
+
+// closeIdle closes the connections last seen before tc, as
+// FlushWithOptions{T: t, TC: tc} does when the assembler holds no
+// page (queuedUntil is zero): each half still open is closed, then the
+// connection completes and leaves the pool. FlushWithOptions walks the
+// pool's map, whose cost (mostly cache misses over its slots, 1024 or
+// more) dwarfed the few connections a pass closes; closeIdle reaches them
+// from sh.streams. For each half it hands the assembler a bare RST at the
+// sequence number the half expects (Accept sets it): gopacket delivers
+// that as an empty end of stream (ReassembledSG ignores it) and closes
+// the half, as the pass does. The order in which a pass closes
+// connections is free (gopacket's is the map's): the collector sorts
+// what they emit by connection.
+func (sh *shard) closeIdle(t, tc time.Time) {
+	idle := sh.idle[:0]
+	for _, s := range sh.streams {
+		if s.last.Before(tc) {
+			idle = append(idle, s)
+		}
+	}
+	for _, s := range idle {
+		sh.closing = s
+		for d := 0; d < 2 && !s.done; d++ {
+			sh.resetHalf(s, d)
+		}
+		sh.closing = nil
+		if !s.done {
+			// The assembler did not end it (cannot happen): let the pass
+			// find it.
+			sh.idleWalks++
+			sh.asm.FlushWithOptions(greassembly.FlushOptions{T: t, TC: tc})
+			break
+		}
+		sh.idleClosed++
+	}
+	clear(idle)
+	sh.idle = idle[:0]
+}
+
+// resetHalf hands the assembler a RST of connection s in direction d (0:
+// the direction of its first packet).
+func (sh *shard) resetHalf(s *tcpStream, d int) {
+	k := s.key
+	if d == 1 {
+		k = k.Reverse()
+	}
+	h := sh.rstHdr[:]
+	clear(h)
+	binary.BigEndian.PutUint16(h[0:], k.SrcPort)
+	binary.BigEndian.PutUint16(h[2:], k.DstPort)
+	h[12] = 5 << 4 // data offset: 20 bytes
+	h[13] = 0x04   // RST
+	if err := sh.rst.DecodeFromBytes(h, gopacket.NilDecodeFeedback); err != nil {
+		return // a fixed, valid header: cannot happen
+	}
+	var net gopacket.Flow
+	if s.ipv6 {
+		net = gopacket.NewFlow(layers.EndpointIPv6, k.Src[:], k.Dst[:])
+	} else {
+		net = gopacket.NewFlow(layers.EndpointIPv4, k.Src[12:], k.Dst[12:])
+	}
+	sh.asm.AssembleWithContext(net, &sh.rst, &sh.ctxIdle)
 }
 
 // scanLast sets minLast exactly.
@@ -287,6 +376,10 @@ type tcpStream struct {
 	// connection).
 	idx  int
 	last time.Time
+	// key is the flow key of the connection's first packet, ipv6 whether
+	// it is IPv6 (for closeIdle).
+	key  capture.FlowKey
+	ipv6 bool
 	c    httpConn
 	seen [2]bool
 	// counted is set once the connection carried a byte: only those
@@ -313,6 +406,19 @@ type tcpStream struct {
 const pageBytes = 1900
 
 func (s *tcpStream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir greassembly.TCPFlowDirection, nextSeq greassembly.Sequence, start *bool, _ greassembly.AssemblerContext) bool {
+	if s.sh.closing != nil {
+		// closeIdle's RST: put it where the half expects its next byte
+		// (gopacket reads the sequence number after Accept), so that it
+		// ends the half; a half never seen starts there.
+		if s != s.sh.closing {
+			return false
+		}
+		if nextSeq >= 0 {
+			tcp.Seq = uint32(nextSeq)
+		}
+		*start = true
+		return true
+	}
 	if ci.Timestamp.After(s.last) {
 		s.last = ci.Timestamp
 	}
@@ -402,6 +508,9 @@ func (s *tcpStream) track(tcp *layers.TCP, ts time.Time, d int, nextSeq greassem
 }
 
 func (s *tcpStream) ReassembledSG(sg greassembly.ScatterGather, ac greassembly.AssemblerContext) {
+	if s.sh.closing != nil {
+		return // closeIdle's RST: no bytes, no pages
+	}
 	s.sh.emitConn = s.id
 	dir, _, _, skip := sg.Info()
 	length, _ := sg.Lengths()
