@@ -66,6 +66,8 @@ type Engine struct {
 	// behave holds the behavioural baselines and detectors (nil when
 	// disabled).
 	behave *behaviour
+	// creds is Prepare's cache of credentials (auth.go).
+	creds *credCache
 }
 
 // hostState is the inventory of one host.
@@ -93,7 +95,7 @@ func NewEngine(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("spec %d is nil", i)
 		}
 	}
-	e := &Engine{opts: opts, hosts: map[string]*hostState{}}
+	e := &Engine{opts: opts, hosts: map[string]*hostState{}, creds: newCredCache()}
 	if !opts.Behaviour.Disable {
 		e.behave = newBehaviour(opts.Behaviour)
 	}
