@@ -43,9 +43,8 @@ func benchStream(b *testing.B, request bool, stream []byte, msgs int, opts Optio
 	segs := segments(stream, 1460)
 	b.SetBytes(int64(len(stream)))
 	b.ReportAllocs()
-	b.ResetTimer()
 	var got int
-	for i := 0; i < b.N; i++ {
+	cpuPerOp(b, func() {
 		o := opts
 		o.OnMessage = func(*Message) { got++ }
 		var p *Parser
@@ -58,7 +57,7 @@ func benchStream(b *testing.B, request bool, stream []byte, msgs int, opts Optio
 			p.Feed(s, t0)
 		}
 		p.Close(t0)
-	}
+	})
 	b.StopTimer()
 	if got != msgs*b.N {
 		b.Fatalf("parsed %d messages, want %d", got, msgs*b.N)

@@ -39,6 +39,9 @@ const (
 	headBufSize = 1024
 	// maxMethod is the longest method token accepted in a request line.
 	maxMethod = 32
+	// maxFastLines is the most header lines wholeHead takes (a parser
+	// keeps their offsets); longer heads go line by line.
+	maxFastLines = 128
 	// maxResyncMethod is the longest method token the resync scanner and
 	// Detect accept (upper-case letters, '_' and '-').
 	maxResyncMethod = 20
@@ -86,6 +89,14 @@ type Parser struct {
 	dec       content.Decoder
 	codings   []content.Coding
 
+	// Set by wholeHead for parseHead: the start line's split (see
+	// splitRequestLine; [0] is the reason's start in a status line), the
+	// offset of its LF and the ends of the header lines after it.
+	splitOK  bool
+	split    [4]int
+	headEOL  int
+	lineEnds []int32
+
 	stats Stats
 }
 
@@ -126,13 +137,14 @@ func (p *Parser) ResetResponse(opts Options) { p.reset(opts, false) }
 
 func (p *Parser) reset(opts Options, request bool) {
 	*p = Parser{
-		opts:    opts.resolved(),
-		request: request,
-		buf:     keepSmall(p.buf),
-		pend:    keepSmall(p.pend),
-		pend2:   keepSmall(p.pend2),
-		codings: p.codings[:0],
-		dec:     p.dec, // Reset before each body; Finish left it empty
+		opts:     opts.resolved(),
+		request:  request,
+		buf:      keepSmall(p.buf),
+		pend:     keepSmall(p.pend),
+		pend2:    keepSmall(p.pend2),
+		codings:  p.codings[:0],
+		dec:      p.dec, // Reset before each body; Finish left it empty
+		lineEnds: p.lineEnds[:0],
 	}
 }
 
@@ -252,6 +264,11 @@ func (p *Parser) step(cur []byte) (n int, pb []byte) {
 
 // stepHead accumulates a message head line by line.
 func (p *Parser) stepHead(cur []byte) (int, []byte) {
+	if len(p.buf) == 0 {
+		if n := p.wholeHead(cur); n > 0 {
+			return n, nil
+		}
+	}
 	i := 0
 	for i < len(cur) {
 		chunk := cur[i:]
@@ -300,13 +317,70 @@ func (p *Parser) stepHead(cur []byte) (int, []byte) {
 		}
 		if lineDone {
 			if isEmptyLine(p.buf[p.lineStart:]) {
-				p.headDone()
+				p.headDone(p.buf)
 				return i, nil
 			}
 			p.lineStart = len(p.buf)
 		}
 	}
 	return i, nil
+}
+
+// wholeHead parses a head lying whole at the start of cur, as the
+// line-by-line path would but without copying it into buf and scanning
+// its lines once, and returns its length; it returns 0, having changed
+// nothing, for anything else (a partial head, a blank line first, an
+// invalid start line, a head over MaxHeaderBytes), which the line-by-line
+// path then takes.
+func (p *Parser) wholeHead(cur []byte) int {
+	b := cur[:min(len(cur), p.opts.MaxHeaderBytes)]
+	eol := bytes.IndexByte(b, '\n')
+	if eol < 0 {
+		return 0
+	}
+	first := b[:eol+1]
+	if isEmptyLine(first) || !p.startPrefixOK(first[:min(len(first), maxMethod+16)]) {
+		return 0
+	}
+	line := trimEOL(first)
+	if p.request {
+		mEnd, tStart, tEnd, vStart, ok := splitRequestLine(line)
+		if !ok {
+			return 0
+		}
+		p.split = [4]int{mEnd, tStart, tEnd, vStart}
+	} else {
+		rStart, ok := splitStatusLine(line)
+		if !ok {
+			return 0
+		}
+		p.split[0] = rStart
+	}
+	p.headEOL = eol
+	ends := p.lineEnds[:0]
+	if ends == nil {
+		ends = make([]int32, 0, 32)
+	}
+	for i := eol + 1; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			p.lineEnds = ends
+			return 0
+		}
+		i += j + 1
+		if isEmptyLine(b[i-j-1 : i]) {
+			p.lineEnds = ends
+			p.start = p.ts
+			p.splitOK = true
+			p.headDone(cur[:i])
+			return i
+		}
+		if len(ends) == maxFastLines {
+			p.lineEnds = ends
+			return 0
+		}
+		ends = append(ends, int32(i))
+	}
 }
 
 // notStartLine handles bytes where a start line should be, at offset i of
@@ -419,9 +493,10 @@ func (p *Parser) resetHead() {
 	}
 }
 
-// headDone parses the complete head in buf and decides the body framing.
-func (p *Parser) headDone() {
-	m := p.parseHead(p.buf)
+// headDone parses the complete head (in buf, or whole in the input) and
+// decides the body framing.
+func (p *Parser) headDone(head []byte) {
+	m := p.parseHead(head)
 	p.resetHead()
 	p.msg = m
 	p.remaining = 0
@@ -1053,11 +1128,39 @@ func (p *Parser) Close(ts time.Time) {
 
 // parseHead turns a head (start line, header lines, optionally the blank
 // line) into the parser's Message (p.m, reused: see Options.OnMessage). All
-// strings share one allocation, the header slice is another.
+// strings share one allocation, the header slice is another. After
+// wholeHead (splitOK), the start line's split and the line ends are known.
 func (p *Parser) parseHead(b []byte) *Message {
 	s := string(b)
 	m := &p.m
 	*m = Message{Request: p.request, Start: p.start}
+	if p.splitOK {
+		p.splitOK = false
+		eol := p.headEOL
+		line := s[:len(trimEOL(b[:eol]))]
+		if p.request {
+			sp := &p.split
+			m.Method, m.Target, m.Version = line[:sp[0]], line[sp[1]:sp[2]], line[sp[3]:]
+		} else {
+			p.statusLine(m, line, p.split[0])
+		}
+		if len(p.lineEnds) > 0 {
+			hs := make([]Header, 0, len(p.lineEnds)+1)
+			prev := eol + 1
+			for _, e := range p.lineEnds {
+				line := s[prev : e-1]
+				prev = int(e)
+				if len(line) > 0 && line[len(line)-1] == '\r' {
+					line = line[:len(line)-1]
+				}
+				hs = p.addField(hs, line)
+			}
+			if len(hs) > 0 {
+				m.Headers = hs
+			}
+		}
+		return m
+	}
 	eol := indexByteStr(s, '\n')
 	line := s
 	rest := ""
@@ -1074,15 +1177,21 @@ func (p *Parser) parseHead(b []byte) *Message {
 	} else {
 		rStart, ok := splitStatusLine(lb)
 		if ok {
-			m.Version = line[:8]
-			m.Status = int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
-			if rStart < len(line) {
-				m.Reason = line[rStart:]
-			}
+			p.statusLine(m, line, rStart)
 		}
 	}
 	m.Headers = p.parseFields(rest, b[len(s)-len(rest):])
 	return m
+}
+
+// statusLine fills m from a valid status line whose reason starts at
+// rStart.
+func (p *Parser) statusLine(m *Message, line string, rStart int) {
+	m.Version = line[:8]
+	m.Status = int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
+	if rStart < len(line) {
+		m.Reason = line[rStart:]
+	}
 }
 
 // parseFields parses header lines from s (b, when not nil, is the same
@@ -1111,34 +1220,40 @@ func (p *Parser) parseFields(s string, b []byte) []Header {
 		if line == "" {
 			break
 		}
-		if line[0] == ' ' || line[0] == '\t' { // obs-fold
-			if len(hs) > 0 {
-				if v := trimOWS(line); v != "" {
-					last := &hs[len(hs)-1]
-					if last.Value == "" {
-						last.Value = v
-					} else {
-						last.Value = last.Value + " " + v
-					}
-				}
-			} else {
-				p.stats.BadHeaderLines++
-			}
-			continue
-		}
-		c := indexByteStr(line, ':')
-		if c <= 0 {
-			p.stats.BadHeaderLines++
-			continue
-		}
-		name := line[:c]
-		for len(name) > 0 && (name[len(name)-1] == ' ' || name[len(name)-1] == '\t') {
-			name = name[:len(name)-1]
-		}
-		hs = append(hs, Header{Name: name, Value: trimOWS(line[c+1:])})
+		hs = p.addField(hs, line)
 	}
 	if len(hs) == 0 {
 		return nil
 	}
 	return hs
+}
+
+// addField adds the header line (without its line ending, not empty) to
+// hs: a field, or the continuation of the last one.
+func (p *Parser) addField(hs []Header, line string) []Header {
+	if line[0] == ' ' || line[0] == '\t' { // obs-fold
+		if len(hs) > 0 {
+			if v := trimOWS(line); v != "" {
+				last := &hs[len(hs)-1]
+				if last.Value == "" {
+					last.Value = v
+				} else {
+					last.Value = last.Value + " " + v
+				}
+			}
+		} else {
+			p.stats.BadHeaderLines++
+		}
+		return hs
+	}
+	c := indexByteStr(line, ':')
+	if c <= 0 {
+		p.stats.BadHeaderLines++
+		return hs
+	}
+	name := line[:c]
+	for len(name) > 0 && (name[len(name)-1] == ' ' || name[len(name)-1] == '\t') {
+		name = name[:len(name)-1]
+	}
+	return append(hs, Header{Name: name, Value: trimOWS(line[c+1:])})
 }
