@@ -130,3 +130,31 @@ func cpuTime() time.Duration {
 func reportCPU(b *testing.B, cpu0 time.Duration) {
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
+
+// BenchmarkShardOf measures the symmetric flow hash the reader computes
+// for every TCP segment, on IPv4 and IPv6 keys.
+func BenchmarkShardOf(b *testing.B) {
+	for _, v6 := range []bool{false, true} {
+		b.Run(fmt.Sprintf("ipv6=%v", v6), func(b *testing.B) {
+			keys := make([]capture.FlowKey, 256)
+			for i := range keys {
+				k := &keys[i]
+				if v6 {
+					k.Src = [16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i)}
+					k.Dst = [16]byte{0x20, 0x01, 0x0d, 0xb8, 14: 1, 15: byte(i * 3)}
+				} else {
+					k.Src = [16]byte{10: 0xff, 11: 0xff, 12: 10, 13: 0, 14: byte(i >> 8), 15: byte(i)}
+					k.Dst = [16]byte{10: 0xff, 11: 0xff, 12: 10, 13: 1, 14: 0, 15: 1}
+				}
+				k.SrcPort, k.DstPort = uint16(40000+i), 443
+			}
+			sum := 0
+			for i := 0; b.Loop(); i++ {
+				sum += shardOf(&keys[i&255])
+			}
+			if sum < 0 {
+				b.Fatal(sum)
+			}
+		})
+	}
+}

@@ -107,3 +107,45 @@ func TestCloseIdleSameAsWalk(t *testing.T) {
 	}
 	t.Logf("closeIdle ended %d connections", closed)
 }
+
+// TestIdleConnAllocs pins zero allocations for connections that open and
+// end idle once the shard is warm: a stream ended by an idle pass is
+// reused by the next connection, and closeIdle allocates nothing.
+func TestIdleConnAllocs(t *testing.T) {
+	const conns = 512
+	var pkts []capture.Decoded
+	for c := 0; c < conns; c++ {
+		syn := steadySeg(t, c, false, "S", "")
+		syn.TCP.Seq = 1000
+		synack := steadySeg(t, c, true, "S", "")
+		synack.TCP.Seq, synack.TCP.Ack = 5000, 1001
+		ack := steadySeg(t, c, false, "", "")
+		ack.TCP.Seq, ack.TCP.Ack = 1001, 5001
+		pkts = append(pkts, syn, synack, ack)
+	}
+	o := Options{FlowTimeout: 10 * time.Second}.withDefaults()
+	s := newTestShard(&o, func(*Transaction) {})
+	ts := time.Unix(1700000000, 0)
+	// 3 packets 100ms apart: about 40 connections live, a pass closing a
+	// few every second or so.
+	round := func() {
+		for k := range pkts {
+			ts = ts.Add(100 * time.Millisecond)
+			pkts[k].Timestamp = ts
+			s.assemble(&pkts[k])
+		}
+	}
+	round()
+	closed := s.idleClosed
+	allocs := mallocsPerRun(5, round)
+	if s.idleClosed-closed < 5*conns {
+		t.Fatalf("idle passes closed %d connections in 5 rounds of %d", s.idleClosed-closed, conns)
+	}
+	if s.live > 100 {
+		t.Fatalf("%d connections live", s.live)
+	}
+	t.Logf("%.2f allocations per round of %d connections", allocs, conns)
+	if allocs > 0 {
+		t.Errorf("%.2f allocations per round of %d connections that end idle, want 0", allocs, conns)
+	}
+}

@@ -257,3 +257,37 @@ func TestMergeBounded(t *testing.T) {
 	}
 	t.Logf("merge held at most %d of %d transactions", p.maxHeld, exchanges)
 }
+
+// TestEndpointHash: endpointHash is FNV-1a over the address's 16 bytes
+// and the port's two, its shortcut for IPv4 addresses included, so that
+// flows keep their shards.
+func TestEndpointHash(t *testing.T) {
+	fnv := func(a *[16]byte, port uint16) uint32 {
+		h := uint32(2166136261)
+		for _, b := range append(a[:], byte(port), byte(port>>8)) {
+			h = (h ^ uint32(b)) * 16777619
+		}
+		return h
+	}
+	var keys [][16]byte
+	for i := 0; i < 2000; i++ {
+		var a [16]byte
+		binary.LittleEndian.PutUint64(a[8:], uint64(i)*0x9e3779b97f4a7c15)
+		binary.LittleEndian.PutUint64(a[:], uint64(i)*0xbf58476d1ce4e5b9)
+		keys = append(keys, a)
+		v4 := [16]byte{10: 0xff, 11: 0xff}
+		copy(v4[12:], a[:4])
+		keys = append(keys, v4)
+		// Near misses of the IPv4 prefix.
+		near := v4
+		near[i%12] ^= byte(1 << (i % 8))
+		keys = append(keys, near)
+	}
+	keys = append(keys, [16]byte{}, [16]byte{10: 0xff, 11: 0xff})
+	for i, a := range keys {
+		port := uint16(i * 7919)
+		if got, want := endpointHash(&a, port), fnv(&a, port); got != want {
+			t.Fatalf("endpointHash(%x, %d) = %#x, want %#x", a, port, got, want)
+		}
+	}
+}

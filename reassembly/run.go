@@ -2,6 +2,7 @@ package reassembly
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -141,12 +142,34 @@ func symmetricHash(k *capture.FlowKey) uint32 {
 	return endpointHash(&k.Src, k.SrcPort) ^ endpointHash(&k.Dst, k.DstPort)
 }
 
+// endpointHash is FNV-1a over the 16 bytes of the address and the port's
+// low and high bytes.
 func endpointHash(a *[16]byte, port uint16) uint32 {
-	h := uint32(2166136261)
-	for _, b := range a {
-		h = (h ^ uint32(b)) * 16777619
+	const prime = 16777619
+	var h uint32
+	if binary.LittleEndian.Uint64(a[:8]) == 0 && binary.LittleEndian.Uint32(a[8:12]) == 0xffff0000 {
+		// An IPv4 address: the state after the 12 bytes of the prefix
+		// is fnvV4Prefix.
+		h = fnvV4Prefix
+		h = (h ^ uint32(a[12])) * prime
+		h = (h ^ uint32(a[13])) * prime
+		h = (h ^ uint32(a[14])) * prime
+		h = (h ^ uint32(a[15])) * prime
+	} else {
+		h = fnvOffset
+		for _, b := range a {
+			h = (h ^ uint32(b)) * prime
+		}
 	}
-	h = (h ^ uint32(port&0xff)) * 16777619
-	h = (h ^ uint32(port>>8)) * 16777619
+	h = (h ^ uint32(port&0xff)) * prime
+	h = (h ^ uint32(port>>8)) * prime
 	return h
 }
+
+// fnvOffset is FNV-1a's initial state; fnvV4Prefix its state after the
+// 12 bytes that begin IPv4 addresses in a FlowKey (10 zeros, 0xff, 0xff),
+// checked by TestEndpointHash.
+const (
+	fnvOffset   = 2166136261
+	fnvV4Prefix = 0xb397038b
+)

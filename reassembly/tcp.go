@@ -36,10 +36,15 @@ type shard struct {
 	live     int
 	// streams are the live connections (tcpStream.idx is the index), for
 	// the idle check that spares most periodic flush passes: see
-	// flushDue. minLast is at most the earliest capture time a live
-	// connection last carried a packet (exact after a scan).
-	streams []*tcpStream
-	minLast time.Time
+	// flushDue. lastSeen[i] is the latest capture time of streams[i]'s
+	// packets (gopacket's lastSeen of the connection), kept here rather
+	// than in the stream so that the checks read one array. minLast is
+	// at most the earliest of them (exact after a scan).
+	streams  []*tcpStream
+	lastSeen []time.Time
+	minLast  time.Time
+	// free holds ended streams for New to reuse (at most maxFreeStreams).
+	free []*tcpStream
 	// queuedUntil is the latest capture time of a segment queued beyond a
 	// hole since the last pass that pushed on every page (zero: none). The
 	// assembler's pages carry their segment's capture time (or an earlier
@@ -151,10 +156,20 @@ func (sh *shard) New(_, _ gopacket.Flow, _ *layers.TCP, _ greassembly.AssemblerC
 		return nil
 	}
 	k := &sh.cur.Key
-	s := &tcpStream{sh: sh, id: sh.idx, idx: len(sh.streams), last: sh.cur.Timestamp, key: *k, ipv6: sh.cur.IPv6}
+	var s *tcpStream
+	if n := len(sh.free); n > 0 {
+		s = sh.free[n-1]
+		sh.free[n-1] = nil
+		sh.free = sh.free[:n-1]
+	} else {
+		s = new(tcpStream)
+	}
+	*s = tcpStream{sh: sh, id: sh.idx, idx: len(sh.streams), key: *k, ipv6: sh.cur.IPv6}
+	ts := sh.cur.Timestamp
 	sh.streams = append(sh.streams, s)
-	if sh.minLast.IsZero() || s.last.Before(sh.minLast) {
-		sh.minLast = s.last
+	sh.lastSeen = append(sh.lastSeen, ts)
+	if sh.minLast.IsZero() || ts.Before(sh.minLast) {
+		sh.minLast = ts
 	}
 	s.c.init(&sh.env,
 		netip.AddrPortFrom(k.SrcAddr(), k.SrcPort),
@@ -281,9 +296,9 @@ func (sh *shard) flushDue(tc time.Time) bool {
 // what they emit by connection.
 func (sh *shard) closeIdle(t, tc time.Time) {
 	idle := sh.idle[:0]
-	for _, s := range sh.streams {
-		if s.last.Before(tc) {
-			idle = append(idle, s)
+	for i, t := range sh.lastSeen {
+		if t.Before(tc) {
+			idle = append(idle, sh.streams[i])
 		}
 	}
 	for _, s := range idle {
@@ -333,9 +348,9 @@ func (sh *shard) resetHalf(s *tcpStream, d int) {
 // scanLast sets minLast exactly.
 func (sh *shard) scanLast() {
 	sh.minLast = time.Time{}
-	for _, s := range sh.streams {
-		if sh.minLast.IsZero() || s.last.Before(sh.minLast) {
-			sh.minLast = s.last
+	for _, t := range sh.lastSeen {
+		if sh.minLast.IsZero() || t.Before(sh.minLast) {
+			sh.minLast = t
 		}
 	}
 }
@@ -371,11 +386,9 @@ type tcpStream struct {
 	// the connection for the canonical order of a pass's transactions
 	// (see collector).
 	id uint64
-	// idx is the stream's index in sh.streams while it is live; last is
-	// the latest capture time of its packets (gopacket's lastSeen of the
-	// connection).
-	idx  int
-	last time.Time
+	// idx is the stream's index in sh.streams and sh.lastSeen while it is
+	// live.
+	idx int
 	// key is the flow key of the connection's first packet, ipv6 whether
 	// it is IPv6 (for closeIdle).
 	key  capture.FlowKey
@@ -419,8 +432,11 @@ func (s *tcpStream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir greasse
 		*start = true
 		return true
 	}
-	if ci.Timestamp.After(s.last) {
-		s.last = ci.Timestamp
+	if s.done {
+		return false // gone from the pool: cannot happen
+	}
+	if last := &s.sh.lastSeen[s.idx]; ci.Timestamp.After(*last) {
+		*last = ci.Timestamp
 	}
 	if s.c.state == stOther || s.c.state == stDone {
 		// Skip the bytes, but let FIN and RST through to end it early.
@@ -560,17 +576,27 @@ func (s *tcpStream) ReassemblyComplete(greassembly.AssemblerContext) bool {
 		// latest capture time.
 		ts := s.sh.now
 		s.c.close(ts)
-		s.sh.live--
-		st := s.sh.streams
+		sh := s.sh
+		sh.live--
+		st, lt := sh.streams, sh.lastSeen
 		last := len(st) - 1
 		st[s.idx], st[last].idx = st[last], s.idx
+		lt[s.idx] = lt[last]
 		st[last] = nil
-		s.sh.streams = st[:last]
-		s.sh.queued -= s.queued[0] + s.queued[1]
+		sh.streams, sh.lastSeen = st[:last], lt[:last]
+		sh.queued -= s.queued[0] + s.queued[1]
 		s.queued = [2]int{}
+		// gopacket drops the stream when this returns (it is removed
+		// from the pool): New may hand it out again.
+		if len(sh.free) < maxFreeStreams {
+			sh.free = append(sh.free, s)
+		}
 	}
 	return true
 }
+
+// maxFreeStreams bounds the ended streams a shard keeps for reuse.
+const maxFreeStreams = 256
 
 // dirIndex maps gopacket's direction (false for the direction of the first
 // packet seen) onto 0 and 1.
