@@ -34,7 +34,7 @@ const (
 // env is what the connections of one shard share: options, the sink and
 // the counters. It is owned by one goroutine.
 type env struct {
-	http  http1.Options // OnMessage and RequestMethod are set per parser
+	http  http1.Options // Handler is set per parser
 	sink  func(*Transaction)
 	stats *Stats
 	// parsers and queues hold the HTTP/1 parsers and pending-request
@@ -169,10 +169,9 @@ func (c *httpConn) setClient(d int) {
 	// Bodies are decoded when a consumer reads them (Transaction.
 	// ReqBodySample), and binary ones never.
 	opts.DeferDecode, opts.SkipBinary = true, true
-	opts.OnMessage = c.onRequest
+	// c is the parsers' Handler: no closure per connection.
+	opts.Handler, opts.OnMessage, opts.RequestMethod = c, nil, nil
 	c.req = c.env.parser(opts, true)
-	opts.OnMessage = c.onResponse
-	opts.RequestMethod = c.pendingMethod
 	c.resp = c.env.parser(opts, false)
 	if c.pending == nil {
 		c.pending = c.env.queue()
@@ -469,6 +468,18 @@ func (c *httpConn) dropLost(start time.Time) {
 		c.emit(t)
 	}
 }
+
+// HTTPMessage takes a message from either parser (http1.Handler).
+func (c *httpConn) HTTPMessage(m *http1.Message) {
+	if m.Request {
+		c.onRequest(m)
+	} else {
+		c.onResponse(m)
+	}
+}
+
+// RequestMethod answers the response parser (http1.Handler).
+func (c *httpConn) RequestMethod() string { return c.pendingMethod() }
 
 // pendingMethod answers the response parser's RequestMethod: the method of
 // the request the response being parsed answers. The response began about

@@ -69,9 +69,9 @@ func BenchmarkShortConnsGzipNoRead(b *testing.B) { benchShortConns(b, true, fals
 
 // TestShortConnAllocs pins the allocations of a short connection through
 // the HTTP layer (one exchange, then close): the six the Transaction owns
-// (itself, two heads' strings and header slices, the body sample) and
-// the parsers' three callbacks; the parsers, their buffers and the
-// pending queue come from the env's free lists. A gzip body never read
+// (itself, two heads' strings and header slices, the body sample); the
+// parsers, their buffers and the pending queue come from the env's free
+// lists, and the connection is its parsers' Handler (no callbacks). A gzip body never read
 // costs its encoded copy and its Encoded instead of the decoded sample,
 // and no decoding.
 func TestShortConnAllocs(t *testing.T) {
@@ -83,8 +83,8 @@ func TestShortConnAllocs(t *testing.T) {
 		gz     bool
 		budget float64
 	}{
-		{"identity", false, 9},
-		{"gzip not read", true, 10},
+		{"identity", false, 6},
+		{"gzip not read", true, 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, resp := []byte(steadyReq), []byte(shortConnResp(tc.gz))

@@ -90,11 +90,24 @@ type Options struct {
 	// not decoded (Stats.UndecodedBodies counts them). Identity bodies are
 	// sampled whatever their type.
 	SkipBinary bool
+	// Handler, when not nil, takes the place of OnMessage and
+	// RequestMethod, which are then not called: one value serving
+	// several parsers spares a closure per parser.
+	Handler Handler
 	// OnMessage receives every complete (or abandoned, with MsgIncomplete)
 	// message, interim 1xx responses included. The *Message is reused by
 	// the parser after the call returns; its fields' contents are the
 	// callee's (see Message).
 	OnMessage func(*Message)
+}
+
+// Handler receives a parser's messages (as Options.OnMessage does) and
+// answers its questions about the request a response answers (as
+// Options.RequestMethod does). A parser calls it from Feed, Gap and Close,
+// on the caller's goroutine.
+type Handler interface {
+	HTTPMessage(m *Message)
+	RequestMethod() string
 }
 
 // Verdict is what the first bytes of a stream say about its protocol.

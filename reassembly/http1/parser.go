@@ -549,7 +549,9 @@ func (p *Parser) headDone(head []byte) {
 			return
 		}
 		method := ""
-		if p.opts.RequestMethod != nil {
+		if h := p.opts.Handler; h != nil {
+			method = h.RequestMethod()
+		} else if p.opts.RequestMethod != nil {
 			method = p.opts.RequestMethod()
 		}
 		if method == "CONNECT" && m.Status < 300 {
@@ -716,7 +718,9 @@ func (p *Parser) finish(flags MsgFlags) {
 		p.stats.Upgrades++
 		p.st = stStopped
 	}
-	if p.opts.OnMessage != nil {
+	if h := p.opts.Handler; h != nil {
+		h.HTTPMessage(m)
+	} else if p.opts.OnMessage != nil {
 		p.opts.OnMessage(m)
 	}
 }
