@@ -15,7 +15,8 @@
 #    /proc/PID/task/*/schedstat) per request — the mechanism behind p99.
 #    The variant "none" runs no sensor: its ratios are the method's own
 #    noise (A/A).
-# 2. Stats rounds (STATS rounds, default 1), bpf_stats on, default sensor:
+# 2. Stats rounds (STATS rounds, default 1), bpf_stats on, the sensor as
+#    STATS_SPEC says (default -sched=idle, as shadowtap run --ebpf runs it):
 #    fixed rate and saturated (plain wrk) with and without; BPF ns per run
 #    and per request per program, saturated req/s ratio.
 # 3. `overhead -micro` in alternating rounds: the CPU time the sensor adds to
@@ -28,7 +29,7 @@
 # -pids=SRV: the server only, not wrk) or
 # NAME=VALUE for its environment (GOMAXPROCS=1), or +stats (bpf_stats on
 # while it runs); the spec "off" runs none.
-#   VARIANTS="none=off default= idle=-sched=idle discard=-discard gmp1=GOMAXPROCS=1"
+#   VARIANTS="none=off normal= idle=-sched=idle discard=-discard gmp1=GOMAXPROCS=1"
 # AUTOGROUP_NICE=-10 runs the whole benchmark (server, wrk, sensor) in its
 # own scheduler autogroup at that nice, so that a shared machine's other
 # sessions disturb it less (they still compete); the comparison inside is
@@ -48,14 +49,19 @@ ROUNDS=${ROUNDS:-5}
 STATS=${STATS:-1}
 PORT=${PORT:-18080}
 MICRO=${MICRO:-400000} # syscall pairs per -micro run (0: skip the micro benchmark)
-VARIANTS=${VARIANTS:-"default="}
+VARIANTS=${VARIANTS:-"none=off normal= idle=-sched=idle"}
+STATS_SPEC=${STATS_SPEC:--sched=idle}
 MPORT=$((PORT + 1))
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "overhead: wrk not installed (apt-get install wrk)" >&2; exit 1; }
 command -v bpftool >/dev/null || { echo "overhead: bpftool not installed (apt-get install bpftool)" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "overhead: needs root" >&2; exit 1; }
 bin=$(mktemp -d)
-go build -o "$bin/overhead" ./bpf/internal/overhead
+if [ -n "${OVERHEAD_BIN:-}" ]; then # a build of bpf/internal/overhead made elsewhere
+	cp "$OVERHEAD_BIN" "$bin/overhead"
+else
+	go build -o "$bin/overhead" ./bpf/internal/overhead
+fi
 "$bin/overhead" -serve "127.0.0.1:$PORT" &
 srv=$!
 sensor=
@@ -235,7 +241,7 @@ if [ "$STATS" -gt 0 ]; then
 	for r in $(seq "$STATS"); do
 		read -r f_rps f_p99 _ _ < <(fixed)
 		read -r s_rps s_p99 _ _ < <(saturated)
-		start_sensor ""
+		start_sensor "$STATS_SPEC"
 		bpfstats >"$bin/bpf0"
 		read -r fo_rps fo_p99 _ _ < <(fixed)
 		bpfstats >"$bin/bpf1"

@@ -68,8 +68,12 @@ type Options struct {
 	// RingBytes is the ring buffer's size, a power of two; 0 means 16 MiB.
 	RingBytes int
 	// WakeupBytes: the programs wake the reader once this many bytes
-	// wait in the ring; 0 means min(64 KiB, RingBytes/8). Below it the
-	// reader finds the records when it polls (PollInterval).
+	// wait in the ring; 0 means RingBytes/4. Below it the reader finds the
+	// records when it polls (PollInterval): a wakeup is made inside the
+	// traced process's syscall, and at 10k req/s a 64 KiB threshold woke
+	// the reader ~150 times a second, which cost the server and wrk 10 µs
+	// of run-queue wait per request (bpf/README.md); a quarter of the ring
+	// still leaves three quarters for a burst while the reader wakes.
 	WakeupBytes int
 	// PollInterval is how often the reader looks at the ring when the
 	// programs did not wake it; 0 means 20 ms.
@@ -99,7 +103,7 @@ func (o Options) withDefaults() Options {
 		o.RingBytes = 16 << 20
 	}
 	if o.WakeupBytes <= 0 {
-		o.WakeupBytes = min(64<<10, o.RingBytes/8)
+		o.WakeupBytes = o.RingBytes / 4
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 20 * time.Millisecond
