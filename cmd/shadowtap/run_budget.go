@@ -197,7 +197,7 @@ func applyCPUPriority(c *daemonConfig, log zerolog.Logger) {
 		if err := setSched(p); err != nil {
 			log.Warn().Err(err).Msg("CPU scheduling policy unchanged")
 		} else if p != "normal" {
-			log.Info().Str("sched", p).Msg("CPU scheduling policy set (sched: normal to keep the default)")
+			log.Info().Str("sched", p).Msg("CPU scheduling policy set (--sched normal or sched: normal turns it off)")
 		}
 	}
 	if c.Nice != nil {
