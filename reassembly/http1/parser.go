@@ -444,6 +444,10 @@ func (p *Parser) prefixOKWith(chunk []byte) bool {
 // "HTTP/1.d DDD".
 func statusPrefixOK(b []byte) bool {
 	const lit = "HTTP/1."
+	if len(b) >= 13 {
+		return string(b[:7]) == lit && isDigit(b[7]) && b[8] == ' ' && isDigit(b[9]) && isDigit(b[10]) && isDigit(b[11]) &&
+			(b[12] == ' ' || b[12] == '\r' || b[12] == '\n')
+	}
 	for i := 0; i < len(b) && i < 13; i++ {
 		c := b[i]
 		switch {

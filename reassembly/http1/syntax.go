@@ -1,7 +1,6 @@
 package http1
 
 import (
-	"bytes"
 	"strings"
 )
 
@@ -28,6 +27,8 @@ func isMethodByte(c byte) bool { return c >= 'A' && c <= 'Z' || c == '_' || c ==
 
 // isTargetByte: a request-target byte (no space, no control character).
 func isTargetByte(c byte) bool { return c > 0x20 && c != 0x7f }
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func hexVal(c byte) int {
 	switch {
@@ -82,12 +83,15 @@ func splitRequestLine(line []byte) (mEnd, tStart, tEnd, vStart int, ok bool) {
 	for tStart < n && line[tStart] == ' ' {
 		tStart++
 	}
-	vStart = bytes.LastIndex(line[tStart:], httpSlash1)
-	if vStart < 0 {
-		return 0, 0, 0, 0, false
-	}
-	vStart += tStart
-	if v := line[vStart:]; len(v) > 8 || len(v) == 8 && (v[7] < '0' || v[7] > '9') {
+	// The version is the last "HTTP/1." after the method, followed by at
+	// most one byte (a digit): it starts 7 or 8 bytes before the end, or
+	// the line is not a request line.
+	switch {
+	case n-7 >= tStart && string(line[n-7:]) == "HTTP/1.":
+		vStart = n - 7
+	case n-8 >= tStart && string(line[n-8:n-1]) == "HTTP/1." && line[n-1] >= '0' && line[n-1] <= '9':
+		vStart = n - 8
+	default:
 		return 0, 0, 0, 0, false
 	}
 	tEnd = vStart
