@@ -397,12 +397,15 @@ func (sc *scanner) scan(b []byte, mode scanMode, out []finding) []finding {
 			y := binary.LittleEndian.Uint64(b[i+8:])
 			v0, v1, v2, v3 := x&0xffff, x>>16&0xffff, x>>32&0xffff, x>>48
 			w0, w1, w2, w3 := y&0xffff, y>>16&0xffff, y>>32&0xffff, y>>48
-			hit = pairs[v0>>6]>>(v0&63)&1 | (pairs[v1>>6]>>(v1&63)&1)<<2 | (pairs[v2>>6]>>(v2&63)&1)<<4 | (pairs[v3>>6]>>(v3&63)&1)<<6 |
-				(pairs[w0>>6]>>(w0&63)&1)<<8 | (pairs[w1>>6]>>(w1&63)&1)<<10 | (pairs[w2>>6]>>(w2&63)&1)<<12 | (pairs[w3>>6]>>(w3&63)&1)<<14
-			if hit == 0 {
+			// Whether any pair is in the set first (the common answer
+			// is no), then which.
+			if (pairs[v0>>6]>>(v0&63)|pairs[v1>>6]>>(v1&63)|pairs[v2>>6]>>(v2&63)|pairs[v3>>6]>>(v3&63)|
+				pairs[w0>>6]>>(w0&63)|pairs[w1>>6]>>(w1&63)|pairs[w2>>6]>>(w2&63)|pairs[w3>>6]>>(w3&63))&1 == 0 {
 				i += 16
 				continue
 			}
+			hit = pairs[v0>>6]>>(v0&63)&1 | (pairs[v1>>6]>>(v1&63)&1)<<2 | (pairs[v2>>6]>>(v2&63)&1)<<4 | (pairs[v3>>6]>>(v3&63)&1)<<6 |
+				(pairs[w0>>6]>>(w0&63)&1)<<8 | (pairs[w1>>6]>>(w1&63)&1)<<10 | (pairs[w2>>6]>>(w2&63)&1)<<12 | (pairs[w3>>6]>>(w3&63)&1)<<14
 		default:
 			for k := 0; i+k+1 < n && k < 16; k += 2 {
 				v := uint(b[i+k]) | uint(b[i+k+1])<<8
