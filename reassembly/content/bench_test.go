@@ -47,9 +47,8 @@ func BenchmarkDecodeBrotli4K(b *testing.B)       { benchDecode(b, []Coding{Brotl
 
 // benchEncoded decodes a gzip body of size bytes (JSON, compressed at
 // level, e.g. gzip.HuffmanOnly as the bench capture's simulator does) the
-// way transactions do, through Defer and Encoded.Decode, once per op;
-// streamOnly leaves out the fast path.
-func benchEncoded(b *testing.B, size, level int, streamOnly bool) {
+// way transactions do, through Defer and Encoded.Decode, once per op.
+func benchEncoded(b *testing.B, size, level int) {
 	doc := jsonDoc(size)
 	var buf bytes.Buffer
 	w, _ := gzip.NewWriterLevel(&buf, level)
@@ -58,7 +57,7 @@ func benchEncoded(b *testing.B, size, level int, streamOnly bool) {
 	in := buf.Bytes()
 	pool := new(Pool)
 	var d Decoder
-	d.Reset([]Coding{Gzip}, Options{Pool: pool, Defer: true, streamOnly: streamOnly})
+	d.Reset([]Coding{Gzip}, Options{Pool: pool, Defer: true})
 	d.Write(in)
 	e := d.Defer(true)
 	b.SetBytes(int64(len(doc)))
@@ -71,15 +70,8 @@ func benchEncoded(b *testing.B, size, level int, streamOnly bool) {
 	})
 }
 
-func BenchmarkEncodedGzipHuff1K(b *testing.B)       { benchEncoded(b, 1000, gzip.HuffmanOnly, false) }
-func BenchmarkEncodedGzipHuff1KStream(b *testing.B) { benchEncoded(b, 1000, gzip.HuffmanOnly, true) }
-func BenchmarkEncodedGzipHuff8K(b *testing.B)       { benchEncoded(b, 8000, gzip.HuffmanOnly, false) }
-func BenchmarkEncodedGzipHuff8KStream(b *testing.B) { benchEncoded(b, 8000, gzip.HuffmanOnly, true) }
-func BenchmarkEncodedGzip1K(b *testing.B)           { benchEncoded(b, 1000, gzip.DefaultCompression, false) }
-func BenchmarkEncodedGzip1KStream(b *testing.B)     { benchEncoded(b, 1000, gzip.DefaultCompression, true) }
-func BenchmarkEncodedGzip8K(b *testing.B)           { benchEncoded(b, 8000, gzip.DefaultCompression, false) }
-func BenchmarkEncodedGzip8KStream(b *testing.B)     { benchEncoded(b, 8000, gzip.DefaultCompression, true) }
-func BenchmarkEncodedGzip64K(b *testing.B)          { benchEncoded(b, 60000, gzip.DefaultCompression, false) }
-func BenchmarkEncodedGzip64KStream(b *testing.B) {
-	benchEncoded(b, 60000, gzip.DefaultCompression, true)
-}
+func BenchmarkEncodedGzipHuff1K(b *testing.B) { benchEncoded(b, 1000, gzip.HuffmanOnly) }
+func BenchmarkEncodedGzipHuff8K(b *testing.B) { benchEncoded(b, 8000, gzip.HuffmanOnly) }
+func BenchmarkEncodedGzip1K(b *testing.B)     { benchEncoded(b, 1000, gzip.DefaultCompression) }
+func BenchmarkEncodedGzip8K(b *testing.B)     { benchEncoded(b, 8000, gzip.DefaultCompression) }
+func BenchmarkEncodedGzip64K(b *testing.B)    { benchEncoded(b, 60000, gzip.DefaultCompression) }

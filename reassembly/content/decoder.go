@@ -31,10 +31,6 @@ type Options struct {
 	// MaxInput without decoding it: the body is decoded by Finish, or
 	// later, off the caller's path, by the Encoded that Defer returns.
 	Defer bool
-
-	// streamOnly makes the Decoder leave out its gzip fast path (tests
-	// compare the two).
-	streamOnly bool
 }
 
 func (o Options) resolved() Options {
@@ -64,9 +60,6 @@ func (o Options) resolved() Options {
 // decoded are working buffers, lent by Options.Pool for one body when it is
 // set; the sample Finish returns is then a copy of the right size (an
 // identity body announced by Grow is written into its sample directly).
-// A body with one gzip layer is decoded in memory by a fast path
-// (inflate.go) that leaves any stream it does not decode cleanly to the
-// streaming decompressors, so the results are theirs.
 //
 // The zero Decoder is ready for Reset. A Decoder is not safe for concurrent
 // use.
@@ -99,7 +92,6 @@ type Decoder struct {
 
 	src  bytes.Reader
 	lays [MaxLayers]layer
-	inf  *inflater // gzip fast path, from Pool for one body
 }
 
 type layer struct {
@@ -297,8 +289,6 @@ func (d *Decoder) Finish(complete bool) (sample []byte, truncated bool, err erro
 	for i := range d.lays {
 		d.opts.Pool.put(&d.lays[i])
 	}
-	d.opts.Pool.putInflater(d.inf)
-	d.inf = nil
 	d.lays = [MaxLayers]layer{} // decompressor state is large: do not keep it
 	return sample, truncated, err
 }
@@ -321,24 +311,6 @@ func (d *Decoder) attempt(final bool) {
 		d.out, d.outScratch = d.borrow(&d.outBox), true
 	}
 	d.out = d.out[:0]
-	if d.nlayer == 1 && d.codings[0] == Gzip && !d.opts.streamOnly && d.opts.MaxDecompress >= d.opts.MaxOutput {
-		// With one layer, the output is read up to MaxOutput+1 bytes,
-		// within MaxDecompress: ErrLimit cannot happen.
-		if d.inf == nil {
-			d.inf = d.opts.Pool.getInflater()
-		}
-		switch out, r := d.inf.gunzip(d.in, d.out, d.opts.MaxOutput+1); r {
-		case infEnded:
-			d.out = out
-			d.ended, d.done = true, true
-			return
-		case infFull:
-			d.out = out[:d.opts.MaxOutput]
-			d.truncated, d.done = true, true
-			return
-		}
-		// Anything else: the streaming decoder finds out what.
-	}
 	d.src.Reset(d.in)
 	var r io.Reader = &d.src
 	var err error

@@ -9,8 +9,7 @@ import (
 	"github.com/klauspost/compress/zlib"
 )
 
-// Pool recycles gzip, zlib and flate decompressors (about 40 KiB each),
-// and the in-memory gzip decoder of the Decoder's fast path (about 9 KiB),
+// Pool recycles gzip, zlib and flate decompressors (about 40 KiB each)
 // between bodies, so that a stream of small compressed responses does not
 // allocate one per body. One Pool is meant to be shared by the parsers of a
 // worker; it is safe for concurrent use, and the garbage collector empties
@@ -23,7 +22,6 @@ import (
 // Pool allocates them per body.
 type Pool struct {
 	gz, fl, zl sync.Pool
-	inf        sync.Pool // *inflater
 	bufs       sync.Pool // *[]byte, len 0
 	decs       sync.Pool // *Decoder, for Encoded.Decode
 }
@@ -72,23 +70,6 @@ func (p *Pool) putBuf(b *[]byte) {
 	}
 	*b = (*b)[:0]
 	p.bufs.Put(b)
-}
-
-// getInflater returns an inflater (a new one from a nil Pool).
-func (p *Pool) getInflater() *inflater {
-	if p != nil {
-		if z, ok := p.inf.Get().(*inflater); ok {
-			return z
-		}
-	}
-	return new(inflater)
-}
-
-// putInflater takes back an inflater (nil is ignored).
-func (p *Pool) putInflater(z *inflater) {
-	if p != nil && z != nil {
-		p.inf.Put(z)
-	}
 }
 
 func (p *Pool) getGzip() *gzip.Reader {
