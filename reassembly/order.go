@@ -57,7 +57,10 @@ func event(i uint64, kind uint64) uint64 { return i<<1 | kind }
 // segments assembled so far. It is kept by the reader (one for all
 // shards), so the periodic passes fall after the same packets whatever
 // the sharding.
-type clock struct{ now, lastFlush time.Time }
+//
+// nextFlush is lastFlush + flushEvery (the time of the last pass, or of
+// the first segment): a pass is due once now reaches it.
+type clock struct{ now, lastFlush, nextFlush time.Time }
 
 // advance moves the clock to ts and reports whether a periodic pass is
 // due (one each flushEvery of capture time).
@@ -66,10 +69,10 @@ func (c *clock) advance(ts time.Time) bool {
 		c.now = ts
 	}
 	if c.lastFlush.IsZero() {
-		c.lastFlush = ts
+		c.lastFlush, c.nextFlush = ts, ts.Add(flushEvery)
 	}
-	if c.now.Sub(c.lastFlush) >= flushEvery {
-		c.lastFlush = c.now
+	if !c.now.Before(c.nextFlush) {
+		c.lastFlush, c.nextFlush = c.now, c.now.Add(flushEvery)
 		return true
 	}
 	return false
@@ -174,8 +177,12 @@ func (g *group) assemble(s int, d *capture.Decoded, idx uint64) {
 func (g *group) tick(idx uint64, now time.Time) {
 	g.col.ev = event(idx, evTick)
 	g.col.beginPass()
-	for _, sh := range g.owned {
-		sh.tick(now)
+	var c cutoffs
+	for i, sh := range g.owned {
+		if i == 0 {
+			c = passCutoffs(sh.opts, now)
+		}
+		sh.tick(&c)
 	}
 	g.col.endPass()
 }

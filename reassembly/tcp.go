@@ -233,22 +233,39 @@ func (sh *shard) assemble(d *capture.Decoded) {
 	}
 }
 
-// tick is the periodic pass at capture time now (the run's clock, see
+// cutoffs are the capture times a periodic pass at now compares with,
+// computed once for all the shards of a group (they share Options).
+type cutoffs struct {
+	now time.Time
+	// gap is now - GapTimeout: data queued before it is pushed on.
+	gap time.Time
+	// idle is now - FlowTimeout: connections last seen before it close.
+	idle time.Time
+	// due is idle - FlowTimeout/4: a pass runs once a connection was
+	// last seen before it (or data is queued).
+	due time.Time
+}
+
+func passCutoffs(o *Options, now time.Time) cutoffs {
+	idle := now.Add(-o.FlowTimeout)
+	return cutoffs{now: now, gap: now.Add(-o.GapTimeout), idle: idle, due: idle.Add(-o.FlowTimeout / 4)}
+}
+
+// tick is the periodic pass at capture time c.now (the run's clock, see
 // clock): it pushes on data stalled behind a hole for GapTimeout and
 // closes connections idle for FlowTimeout. The caller brackets it with
 // col.beginPass and col.endPass.
-func (sh *shard) tick(now time.Time) {
-	if now.After(sh.now) {
-		sh.now = now
+func (sh *shard) tick(c *cutoffs) {
+	if c.now.After(sh.now) {
+		sh.now = c.now
 	}
-	tc := now.Add(-sh.opts.FlowTimeout)
 	// Idle connections are closed in batches: a pass is due once the
 	// idlest has been idle a quarter of FlowTimeout longer than needed,
 	// and closes every connection idle FlowTimeout. A pass walks the
 	// shard's whole pool, so a pass per idle connection cost more than
 	// the connections themselves in time-sparse captures.
-	if sh.flushDue(tc.Add(-sh.opts.FlowTimeout / 4)) {
-		t := now.Add(-sh.opts.GapTimeout)
+	if sh.flushDue(c.due) {
+		t, tc := c.gap, c.idle
 		if sh.queuedUntil.IsZero() && !sh.walkPool {
 			// No page is queued: the pass would only close idle
 			// connections.
