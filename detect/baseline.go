@@ -481,7 +481,21 @@ func (b *behaviour) observe(t *reassembly.Transaction, v *txView, host, method, 
 		b.start = ts
 	}
 	o := obs{t: t, v: v, ts: ts, sec: ts.Unix(), numID: -1}
-	o.ep = b.endpoint(endpointKey{host, method, path}, ts)
+	k := endpointKey{host, method, path}
+	if st := v.stats; st != nil {
+		// The inventory's stats remember the baseline found last: it is
+		// the one the map holds under k while it is not gone (a baseline
+		// leaves the map only as gone) and has k.
+		if ep := st.beh; ep != nil && !ep.gone && ep.key == k {
+			o.ep = ep
+		}
+	}
+	if o.ep == nil {
+		o.ep = b.endpoint(k, ts)
+		if v.stats != nil {
+			v.stats.beh = o.ep
+		}
+	}
 	o.p = b.principal(v, ts)
 	o.size = v.size
 	o.key, o.numID = objectKeyOf(t.Target, path, o.ep.objParams)

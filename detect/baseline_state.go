@@ -169,6 +169,9 @@ func (b *behaviour) unmarshalState(data []byte) error {
 	if err := d.end(); err != nil {
 		return fmt.Errorf("decoding behaviour state: %w", err)
 	}
+	for _, ep := range b.endpoints {
+		ep.gone = true // replaced: caches holding it must look again
+	}
 	*b = *nb
 	return nil
 }

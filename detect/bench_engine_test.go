@@ -205,3 +205,36 @@ func shift(txs []*reassembly.Transaction, d time.Duration) {
 		x.ResponseTime = x.ResponseTime.Add(d)
 	}
 }
+
+// TestPrepareDerives: what Prepare derives for ObservePrepared (segment
+// classes, hashes, network, User-Agent family, size, query kinds) is what
+// deriving from the finished view gives: Prepare derives last, after
+// everything derive reads.
+func TestPrepareDerives(t *testing.T) {
+	e := mustEngine(t, Options{})
+	var p Prepared
+	for _, x := range shopTraffic(300) {
+		e.Prepare(x, &p)
+		if !p.valid || p.dot {
+			continue
+		}
+		if !p.view.derived {
+			t.Fatalf("%s: not derived", x.Target)
+		}
+		for i, s := range p.segs {
+			if c, sfx := classify(s); p.classes[i] != (segInfo{c, sfx}) {
+				t.Errorf("%s: segment %q classed %v, classify says %v %q", x.Target, s, p.classes[i], c, sfx)
+			}
+		}
+		again := p.view
+		again.qinfo = nil
+		again.derive(x)
+		if again.clientH != p.view.clientH || again.fpH != p.view.fpH || again.netH != p.view.netH ||
+			again.ua != p.view.ua || again.size != p.view.size || fmt.Sprint(again.qinfo) != fmt.Sprint(p.view.qinfo) {
+			t.Errorf("%s: derived %+v, again %+v", x.Target, p.view, again)
+		}
+		if p.view.cred.fingerprint != "" && p.view.principalHash() != (&principalKey{fp: p.view.cred.fingerprint}).hash() {
+			t.Errorf("%s: principal hash differs", x.Target)
+		}
+	}
+}

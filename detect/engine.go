@@ -124,6 +124,9 @@ type txView struct {
 	// derived is false in a view built by hand (tests), which the readers
 	// derive first.
 	derived bool
+	// stats are the inventory's stats the transaction was recorded in
+	// (inventory), whose behaviour baseline the behaviour finds there.
+	stats   *epStats
 	clientH uint64 // hashAddr(client)
 	fpH     uint64 // hashString(cred.fingerprint); 0 without one
 	netH    uint32 // netOf(client)
@@ -221,6 +224,7 @@ func (e *Engine) inventory(t *reassembly.Transaction, p *Prepared) string {
 			hs.documented[op] = st
 		}
 		st.record(v)
+		v.stats = st
 		undoc := false
 		for _, q := range query {
 			if !contains(op.Query, q.name) && !credentialParams[paramKey(q.name)] {
@@ -247,6 +251,7 @@ func (e *Engine) inventory(t *reassembly.Transaction, p *Prepared) string {
 		}
 		if st != nil {
 			st.record(v)
+			v.stats = st
 			st.noteLastSeg(segs[len(segs)-1])
 			return op.Path
 		}
@@ -279,6 +284,7 @@ func (e *Engine) inventory(t *reassembly.Transaction, p *Prepared) string {
 		n.ep[method] = st
 	}
 	st.record(v)
+	v.stats = st
 	return hs.trie.templateOf(n)
 }
 

@@ -87,8 +87,12 @@ type epStats struct {
 	firstClient netip.Addr
 	credNames   map[string]struct{} // "in:name" of credentials seen
 	respTypes   map[string]struct{} // response media types
-	// lastRespType is the media type recorded last (not state: a cache).
+	// lastRespType and lastCred are the media type and credential name
+	// recorded last; beh is the behaviour's baseline of the endpoint found
+	// last (behaviour.observe). Not state: caches.
 	lastRespType string
+	lastCred     credName
+	beh          *endpointState
 	lastClient   netip.Addr // of the request recorded last
 
 	// Undocumented query parameters of a documented operation.
@@ -185,7 +189,12 @@ func (s *epStats) record(t *txView) {
 	s.auth |= t.auth
 	s.sensitive |= t.sensitive
 	for _, c := range t.credNames {
-		c.addTo(&s.credNames)
+		// As with the response type: a name presented again is in the
+		// set or the set is full.
+		if c != s.lastCred {
+			c.addTo(&s.credNames)
+			s.lastCred = c
+		}
 	}
 	// A type presented again is in the set or the set is full (sets only
 	// grow): either way nothing to do.

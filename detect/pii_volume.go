@@ -49,6 +49,7 @@ const (
 
 // piiPrincipal is what is kept per principal.
 type piiPrincipal struct {
+	key      string    // the principal
 	window   time.Time // start of the current window
 	sketch   *hyperloglog.Sketch
 	inserted uint64 // values inserted in the current window (with repeats)
@@ -79,7 +80,13 @@ type piiVolume struct {
 	// their distinct count.
 	hours    [64]uint64
 	episodes map[string]*piiVolumeEpisode
+	// cache holds principals by their fingerprint's hash (observe): every
+	// entry is in principals.
+	cache [piiCacheSlots]*piiPrincipal
 }
+
+// piiCacheSlots is the size of the principals' lookup cache.
+const piiCacheSlots = 1024
 
 // valueHash is the fingerprint of a personal value, normalised so that
 // spellings of one value agree (case of e-mails, separators of numbers).
@@ -148,7 +155,14 @@ func (d *piiVolume) observe(v *txView, t *reassembly.Transaction, vals []persona
 	if d.start.IsZero() || v.ts.Before(d.start) {
 		d.start = v.ts
 	}
-	p := d.principals[principal]
+	if !v.derived {
+		v.derive(t)
+	}
+	slot := &d.cache[v.fpH%piiCacheSlots]
+	p := *slot
+	if p == nil || p.key != principal {
+		p = d.principals[principal]
+	}
 	if p == nil {
 		if len(d.principals) >= maxPIIPrincipals {
 			d.evict(v.ts)
@@ -160,9 +174,10 @@ func (d *piiVolume) observe(v *txView, t *reassembly.Transaction, vals []persona
 		if d.principals == nil {
 			d.principals = map[string]*piiPrincipal{}
 		}
-		p = &piiPrincipal{window: v.ts.Truncate(piiWindow)}
+		p = &piiPrincipal{key: principal, window: v.ts.Truncate(piiWindow)}
 		d.principals[principal] = p
 	}
+	*slot = p
 	if !v.ts.Before(p.window.Add(piiWindow)) {
 		d.closeWindow(p)
 		p.window = v.ts.Truncate(piiWindow)
@@ -216,6 +231,9 @@ func (d *piiVolume) evict(now time.Time) {
 	for k, p := range d.principals {
 		if now.Sub(p.last) > 2*piiWindow {
 			d.closeWindow(p)
+			if slot := &d.cache[hashString(k)%piiCacheSlots]; *slot == p {
+				*slot = nil
+			}
 			delete(d.principals, k)
 		}
 	}
@@ -325,7 +343,7 @@ func (d *piiVolume) unmarshalState(b []byte) error {
 	}
 	for i := 0; i < n && r.err == nil; i++ {
 		k := r.str()
-		p := &piiPrincipal{window: r.time(), last: r.time(), inserted: r.u(), checked: r.u(), peak: r.u()}
+		p := &piiPrincipal{key: k, window: r.time(), last: r.time(), inserted: r.u(), checked: r.u(), peak: r.u()}
 		if sk := r.raw(); len(sk) > 0 && r.err == nil {
 			p.sketch, _ = hyperloglog.NewSketch(piiHLLPrecision, true)
 			if err := p.sketch.UnmarshalBinary(sk); err != nil {

@@ -294,3 +294,62 @@ func TestSchemaState(t *testing.T) {
 		t.Error("the export shows no inferred schema")
 	}
 }
+
+// validJSONCases are texts on either side of json.Valid's line.
+var validJSONCases = []string{
+	``, ` `, `{}`, `[]`, ` {"a" : [1, 2.5e-3, -0, true, false, null, "x"] } `, `{"a":1,}`, `[1,]`, `[,1]`, `{,}`,
+	`{"a"}`, `{"a":}`, `{1:2}`, `{"a":1 "b":2}`, `[1 2]`, `01`, `-`, `-01`, `1.`, `.5`, `1e`, `1e+`, `1E-7`, `+1`,
+	`tru`, `truex`, `nul`, `"abc`, `"a\"b"`, `"\u00e9\uD83D\ude00"`, `"\u00g0"`, `"\x"`, "\"a\tb\"", "\"\x7f\xff\xfe\"",
+	`"\/\b\f\n\r\t\\"`, `{}{}`, `[]]`, `[[]`, `{"a":{"b":[{"c":[]}]}}`, `123`, `"x" `, "\t\r\n[]\n", `[}`, `{]`,
+	strings.Repeat("[", maxJSONDepth) + strings.Repeat("]", maxJSONDepth),
+	strings.Repeat("[", maxJSONDepth+1) + strings.Repeat("]", maxJSONDepth+1),
+	strings.Repeat(`{"a":`, maxJSONDepth) + "1" + strings.Repeat("}", maxJSONDepth),
+	strings.Repeat(`{"a":`, maxJSONDepth+1) + "1" + strings.Repeat("}", maxJSONDepth+1),
+}
+
+// TestValidJSON: validJSON agrees with json.Valid.
+func TestValidJSON(t *testing.T) {
+	for _, s := range validJSONCases {
+		if got, want := validJSON([]byte(s)), json.Valid([]byte(s)); got != want {
+			t.Errorf("validJSON(%.40q) = %v, json.Valid says %v", s, got, want)
+		}
+	}
+}
+
+// FuzzValidJSON: validJSON agrees with json.Valid on any input.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range validJSONCases {
+		if len(s) < 1000 {
+			f.Add([]byte(s))
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", b, got, want)
+		}
+	})
+}
+
+// BenchmarkValidJSON compares validJSON with json.Valid on a response
+// body of the simulator's shape.
+func BenchmarkValidJSON(b *testing.B) {
+	var body []byte
+	for _, x := range shopTraffic(200) {
+		if len(x.RespBody) > len(body) {
+			body = x.RespBody
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		valid func([]byte) bool
+	}{{"validJSON", validJSON}, {"json.Valid", json.Valid}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if !c.valid(body) {
+					b.Fatal("invalid")
+				}
+			}
+		})
+	}
+}

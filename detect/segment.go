@@ -27,8 +27,14 @@ func classify(seg string) (segClass, string) {
 	if seg == "" {
 		return classLiteral, ""
 	}
-	for _, ext := range knownExts {
-		if len(seg) > len(ext) && hasSuffixFold(seg, ext) {
+	// Every known extension is a dot and three or four characters: a
+	// segment without a dot there has none of them.
+	n := len(seg)
+	if n > 4 && seg[n-4] == '.' || n > 5 && seg[n-5] == '.' {
+		for _, ext := range knownExts {
+			if len(seg) <= len(ext) || !hasSuffixFold(seg, ext) {
+				continue
+			}
 			stem := seg[:len(seg)-len(ext)]
 			if c := classifyWhole(stem); c != classLiteral {
 				return c, seg[len(stem):]
@@ -48,6 +54,7 @@ func hasSuffixFold(s, suffix string) bool {
 func classifyWhole(s string) segClass {
 	n := len(s)
 	var digits, lower, upper, hexLetters, other, dashes, unders int
+	braces := false
 	for i := 0; i < n; i++ {
 		c := s[i]
 		switch {
@@ -69,10 +76,13 @@ func classifyWhole(s string) segClass {
 			unders++
 		default:
 			other++
+			braces = braces || c == '{' || c == '}'
 		}
 	}
+	// The rules looking for a character class the counts say is absent
+	// ('@' and '%' are other, '_' an underscore, '-' a dash) are skipped.
 	switch {
-	case strings.ContainsAny(s, "{}"):
+	case braces:
 		// Braces are not legal in a path (RFC 3986) and would read as a
 		// template parameter if kept: such a segment is a value.
 		return classToken
@@ -80,9 +90,9 @@ func classifyWhole(s string) segClass {
 		return classInt
 	case isVersion(s):
 		return classLiteral
-	case strings.IndexByte(s, '@') > 0 && strings.IndexByte(s[strings.IndexByte(s, '@'):], '.') > 0:
+	case other > 0 && strings.IndexByte(s, '@') > 0 && strings.IndexByte(s[strings.IndexByte(s, '@'):], '.') > 0:
 		return classEmail
-	case strings.Contains(s, "%40"):
+	case other > 0 && strings.Contains(s, "%40"):
 		return classEmail
 	case n == 36 && dashes == 4 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' && digits+hexLetters == 32:
 		return classUUID
@@ -90,13 +100,13 @@ func classifyWhole(s string) segClass {
 		return classDate
 	case n >= 8 && digits > 0 && digits+hexLetters == n:
 		return classHex // hashes, ObjectIds
-	case isPrefixedID(s):
+	case unders > 0 && isPrefixedID(s):
 		return classPrefixedID
 	case n >= 16 && other == 0 && digits > 0 && (lower > 0 || upper > 0):
 		return classToken // base62/base64url ids, long random tokens
 	case n >= 20 && other <= 2 && lower > 0 && upper > 0 && digits > 0:
 		return classToken
-	case isSlugNumber(s):
+	case dashes > 0 && isSlugNumber(s):
 		return classMixed // coffee-83, my-post-2024
 	case other == 0 && digitRun(s) >= 4 && lower+upper > 0 && lower+upper <= 12:
 		return classMixed // SKU-00042, INV-2024-0001, order12345
