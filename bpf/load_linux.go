@@ -481,6 +481,20 @@ type ringReader struct {
 	r    *ringbuf.Reader
 	rec  ringbuf.Record
 	poll time.Duration
+	// mu orders used against Close: AvailableBytes reads the mapped ring,
+	// which Close unmaps.
+	mu     sync.RWMutex
+	closed bool
+}
+
+// used is the share of the ring holding records not consumed yet.
+func (r *ringReader) used() float64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		return 0
+	}
+	return min(float64(r.r.AvailableBytes())/float64(r.r.BufferSize()), 1)
 }
 
 func (r *ringReader) Read() ([]byte, error) {
@@ -500,4 +514,9 @@ func (r *ringReader) Read() ([]byte, error) {
 	}
 }
 
-func (r *ringReader) Close() error { return r.r.Close() }
+func (r *ringReader) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	return r.r.Close()
+}

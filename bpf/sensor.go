@@ -249,6 +249,17 @@ func (s *Sensor) Stats() Stats {
 	return st
 }
 
+// RingUsed returns the share of the ring buffer, 0 to 1, holding records
+// the reader has not consumed yet. The programs wake the reader at
+// WakeupBytes/RingBytes; at 1 they lose data (Stats.LostBytes). 0 for a
+// replayed sensor and after Close.
+func (s *Sensor) RingUsed() float64 {
+	if r, ok := s.reader.(interface{ used() float64 }); ok {
+		return r.used()
+	}
+	return 0
+}
+
 // Close detaches the programs and unblocks Run.
 func (s *Sensor) Close() error {
 	s.closeOnce.Do(func() {

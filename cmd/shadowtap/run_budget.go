@@ -228,3 +228,105 @@ func setNice(n int) error {
 	}
 	return nil
 }
+
+// Escalation out of SCHED_IDLE while the eBPF sensor's ring backs up. The
+// programs wake the reader at a quarter of the ring; above half, the
+// reader has been woken and still fell another quarter behind, with half
+// the ring (8 MiB by default, ~0.5 s of a saturated loopback server) left
+// before data is lost. The daemon runs SCHED_NORMAL until the ring has
+// stayed below an eighth (under the wakeup point: the reader keeps up
+// again) for a second, so that a load that comes in bursts does not flip
+// the policy at every burst.
+const (
+	escalateAbove = 0.5
+	relaxBelow    = 0.125
+	relaxAfter    = time.Second
+	// escalateTick is how often the ring is looked at: 10 wakeups a
+	// second of one thread (a 16 MiB ring fills in ~1 s at saturation).
+	escalateTick = 100 * time.Millisecond
+)
+
+// schedEscalation is the hysteresis: escalated while the ring backs up.
+type schedEscalation struct {
+	escalated bool
+	lowSince  time.Time // zero: not below relaxBelow since the last check
+}
+
+// step takes the ring's used share at now and returns whether the daemon
+// should run SCHED_NORMAL.
+func (e *schedEscalation) step(now time.Time, used float64) bool {
+	switch {
+	case used > escalateAbove:
+		e.escalated, e.lowSince = true, time.Time{}
+	case !e.escalated:
+	case used >= relaxBelow:
+		e.lowSince = time.Time{}
+	case e.lowSince.IsZero():
+		e.lowSince = now
+	case now.Sub(e.lowSince) >= relaxAfter:
+		e.escalated, e.lowSince = false, time.Time{}
+	}
+	return e.escalated
+}
+
+// schedWatch moves the daemon's threads out of SCHED_IDLE while the
+// sensor's ring backs up (schedEscalation), and back.
+type schedWatch struct {
+	used    func() float64 // the ring's used share (bpf.Sensor.RingUsed)
+	policy  func() string  // the configured policy (schedFor)
+	reloads func() uint64  // grows when applyCPUPriority ran again
+	count   *atomic.Uint64 // escalations
+	log     zerolog.Logger
+}
+
+// run watches until done is closed, on a thread of its own kept
+// SCHED_NORMAL: at SCHED_IDLE under saturation it would not run either.
+// Only under the idle policy; a reload resets it (applyCPUPriority set
+// every thread to the configured policy).
+func (w schedWatch) run(done <-chan struct{}) {
+	self, err := pinNormal()
+	if err != nil {
+		w.log.Warn().Err(err).Msg("ebpf: no escalation out of SCHED_IDLE")
+		return
+	}
+	var e schedEscalation
+	reloads, logged := w.reloads(), false
+	for {
+		sleepThread(escalateTick)
+		select {
+		case <-done:
+			return
+		default:
+		}
+		if r := w.reloads(); r != reloads {
+			reloads, e = r, schedEscalation{}
+			if _, err := pinNormal(); err != nil {
+				w.log.Warn().Err(err).Msg("ebpf: no escalation out of SCHED_IDLE")
+				return
+			}
+		}
+		if w.policy() != "idle" {
+			continue
+		}
+		was, used := e.escalated, w.used()
+		now := e.step(time.Now(), used)
+		if now == was {
+			continue
+		}
+		policy, msg := "idle", "ebpf ring drained: daemon back to SCHED_IDLE"
+		if now {
+			policy, msg = "normal", "ebpf ring backing up: daemon SCHED_NORMAL until it drains"
+			w.count.Add(1)
+		}
+		if err := setSchedExcept(policy, self); err != nil {
+			w.log.Warn().Err(err).Msg("ebpf: CPU scheduling policy unchanged")
+			e.escalated = was // try again at the next look
+			continue
+		}
+		ev := w.log.Debug()
+		if !logged {
+			ev, logged = w.log.Info(), true
+		}
+		ev.Str("sched", policy).Float64("ring_used", used).Msg(msg)
+	}
+}

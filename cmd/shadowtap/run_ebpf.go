@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,8 +30,12 @@ type ebpfFilter struct {
 
 // ebpfSource adapts the eBPF sensor to a meteredSource: the daemon runs it
 // through meteredSource.run (it yields transactions, not packets); Next is
-// never called.
-type ebpfSource struct{ s *bpf.Sensor }
+// never called. escalations counts the daemon's moves out of SCHED_IDLE
+// while the sensor's ring backed up (schedWatch).
+type ebpfSource struct {
+	s           *bpf.Sensor
+	escalations atomic.Uint64
+}
 
 func (e *ebpfSource) Next(*capture.Packet) error {
 	return errors.New("the eBPF sensor yields transactions, not packets")
@@ -46,13 +51,14 @@ func openEBPFSources(cfg *daemonConfig, budget *memBudget) ([]*meteredSource, er
 	s, err := bpf.Open(bpf.Options{PIDs: f.PIDs, Comms: f.Comms, CgroupIDs: f.Cgroups, Ports: f.Ports,
 		HTTP: reassembly.Options{HTTP: httpOptions(cfg.MaxBody)}})
 	if err == nil {
-		m := &meteredSource{name: "ebpf", src: &ebpfSource{s}, budget: budget}
+		e := &ebpfSource{s: s}
+		m := &meteredSource{name: "ebpf", src: e, budget: budget}
 		m.kernel = func() capture.LiveStats {
 			st := s.Stats()
 			return capture.LiveStats{Packets: st.Records, Bytes: st.DataBytes,
 				KernelPackets: st.Events + st.LostEvents, KernelDrops: st.LostEvents}
 		}
-		m.run = func(ctx context.Context, d *daemon) error { return runEBPF(ctx, d, m, s) }
+		m.run = func(ctx context.Context, d *daemon) error { return runEBPF(ctx, d, m, e) }
 		return []*meteredSource{m}, nil
 	}
 	if !errors.Is(err, bpf.ErrUnsupported) {
@@ -111,11 +117,15 @@ func (d *daemon) captureEBPF(ctx context.Context, s *meteredSource, cfg *daemonC
 
 // runEBPF feeds the sensor's transactions to the engine until ctx ends or
 // the source is closed.
-func runEBPF(ctx context.Context, d *daemon, m *meteredSource, s *bpf.Sensor) error {
+func runEBPF(ctx context.Context, d *daemon, m *meteredSource, e *ebpfSource) error {
+	s := e.s
 	mode, why := s.Mode()
 	d.log.Info().Str("source", m.name).Str("mode", mode.String()).Str("reason", why).Msg("ebpf sensor running")
 	done := make(chan struct{})
 	defer close(done)
+	go schedWatch{used: s.RingUsed, count: &e.escalations, log: d.log,
+		policy:  func() string { c := d.config(); return schedFor(&c) },
+		reloads: d.counters.reloads.Load}.run(done)
 	go func() {
 		// Publish the record counters for the API's summary.
 		t := time.NewTicker(time.Second)
@@ -160,6 +170,7 @@ func runEBPF(ctx context.Context, d *daemon, m *meteredSource, s *bpf.Sensor) er
 type ebpfCollector struct {
 	d                                 *daemon
 	bytes, records, gaps, conns, libs *prometheus.Desc
+	escalations                       *prometheus.Desc
 }
 
 func newEBPFCollector(d *daemon) *ebpfCollector {
@@ -167,18 +178,19 @@ func newEBPFCollector(d *daemon) *ebpfCollector {
 		return prometheus.NewDesc("shadowtap_ebpf_"+name, help, labels, nil)
 	}
 	return &ebpfCollector{
-		d:       d,
-		bytes:   m("bytes_total", "Bytes moved by traced sockets and SSL calls, by fate: copied (handed to the ring), lost (ring full), truncated (beyond the per-call cap), unreadable (user memory not readable), skipped (sendfile/splice: no user buffer), tls_unmapped (TLS plaintext of a connection the sensor never saw).", "fate"),
-		records: m("records_lost_total", "Ring-buffer records the full ring refused, by kind: data, control (close and exec).", "kind"),
-		gaps:    m("gap_bytes_total", "Bytes declared missing to the HTTP parsers (lost + truncated + unreadable + skipped)."),
-		conns:   m("connections_total", "Connections followed, by kind: all, encrypted (TLS with no plaintext from OpenSSL: not visible), evicted.", "kind"),
-		libs:    m("libssl_attached", "libssl files (inodes) with uprobes attached."),
+		d:           d,
+		bytes:       m("bytes_total", "Bytes moved by traced sockets and SSL calls, by fate: copied (handed to the ring), lost (ring full), truncated (beyond the per-call cap), unreadable (user memory not readable), skipped (sendfile/splice: no user buffer), tls_unmapped (TLS plaintext of a connection the sensor never saw).", "fate"),
+		records:     m("records_lost_total", "Ring-buffer records the full ring refused, by kind: data, control (close and exec).", "kind"),
+		gaps:        m("gap_bytes_total", "Bytes declared missing to the HTTP parsers (lost + truncated + unreadable + skipped)."),
+		conns:       m("connections_total", "Connections followed, by kind: all, encrypted (TLS with no plaintext from OpenSSL: not visible), evicted.", "kind"),
+		libs:        m("libssl_attached", "libssl files (inodes) with uprobes attached."),
+		escalations: m("sched_escalations_total", "Times the daemon left SCHED_IDLE for SCHED_NORMAL while the sensor's ring was over half full (sched: idle only; back to idle once it stayed below an eighth for a second)."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *ebpfCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.bytes, c.records, c.gaps, c.conns, c.libs} {
+	for _, d := range []*prometheus.Desc{c.bytes, c.records, c.gaps, c.conns, c.libs, c.escalations} {
 		ch <- d
 	}
 }
@@ -207,5 +219,6 @@ func (c *ebpfCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.conns, st.EncryptedConnections, "encrypted")
 		counter(c.conns, st.EvictedConnections, "evicted")
 		ch <- prometheus.MustNewConstMetric(c.libs, prometheus.GaugeValue, float64(st.Libraries))
+		counter(c.escalations, e.escalations.Load())
 	}
 }
