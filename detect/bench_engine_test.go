@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shadowtap/shadowtap/internal/cputime"
 	"github.com/shadowtap/shadowtap/reassembly"
 )
 
@@ -181,20 +182,20 @@ func BenchmarkEngineObserve(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		var cpu time.Duration
-		c0 := threadCPU()
+		c0 := cputime.Thread()
 		for i := 0; i < b.N; i++ {
 			if i > 0 && i%n == 0 {
-				cpu += threadCPU() - c0
+				cpu += cputime.Thread() - c0
 				b.StopTimer()
 				shift(traffic, span)
 				prepare()
 				b.StartTimer()
-				c0 = threadCPU()
+				c0 = cputime.Thread()
 			}
 			e.ObservePrepared(traffic[i%n], &ps[i%n])
 		}
-		cpu += threadCPU() - c0
-		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+		cpu += cputime.Thread() - c0
+		cputime.Report(b, cpu)
 	})
 }
 

@@ -6,11 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/shadowtap/shadowtap/capture"
+	"github.com/shadowtap/shadowtap/internal/cputime"
 )
 
 // BenchmarkRun measures the whole path (read, decode, reassemble, parse)
@@ -43,7 +43,7 @@ func benchRun(b *testing.B, path string, workers int) {
 	b.SetBytes(fi.Size())
 	b.ReportAllocs()
 	var txs atomic.Int64
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		src, err := capture.OpenFiles(path)
 		if err != nil {
@@ -58,7 +58,7 @@ func benchRun(b *testing.B, path string, workers int) {
 			b.ReportMetric(float64(st.Packets), "packets/op")
 		}
 	}
-	reportCPU(b, cpu0)
+	cputime.Report(b, cputime.Process()-cpu0)
 	b.ReportMetric(float64(txs.Load())/float64(b.N), "tx/op")
 	if sec := b.Elapsed().Seconds(); sec > 0 {
 		b.ReportMetric(float64(txs.Load())/sec, "tx/s")
@@ -98,7 +98,7 @@ func benchIdlePasses(b *testing.B, walk bool) {
 	ts := time.Unix(1700000000, 0)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		c := i % conns
 		for k := 3 * c; k < 3*c+3; k++ {
@@ -108,27 +108,11 @@ func benchIdlePasses(b *testing.B, walk bool) {
 		}
 	}
 	b.StopTimer()
-	reportCPU(b, cpu0)
+	cputime.Report(b, cputime.Process()-cpu0)
 	if b.N > 1000 && s.live > 200 {
 		b.Fatalf("%d connections live: idle ones were not closed", s.live)
 	}
 	b.ReportMetric(float64(s.live), "live")
-}
-
-// cpuTime returns the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU reports the CPU time of the process since cpu0 per op
-// (cpu-ns/op): on a machine shared with other work it varies much less
-// than ns/op, which counts the time the benchmark waited for a core.
-func reportCPU(b *testing.B, cpu0 time.Duration) {
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkShardOf measures the symmetric flow hash the reader computes

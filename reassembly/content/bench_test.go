@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"testing"
+
+	"github.com/shadowtap/shadowtap/internal/cputime"
 )
 
 // benchDecode writes a body encoded with codings in 1460-byte pieces into a
@@ -62,7 +64,7 @@ func benchEncoded(b *testing.B, size, level int) {
 	e := d.Defer(true)
 	b.SetBytes(int64(len(doc)))
 	b.ReportAllocs()
-	cpuPerOp(b, func() {
+	cputime.PerOp(b, func() {
 		s, _, err := e.Decode()
 		if err != nil || len(s) != len(doc) {
 			b.Fatalf("sample %d bytes, err %v; want %d", len(s), err, len(doc))

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shadowtap/shadowtap/internal/cputime"
 	"github.com/shadowtap/shadowtap/reassembly/content"
 )
 
@@ -44,7 +45,7 @@ func benchStream(b *testing.B, request bool, stream []byte, msgs int, opts Optio
 	b.SetBytes(int64(len(stream)))
 	b.ReportAllocs()
 	var got int
-	cpuPerOp(b, func() {
+	cputime.PerOp(b, func() {
 		o := opts
 		o.OnMessage = func(*Message) { got++ }
 		var p *Parser
