@@ -35,8 +35,9 @@ type analyzeConfig struct {
 	// db is the store's directory; "" or "none" keeps state in memory
 	// only (demo, eval and spec leave it empty).
 	db string
-	// dbSaveEvery is the capture time between periodic saves.
-	dbSaveEvery time.Duration
+	// dbSaveEvery is the capture time between periodic saves, dbSaveWall
+	// the least wall-clock time between two.
+	dbSaveEvery, dbSaveWall time.Duration
 	// alertRetention is the TTL of stored alerts.
 	alertRetention time.Duration
 	// sampleEvery keeps one transaction in that many in the store, for
@@ -60,6 +61,7 @@ func runAnalyze(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.memProfile, "memprofile", "", "write a pprof heap profile to `FILE` at the end")
 	fs.StringVar(&cfg.db, "db", defaultDBDir(false), "badger store `DIR` to read prior state from and persist into (\"none\" = memory only)")
 	fs.DurationVar(&cfg.dbSaveEvery, "db-save-every", 6*time.Hour, "save state to the store every `DURATION` of capture time (and at the end)")
+	fs.DurationVar(&cfg.dbSaveWall, "db-save-wall", 10*time.Second, "but at most once per `DURATION` of wall-clock time (0 = no limit)")
 	fs.DurationVar(&cfg.alertRetention, "alert-retention", detect.DefaultAlertRetention, "keep stored alerts `DURATION` after they last changed")
 	fs.Uint64Var(&cfg.sampleEvery, "db-sample", 1000, "keep one transaction in `N` in the store (endpoint template, no URI; 0 = none)")
 	fs.DurationVar(&cfg.sampleRetention, "sample-retention", detect.DefaultSampleRetention, "keep stored transaction samples `DURATION`")
@@ -165,7 +167,7 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 		if err := engine.Load(store); err != nil {
 			return nil, rep, fmt.Errorf("loading state from %s: %w", cfg.db, err)
 		}
-		persist = newPersister(engine, store, cfg.dbSaveEvery, detect.SaveOptions{AlertRetention: cfg.alertRetention}, log)
+		persist = newPersister(engine, store, cfg.dbSaveEvery, cfg.dbSaveWall, detect.SaveOptions{AlertRetention: cfg.alertRetention}, log)
 		persist.sampleEvery, persist.sampleTTL = cfg.sampleEvery, cfg.sampleRetention
 	}
 	src, err := capture.OpenFiles(cfg.files...)

@@ -214,7 +214,11 @@ func createOut(path string, stdout io.Writer) (io.Writer, func() error, error) {
 }
 
 // persister saves the engine's state during analysis, every saveEvery of
-// capture time, and at the end. The engine encodes a snapshot on its own
+// capture time but at most once per minWall of wall-clock time, and at the
+// end. (A periodic save is there so that an interrupted run loses little
+// work, which is counted in wall time: an offline run going through a
+// week of capture in seconds would otherwise spend its time encoding the
+// state 28 times over. The final state is the same either way.) The engine encodes a snapshot on its own
 // goroutine (between two transactions); a writer goroutine applies it to
 // the store, so the store's I/O is off the engine's and the packets' path.
 // One write is in flight at a time: while it is, the next save waits for
@@ -225,6 +229,10 @@ type persister struct {
 	log    zerolog.Logger
 	every  time.Duration
 	opts   detect.SaveOptions
+	// minWall is the least wall-clock time between two periodic saves (0:
+	// no limit); lastWall is when the last one (or the run) started.
+	minWall  time.Duration
+	lastWall time.Time
 
 	// sampleEvery keeps one transaction in that many (0: none) as a
 	// sample, stored with sampleTTL along with the next save; at most
@@ -244,8 +252,9 @@ type persister struct {
 	saves    uint64
 }
 
-func newPersister(e *detect.Engine, s detect.Store, every time.Duration, o detect.SaveOptions, log zerolog.Logger) *persister {
-	return &persister{engine: e, store: s, every: every, opts: o, log: log, busy: make(chan struct{}, 1)}
+func newPersister(e *detect.Engine, s detect.Store, every, minWall time.Duration, o detect.SaveOptions, log zerolog.Logger) *persister {
+	return &persister{engine: e, store: s, every: every, minWall: minWall, lastWall: time.Now(),
+		opts: o, log: log, busy: make(chan struct{}, 1)}
 }
 
 // observed is called on the engine's goroutine after each transaction.
@@ -263,7 +272,14 @@ func (p *persister) observed(t *reassembly.Transaction, endpoint string) {
 	if p.last.IsZero() {
 		p.last = ts
 	}
+	if len(p.samples) >= maxPendingSamples/2 {
+		p.writeSamples() // do not let samples wait (and drop) for a save
+	}
 	if p.every <= 0 || ts.Sub(p.last) < p.every {
+		return
+	}
+	if p.minWall > 0 && time.Since(p.lastWall) < p.minWall {
+		p.last = ts // too soon: the next chance is saveEvery of capture on
 		return
 	}
 	select {
@@ -271,7 +287,7 @@ func (p *persister) observed(t *reassembly.Transaction, endpoint string) {
 	default:
 		return // a write is in flight
 	}
-	p.last = ts
+	p.last, p.lastWall = ts, time.Now()
 	sn, err := p.engine.Snapshot(p.store, p.opts)
 	if err != nil {
 		<-p.busy
@@ -297,6 +313,25 @@ func (p *persister) observed(t *reassembly.Transaction, endpoint string) {
 		p.saves++
 		p.mu.Unlock()
 		p.log.Debug().Uint64("generation", sn.Generation()).Dur("took", time.Since(start)).Msg("state saved")
+	}()
+}
+
+// writeSamples hands the pending samples to a write of their own, unless
+// a write is in flight (they then wait for the next chance).
+func (p *persister) writeSamples() {
+	select {
+	case p.busy <- struct{}{}:
+	default:
+		return
+	}
+	samples := p.takeSamples()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer func() { <-p.busy }()
+		if err := p.store.Apply(samples); err != nil {
+			p.fail(err)
+		}
 	}()
 }
 

@@ -262,7 +262,7 @@ func TestCrashSafety(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := filepath.Join(dir, "db")
-	cmd := cli("analyze", "--db", db, "--db-save-every", "20m", "--log-level", "debug", "--report", filepath.Join(dir, "r.json"), filepath.Join(dir, "sim", "traffic.pcap"))
+	cmd := cli("analyze", "--db", db, "--db-save-every", "20m", "--db-save-wall", "0", "--log-level", "debug", "--report", filepath.Join(dir, "r.json"), filepath.Join(dir, "sim", "traffic.pcap"))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -427,7 +427,7 @@ func TestNothingSecretWritten(t *testing.T) {
 	db := filepath.Join(dir, "db")
 	rep, txs, logf := filepath.Join(dir, "report.json"), filepath.Join(dir, "tx.jsonl"), filepath.Join(dir, "stderr.log")
 	var errb bytes.Buffer
-	code := run([]string{"analyze", "--db", db, "--db-save-every", "1s", "--db-sample", "1", "--log-level", "debug", "--report", rep, "--transactions", txs, pcap}, &bytes.Buffer{}, &errb)
+	code := run([]string{"analyze", "--db", db, "--db-save-every", "1s", "--db-save-wall", "0", "--db-sample", "1", "--log-level", "debug", "--report", rep, "--transactions", txs, pcap}, &bytes.Buffer{}, &errb)
 	if code != 0 {
 		t.Fatalf("analyze: exit %d: %s", code, errb.String())
 	}
@@ -515,7 +515,7 @@ func TestAnalyzeDBSameReport(t *testing.T) {
 	var reports [2]string
 	for i, db := range []string{"none", filepath.Join(dir, "db")} {
 		out := filepath.Join(dir, fmt.Sprintf("r%d.json", i))
-		if code, _, stderr := runCmd(t, "analyze", "--db", db, "--db-save-every", "10m", "--spec", spec, "--report", out, pcap); code != 0 {
+		if code, _, stderr := runCmd(t, "analyze", "--db", db, "--db-save-every", "10m", "--db-save-wall", "0", "--spec", spec, "--report", out, pcap); code != 0 {
 			t.Fatalf("--db %s: exit %d: %s", db, code, stderr)
 		}
 		b, _ := os.ReadFile(out)
@@ -523,5 +523,41 @@ func TestAnalyzeDBSameReport(t *testing.T) {
 	}
 	if reports[0] != reports[1] {
 		t.Fatalf("the report with a store differs from the one without")
+	}
+}
+
+// TestSaveWallFloor checks --db-save-wall: with a floor longer than the
+// run no periodic save happens (only the final one), without it a save
+// happens every --db-save-every of capture time; the report is the same.
+func TestSaveWallFloor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates a capture")
+	}
+	dir := t.TempDir()
+	if _, err := synth.Simulate(filepath.Join(dir, "sim"), synth.SimOptions{Days: 2, Seed: 9, Users: 40}); err != nil {
+		t.Fatal(err)
+	}
+	pcap := filepath.Join(dir, "sim", "traffic.pcap")
+	saves := func(wall string) (int, string) {
+		db, out := filepath.Join(dir, "db"+wall), filepath.Join(dir, "r"+wall+".json")
+		code, _, stderr := runCmd(t, "analyze", "--db", db, "--db-save-every", "1h", "--db-save-wall", wall, "--log-level", "debug", "--report", out, pcap)
+		if code != 0 {
+			t.Fatalf("--db-save-wall %s: exit %d: %s", wall, code, stderr)
+		}
+		b, _ := os.ReadFile(out)
+		return len(savedLine.FindAllString(stderr, -1)), generatedAt.ReplaceAllString(string(b), "")
+	}
+	nFloor, rFloor := saves("1h")
+	nFree, rFree := saves("0")
+	if nFloor != 1 {
+		t.Errorf("with a 1h wall-clock floor: %d saves, want only the final one", nFloor)
+	}
+	// 48 chances over 2 days of capture; one that comes while a write is still
+	// in flight is skipped.
+	if nFree < 10 {
+		t.Errorf("without a floor: %d saves over 2 days of capture saved hourly, want at least 10", nFree)
+	}
+	if rFloor != rFree {
+		t.Error("the reports differ with and without the floor")
 	}
 }
