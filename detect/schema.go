@@ -123,7 +123,7 @@ func (b *bodySchemas) observeInfo(t *reassembly.Transaction, query []queryParam,
 			addBounded(&b.reqTypes, ct, maxRespTypes)
 		}
 		if isJSONType(ct) {
-			if t.Flags&reassembly.FlagReqTruncated == 0 && len(t.ReqBody) <= maxSchemaBody && validJSON(t.ReqBody) {
+			if t.Flags&reassembly.FlagReqTruncated == 0 && len(t.ReqBody) <= maxSchemaBody && json.Valid(t.ReqBody) {
 				if b.req == nil {
 					b.req, b.reqNodes = &schemaNode{}, 1
 				}
@@ -135,7 +135,7 @@ func (b *bodySchemas) observeInfo(t *reassembly.Transaction, query []queryParam,
 		}
 	}
 	if len(t.RespBodySample()) > 0 && t.Status >= 200 && t.Status < 300 && isJSONType(mediaType(t.RespHeader("Content-Type"))) {
-		if t.Flags&reassembly.FlagRespTruncated == 0 && len(t.RespBody) <= maxSchemaBody && validJSON(t.RespBody) {
+		if t.Flags&reassembly.FlagRespTruncated == 0 && len(t.RespBody) <= maxSchemaBody && json.Valid(t.RespBody) {
 			if b.resp == nil {
 				b.resp, b.respNodes = &schemaNode{}, 1
 			}
@@ -258,220 +258,7 @@ func stringFormat(s []byte) uint8 {
 	return fmtOther
 }
 
-// maxJSONDepth is encoding/json's nesting limit, which validJSON keeps.
-const maxJSONDepth = 10000
-
-// jsonPlain marks the bytes a JSON string holds as they are: not a quote,
-// a backslash or a control character.
-var jsonPlain = func() (t [256]bool) {
-	for c := 0x20; c < 256; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// validJSON reports whether b is one valid JSON text, as json.Valid does
-// (the same grammar and nesting limit, strings' bytes not checked for
-// UTF-8), in one pass without json's per-byte state functions: the
-// inferred schemas check every sampled body with it before walking it.
-func validJSON(b []byte) bool {
-	// objects has a bit set for each open object, clear for an array.
-	var objects [maxJSONDepth/64 + 1]uint64
-	depth := 0
-	i := jsonSpace(b, 0)
-	for {
-		// A value starts at i.
-		if i >= len(b) {
-			return false
-		}
-		switch c := b[i]; {
-		case c == '{' || c == '[':
-			if depth++; depth > maxJSONDepth {
-				return false
-			}
-			obj := c == '{'
-			if obj {
-				objects[depth>>6] |= 1 << (depth & 63)
-			} else {
-				objects[depth>>6] &^= 1 << (depth & 63)
-			}
-			i = jsonSpace(b, i+1)
-			if i < len(b) && (obj && b[i] == '}' || !obj && b[i] == ']') {
-				depth--
-				i++
-				break
-			}
-			if obj {
-				if i = jsonKey(b, i); i < 0 {
-					return false
-				}
-			}
-			continue
-		case c == '"':
-			if i = jsonString(b, i); i < 0 {
-				return false
-			}
-		case c == 't':
-			if !jsonWord(b, i, "true") {
-				return false
-			}
-			i += 4
-		case c == 'f':
-			if !jsonWord(b, i, "false") {
-				return false
-			}
-			i += 5
-		case c == 'n':
-			if !jsonWord(b, i, "null") {
-				return false
-			}
-			i += 4
-		default:
-			if i = jsonNumber(b, i); i < 0 {
-				return false
-			}
-		}
-		// A value ended before i: close containers until one goes on.
-		for {
-			i = jsonSpace(b, i)
-			if depth == 0 {
-				return i == len(b)
-			}
-			if i >= len(b) {
-				return false
-			}
-			obj := objects[depth>>6]&(1<<(depth&63)) != 0
-			c := b[i]
-			if c == ',' {
-				i = jsonSpace(b, i+1)
-				if obj {
-					if i = jsonKey(b, i); i < 0 {
-						return false
-					}
-				}
-				break
-			}
-			if obj && c == '}' || !obj && c == ']' {
-				depth--
-				i++
-				continue
-			}
-			return false
-		}
-	}
-}
-
-// jsonSpace skips JSON whitespace from i.
-func jsonSpace(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// jsonKey reads an object key and its colon at i, returning where its
-// value starts (-1: invalid).
-func jsonKey(b []byte, i int) int {
-	if i >= len(b) || b[i] != '"' {
-		return -1
-	}
-	if i = jsonString(b, i); i < 0 {
-		return -1
-	}
-	i = jsonSpace(b, i)
-	if i >= len(b) || b[i] != ':' {
-		return -1
-	}
-	return jsonSpace(b, i+1)
-}
-
-// jsonString reads the string whose quote is at i and returns the index
-// after its closing quote (-1: invalid).
-func jsonString(b []byte, i int) int {
-	for i++; i < len(b); {
-		if jsonPlain[b[i]] {
-			i++
-			continue
-		}
-		switch b[i] {
-		case '"':
-			return i + 1
-		case '\\':
-			if i+1 >= len(b) {
-				return -1
-			}
-			switch b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(b) || !isHexByte(b[i+2]) || !isHexByte(b[i+3]) || !isHexByte(b[i+4]) || !isHexByte(b[i+5]) {
-					return -1
-				}
-				i += 6
-			default:
-				return -1
-			}
-		default:
-			return -1 // a control character
-		}
-	}
-	return -1
-}
-
-func isHexByte(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-// jsonWord reports whether the literal w is at i.
-func jsonWord(b []byte, i int, w string) bool {
-	return len(b)-i >= len(w) && string(b[i:i+len(w)]) == w
-}
-
-// jsonNumber reads the number at i and returns the index after it (-1:
-// invalid): -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
-func jsonNumber(b []byte, i int) int {
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i >= len(b):
-		return -1
-	case b[i] == '0':
-		i++
-	case b[i] >= '1' && b[i] <= '9':
-		for i++; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-		}
-	default:
-		return -1
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if i >= len(b) || b[i] < '0' || b[i] > '9' {
-			return -1
-		}
-		for i++; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if i >= len(b) || b[i] < '0' || b[i] > '9' {
-			return -1
-		}
-		for i++; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-		}
-	}
-	return i
-}
-
-// jsonWalker describes a valid JSON text (checked with validJSON first).
+// jsonWalker describes a valid JSON text (checked with json.Valid first).
 type jsonWalker struct {
 	b      []byte
 	i      int
