@@ -403,9 +403,14 @@ func (f *txBatcher) observeFed(e *detect.Engine, t *reassembly.Transaction) stri
 	return e.ObservePrepared(t, p)
 }
 
-// push hands on a partial batch if the queue has room.
+// push hands on a partial batch if the queue has room. It is called by
+// the queue's consumer: it skips the round while add holds the lock, as
+// add may be waiting for that consumer to make room (a deadlock once the
+// queue was full, seen under saturation with run --ebpf).
 func (f *txBatcher) push() {
-	f.mu.Lock()
+	if !f.mu.TryLock() {
+		return
+	}
 	if len(f.batch) > 0 {
 		select {
 		case f.ch <- f.batch:
