@@ -180,9 +180,9 @@ func validSched(policy string) bool {
 // watches; SCHED_IDLE threads run only on CPU time the others leave, and a
 // process waking up preempts them at once, so neither the sensor's reader
 // nor the engine delays the applications' requests. Measured with
-// bpf/overhead.sh (bpf/README.md). Under CPU saturation the daemon gets
-// almost no CPU: the sensor's ring fills and the bytes it refuses are
-// counted (shadowtap_ebpf_bytes_total{fate="lost"}) and become gaps.
+// bpf/overhead.sh (bpf/README.md). Under CPU saturation the daemon would
+// get almost no CPU and the sensor's ring would fill: schedWatch moves it
+// to SCHED_NORMAL while the ring backs up.
 func schedFor(c *daemonConfig) string {
 	if c.Sched == "" && c.EBPF {
 		return "idle"
