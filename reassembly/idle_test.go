@@ -4,13 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/shadowtap/shadowtap/capture"
-	"github.com/shadowtap/shadowtap/capture/synth"
 )
 
 // shardRun plays the capture at path through one shard (as Run does with
@@ -60,22 +58,7 @@ func shardRun(t *testing.T, path string, opts Options, walk bool) ([]string, Sta
 // timeouts short enough that most connections end idle, half-closed ones
 // among them.
 func TestCloseIdleSameAsWalk(t *testing.T) {
-	var files []string
-	for _, pat := range []string{"../testdata/*.pcap*", "testdata/*/*.pcap*", sharedPcaps + "/*.pcap*"} {
-		m, err := filepath.Glob(pat)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, m...)
-	}
-	if _, err := os.Stat(sharedPcaps); err != nil {
-		t.Logf("../shared/pcaps is absent (%v): only the repo's captures", err)
-	}
-	dir := t.TempDir()
-	if _, err := synth.Simulate(dir, synth.SimOptions{Days: 1, Users: 40, Seed: 3, Impair: true}); err != nil {
-		t.Fatal(err)
-	}
-	files = append(files, filepath.Join(dir, "traffic.pcap"))
+	files := equivalenceCaptures(t, 3)
 	var closed uint64
 	for _, f := range files {
 		for _, flow := range []time.Duration{200 * time.Millisecond, 3 * time.Second, 0} {

@@ -95,23 +95,8 @@ func runRendered(t *testing.T, path string, opts Options) ([]string, Stats) {
 // loss, retransmissions and reordering — also with bounds small enough to
 // evict connections and force gaps.
 func TestWorkersDeterministic(t *testing.T) {
-	var files []string
-	for _, pat := range []string{"../testdata/*.pcap*", "testdata/*/*.pcap*", sharedPcaps + "/*.pcap*"} {
-		m, err := filepath.Glob(pat)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, m...)
-	}
-	if _, err := os.Stat(sharedPcaps); err != nil {
-		t.Logf("../shared/pcaps is absent (%v): only the repo's captures", err)
-	}
-	dir := t.TempDir()
-	if _, err := synth.Simulate(dir, synth.SimOptions{Days: 1, Users: 40, Seed: 11, Impair: true}); err != nil {
-		t.Fatal(err)
-	}
-	impaired := filepath.Join(dir, "traffic.pcap")
-	files = append(files, impaired)
+	files := equivalenceCaptures(t, 11)
+	impaired := files[len(files)-1]
 	tight := Options{MaxConnections: 16, MaxBufferedPagesTotal: 512, MaxBufferedPagesPerConn: 4,
 		GapTimeout: 50 * time.Millisecond, FlowTimeout: time.Hour}
 	type run struct {
@@ -290,4 +275,28 @@ func TestEndpointHash(t *testing.T) {
 			t.Fatalf("endpointHash(%x, %d) = %#x, want %#x", a, port, got, want)
 		}
 	}
+}
+
+// equivalenceCaptures lists the captures that tests comparing two ways of
+// running the pipeline use: every capture of testdata (the repo's and
+// reassembly's), the shared ones when present, and last a simulated day
+// (simulator seed seed) with loss, retransmissions and reordering.
+func equivalenceCaptures(t *testing.T, seed uint64) []string {
+	t.Helper()
+	var files []string
+	for _, pat := range []string{"../testdata/*.pcap*", "testdata/*/*.pcap*", sharedPcaps + "/*.pcap*"} {
+		m, err := filepath.Glob(pat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if _, err := os.Stat(sharedPcaps); err != nil {
+		t.Logf("../shared/pcaps is absent (%v): only the repo's captures", err)
+	}
+	dir := t.TempDir()
+	if _, err := synth.Simulate(dir, synth.SimOptions{Days: 1, Users: 40, Seed: seed, Impair: true}); err != nil {
+		t.Fatal(err)
+	}
+	return append(files, filepath.Join(dir, "traffic.pcap"))
 }
