@@ -65,6 +65,18 @@ func steadySeg(t testing.TB, conn int, fromServer bool, flags string, payload st
 	return d
 }
 
+// steadyHandshake returns connection conn's SYN, SYN-ACK and ACK, with
+// initial sequence numbers 1000 (client) and 5000 (server).
+func steadyHandshake(t testing.TB, conn int) []capture.Decoded {
+	syn := steadySeg(t, conn, false, "S", "")
+	syn.TCP.Seq = 1000
+	synack := steadySeg(t, conn, true, "S", "")
+	synack.TCP.Seq, synack.TCP.Ack = 5000, 1001
+	ack := steadySeg(t, conn, false, "", "")
+	ack.TCP.Seq, ack.TCP.Ack = 1001, 5001
+	return []capture.Decoded{syn, synack, ack}
+}
+
 // newSteady opens conns connections (handshake and one warm-up round) on a
 // fresh shard whose sink counts transactions.
 func newSteady(t testing.TB, conns int, opts Options) *steady {
@@ -74,14 +86,8 @@ func newSteady(t testing.TB, conns int, opts Options) *steady {
 	// Initial sequence numbers: client 1000, server 5000 (after the SYNs,
 	// 1001 and 5001).
 	for c := 0; c < conns; c++ {
-		syn := steadySeg(t, c, false, "S", "")
-		syn.TCP.Seq = 1000
-		synack := steadySeg(t, c, true, "S", "")
-		synack.TCP.Seq, synack.TCP.Ack = 5000, 1001
-		ack := steadySeg(t, c, false, "", "")
-		ack.TCP.Seq, ack.TCP.Ack = 1001, 5001
-		for _, d := range []*capture.Decoded{&syn, &synack, &ack} {
-			s.feed(d)
+		for _, d := range steadyHandshake(t, c) {
+			s.feed(&d)
 		}
 	}
 	split := len(steadyResp) - len(steadyBody) + 1200

@@ -84,13 +84,7 @@ func benchIdlePasses(b *testing.B, walk bool) {
 	const conns = 4096
 	var pkts []capture.Decoded
 	for c := 0; c < conns; c++ {
-		syn := steadySeg(b, c, false, "S", "")
-		syn.TCP.Seq = 1000
-		synack := steadySeg(b, c, true, "S", "")
-		synack.TCP.Seq, synack.TCP.Ack = 5000, 1001
-		ack := steadySeg(b, c, false, "", "")
-		ack.TCP.Seq, ack.TCP.Ack = 1001, 5001
-		pkts = append(pkts, syn, synack, ack)
+		pkts = append(pkts, steadyHandshake(b, c)...)
 	}
 	o := Options{}.withDefaults()
 	s := newTestShard(&o, func(*Transaction) {})

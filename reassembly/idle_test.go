@@ -98,13 +98,7 @@ func TestIdleConnAllocs(t *testing.T) {
 	const conns = 512
 	var pkts []capture.Decoded
 	for c := 0; c < conns; c++ {
-		syn := steadySeg(t, c, false, "S", "")
-		syn.TCP.Seq = 1000
-		synack := steadySeg(t, c, true, "S", "")
-		synack.TCP.Seq, synack.TCP.Ack = 5000, 1001
-		ack := steadySeg(t, c, false, "", "")
-		ack.TCP.Seq, ack.TCP.Ack = 1001, 5001
-		pkts = append(pkts, syn, synack, ack)
+		pkts = append(pkts, steadyHandshake(t, c)...)
 	}
 	o := Options{FlowTimeout: 10 * time.Second}.withDefaults()
 	s := newTestShard(&o, func(*Transaction) {})
