@@ -3,6 +3,7 @@ package detect
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -472,11 +473,7 @@ func decodePrincipal(d *stateDec, byID map[uint32]*endpointState) *principalStat
 }
 
 func encodeSources[K comparable](w *stateEnc, m map[K]*srcAuth, key func(K), less func(x, y K) int) {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, less)
+	keys := slices.SortedFunc(maps.Keys(m), less)
 	w.u(uint64(len(keys)))
 	for _, k := range keys {
 		s := m[k]

@@ -1,9 +1,12 @@
 package detect
 
 import (
+	"cmp"
 	"encoding/json"
+	"maps"
 	"net/netip"
-	"sort"
+	"slices"
+	"strings"
 )
 
 // Persistence of the secret_exposure and sensitive_data_exposure
@@ -72,22 +75,9 @@ func (sd *secretDetector) marshalState() ([]byte, error) {
 	w := &stateEnc{}
 	w.byte(secretsStateVersion)
 	w.u(sd.dropped)
-	keys := make([]secretKey, 0, len(sd.episodes))
-	for k := range sd.episodes {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.host != b.host {
-			return a.host < b.host
-		}
-		if a.path != b.path {
-			return a.path < b.path
-		}
-		if a.method != b.method {
-			return a.method < b.method
-		}
-		return a.fingerprint < b.fingerprint
+	keys := slices.SortedFunc(maps.Keys(sd.episodes), func(a, b secretKey) int {
+		return cmp.Or(strings.Compare(a.host, b.host), strings.Compare(a.path, b.path),
+			strings.Compare(a.method, b.method), strings.Compare(a.fingerprint, b.fingerprint))
 	})
 	w.u(uint64(len(keys)))
 	for _, k := range keys {
@@ -145,19 +135,8 @@ func (pd *piiDetector) marshalState() ([]byte, error) {
 	w := &stateEnc{}
 	w.byte(piiStateVersion)
 	w.u(pd.dropped)
-	keys := make([]piiKey, 0, len(pd.episodes))
-	for k := range pd.episodes {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.host != b.host {
-			return a.host < b.host
-		}
-		if a.path != b.path {
-			return a.path < b.path
-		}
-		return a.method < b.method
+	keys := slices.SortedFunc(maps.Keys(pd.episodes), func(a, b piiKey) int {
+		return cmp.Or(strings.Compare(a.host, b.host), strings.Compare(a.path, b.path), strings.Compare(a.method, b.method))
 	})
 	w.u(uint64(len(keys)))
 	for _, k := range keys {
@@ -173,11 +152,7 @@ func (pd *piiDetector) marshalState() ([]byte, error) {
 		w.time(ep.detected)
 		w.u(uint64(ep.types))
 		w.bool(ep.moreClients)
-		clients := make([]netip.Addr, 0, len(ep.clients))
-		for c := range ep.clients {
-			clients = append(clients, c)
-		}
-		sort.Slice(clients, func(i, j int) bool { return clients[i].Less(clients[j]) })
+		clients := slices.SortedFunc(maps.Keys(ep.clients), netip.Addr.Compare)
 		w.u(uint64(len(clients)))
 		for _, c := range clients {
 			w.addr(c)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/netip"
@@ -95,12 +96,7 @@ func loadSpec(path string, r *rand.Rand) (*specAPI, error) {
 		}
 	}
 	if doc.Components != nil {
-		names := make([]string, 0, len(doc.Components.SecuritySchemes))
-		for n := range doc.Components.SecuritySchemes {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		for _, n := range names {
+		for _, n := range slices.Sorted(maps.Keys(doc.Components.SecuritySchemes)) {
 			ss := doc.Components.SecuritySchemes[n].Value
 			if ss == nil || ss.Type != "apiKey" {
 				continue
