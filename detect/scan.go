@@ -13,10 +13,10 @@ import (
 // there by hand: charset, length, boundaries, checksums where the format has
 // one. There are no regular expressions on this path.
 //
-// The keyword pass tests the pairs of bytes at even offsets against a bitmap
+// The keyword pass tests the pairs of bytes at even offsets against a table
 // of the pairs of the keywords' anchors (three bytes of each keyword, chosen
-// rare in JSON) and the pairs with an '@': most positions of a JSON body fail
-// it, which costs a load and a bit test. A pair that passes has its anchor's
+// rare in JSON) and the pairs with an '@', one byte per pair: most positions
+// of a JSON body fail it, which costs a load. A pair that passes has its anchor's
 // three bytes tested against a second bitmap, and a position that passes
 // both is compared with the few keywords that can start at the offsets where
 // their anchors begin with that pair (a table built once: eight bytes at a
@@ -197,7 +197,7 @@ func (c checker) personal() bool { return c >= chkPhone }
 // at each. The set is prefix-free (no keyword starts another), so an
 // anchored match names one keyword.
 //
-// The bitmaps in front of the automaton test three bytes of each keyword,
+// The tables in front of the automaton test three bytes of each keyword,
 // its anchor: the three least common in JSON (with an underscore, a capital
 // or a rare letter rather than "the" or `e":`), marked lit[:i]+"|"+lit[i:]
 // where they are not the first three.
@@ -253,9 +253,13 @@ var keywords = []struct {
 // safe for concurrent use.
 type scanner struct {
 	// pairs holds the first two and the last two bytes of the keywords'
-	// anchors, as a 65536-bit set indexed by b[i] | b[i+1]<<8; third the
-	// anchors' three bytes, hashed into 65536 bits (tri).
-	pairs, third [1 << 10]uint64
+	// anchors and the pairs with an '@', indexed by b[i] | b[i+1]<<8: 1
+	// for those, 0 for the others. A byte per pair rather than a bit
+	// makes the test a single load (the pairs met in text touch a few
+	// hundred of its cache lines).
+	pairs [1 << 16]uint8
+	// third holds the anchors' three bytes, hashed into 65536 bits (tri).
+	third [1 << 10]uint64
 	// anchorOf holds, for each anchor's first two bytes (b[i] |
 	// b[i+1]<<8), its index in anchors (0: no anchor begins so).
 	anchorOf [1 << 16]uint8
@@ -313,7 +317,7 @@ func newScanner() *scanner {
 				setBit(&sc.third, tri('S', 'K', c))
 			}
 			for _, c := range []byte("0123456789abcdef") {
-				setBit(&sc.pairs, uint('K')|uint(c)<<8)
+				sc.pairs[uint('K')|uint(c)<<8] = 1
 			}
 			lit = "SK0"
 		} else if o > 15 || o+3 > len(lit) {
@@ -322,13 +326,13 @@ func newScanner() *scanner {
 			setBit(&sc.third, tri(lit[o], lit[o+1], lit[o+2]))
 		}
 		v := uint(lit[o]) | uint(lit[o+1])<<8
-		setBit(&sc.pairs, v)
+		sc.pairs[v] = 1
 		// E-mail addresses: an '@' in either byte of a pair.
 		for c := range 256 {
-			setBit(&sc.pairs, '@'|uint(c)<<8)
-			setBit(&sc.pairs, uint(c)|'@'<<8)
+			sc.pairs['@'|c<<8] = 1
+			sc.pairs[c|'@'<<8] = 1
 		}
-		setBit(&sc.pairs, uint(lit[o+1])|uint(lit[o+2])<<8)
+		sc.pairs[uint(lit[o+1])|uint(lit[o+2])<<8] = 1
 		offsets[v] |= 1 << o
 	}
 	for i, a := range sc.kws {
@@ -393,23 +397,22 @@ func (sc *scanner) scan(b []byte, mode scanMode, out []finding) []finding {
 		width := 16
 		switch {
 		case i+16 <= n:
-			x := binary.LittleEndian.Uint64(b[i:])
-			y := binary.LittleEndian.Uint64(b[i+8:])
-			v0, v1, v2, v3 := x&0xffff, x>>16&0xffff, x>>32&0xffff, x>>48
-			w0, w1, w2, w3 := y&0xffff, y>>16&0xffff, y>>32&0xffff, y>>48
+			q := b[i : i+16] // one bounds check for the block
+			x := binary.LittleEndian.Uint64(q)
+			y := binary.LittleEndian.Uint64(q[8:])
+			p0, p1, p2, p3 := pairs[uint16(x)], pairs[uint16(x>>16)], pairs[uint16(x>>32)], pairs[uint16(x>>48)]
+			p4, p5, p6, p7 := pairs[uint16(y)], pairs[uint16(y>>16)], pairs[uint16(y>>32)], pairs[uint16(y>>48)]
 			// Whether any pair is in the set first (the common answer
 			// is no), then which.
-			if (pairs[v0>>6]>>(v0&63)|pairs[v1>>6]>>(v1&63)|pairs[v2>>6]>>(v2&63)|pairs[v3>>6]>>(v3&63)|
-				pairs[w0>>6]>>(w0&63)|pairs[w1>>6]>>(w1&63)|pairs[w2>>6]>>(w2&63)|pairs[w3>>6]>>(w3&63))&1 == 0 {
+			if p0|p1|p2|p3|p4|p5|p6|p7 == 0 {
 				i += 16
 				continue
 			}
-			hit = pairs[v0>>6]>>(v0&63)&1 | (pairs[v1>>6]>>(v1&63)&1)<<2 | (pairs[v2>>6]>>(v2&63)&1)<<4 | (pairs[v3>>6]>>(v3&63)&1)<<6 |
-				(pairs[w0>>6]>>(w0&63)&1)<<8 | (pairs[w1>>6]>>(w1&63)&1)<<10 | (pairs[w2>>6]>>(w2&63)&1)<<12 | (pairs[w3>>6]>>(w3&63)&1)<<14
+			hit = uint64(p0) | uint64(p1)<<2 | uint64(p2)<<4 | uint64(p3)<<6 |
+				uint64(p4)<<8 | uint64(p5)<<10 | uint64(p6)<<12 | uint64(p7)<<14
 		default:
 			for k := 0; i+k+1 < n && k < 16; k += 2 {
-				v := uint(b[i+k]) | uint(b[i+k+1])<<8
-				hit |= (pairs[v>>6] >> (v & 63) & 1) << k
+				hit |= uint64(pairs[uint(b[i+k])|uint(b[i+k+1])<<8]) << k
 			}
 			if hit == 0 {
 				return st.done()

@@ -8,8 +8,8 @@ import (
 
 // FuzzScan feeds arbitrary bytes to the scanner in every mode: no panic,
 // spans inside the input, at most maxScanFindings, only the kinds the mode
-// asks for, the same answer twice, and a finding's value found again when
-// scanned with the bytes around it.
+// asks for, what the plain refScan finds, the same answer twice, and a
+// finding's value found again when scanned with the bytes around it.
 func FuzzScan(f *testing.F) {
 	for _, s := range []string{``, `{"email":"ann@mail.example"}`, "ref=" + ghTok, privKey, jwtTok, `{"phone":"+1 415 555 0100","ssn":"536-22-8461"}`,
 		`{"iban":"DE89370400440532013000","card_number":"4532015112830366"}`, "AKIA AKIA AKIAQ3EGRUL4VKZ5T6WM", `{"address":{"street":"12 Main St"}}`,
@@ -35,6 +35,9 @@ func FuzzScan(f *testing.F) {
 			if again := theScanner.scan(b, mode, nil); !slices.Equal(fs, again) {
 				t.Fatalf("two scans differ: %v, %v", fs, again)
 			}
+		}
+		if err := scanAgrees(b); err != nil {
+			t.Fatal(err)
 		}
 		if len(b) <= 4096 {
 			if err := keywordAtAgrees(b); err != nil {

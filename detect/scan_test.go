@@ -482,3 +482,112 @@ func TestKeywordAtAgrees(t *testing.T) {
 		}
 	}
 }
+
+// refPairs is the set of pairs the scan's first test passes, built from
+// the keywords' definitions: each anchor's first two and last two bytes
+// (Twilio's SK with any lower-case hex digit), and every pair with an '@'.
+var refPairs = func() map[[2]byte]bool {
+	m := map[[2]byte]bool{}
+	for _, k := range keywords {
+		pre, anchor, _ := strings.Cut(k.lit, "|")
+		if anchor == "" {
+			anchor = pre
+		}
+		if anchor == "SK" {
+			m[[2]byte{'S', 'K'}] = true
+			for _, c := range []byte("0123456789abcdef") {
+				m[[2]byte{'K', c}] = true
+			}
+			continue
+		}
+		m[[2]byte{anchor[0], anchor[1]}] = true
+		m[[2]byte{anchor[1], anchor[2]}] = true
+	}
+	for c := range 256 {
+		m[[2]byte{'@', byte(c)}] = true
+		m[[2]byte{byte(c), '@'}] = true
+	}
+	return m
+}()
+
+// refScan is the scan pass written plainly, one pair at a time: blocks of
+// sixteen bytes from i, each pair at an even offset j of the block that is
+// in refPairs examined by pairAt in order, and the next block starting at
+// the end of a finding that goes past the block (else at i+16).
+func refScan(b []byte, mode scanMode, out []finding) []finding {
+	if len(b) > maxScanBytes {
+		b = b[:maxScanBytes]
+	}
+	st := scanState{b: b, mode: mode, out: out, base: len(out)}
+	n := len(b)
+	if n < 3 {
+		return out
+	}
+	for i := 0; i < n-1; {
+		next := i + 16
+		for j := i; j < i+16 && j+1 < n; j += 2 {
+			if !refPairs[[2]byte{b[j], b[j+1]}] {
+				continue
+			}
+			e, stop := theScanner.pairAt(&st, j, i)
+			if stop {
+				return st.done()
+			}
+			if e > next {
+				next = e
+				break
+			}
+		}
+		i = next
+	}
+	return st.done()
+}
+
+// scanAgrees reports the first mode in which scan and refScan differ on b.
+func scanAgrees(b []byte) error {
+	for _, mode := range []scanMode{scanSecrets, scanSecrets | scanJWT, scanPersonal, scanSecrets | scanPersonal, scanSecrets | scanPersonal | scanJWT | scanLenient} {
+		got, want := theScanner.scan(b, mode, nil), refScan(b, mode, nil)
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("%q, mode %b: %v, want %v", b[:min(len(b), 200)], mode, got, want)
+		}
+	}
+	return nil
+}
+
+// TestScanAgrees: the scan's tables and block tests find what refScan
+// finds, on the bench bodies, the test tokens in context, random splices
+// of keywords, '@'s and near misses at every alignment, and inputs long
+// enough to reach the scan's bounds.
+func TestScanAgrees(t *testing.T) {
+	var in [][]byte
+	in = append(in, benchBodies(256, 30)...)
+	toks := []string{hfTok, awsKeyID, awsSecret, ghTok, ghPAT, glTok, stripeKey, slackTok, slackHook, googleKey, openAIProj, openAILegacy,
+		anthropicKey, jwtTok, privKey, twilioKey, sendgridKey, npmTok, pypiTok, azureKey, shopifyTok, doTok, postmanKey, linearKey}
+	var parts []string
+	for _, k := range keywords {
+		lit := strings.Replace(k.lit, "|", "", 1)
+		parts = append(parts, lit, lit[:len(lit)-1], lit[1:])
+	}
+	parts = append(parts, toks...)
+	parts = append(parts, `"`, `":"`, " ", "_", "-", "@", "a", "0", "SKU-", "sku", "card_last4", "ann@mail.example", "+1 415 555 0100", `{"email":"bo@x.io"}`)
+	r := rand.New(rand.NewPCG(7, 7))
+	for range 4000 {
+		var b []byte
+		for range 1 + r.IntN(12) {
+			b = append(b, parts[r.IntN(len(parts))]...)
+		}
+		in = append(in, b, append([]byte("x"), b...))
+	}
+	for _, size := range []int{5000, 70000} { // past maxScanCandidates, maxEmailCandidates, maxScanFindings
+		var b []byte
+		for len(b) < size {
+			b = append(b, parts[r.IntN(len(parts))]...)
+		}
+		in = append(in, b)
+	}
+	for _, b := range in {
+		if err := scanAgrees(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
