@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/shadowtap/shadowtap/reassembly"
 )
@@ -72,7 +73,10 @@ type Engine struct {
 
 // hostState is the inventory of one host.
 type hostState struct {
-	name  string
+	name string
+	// nameH is name's handle when the state was made for a prepared
+	// transaction's host (zero otherwise): host compares handles first.
+	nameH unique.Handle[string]
 	trie  trie
 	specs []*Spec // the specs covering this host
 	// documented holds the stats of spec operations, by operation.
@@ -133,6 +137,9 @@ type txView struct {
 	ua      uint32 // uaFamily of the User-Agent
 	size    int64  // respSize
 	qinfo   []queryInfo
+	// hostH is the handle of the Prepared's host, whose string the host
+	// field holds (Prepared.derive); zero when not prepared.
+	hostH unique.Handle[string]
 }
 
 // queryInfo is what the inventory reads of one query parameter besides its
@@ -180,13 +187,79 @@ type segInfo struct {
 
 // derive computes in Prepare what ObservePrepared reads of the transaction
 // alone: the path segments' classes and the view's derived fields.
+//
+// It also replaces the host, method and response media type by equal
+// strings the engine has seen before (the host's canonical copy,
+// constants for common methods and types), so that the engine goroutine
+// finds them equal to its own by their pointers, without reading the
+// transaction's bytes from another core's cache.
 func (p *Prepared) derive(t *reassembly.Transaction) {
 	p.classes = p.classes[:0]
 	for _, s := range p.segs {
 		c, sfx := classify(s)
 		p.classes = append(p.classes, segInfo{c, sfx})
 	}
+	p.method = commonMethod(p.method)
+	p.view.hostH = unique.Make(p.host)
+	p.host = p.view.hostH.Value()
+	p.view.respType = commonMediaType(p.view.respType)
 	p.view.derive(t)
+}
+
+// commonMethod returns the constant equal to m for the common methods,
+// else m.
+func commonMethod(m string) string {
+	switch m {
+	case "GET":
+		return "GET"
+	case "POST":
+		return "POST"
+	case "PUT":
+		return "PUT"
+	case "PATCH":
+		return "PATCH"
+	case "DELETE":
+		return "DELETE"
+	case "HEAD":
+		return "HEAD"
+	case "OPTIONS":
+		return "OPTIONS"
+	}
+	return m
+}
+
+// commonMediaType returns the constant equal to t for common media
+// types, else t.
+func commonMediaType(t string) string {
+	switch t {
+	case "application/json":
+		return "application/json"
+	case "text/html":
+		return "text/html"
+	case "text/plain":
+		return "text/plain"
+	case "application/xml":
+		return "application/xml"
+	case "text/xml":
+		return "text/xml"
+	case "application/grpc":
+		return "application/grpc"
+	case "application/octet-stream":
+		return "application/octet-stream"
+	case "application/problem+json":
+		return "application/problem+json"
+	case "application/x-www-form-urlencoded":
+		return "application/x-www-form-urlencoded"
+	case "application/javascript":
+		return "application/javascript"
+	case "text/css":
+		return "text/css"
+	case "image/png":
+		return "image/png"
+	case "image/jpeg":
+		return "image/jpeg"
+	}
+	return t
 }
 
 // Observe adds one transaction to the inventory and returns its endpoint
@@ -213,8 +286,8 @@ func (e *Engine) inventory(t *reassembly.Transaction, p *Prepared) string {
 		e.dotProbes++
 		return ""
 	}
-	hs := e.host(p.host)
 	v := &p.view
+	hs := e.hostOf(p.host, v.hostH)
 	query := v.query
 	method := p.method
 	if op := hs.matchSpec(method, segs); op != nil {
@@ -303,10 +376,15 @@ func (e *Engine) clientOf(t *reassembly.Transaction) netip.Addr {
 }
 
 func (e *Engine) host(name string) *hostState {
+	return e.hostOf(name, unique.Handle[string]{})
+}
+
+// hostOf is host with name's handle (zero: unknown).
+func (e *Engine) hostOf(name string, h unique.Handle[string]) *hostState {
 	// Most traffic goes to one host: the last one found is tried first.
 	// Every host is kept under its own name, so the cache answers as the
 	// map would.
-	if hs := e.lastHost; hs != nil && hs.name == name {
+	if hs := e.lastHost; hs != nil && (h != unique.Handle[string]{} && hs.nameH == h || hs.name == name) {
 		return hs
 	}
 	hs := e.hosts[name]
@@ -322,6 +400,9 @@ func (e *Engine) host(name string) *hostState {
 		}
 	}
 	hs = &hostState{name: name, documented: map[*SpecOp]*epStats{}}
+	if h != (unique.Handle[string]{}) && h.Value() == name {
+		hs.nameH = h
+	}
 	hs.trie.max = e.opts.MaxTemplatesPerHost
 	for _, s := range e.opts.Specs {
 		if s.covers(name) {

@@ -66,16 +66,70 @@ type episodes struct {
 	list    []*episode
 	open    map[episodeKey]*episode
 	dropped uint64
+	// filter has the bit of filterHash set for every key in open, as of
+	// when open held filterN keys (open only grows): active answers most
+	// lookups of keys without an episode from it, without hashing the
+	// key for the map. Rebuilt when open changed behind its back (a load).
+	filter  [episodeFilterWords]uint64
+	filterN int
+}
+
+// episodeFilterWords sizes episodes.filter (64 bits a word).
+const episodeFilterWords = 256
+
+// filterHash is a cheap hash of k for episodes.filter: its small fields,
+// and of the principal the fingerprint's length and first and last
+// bytes, or the address.
+func (k *episodeKey) filterHash() uint64 {
+	x := uint64(k.kind)<<56 ^ uint64(k.variant)<<48 ^ uint64(k.ep)
+	if fp := k.who.fp; fp != "" {
+		n := len(fp)
+		var a, b uint64
+		for i := 0; i < 8 && i < n; i++ {
+			a = a<<8 | uint64(fp[i])
+			b = b<<8 | uint64(fp[n-1-i])
+		}
+		x ^= mix64(a^uint64(n)<<32) ^ b
+	} else if k.who.addr.IsValid() {
+		x ^= hashAddr(k.who.addr)
+	}
+	return mix64(x)
+}
+
+// filterBit is h's word and bit in episodes.filter.
+func filterBit(h uint64) (int, uint64) {
+	return int(h>>6) % episodeFilterWords, 1 << (h & 63)
+}
+
+// syncFilter brings the filter up to date with open.
+func (e *episodes) syncFilter() {
+	if e.filterN == len(e.open) {
+		return
+	}
+	e.filter = [episodeFilterWords]uint64{}
+	for k := range e.open {
+		w, bit := filterBit(k.filterHash())
+		e.filter[w] |= bit
+	}
+	e.filterN = len(e.open)
 }
 
 func (e *episodes) init(max int) {
 	e.max = max
 	e.open = map[episodeKey]*episode{}
+	e.filter, e.filterN = [episodeFilterWords]uint64{}, 0
 }
 
 // active returns the open episode of k when its last request is within gap
 // of ts.
 func (e *episodes) active(k episodeKey, ts time.Time, gap time.Duration) *episode {
+	if len(e.open) == 0 {
+		return nil
+	}
+	e.syncFilter()
+	if w, bit := filterBit(k.filterHash()); e.filter[w]&bit == 0 {
+		return nil
+	}
 	ep := e.open[k]
 	if ep == nil || ts.Sub(ep.last) > gap {
 		return nil
@@ -108,7 +162,13 @@ func (e *episodes) raise(k episodeKey, ts time.Time, a Alert, peakName string, p
 	a.Evidence["detected_at"] = FormatTime(ts)
 	ep := &episode{key: k, alert: a, first: ts, last: ts, count: 1, peak: peak, peakName: peakName}
 	e.list = append(e.list, ep)
+	inSync := e.filterN == len(e.open)
 	e.open[k] = ep
+	if inSync {
+		w, bit := filterBit(k.filterHash())
+		e.filter[w] |= bit
+		e.filterN = len(e.open)
+	}
 	return ep
 }
 

@@ -192,10 +192,10 @@ func (d *piiVolume) observe(v *txView, t *reassembly.Transaction, vals []persona
 		p.inserted++
 		types |= dataInfo[f.typ].bit
 	}
-	ep := d.episodes[principal]
 	if types == 0 || p.inserted < piiVolumeFloor || v.ts.Sub(d.start) < piiLearning {
 		return
 	}
+	ep := d.episodes[principal]
 	if ep == nil && p.inserted-p.checked < piiCheckEvery {
 		return // estimate only every piiCheckEvery values
 	}
