@@ -30,6 +30,9 @@ func (s *Sensor) Run(ctx context.Context, emit func(*reassembly.Transaction)) er
 		onExec = s.k.exec
 	}
 	a := newAssembler(s.opts, s.clock, &s.stats, emit, onExec)
+	if s.k != nil {
+		a.lookup = s.k.connMeta
+	}
 	for {
 		rec, err := s.reader.Read()
 		if err != nil {
@@ -71,11 +74,15 @@ func (s *Sensor) Drain(ctx context.Context) error {
 // assembler turns records into per-connection ordered byte streams for
 // reassembly.StreamConn. It is used by one goroutine.
 type assembler struct {
-	opts    Options
-	clock   func(uint64) time.Time
-	stats   *userStats
-	emit    func(*reassembly.Transaction)
-	onExec  func(uint32)
+	opts   Options
+	clock  func(uint64) time.Time
+	stats  *userStats
+	emit   func(*reassembly.Transaction)
+	onExec func(uint32)
+	// lookup reads a connection's generation and meta from the kernel's
+	// table, for data of a connection this side has forgotten (evicted or
+	// swept idle) while its CONN record went by long ago; nil for replays.
+	lookup  func(sock uint64) (gen uint64, m meta, ok bool)
 	conns   map[uint64]*conn // by struct sock address
 	cgroups *containerCache
 	ev      event
@@ -129,6 +136,8 @@ func (a *assembler) handle(rec []byte) {
 	case kindData:
 		a.stats.dataBytes.Add(uint64(len(e.data)))
 		a.data(e)
+	case kindConn:
+		a.connRecord(e)
 	case kindClose:
 		a.closeEvent(e)
 	case kindExec:
@@ -143,25 +152,52 @@ func (a *assembler) handle(rec []byte) {
 	}
 }
 
+// connRecord starts a connection from its CONN record (sent before its
+// first data record); a repeated one (two CPUs sent it at once) changes
+// nothing.
+func (a *assembler) connRecord(e *event) {
+	c := a.conns[e.conn]
+	if c != nil && c.gen == e.gen {
+		return
+	}
+	a.start(e)
+}
+
+// start begins following the connection described by e's meta fields,
+// ending the one that had its socket address before.
+func (a *assembler) start(e *event) *conn {
+	if old := a.conns[e.conn]; old != nil {
+		// The socket address was reused: the old connection is over.
+		a.finish(e.conn, old, nil, e.ts)
+	}
+	if len(a.conns) >= a.opts.MaxConnections {
+		a.evict()
+	}
+	c := &conn{gen: e.gen, role: e.role, pid: e.tgid, comm: commString(&e.comm), last: e.ts}
+	c.local, c.remote = e.endpoints()
+	c.container = a.cgroups.lookup(e.cgroup, e.tgid)
+	a.conns[e.conn] = c
+	a.stats.conns.Add(1)
+	return c
+}
+
 func (a *assembler) data(e *event) {
 	c := a.conns[e.conn]
-	if c != nil && c.gen != e.gen {
-		// The socket address was reused: the old connection is over.
-		a.finish(e.conn, c, nil, e.ts)
-		c = nil
-	}
-	if c == nil {
-		if len(a.conns) >= a.opts.MaxConnections {
-			a.evict()
+	if c == nil || c.gen != e.gen {
+		// No CONN record for this generation: this side forgot the
+		// connection (evicted, idle), or the ring lost the record. The
+		// kernel's table still has it while the socket lives.
+		var m meta
+		if a.lookup != nil {
+			if gen, km, ok := a.lookup(e.conn); ok && gen == e.gen {
+				m = km
+			}
 		}
-		c = &conn{gen: e.gen, role: e.role, pid: e.tgid, comm: commString(&e.comm)}
-		c.local, c.remote = e.endpoints()
-		c.container = a.cgroups.lookup(e.cgroup, e.tgid)
-		a.conns[e.conn] = c
-		a.stats.conns.Add(1)
-	}
-	if c.role == roleUnknown && e.role != roleUnknown {
-		c.role = e.role
+		if m.family == 0 {
+			a.stats.unknownConns.Add(1)
+		}
+		e.metaFrom(&m)
+		c = a.start(e)
 	}
 	c.last = e.ts
 	tls := 0

@@ -34,9 +34,21 @@ type script struct {
 	recs [][]byte
 	ts   uint64
 	off  map[[3]uint64]uint64 // (sock, tls, dir) -> next offset
+	// announced: sockets whose CONN record went (the kernel sends one
+	// before a connection's first data record).
+	announced map[uint64]bool
 }
 
-func newScript() *script { return &script{ts: 1_000_000_000, off: map[[3]uint64]uint64{}} }
+func newScript() *script {
+	return &script{ts: 1_000_000_000, off: map[[3]uint64]uint64{}, announced: map[uint64]bool{}}
+}
+
+// announce records the CONN record of e's connection.
+func (s *script) announce(e event) {
+	e.kind, e.dir, e.flags, e.offset, e.end, e.data = kindConn, 0, 0, 0, 0, nil
+	s.recs = append(s.recs, e.encode(nil))
+	s.announced[e.conn] = true
+}
 
 func (s *script) ev(sock uint64, kind, dir, flags, role uint8) event {
 	s.ts += 1000
@@ -60,6 +72,9 @@ func (s *script) call(sock uint64, dir, flags, role uint8, data string, copied, 
 	}
 	if chunk <= 0 {
 		chunk = chunkSize
+	}
+	if !s.announced[sock] {
+		s.announce(s.ev(sock, kindConn, 0, 0, role))
 	}
 	for i, o := 0, 0; o < copied; i, o = i+1, o+chunk {
 		n := min(chunk, copied-o)
@@ -278,6 +293,7 @@ func TestAssembler(t *testing.T) {
 				s.call(1, dirEgress, 0, roleClient, req("/old"), -1, 0)
 				e := s.ev(1, kindData, dirEgress, flagLast, roleClient)
 				e.gen = 8
+				s.announce(e)
 				e.data = []byte(req("/new"))
 				e.end = uint64(len(e.data))
 				s.recs = append(s.recs, e.encode(nil))
@@ -340,21 +356,39 @@ func TestAssembler(t *testing.T) {
 }
 
 func TestEventRoundTrip(t *testing.T) {
-	e := event{ts: 1, conn: 2, gen: 3, offset: 4, end: 9, cgroup: 5, tgid: 6, kind: kindData, dir: dirIngress,
-		flags: flagTLS | flagLast, family: afInet6, role: roleServer, lport: 443, rport: 50000, data: []byte("hello")}
-	copy(e.laddr[:], netip.MustParseAddr("::1").AsSlice())
-	copy(e.raddr[:], netip.MustParseAddr("::ffff:10.0.0.1").AsSlice())
-	copy(e.comm[:], "nginx")
+	e := event{ts: 1, conn: 2, gen: 3, offset: 4, end: 9, kind: kindData, dir: dirIngress,
+		flags: flagTLS | flagLast, data: []byte("hello")}
 	var d event
-	if err := d.decode(e.encode(nil)); err != nil {
+	rec := e.encode(nil)
+	if len(rec) != hdrSize+5 {
+		t.Errorf("data record of %d bytes, want %d", len(rec), hdrSize+5)
+	}
+	if err := d.decode(rec); err != nil {
 		t.Fatal(err)
 	}
-	if string(d.data) != "hello" || d.end != 9 || d.tgid != 6 || d.lport != 443 || commString(&d.comm) != "nginx" {
+	if string(d.data) != "hello" || d.end != 9 || d.offset != 4 || d.gen != 3 || d.conn != 2 || d.flags != flagTLS|flagLast || d.dir != dirIngress {
+		t.Errorf("decoded %+v", d)
+	}
+	m := event{ts: 1, conn: 2, gen: 3, kind: kindConn, cgroup: 5, tgid: 6, family: afInet6, role: roleServer, lport: 443, rport: 50000}
+	copy(m.laddr[:], netip.MustParseAddr("::1").AsSlice())
+	copy(m.raddr[:], netip.MustParseAddr("::ffff:10.0.0.1").AsSlice())
+	copy(m.comm[:], "nginx")
+	rec = m.encode(nil)
+	if len(rec) != hdrSize+metaSize {
+		t.Errorf("conn record of %d bytes, want %d", len(rec), hdrSize+metaSize)
+	}
+	if err := d.decode(rec); err != nil {
+		t.Fatal(err)
+	}
+	if d.kind != kindConn || d.gen != 3 || d.tgid != 6 || d.cgroup != 5 || d.role != roleServer || d.lport != 443 || commString(&d.comm) != "nginx" {
 		t.Errorf("decoded %+v", d)
 	}
 	l, r := d.endpoints()
 	if l.String() != "[::1]:443" || r.String() != "10.0.0.1:50000" {
 		t.Errorf("endpoints %v %v", l, r)
+	}
+	if err := d.decode(e.encode(nil)); err != nil || d.tgid != 0 || d.lport != 0 {
+		t.Errorf("a data record after a conn record keeps its meta: %+v, %v", d, err)
 	}
 	if err := d.decode(make([]byte, hdrSize-1)); err == nil {
 		t.Error("short record decoded")
@@ -362,6 +396,82 @@ func TestEventRoundTrip(t *testing.T) {
 	long := e.encode(nil)
 	if err := d.decode(long[:len(long)-1]); err == nil {
 		t.Error("record shorter than its len decoded")
+	}
+	short := m.encode(nil)
+	short[40] = metaSize - 1 // len
+	if err := d.decode(short[:len(short)-1]); err == nil {
+		t.Error("conn record with a short meta decoded")
+	}
+}
+
+// TestMissingConnRecord: data of a connection whose CONN record this side
+// never saw (forgotten after eviction, or lost) takes its meta from the
+// kernel's table, or goes on without one, counted.
+func TestMissingConnRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		lookup  func(uint64) (uint64, meta, bool)
+		pid     uint32
+		unknown uint64
+		want    string
+	}{
+		{"kernel table", func(sock uint64) (uint64, meta, bool) {
+			m := meta{tgid: 77, family: afInet, role: roleClient, lport: 40000, rport: 8080}
+			copy(m.laddr[:], []byte{127, 0, 0, 1})
+			copy(m.raddr[:], []byte{127, 0, 0, 1})
+			copy(m.comm[:], "late")
+			return 7, m, sock == 1
+		}, 77, 0, "GET /a 200 3 " + local + "->" + remote + " []"},
+		{"kernel table has another generation", func(uint64) (uint64, meta, bool) {
+			return 8, meta{tgid: 77, family: afInet}, true
+		}, 0, 1, "GET /a 200 3 [::]:0->[::]:0 []"},
+		{"no kernel table", nil, 0, 1, "GET /a 200 3 [::]:0->[::]:0 []"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := newScript()
+			sc.announced[1] = true // its CONN record is not in the ring
+			sc.call(1, dirEgress, 0, roleClient, req("/a"), -1, 0)
+			sc.call(1, dirIngress, 0, roleClient, resp("one"), -1, 0)
+			sc.close(1)
+			var st userStats
+			var got []string
+			a := newAssembler(Options{}, func(uint64) (t0 time.Time) { return }, &st, func(tx *reassembly.Transaction) {
+				if tx.Process == nil || tx.Process.PID != tc.pid {
+					t.Errorf("process %+v, want pid %d", tx.Process, tc.pid)
+				}
+				got = append(got, summary(tx))
+			}, nil)
+			a.lookup = tc.lookup
+			for _, r := range sc.recs {
+				a.handle(r)
+			}
+			a.closeAll()
+			if strings.Join(got, "\n") != tc.want || st.unknownConns.Load() != tc.unknown || st.conns.Load() != 1 {
+				t.Errorf("got %q, %d unknown, %d conns; want %q, %d unknown, 1 conn", got, st.unknownConns.Load(), st.conns.Load(), tc.want, tc.unknown)
+			}
+		})
+	}
+}
+
+// TestConnRecordRepeated: two CPUs may both send a connection's CONN
+// record; the second one changes nothing.
+func TestConnRecordRepeated(t *testing.T) {
+	sc := newScript()
+	sc.call(1, dirEgress, 0, roleClient, req("/a"), -1, 0)
+	sc.announce(sc.ev(1, kindConn, 0, 0, roleClient))
+	sc.call(1, dirIngress, 0, roleClient, resp("one"), -1, 0)
+	sc.close(1)
+	var st userStats
+	var got []string
+	a := newAssembler(Options{}, func(uint64) (t0 time.Time) { return }, &st, func(tx *reassembly.Transaction) {
+		got = append(got, summary(tx))
+	}, nil)
+	for _, r := range sc.recs {
+		a.handle(r)
+	}
+	a.closeAll()
+	if want := "GET /a 200 3 " + local + "->" + remote + " []"; strings.Join(got, "\n") != want || st.conns.Load() != 1 {
+		t.Errorf("got %q in %d connections, want %q in 1", got, st.conns.Load(), want)
 	}
 }
 

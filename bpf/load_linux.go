@@ -4,6 +4,7 @@ package bpf
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -257,6 +258,20 @@ func (k *kernelSensor) counters() ([statCount]uint64, error) {
 		}
 	}
 	return out, nil
+}
+
+// connMeta reads struct conn from the conns map: gen first, struct meta
+// after the four offsets.
+func (k *kernelSensor) connMeta(sock uint64) (uint64, meta, bool) {
+	var m meta
+	buf := make([]byte, k.objs.Conns.ValueSize())
+	if len(buf) < connMetaOff+metaSize || k.objs.Conns.Lookup(sock, buf) != nil {
+		return 0, m, false
+	}
+	if m.decode(buf[connMetaOff:]) != nil {
+		return 0, m, false
+	}
+	return binary.LittleEndian.Uint64(buf), m, true
 }
 
 func (k *kernelSensor) close() error {

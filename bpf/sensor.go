@@ -148,6 +148,10 @@ type Stats struct {
 	// no plaintext from OpenSSL (not visible); EvictedConnections were
 	// closed early by MaxConnections or IdleTimeout.
 	Connections, EncryptedConnections, EvictedConnections uint64
+	// UnknownConnections: connections whose data came with neither their
+	// CONN record nor an entry in the kernel's table to read it from
+	// (their transactions have no process, container or addresses).
+	UnknownConnections uint64
 	// Gaps and GapBytes: holes handed to the parsers (lost, truncated or
 	// unreadable bytes); OverlapBytes: bytes received twice, dropped.
 	Gaps, GapBytes, OverlapBytes uint64
@@ -164,6 +168,7 @@ type userStats struct {
 	records, badRecords                  atomic.Uint64
 	dataBytes, delivered                 atomic.Uint64
 	conns, encrypted, evicted            atomic.Uint64
+	unknownConns                         atomic.Uint64
 	gaps, gapBytes, overlapBytes         atomic.Uint64
 	transactions, parseErrors, libraries atomic.Uint64
 }
@@ -172,6 +177,7 @@ func (u *userStats) fill(s *Stats) {
 	s.Records, s.BadRecords = u.records.Load(), u.badRecords.Load()
 	s.DataBytes, s.DeliveredBytes = u.dataBytes.Load(), u.delivered.Load()
 	s.Connections, s.EncryptedConnections, s.EvictedConnections = u.conns.Load(), u.encrypted.Load(), u.evicted.Load()
+	s.UnknownConnections = u.unknownConns.Load()
 	s.Gaps, s.GapBytes, s.OverlapBytes = u.gaps.Load(), u.gapBytes.Load(), u.overlapBytes.Load()
 	s.Transactions, s.ParseErrors, s.Libraries = u.transactions.Load(), u.parseErrors.Load(), u.libraries.Load()
 }
@@ -189,6 +195,9 @@ type EventReader interface {
 type kernel interface {
 	counters() ([statCount]uint64, error)
 	exec(tgid uint32)
+	// connMeta reads a connection's generation and meta from the
+	// kernel's table (ok false when it is not there).
+	connMeta(sock uint64) (gen uint64, m meta, ok bool)
 	close() error
 }
 

@@ -60,9 +60,14 @@ struct {
 struct conn {
 	__u64 gen;    // creation time: tells a reused sock address apart
 	__u64 off[4]; // ST_DIR_EGRESS, ST_DIR_INGRESS, then the same for TLS plaintext
-	__u8 laddr[16], raddr[16];
-	__u16 lport, rport;
-	__u8 family, role, tls, ignored;
+	// Addresses and role from creation; pid, cgroup and command of the
+	// task that moved its first bytes, filled when the CONN record is
+	// sent (user space reads them here when it has forgotten the
+	// connection: bpf/load_linux.go's connMeta).
+	struct meta m;
+	__u8 tls, ignored;
+	__u8 announced; // the CONN record of this generation is in the ring
+	__u8 pad[5];
 };
 
 struct {
@@ -259,52 +264,71 @@ static __always_inline struct call *task_call(int create)
 	return bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
-// conn_get returns sk's state, creating it (with a fresh generation) when
-// absent or when fresh is set (accept and connect start a new connection).
-static __always_inline struct conn *conn_get(__u64 key, __u8 role, int fresh)
+// conn_new starts sk's state with a fresh generation (accept and connect
+// start a new connection; the first bytes of one that predates the sensor
+// do too).
+static __always_inline struct conn *conn_new(__u64 key, __u8 role)
 {
-	struct conn *c = bpf_map_lookup_elem(&conns, &key);
-	if (c && !fresh) {
-		if (role && !c->role)
-			c->role = role;
-		return c;
-	}
 	struct sock *sk = (struct sock *)key;
 	struct conn n = {};
 	n.gen = bpf_ktime_get_ns();
-	n.role = role;
-	n.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	n.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	n.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (n.family == AF_INET) {
-		BPF_CORE_READ_INTO(&n.laddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO(&n.raddr, sk, __sk_common.skc_daddr);
+	n.m.role = role;
+	n.m.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	n.m.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	n.m.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (n.m.family == AF_INET) {
+		BPF_CORE_READ_INTO(&n.m.laddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO(&n.m.raddr, sk, __sk_common.skc_daddr);
 	} else {
-		BPF_CORE_READ_INTO(&n.laddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&n.raddr, sk, __sk_common.skc_v6_daddr);
+		BPF_CORE_READ_INTO(&n.m.laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&n.m.raddr, sk, __sk_common.skc_v6_daddr);
 	}
-	n.ignored = !port_wanted(n.lport, n.rport);
+	n.ignored = !port_wanted(n.m.lport, n.m.rport);
 	bpf_map_update_elem(&conns, &key, &n, BPF_ANY);
 	return bpf_map_lookup_elem(&conns, &key);
 }
 
-static __always_inline void fill_hdr(struct event_hdr *e, __u64 sk, struct conn *c, __u8 kind, __u8 dir, __u8 flags)
+// conn_get returns sk's state when it is known or its ports are wanted
+// (one lookup for a known connection: the port filter was applied when
+// it was created).
+static __always_inline struct conn *conn_get(__u64 key)
 {
+	struct conn *c = bpf_map_lookup_elem(&conns, &key);
+	if (c)
+		return c;
+	if (!sk_port_wanted(key))
+		return 0;
+	return conn_new(key, 0);
+}
+
+// announce sends the connection's CONN record (addresses, role, and the
+// current task's pid, cgroup and command) before its first data record.
+// When the ring refuses it, the next call tries again.
+static __always_inline void announce(__u64 sk, struct conn *c)
+{
+	if (c->announced)
+		return;
+	struct event_hdr *e = bpf_ringbuf_reserve(&events, sizeof(*e) + sizeof(struct meta), 0);
+	if (!e) {
+		count(ST_STAT_LOST_CONTROL, 1);
+		return;
+	}
+	c->m.tgid = bpf_get_current_pid_tgid() >> 32;
+	c->m.cgroup = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(c->m.comm, sizeof(c->m.comm));
 	e->ts = bpf_ktime_get_ns();
 	e->conn = sk;
 	e->gen = c->gen;
-	e->cgroup = bpf_get_current_cgroup_id();
-	e->tgid = bpf_get_current_pid_tgid() >> 32;
-	e->kind = kind;
-	e->dir = dir;
-	e->flags = flags;
-	e->family = c->family;
-	e->role = c->role;
-	e->lport = c->lport;
-	e->rport = c->rport;
-	__builtin_memcpy(e->laddr, c->laddr, 16);
-	__builtin_memcpy(e->raddr, c->raddr, 16);
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->offset = 0;
+	e->end = 0;
+	e->len = sizeof(struct meta);
+	e->kind = ST_KIND_CONN;
+	e->dir = 0;
+	e->flags = 0;
+	e->pad = 0;
+	__builtin_memcpy((void *)(e + 1), &c->m, sizeof(c->m));
+	bpf_ringbuf_submit(e, rb_flags());
+	c->announced = 1;
 }
 
 // copier walks the bytes one call moved (a buffer or an iovec array) and
@@ -315,16 +339,17 @@ struct copier {
 	__u64 iovcnt;
 	__u64 remaining; // bytes of the call not yet handed on
 	__u64 off;       // stream offset of the next byte
+	__u64 end;       // stream offset past the call's last byte
+	__u64 sk, gen, ts;
 	__u32 chunks;
-	__u32 pad;
-	struct event_hdr hdr;
+	__u8 dir, flags, pad[2];
 };
 
-// put_chunk copies n (<= cap) bytes at cp->base straight from user memory
+// put_chunk copies n (<= cap) bytes at base straight from user memory
 // into a ring record reserved with room for cap: no scratch buffer and no
 // second copy. cap is a constant per call site (the ring needs one), so a
 // 100-byte write takes a 128-byte slot, not a 4 KiB one.
-static __always_inline void put_chunk(struct copier *cp, __u64 n, __u8 flags, const __u32 cap)
+static __always_inline void put_chunk(struct copier *cp, __u64 base, __u64 n, __u8 flags, const __u32 cap)
 {
 	struct event_hdr *e = bpf_ringbuf_reserve(&events, sizeof(struct event_hdr) + cap, 0);
 	if (!e) {
@@ -332,15 +357,21 @@ static __always_inline void put_chunk(struct copier *cp, __u64 n, __u8 flags, co
 		count(ST_STAT_LOST_BYTES, n);
 		return;
 	}
-	__builtin_memcpy(e, &cp->hdr, sizeof(cp->hdr));
+	e->ts = cp->ts;
+	e->conn = cp->sk;
+	e->gen = cp->gen;
 	e->offset = cp->off;
+	e->end = cp->end;
 	e->len = n;
-	e->flags = cp->hdr.flags | flags;
+	e->kind = ST_KIND_DATA;
+	e->dir = cp->dir;
+	e->flags = cp->flags | flags;
+	e->pad = 0;
 	__u64 m = n;
 	barrier_var(m);
 	if (m > cap)
 		m = cap;
-	if (bpf_probe_read_user((void *)(e + 1), m, (void *)cp->base)) {
+	if (bpf_probe_read_user((void *)(e + 1), m, (void *)base)) {
 		// Not readable (paged out): the bytes become a gap.
 		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
 		count(ST_STAT_UNREADABLE_BYTES, n);
@@ -349,6 +380,19 @@ static __always_inline void put_chunk(struct copier *cp, __u64 n, __u8 flags, co
 	bpf_ringbuf_submit(e, rb_flags());
 	count(ST_STAT_EVENTS, 1);
 	count(ST_STAT_BYTES, n);
+}
+
+// put_sized picks the size class for n bytes.
+static __always_inline void put_sized(struct copier *cp, __u64 base, __u64 n, __u8 flags)
+{
+	if (n <= 128)
+		put_chunk(cp, base, n, flags, 128);
+	else if (n <= 512)
+		put_chunk(cp, base, n, flags, 512);
+	else if (n <= 1536)
+		put_chunk(cp, base, n, flags, 1536);
+	else
+		put_chunk(cp, base, n, flags, CHUNK);
 }
 
 static long copy_chunk(__u64 i, struct copier *cp)
@@ -375,14 +419,7 @@ static long copy_chunk(__u64 i, struct copier *cp)
 	__u8 flags = 0;
 	if (n == cp->remaining || cp->chunks + 1 >= max_chunks || (n == cp->left_in_seg && cp->iovcnt == 0))
 		flags = ST_FLAG_LAST;
-	if (n <= 128)
-		put_chunk(cp, n, flags, 128);
-	else if (n <= 512)
-		put_chunk(cp, n, flags, 512);
-	else if (n <= 1536)
-		put_chunk(cp, n, flags, 1536);
-	else
-		put_chunk(cp, n, flags, CHUNK);
+	put_sized(cp, cp->base, n, flags);
 	cp->chunks++;
 	cp->base += n;
 	cp->left_in_seg -= n;
@@ -394,15 +431,32 @@ static long copy_chunk(__u64 i, struct copier *cp)
 static __always_inline void emit_data(__u64 sk, struct conn *c, __u8 dir, __u8 flags, __u64 off, __u64 n,
 				      __u64 base, __u64 seglen, __u64 iov, __u64 iovcnt)
 {
-	struct copier cp = {};
+	announce(sk, c);
+	struct copier cp;
+	cp.off = off;
+	cp.end = off + n;
+	cp.sk = sk;
+	cp.gen = c->gen;
+	cp.ts = bpf_ktime_get_ns();
+	cp.dir = dir;
+	cp.flags = flags;
+	// One buffer, one chunk (most calls): no loop. The test is on a
+	// shifted copy of n, so that the verifier does not learn n > CHUNK on
+	// the other path: with that bound the loop's states would differ in
+	// every iteration and never converge.
+	_Static_assert(CHUNK == 1 << 12, "the shift below is log2(CHUNK)");
+	__u64 hi = n;
+	barrier_var(hi);
+	if (!iov && (hi >> 12) == 0) {
+		put_sized(&cp, base, n, ST_FLAG_LAST);
+		return;
+	}
 	cp.base = base;
 	cp.left_in_seg = seglen;
 	cp.iov = iov;
 	cp.iovcnt = iovcnt;
 	cp.remaining = n;
-	cp.off = off;
-	fill_hdr(&cp.hdr, sk, c, ST_KIND_DATA, dir, flags);
-	cp.hdr.end = off + n;
+	cp.chunks = 0;
 	bpf_loop(MAX_LOOP, copy_chunk, &cp, 0);
 	if (cp.remaining)
 		count(ST_STAT_TRUNC_BYTES, cp.remaining);
@@ -432,13 +486,19 @@ static __always_inline int leave(long ret, __u8 dir, __u8 kind, struct pt_regs *
 	__u64 sk = fd_sock(r->di);
 	if (!sk)
 		return 0;
+	// One lookup for a known connection; the port filter only decides
+	// whether an unknown one is followed (inside an SSL call it is
+	// anyway: the SSL object's socket must be learnt).
+	struct conn *c = bpf_map_lookup_elem(&conns, &sk);
 	struct call *p = task_call(0);
 	__u64 ssl = p ? p->ssl : 0;
-	if (!ssl && !sk_port_wanted(sk))
-		return 0;
-	struct conn *c = conn_get(sk, 0, 0);
-	if (!c)
-		return 0;
+	if (!c) {
+		if (!ssl && !sk_port_wanted(sk))
+			return 0;
+		c = conn_new(sk, 0);
+		if (!c)
+			return 0;
+	}
 	if (ssl) {
 		// Inside SSL_read/SSL_write: these are TLS records; the plaintext
 		// comes from the uprobes. Remember which socket the SSL object uses.
@@ -543,22 +603,27 @@ int exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
 // so the parsers keep the framing.
 static __always_inline void skip_bytes(__u64 sk, __u8 dir, long ret)
 {
-	if (!sk_port_wanted(sk))
-		return;
-	struct conn *c = conn_get(sk, 0, 0);
+	struct conn *c = conn_get(sk);
 	if (!c || c->ignored || c->tls)
 		return;
 	__u64 off = __sync_fetch_and_add(&c->off[dir], (__u64)ret);
 	count(ST_STAT_SKIPPED_BYTES, ret);
+	announce(sk, c);
 	struct event_hdr *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(ST_STAT_LOST_CONTROL, 1);
 		return;
 	}
-	fill_hdr(e, sk, c, ST_KIND_DATA, dir, ST_FLAG_LAST);
+	e->ts = bpf_ktime_get_ns();
+	e->conn = sk;
+	e->gen = c->gen;
 	e->offset = off;
 	e->end = off + ret;
 	e->len = 0;
+	e->kind = ST_KIND_DATA;
+	e->dir = dir;
+	e->flags = ST_FLAG_LAST;
+	e->pad = 0;
 	bpf_ringbuf_submit(e, rb_flags());
 }
 
@@ -599,7 +664,7 @@ static __always_inline int leave_lifecycle(__u32 fd, __u8 role)
 		return 0;
 	__u64 sk = fd_sock(fd);
 	if (sk)
-		conn_get(sk, role, 1);
+		conn_new(sk, role);
 	return 0;
 }
 
@@ -642,26 +707,17 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 			count(ST_STAT_LOST_CONTROL, 1);
 		} else {
 			// Runs in whatever context closes the socket (often softirq):
-			// pid, comm and cgroup are not the owner's; user space keeps
-			// the owner's from the data events.
+			// no pid, comm or cgroup (they are not the owner's).
 			e->ts = bpf_ktime_get_ns();
 			e->conn = key;
 			e->gen = c->gen;
 			e->offset = 0;
 			e->end = 0;
-			e->cgroup = 0;
-			e->tgid = 0;
 			e->len = sizeof(c->off);
 			e->kind = ST_KIND_CLOSE;
 			e->dir = 0;
 			e->flags = 0;
-			e->family = c->family;
-			e->role = c->role;
-			e->lport = c->lport;
-			e->rport = c->rport;
-			__builtin_memcpy(e->laddr, c->laddr, 16);
-			__builtin_memcpy(e->raddr, c->raddr, 16);
-			__builtin_memset(e->comm, 0, sizeof(e->comm));
+			e->pad = 0;
 			__builtin_memcpy((void *)(e + 1), c->off, sizeof(c->off));
 			bpf_ringbuf_submit(e, rb_flags());
 		}
@@ -676,17 +732,19 @@ int process_exec(void *ctx)
 {
 	if (!want_task())
 		return 0;
-	struct event_hdr *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct event_hdr *e = bpf_ringbuf_reserve(&events, sizeof(*e) + sizeof(struct meta), 0);
 	if (!e) {
 		count(ST_STAT_LOST_CONTROL, 1);
 		return 0;
 	}
-	__builtin_memset(e, 0, sizeof(*e));
+	__builtin_memset(e, 0, sizeof(*e) + sizeof(struct meta));
 	e->ts = bpf_ktime_get_ns();
 	e->kind = ST_KIND_EXEC;
-	e->tgid = bpf_get_current_pid_tgid() >> 32;
-	e->cgroup = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->len = sizeof(struct meta);
+	struct meta *m = (void *)(e + 1);
+	m->tgid = bpf_get_current_pid_tgid() >> 32;
+	m->cgroup = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(m->comm, sizeof(m->comm));
 	bpf_ringbuf_submit(e, rb_flags());
 	return 0;
 }

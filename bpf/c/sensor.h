@@ -7,7 +7,10 @@
 #define CHUNK 4096      // most data bytes in one event
 #define MAX_LOOP 65536  // bpf_loop iterations per call (chunks plus iovec loads)
 
-enum { ST_KIND_DATA = 1, ST_KIND_CLOSE = 2, ST_KIND_EXEC = 3 };
+// DATA: len bytes of a stream; CLOSE: the connection's four final offsets;
+// EXEC: a struct meta of the process; CONN: a struct meta of the
+// connection, sent before its first data record (per generation).
+enum { ST_KIND_DATA = 1, ST_KIND_CLOSE = 2, ST_KIND_EXEC = 3, ST_KIND_CONN = 4 };
 enum { ST_DIR_EGRESS = 0, ST_DIR_INGRESS = 1 };
 enum { ST_ROLE_UNKNOWN = 0, ST_ROLE_CLIENT = 1, ST_ROLE_SERVER = 2 };
 enum { ST_FLAG_TLS = 1, ST_FLAG_LAST = 2 }; // LAST: the call's final chunk
@@ -26,24 +29,25 @@ enum {
 	ST_STAT_COUNT,
 };
 
-// event_hdr is 120 bytes; a data event's len bytes follow it.
+// event_hdr is 48 bytes; a record's len bytes follow it. Data records
+// carry no process or address: those come once per connection in a CONN
+// record (struct meta) before its first data record.
 struct event_hdr {
 	__u64 ts;     // bpf_ktime_get_ns (CLOCK_MONOTONIC)
 	__u64 conn;   // struct sock address: the connection
 	__u64 gen;    // connection generation (creation time)
 	__u64 offset; // stream offset of the first data byte in its direction
 	__u64 end;    // stream offset just past the call's last byte (bytes beyond the last chunk were not copied)
-	__u64 cgroup; // cgroup v2 id of the task
-	__u32 tgid;
-	__u32 len;    // data bytes that follow
-	__u8 kind, dir, flags, family, role, pad;
-	__u16 lport, rport; // host byte order
-	__u8 laddr[16], raddr[16];
-	char comm[16];
-	__u8 pad2[6];
+	__u32 len;    // bytes that follow
+	__u8 kind, dir, flags, pad;
 };
 
-struct event {
-	struct event_hdr hdr;
-	__u8 data[CHUNK];
+// meta is 72 bytes: who and where, the payload of CONN and EXEC records.
+struct meta {
+	__u64 cgroup; // cgroup v2 id of the task
+	__u32 tgid;
+	__u16 lport, rport; // host byte order
+	__u8 family, role, pad[6];
+	__u8 laddr[16], raddr[16];
+	char comm[16];
 };

@@ -27,6 +27,7 @@ func main() {
 	ports := flag.String("ports", "", "run the sensor on connections with these ports (comma-separated)")
 	micro := flag.Int("micro", 0, "time this many write+read pairs over a loopback TCP connection on -micro-port, and as many reads of /dev/zero, in thread CPU time (fastest of 20 batches)")
 	ring := flag.Int("ring", 0, "ring buffer bytes of the sensor (0: the default)")
+	microOnly := flag.String("micro-only", "", "with -micro: time only this one (pair or file)")
 	microPort := flag.Int("micro-port", 18081, "port of the -micro connection")
 	discard := flag.Bool("discard", false, "read the sensor's records and drop them (no reassembly or parsing)")
 	sched := flag.String("sched", "", "scheduling policy of the sensor's threads: normal, batch or idle (empty: leave it)")
@@ -36,7 +37,7 @@ func main() {
 	pids := flag.String("pids", "", "trace only these processes (comma-separated)")
 	flag.Parse()
 	if *micro > 0 {
-		if err := microbench(*micro, *microPort); err != nil {
+		if err := microbench(*micro, *microPort, *microOnly); err != nil {
 			fmt.Fprintln(os.Stderr, "overhead:", err)
 			os.Exit(1)
 		}
@@ -123,7 +124,7 @@ func sense(opts bpf.Options, discard bool) error {
 // write on one end of a blocking loopback TCP connection and the read of
 // those bytes at the other (two traced data syscalls), then n 100-byte
 // reads of /dev/zero (the not-a-socket path every other process pays).
-func microbench(n, port int) error {
+func microbench(n, port int, only string) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	ln, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
@@ -181,6 +182,9 @@ func microbench(n, port int) error {
 		name string
 		f    func() error
 	}{{"socket_pair_ns", pair}, {"file_read_ns", file}} {
+		if only != "" && !strings.HasPrefix(b.name, map[string]string{"pair": "socket_pair", "file": "file_read"}[only]) {
+			continue
+		}
 		for i := 0; i < n/10; i++ { // warm up
 			if err := b.f(); err != nil {
 				return err
