@@ -55,6 +55,9 @@ type Options struct {
 	// are added as connections end; with Workers > 1 each worker's are as
 	// of its last batch. Warnings are left for the Stats Run returns.
 	Progress func(Stats)
+	// slowPath, for tests, sends every segment through gopacket's
+	// assembler (no fast path: see fastpath.go).
+	slowPath bool
 }
 
 func (o Options) withDefaults() Options {

@@ -95,6 +95,20 @@ type shard struct {
 	// times it had to walk the pool after all.
 	walkPool              bool
 	idleClosed, idleWalks uint64
+	// conns are the live connections by endpoints, both those the
+	// assembler holds and those the fast path does (see fastpath.go);
+	// slow sends every segment to the assembler (Options.slowPath).
+	// adopting is the connection handOver is giving the assembler,
+	// adoptStart whether the half it seeds starts, ctxSeed the context of
+	// its segments; fastHandovers counts the connections handed over.
+	conns         map[connKey]*tcpStream
+	slow          bool
+	adopting      *tcpStream
+	adoptStart    bool
+	ctxSeed       pktContext
+	fastHandovers uint64
+	// fastSegs counts the segments the fast path assembled.
+	fastSegs uint64
 }
 
 // pktContext hands a packet's capture time to the gopacket assembler.
@@ -131,7 +145,7 @@ func (sh *shard) releaseContext() {
 // newShard returns one of n shards that share opts' bounds, handing its
 // transactions to col.
 func newShard(opts *Options, n int, col *collector) *shard {
-	sh := &shard{opts: opts, col: col}
+	sh := &shard{opts: opts, col: col, conns: make(map[connKey]*tcpStream), slow: opts.slowPath}
 	sh.env = env{http: opts.HTTP, sink: sh.emit, stats: &sh.stats}
 	if sh.env.http.Decoders == nil {
 		sh.env.http.Decoders = new(content.Pool)
@@ -148,14 +162,26 @@ func newShard(opts *Options, n int, col *collector) *shard {
 func (sh *shard) emit(tx *Transaction) { sh.col.put(sh.emitConn, tx) }
 
 // New is called by the gopacket assembler for the first packet of a
-// connection (the one in sh.cur).
+// connection (the one in sh.cur), or for the first segment handOver gives
+// it of a connection the fast path held (sh.adopting).
 func (sh *shard) New(_, _ gopacket.Flow, _ *layers.TCP, _ greassembly.AssemblerContext) greassembly.Stream {
+	if sh.adopting != nil {
+		return sh.adopting
+	}
 	if sh.closing != nil {
 		// closeIdle's segment found no connection (cannot happen: the
 		// connection it ends is live): open none.
 		return nil
 	}
-	k := &sh.cur.Key
+	s := sh.newStream(sh.cur)
+	sh.conns[connKeyOf(&s.key, s.ipv6)] = s
+	return s
+}
+
+// newStream opens the stream of a connection whose first packet is d (the
+// packet of index sh.idx). The caller enters it in sh.conns.
+func (sh *shard) newStream(d *capture.Decoded) *tcpStream {
+	k := &d.Key
 	var s *tcpStream
 	if n := len(sh.free); n > 0 {
 		s = sh.free[n-1]
@@ -164,8 +190,9 @@ func (sh *shard) New(_, _ gopacket.Flow, _ *layers.TCP, _ greassembly.AssemblerC
 	} else {
 		s = new(tcpStream)
 	}
-	*s = tcpStream{sh: sh, id: sh.idx, idx: len(sh.streams), key: *k, ipv6: sh.cur.IPv6}
-	ts := sh.cur.Timestamp
+	*s = tcpStream{sh: sh, id: sh.idx, idx: len(sh.streams), key: *k, ipv6: d.IPv6,
+		fnext: [2]greassembly.Sequence{noSeq, noSeq}}
+	ts := d.Timestamp
 	sh.streams = append(sh.streams, s)
 	sh.lastSeen = append(sh.lastSeen, ts)
 	if sh.minLast.IsZero() || ts.Before(sh.minLast) {
@@ -193,7 +220,7 @@ func (sh *shard) assemble(d *capture.Decoded) {
 		net = gopacket.NewFlow(layers.EndpointIPv4, d.Key.Src[12:], d.Key.Dst[12:])
 	}
 	ctx := sh.context(ts)
-	sh.asm.AssembleWithContext(net, &d.TCP, ctx)
+	sh.segment(d, net, ctx)
 	sh.inOrder = nil
 	sh.sinceAckFlush++
 	if sh.deferred {
@@ -209,7 +236,7 @@ func (sh *shard) assemble(d *capture.Decoded) {
 		sh.ackFlushT = time.Time{}
 		sh.sinceAckFlush = 0
 		sh.retrying = true
-		sh.asm.AssembleWithContext(net, &d.TCP, ctx)
+		sh.segment(d, net, ctx)
 		sh.retrying, sh.inOrder = false, nil
 	}
 	sh.releaseContext()
@@ -272,6 +299,7 @@ func (sh *shard) tick(c *cutoffs) {
 			sh.closeIdle(t, tc)
 		} else {
 			sh.asm.FlushWithOptions(greassembly.FlushOptions{T: t, TC: tc})
+			sh.closeFast(tc, false)
 		}
 		sh.scanLast()
 		if sh.queuedUntil.Before(t) {
@@ -319,6 +347,12 @@ func (sh *shard) closeIdle(t, tc time.Time) {
 		}
 	}
 	for _, s := range idle {
+		if s.fast {
+			// The assembler does not hold it: end it as the pass would.
+			s.ReassemblyComplete(nil)
+			sh.idleClosed++
+			continue
+		}
 		sh.closing = s
 		for d := 0; d < 2 && !s.done; d++ {
 			sh.resetHalf(s, d)
@@ -340,6 +374,13 @@ func (sh *shard) closeIdle(t, tc time.Time) {
 // resetHalf hands the assembler a RST of connection s in direction d (0:
 // the direction of its first packet).
 func (sh *shard) resetHalf(s *tcpStream, d int) {
+	sh.bareSegment(s, d, 0, 0x04, &sh.ctxIdle)
+}
+
+// bareSegment hands the assembler a segment without payload of connection
+// s in direction d, with sequence number seq and TCP flags flags (byte 13
+// of the header).
+func (sh *shard) bareSegment(s *tcpStream, d int, seq uint32, flags byte, ctx *pktContext) {
 	k := s.key
 	if d == 1 {
 		k = k.Reverse()
@@ -348,8 +389,9 @@ func (sh *shard) resetHalf(s *tcpStream, d int) {
 	clear(h)
 	binary.BigEndian.PutUint16(h[0:], k.SrcPort)
 	binary.BigEndian.PutUint16(h[2:], k.DstPort)
+	binary.BigEndian.PutUint32(h[4:], seq)
 	h[12] = 5 << 4 // data offset: 20 bytes
-	h[13] = 0x04   // RST
+	h[13] = flags
 	if err := sh.rst.DecodeFromBytes(h, gopacket.NilDecodeFeedback); err != nil {
 		return // a fixed, valid header: cannot happen
 	}
@@ -359,7 +401,7 @@ func (sh *shard) resetHalf(s *tcpStream, d int) {
 	} else {
 		net = gopacket.NewFlow(layers.EndpointIPv4, k.Src[12:], k.Dst[12:])
 	}
-	sh.asm.AssembleWithContext(net, &sh.rst, &sh.ctxIdle)
+	sh.asm.AssembleWithContext(net, &sh.rst, ctx)
 }
 
 // scanLast sets minLast exactly.
@@ -380,6 +422,7 @@ func (sh *shard) evict() {
 	before := sh.live
 	for idle := sh.opts.FlowTimeout / 2; sh.live > sh.maxConns*7/8; idle /= 2 {
 		sh.asm.FlushCloseOlderThan(sh.now.Add(-idle))
+		sh.closeFast(sh.now.Add(-idle), false)
 		if idle == 0 {
 			break
 		}
@@ -394,6 +437,7 @@ func (sh *shard) evict() {
 // col.beginPass and col.endPass.
 func (sh *shard) finish() {
 	sh.asm.FlushAll()
+	sh.closeFast(time.Time{}, true)
 }
 
 // tcpStream adapts an httpConn to gopacket's reassembly.Stream.
@@ -430,12 +474,27 @@ type tcpStream struct {
 	queued [2]int
 	// qEnd[d] is the end of the highest data queued beyond the hole.
 	qEnd [2]greassembly.Sequence
+	// fast is set while the fast path holds the connection (it is not in
+	// the assembler's pool); fnext[d] is then the sequence number the
+	// assembler would expect next in direction d (noSeq: none yet). See
+	// fastpath.go.
+	// fclosed[d] is set once the fast path saw direction d end (FIN or
+	// RST), as the assembler closes the half.
+	fast    bool
+	fnext   [2]greassembly.Sequence
+	fclosed [2]bool
 }
 
 // pageBytes is the size of a gopacket reassembly page.
 const pageBytes = 1900
 
 func (s *tcpStream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir greassembly.TCPFlowDirection, nextSeq greassembly.Sequence, start *bool, _ greassembly.AssemblerContext) bool {
+	if s.sh.adopting != nil {
+		// handOver's segment: it starts the half where the fast path
+		// expects its next byte (a half never seen stays unstarted).
+		*start = s.sh.adoptStart
+		return s == s.sh.adopting
+	}
 	if s.sh.closing != nil {
 		// closeIdle's RST: put it where the half expects its next byte
 		// (gopacket reads the sequence number after Accept), so that it
@@ -541,8 +600,8 @@ func (s *tcpStream) track(tcp *layers.TCP, ts time.Time, d int, nextSeq greassem
 }
 
 func (s *tcpStream) ReassembledSG(sg greassembly.ScatterGather, ac greassembly.AssemblerContext) {
-	if s.sh.closing != nil {
-		return // closeIdle's RST: no bytes, no pages
+	if s.sh.closing != nil || s.sh.adopting != nil {
+		return // closeIdle's RST, handOver's FIN: no bytes, no pages
 	}
 	s.sh.emitConn = s.id
 	dir, _, _, skip := sg.Info()
@@ -603,6 +662,8 @@ func (s *tcpStream) ReassemblyComplete(greassembly.AssemblerContext) bool {
 		sh.streams, sh.lastSeen = st[:last], lt[:last]
 		sh.queued -= s.queued[0] + s.queued[1]
 		s.queued = [2]int{}
+		delete(sh.conns, connKeyOf(&s.key, s.ipv6))
+		s.fast = false
 		// gopacket drops the stream when this returns (it is removed
 		// from the pool): New may hand it out again.
 		if len(sh.free) < maxFreeStreams {

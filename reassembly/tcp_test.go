@@ -18,14 +18,19 @@ type seg struct {
 	seq, ack uint32 // raw numbers
 	flags    string // any of "S", "F", "R"; ACK is always set except on a bare SYN
 	data     string
-	ms       int // capture time offset
+	ms       int    // capture time offset
+	cport    uint16 // the client's port when not 40000
 }
 
 func decodedSeg(t testing.TB, s seg) *capture.Decoded {
 	t.Helper()
-	tcp := &layers.TCP{SrcPort: 40000, DstPort: 8080, Seq: s.seq, Ack: s.ack, ACK: true, Window: 512, DataOffset: 5}
+	cport := layers.TCPPort(40000)
+	if s.cport != 0 {
+		cport = layers.TCPPort(s.cport)
+	}
+	tcp := &layers.TCP{SrcPort: cport, DstPort: 8080, Seq: s.seq, Ack: s.ack, ACK: true, Window: 512, DataOffset: 5}
 	if s.fromB {
-		tcp.SrcPort, tcp.DstPort = 8080, 40000
+		tcp.SrcPort, tcp.DstPort = 8080, cport
 	}
 	tcp.SYN = strings.Contains(s.flags, "S")
 	tcp.FIN = strings.Contains(s.flags, "F")
