@@ -508,3 +508,47 @@ func TestHookProbe(t *testing.T) {
 		t.Errorf("kprobe string %q for an available kprobe", h.kprobeString())
 	}
 }
+
+// TestConnMetaTable reads a live connection's meta back from the kernel's
+// conns table, as the assembler does for a connection it has forgotten:
+// it pins struct conn's layout (gen, then struct meta at connMetaOff).
+func TestConnMetaTable(t *testing.T) {
+	server := start(t, "server", "")
+	port, _ := strconv.Atoi(server.line(t))
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, IncludeSelf: true})
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte(req("/meta"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Read(make([]byte, 512)); err != nil {
+		t.Fatal(err)
+	}
+	lport := uint16(conn.LocalAddr().(*net.TCPAddr).Port)
+	k := s.k.(*kernelSensor)
+	var key uint64
+	var val []byte
+	found := false
+	it := k.objs.Conns.Iterate()
+	for it.Next(&key, &val) {
+		gen, m, ok := k.connMeta(key)
+		if !ok || m.lport != lport {
+			continue
+		}
+		found = true
+		local, remote := (&event{family: m.family, lport: m.lport, rport: m.rport, laddr: m.laddr, raddr: m.raddr}).endpoints()
+		if gen == 0 || m.tgid != uint32(os.Getpid()) || m.role != roleClient || m.cgroup == 0 || commString(&m.comm) == "" ||
+			local.String() != fmt.Sprintf("127.0.0.1:%d", lport) || remote.String() != fmt.Sprintf("127.0.0.1:%d", port) {
+			t.Errorf("gen %d meta %+v (%v -> %v), comm %q", gen, m, local, remote, commString(&m.comm))
+		}
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !found {
+		t.Errorf("no connection with local port %d in the conns table", lport)
+	}
+}
