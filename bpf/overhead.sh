@@ -302,7 +302,8 @@ rows = {"without": [], "with": []}
 for l in open(sys.argv[1]):
     k, j = l.split(" ", 1)
     rows[k].append(json.loads(j))
-for key, what in (("socket_pair_ns", "loopback TCP write+read pair (both traced)"), ("file_read_ns", "/dev/zero read (not a socket)")):
+for key, what in (("socket_pair_ns", "loopback TCP write+read pair (both traced)"), ("file_read_ns", "/dev/zero read (not a socket)"),
+                  ("other_syscall_ns", "getppid (a syscall no program is attached to)")):
     wo = [r[key] for r in rows["without"]]
     wi = [r[key] for r in rows["with"]]
     add = [b - a for a, b in zip(wo, wi)]

@@ -25,9 +25,9 @@ import (
 func main() {
 	serve := flag.String("serve", "", "serve HTTP on this address")
 	ports := flag.String("ports", "", "run the sensor on connections with these ports (comma-separated)")
-	micro := flag.Int("micro", 0, "time this many write+read pairs over a loopback TCP connection on -micro-port, and as many reads of /dev/zero, in thread CPU time (fastest of 20 batches)")
+	micro := flag.Int("micro", 0, "time this many write+read pairs over a loopback TCP connection on -micro-port, as many reads of /dev/zero and getppid calls, in thread CPU time (fastest of 20 batches)")
 	ring := flag.Int("ring", 0, "ring buffer bytes of the sensor (0: the default)")
-	microOnly := flag.String("micro-only", "", "with -micro: time only this one (pair or file)")
+	microOnly := flag.String("micro-only", "", "with -micro: time only this one (pair, file or other)")
 	microPort := flag.Int("micro-port", 18081, "port of the -micro connection")
 	discard := flag.Bool("discard", false, "read the sensor's records and drop them (no reassembly or parsing)")
 	sched := flag.String("sched", "", "scheduling policy of the sensor's threads: normal, batch or idle (empty: leave it)")
@@ -123,7 +123,9 @@ func sense(opts bpf.Options, discard bool) error {
 // busy machine blurs it less than wall-clock latency: n pairs of a 100-byte
 // write on one end of a blocking loopback TCP connection and the read of
 // those bytes at the other (two traced data syscalls), then n 100-byte
-// reads of /dev/zero (the not-a-socket path every other process pays).
+// reads of /dev/zero (the not-a-socket path every other process pays),
+// then n getppid calls (a syscall no program is attached to: what a hook
+// on every syscall would cost).
 func microbench(n, port int, only string) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -177,12 +179,16 @@ func microbench(n, port int, only string) error {
 		_, err := syscall.Read(zero, buf)
 		return err
 	}
+	other := func() error {
+		syscall.Getppid()
+		return nil
+	}
 	out := map[string]float64{}
 	for _, b := range []struct {
 		name string
 		f    func() error
-	}{{"socket_pair_ns", pair}, {"file_read_ns", file}} {
-		if only != "" && !strings.HasPrefix(b.name, map[string]string{"pair": "socket_pair", "file": "file_read"}[only]) {
+	}{{"socket_pair_ns", pair}, {"file_read_ns", file}, {"other_syscall_ns", other}} {
+		if only != "" && !strings.HasPrefix(b.name, map[string]string{"pair": "socket_pair", "file": "file_read", "other": "other_syscall"}[only]) {
 			continue
 		}
 		for i := 0; i < n/10; i++ { // warm up
