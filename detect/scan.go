@@ -391,6 +391,7 @@ func (sc *scanner) scan(b []byte, mode scanMode, out []finding) []finding {
 		return out
 	}
 	pairs := &sc.pairs
+	personal := mode&scanPersonal != 0
 	i := 0
 	for i < n-1 {
 		var hit uint64
@@ -421,7 +422,22 @@ func (sc *scanner) scan(b []byte, mode scanMode, out []finding) []finding {
 		next := i + width
 		for ; hit != 0; hit &= hit - 1 {
 			j := i + bits.TrailingZeros64(hit)
-			e, stop := sc.pairAt(&st, j, i)
+			// The three-byte tests of an anchor at j-1 and at j, without
+			// branching on the first: most pairs fail both, and hold no
+			// '@' either.
+			var at uint64
+			if j > 0 {
+				h := tri(b[j-1], b[j], b[j+1])
+				at = sc.third[h>>6] >> (h & 63) & 1
+			}
+			if j+2 < n {
+				h := tri(b[j], b[j+1], b[j+2])
+				at |= (sc.third[h>>6] >> (h & 63) & 1) << 1
+			}
+			if at == 0 && (!personal || b[j] != '@' && b[j+1] != '@') {
+				continue
+			}
+			e, stop := sc.pairAt(&st, j, at)
 			if stop {
 				return st.done()
 			}
@@ -448,14 +464,16 @@ func (st *scanState) done() []finding {
 	return st.out[:min(len(st.out), st.base+maxScanFindings)]
 }
 
-// pairAt examines the pair at j (block start i): an anchor at j or j-1, an
-// '@' at j or j+1. It returns the end of the last finding (0 if none) and
-// whether the scan must stop (a bound is reached).
-func (sc *scanner) pairAt(st *scanState, j, i int) (int, bool) {
-	b, n := st.b, len(st.b)
+// pairAt examines the pair at j: an '@' at j or j+1, and the anchors at
+// j-1 and at j whose three-byte tests passed (bits 0 and 1 of at). It
+// returns the end of the last finding (0 if none) and whether the scan must
+// stop (a bound is reached).
+func (sc *scanner) pairAt(st *scanState, j int, at uint64) (int, bool) {
+	b := st.b
 	end := 0
-	if st.mode&scanPersonal != 0 {
-		for q := j; q <= j+1 && q < n; q++ {
+	// The pair was read whole: j+1 < len(b).
+	if st.mode&scanPersonal != 0 && (b[j] == '@' || b[j+1] == '@') {
+		for q := j; q <= j+1; q++ {
 			if b[q] != '@' {
 				continue
 			}
@@ -468,15 +486,8 @@ func (sc *scanner) pairAt(st *scanState, j, i int) (int, bool) {
 			}
 		}
 	}
-	// j holds the first pair of an anchor at j, or the last pair of an
-	// anchor at j-1.
-	for p := j - 1; p <= j; p++ {
-		if p < i-1 || p < 0 || p+2 >= n {
-			continue
-		}
-		if h := tri(b[p], b[p+1], b[p+2]); sc.third[h>>6]&(1<<(h&63)) == 0 {
-			continue
-		}
+	for ; at != 0; at &= at - 1 {
+		p := j - 1 + bits.TrailingZeros64(at)
 		if st.candidates++; st.candidates > maxScanCandidates || len(st.out)-st.base >= maxScanFindings {
 			return end, true
 		}

@@ -512,8 +512,8 @@ var refPairs = func() map[[2]byte]bool {
 
 // refScan is the scan pass written plainly, one pair at a time: blocks of
 // sixteen bytes from i, each pair at an even offset j of the block that is
-// in refPairs examined by pairAt in order, and the next block starting at
-// the end of a finding that goes past the block (else at i+16).
+// in refPairs examined by refPairAt in order, and the next block starting
+// at the end of a finding that goes past the block (else at i+16).
 func refScan(b []byte, mode scanMode, out []finding) []finding {
 	if len(b) > maxScanBytes {
 		b = b[:maxScanBytes]
@@ -529,7 +529,7 @@ func refScan(b []byte, mode scanMode, out []finding) []finding {
 			if !refPairs[[2]byte{b[j], b[j+1]}] {
 				continue
 			}
-			e, stop := theScanner.pairAt(&st, j, i)
+			e, stop := refPairAt(&st, j, i)
 			if stop {
 				return st.done()
 			}
@@ -541,6 +541,45 @@ func refScan(b []byte, mode scanMode, out []finding) []finding {
 		i = next
 	}
 	return st.done()
+}
+
+// refPairAt examines the pair at j (block start i) as pairAt did before
+// the scan took its three-byte tests in line: an '@' at j or j+1, then an
+// anchor at j-1 and at j (those within the buffer), each that passes the
+// three-byte test counted as a candidate and validated by keywordAt.
+func refPairAt(st *scanState, j, i int) (int, bool) {
+	sc := theScanner
+	b, n := st.b, len(st.b)
+	end := 0
+	if st.mode&scanPersonal != 0 {
+		for q := j; q <= j+1 && q < n; q++ {
+			if b[q] != '@' {
+				continue
+			}
+			if st.mails++; st.mails > maxEmailCandidates || len(st.out)-st.base >= maxScanFindings {
+				return end, true
+			}
+			if s, e := emailAround(b, q); e > 0 {
+				st.out = append(st.out, finding{dtEmail, s, e})
+				end = e
+			}
+		}
+	}
+	for p := j - 1; p <= j; p++ {
+		if p < i-1 || p < 0 || p+2 >= n {
+			continue
+		}
+		if h := tri(b[p], b[p+1], b[p+2]); sc.third[h>>6]&(1<<(h&63)) == 0 {
+			continue
+		}
+		if st.candidates++; st.candidates > maxScanCandidates || len(st.out)-st.base >= maxScanFindings {
+			return end, true
+		}
+		var e int
+		st.out, e = sc.keywordAt(b, p, st.mode, st.out)
+		end = max(end, e)
+	}
+	return end, false
 }
 
 // scanAgrees reports the first mode in which scan and refScan differ on b.
