@@ -77,12 +77,11 @@ func endpointLess(a *[16]byte, pa uint16, b *[16]byte, pb uint16) bool {
 	return binary.BigEndian.Uint64(a[:8]) < binary.BigEndian.Uint64(b[:8])
 }
 
-// segment hands segment d (its network flow net, its context ctx) to its
-// connection: through the fast path when it can, to the assembler
-// otherwise.
-func (sh *shard) segment(d *capture.Decoded, net gopacket.Flow, ctx *pktContext) {
+// segment hands segment d (its context ctx) to its connection: through
+// the fast path when it can, to the assembler otherwise.
+func (sh *shard) segment(d *capture.Decoded, ctx *pktContext) {
 	if sh.slow {
-		sh.asm.AssembleWithContext(net, &d.TCP, ctx)
+		sh.asm.AssembleWithContext(netFlow(d), &d.TCP, ctx)
 		return
 	}
 	k := connKeyOf(&d.Key, d.IPv6)
@@ -99,7 +98,7 @@ func (sh *shard) segment(d *capture.Decoded, net gopacket.Flow, ctx *pktContext)
 		}
 		sh.handOver(s)
 	}
-	sh.asm.AssembleWithContext(net, &d.TCP, ctx)
+	sh.asm.AssembleWithContext(netFlow(d), &d.TCP, ctx)
 }
 
 // fastSegment assembles d, of connection s which the fast path holds, as

@@ -205,6 +205,14 @@ func (sh *shard) newStream(d *capture.Decoded) *tcpStream {
 	return s
 }
 
+// netFlow returns the network flow of segment d, for gopacket.
+func netFlow(d *capture.Decoded) gopacket.Flow {
+	if d.IPv6 {
+		return gopacket.NewFlow(layers.EndpointIPv6, d.Key.Src[:], d.Key.Dst[:])
+	}
+	return gopacket.NewFlow(layers.EndpointIPv4, d.Key.Src[12:], d.Key.Dst[12:])
+}
+
 // assemble feeds one decoded TCP segment, the packet of global index
 // sh.idx.
 func (sh *shard) assemble(d *capture.Decoded) {
@@ -213,14 +221,8 @@ func (sh *shard) assemble(d *capture.Decoded) {
 		sh.now = ts
 	}
 	sh.cur = d
-	var net gopacket.Flow
-	if d.IPv6 {
-		net = gopacket.NewFlow(layers.EndpointIPv6, d.Key.Src[:], d.Key.Dst[:])
-	} else {
-		net = gopacket.NewFlow(layers.EndpointIPv4, d.Key.Src[12:], d.Key.Dst[12:])
-	}
 	ctx := sh.context(ts)
-	sh.segment(d, net, ctx)
+	sh.segment(d, ctx)
 	sh.inOrder = nil
 	sh.sinceAckFlush++
 	if sh.deferred {
@@ -236,7 +238,7 @@ func (sh *shard) assemble(d *capture.Decoded) {
 		sh.ackFlushT = time.Time{}
 		sh.sinceAckFlush = 0
 		sh.retrying = true
-		sh.segment(d, net, ctx)
+		sh.segment(d, ctx)
 		sh.retrying, sh.inOrder = false, nil
 	}
 	sh.releaseContext()
