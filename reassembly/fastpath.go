@@ -77,6 +77,15 @@ func endpointLess(a *[16]byte, pa uint16, b *[16]byte, pb uint16) bool {
 	return binary.BigEndian.Uint64(a[:8]) < binary.BigEndian.Uint64(b[:8])
 }
 
+// sameConn reports whether flows a and b are the same connection (either
+// direction).
+func sameConn(a, b *capture.FlowKey) bool {
+	if a.SrcPort == b.SrcPort && a.DstPort == b.DstPort && a.Src == b.Src && a.Dst == b.Dst {
+		return true
+	}
+	return a.SrcPort == b.DstPort && a.DstPort == b.SrcPort && a.Src == b.Dst && a.Dst == b.Src
+}
+
 // segment hands segment d (its context ctx) to its connection: through
 // the fast path when it can, to the assembler otherwise.
 func (sh *shard) segment(d *capture.Decoded, ctx *pktContext) {
@@ -84,15 +93,21 @@ func (sh *shard) segment(d *capture.Decoded, ctx *pktContext) {
 		sh.asm.AssembleWithContext(netFlow(d), &d.TCP, ctx)
 		return
 	}
-	k := connKeyOf(&d.Key, d.IPv6)
-	s := sh.conns[k]
-	switch {
-	case s == nil:
-		s = sh.newStream(d)
-		s.fast = true
-		sh.conns[k] = s
-		fallthrough
-	case s.fast:
+	// Segments of a connection often come in runs: try the last one's
+	// first (a stream ended since may have been reused for another
+	// connection, or not yet).
+	s := sh.last
+	if s == nil || s.done || s.ipv6 != d.IPv6 || !sameConn(&s.key, &d.Key) {
+		k := connKeyOf(&d.Key, d.IPv6)
+		s = sh.conns[k]
+		if s == nil {
+			s = sh.newStream(d)
+			s.fast = true
+			sh.conns[k] = s
+		}
+		sh.last = s
+	}
+	if s.fast {
 		if sh.fastSegment(s, d) {
 			return
 		}

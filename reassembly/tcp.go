@@ -102,6 +102,7 @@ type shard struct {
 	// adoptStart whether the half it seeds starts, ctxSeed the context of
 	// its segments; fastHandovers counts the connections handed over.
 	conns         map[connKey]*tcpStream
+	last          *tcpStream // the stream of the last segment (see segment)
 	slow          bool
 	adopting      *tcpStream
 	adoptStart    bool
