@@ -6,7 +6,11 @@
 // gopacket's reassembly in one of a fixed number of shards chosen by a
 // symmetric flow hash (a shard owns its assembler, its connections and
 // their parsers; no goroutine per flow), which Options.Workers goroutines
-// share out. A shard depends only on its own segments and the capture
+// share out. A shard takes a connection's segments itself while each is
+// the next one expected, doing what gopacket would, and hands the
+// connection to gopacket's assembler at the first that is not (a
+// retransmission, a hole, reordering): most connections never reach it
+// (fastpath.go). A shard depends only on its own segments and the capture
 // clock, and a merge puts the workers' transactions back in one order, so
 // the sink sees the same sequence for any number of workers (order.go).
 // StreamConn takes a connection's bytes already in order (the eBPF
