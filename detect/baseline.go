@@ -234,8 +234,11 @@ type endpointState struct {
 	isAuth bool // a login-like endpoint
 	gone   bool // evicted or folded into another
 	// objParams: the template has parameters that name objects
-	// (objectKeyOf).
+	// (objectKeyOf); paramSegs are the indices of the template's
+	// segments that hold them (templateParamSegs), nil when it has none
+	// or too many to list.
 	objParams bool
+	paramSegs []uint16
 	// hb is the host's baseline once hbKnown (hostBaseOf).
 	hb      *hostBase
 	hbKnown bool
@@ -290,11 +293,15 @@ func newSketch(acc float64, bins int) *ddsketch.DDSketch {
 }
 
 func newEndpointState(k endpointKey, id uint32) *endpointState {
-	return &endpointState{
+	ep := &endpointState{
 		key: k, id: id, isAuth: isAuthPath(k.method, k.path), objParams: templateNamesObjects(k.path),
 		respBytes: newSketch(0.02, 512), winDistinct: newSketch(0.05, 128), peakRates: newSketch(0.05, 128),
 		hourIdx: -1, fwIdx: -1, firstHour: -1,
 	}
+	if ep.objParams {
+		ep.paramSegs = templateParamSegs(k.path)
+	}
+	return ep
 }
 
 // quantile returns the q-quantile of s, or 0 when it holds fewer than min
@@ -498,7 +505,11 @@ func (b *behaviour) observe(t *reassembly.Transaction, v *txView, host, method, 
 	}
 	o.p = b.principal(v, ts)
 	o.size = v.size
-	o.key, o.numID = objectKeyOf(t.Target, path, o.ep.objParams)
+	if o.ep.objParams && o.ep.paramSegs == nil {
+		o.key, o.numID = objectKeyOf(t.Target, path, true)
+	} else {
+		o.key, o.numID = objectKeyFast(t.Target, o.ep.paramSegs, v.objQuery, v.objQueryKnown)
+	}
 	o.ok = v.status >= 200 && v.status < 300
 	o.notFound = v.status == 404 || v.status == 410
 	o.failed = v.status == 401 || v.status == 403
@@ -861,6 +872,126 @@ func objectKeyOf(target, tmpl string, params bool) (key uint64, numID int64) {
 			ln = append(ln, c)
 		}
 		if pagingParams[string(ln)] || credentialParams[string(ln)] || apiKeyParams[string(ln)] {
+			continue
+		}
+		found = true
+		for i := 0; i < len(kv); i++ {
+			h = (h ^ uint64(kv[i])) * 1099511628211
+		}
+		h = (h ^ '&') * 1099511628211
+	}
+	if !found {
+		return 0, -1
+	}
+	h = mix64(h)
+	if h == 0 {
+		h = 1
+	}
+	return h, numID
+}
+
+// templateParamSegs lists the indices of the segments of tmpl (after its
+// leading slash) that hold a parameter, as objectKeyOf walks them; nil
+// when there are more than 64 segments.
+func templateParamSegs(tmpl string) []uint16 {
+	var idx []uint16
+	tp := strings.TrimPrefix(tmpl, "/")
+	for i := 0; tp != ""; i++ {
+		if i >= 64 {
+			return nil
+		}
+		var ts string
+		ts, tp, _ = strings.Cut(tp, "/")
+		if strings.IndexByte(ts, '{') >= 0 {
+			idx = append(idx, uint16(i))
+		}
+	}
+	return idx
+}
+
+// objectQuery finds which of target's query parameters objectKeyOf
+// hashes: bit i of mask for the i-th "&"-separated part. ok is false
+// when there are more than 64 parts.
+func objectQuery(target string) (mask uint64, ok bool) {
+	_, query, _ := strings.Cut(target, "?")
+	if i := strings.IndexByte(query, '#'); i >= 0 {
+		query = query[:i]
+	}
+	for i := 0; query != ""; i++ {
+		if i >= 64 {
+			return 0, false
+		}
+		var kv string
+		kv, query, _ = strings.Cut(query, "&")
+		if objectParam(kv) {
+			mask |= 1 << i
+		}
+	}
+	return mask, true
+}
+
+// objectParam reports whether objectKeyOf hashes the query part kv: it
+// has a value and names neither paging nor a credential.
+func objectParam(kv string) bool {
+	name, val, _ := strings.Cut(kv, "=")
+	if val == "" || len(name) > 32 {
+		return false
+	}
+	var lb [32]byte
+	ln := lb[:0]
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		ln = append(ln, c)
+	}
+	return !pagingParams[string(ln)] && !credentialParams[string(ln)] && !apiKeyParams[string(ln)]
+}
+
+// objectKeyFast is objectKeyOf with the template's parameter segments
+// given (templateParamSegs; nil: none, as when it names no objects) and,
+// when qok, the query parts to hash (objectQuery). It reads the target
+// only.
+func objectKeyFast(target string, params []uint16, qmask uint64, qok bool) (key uint64, numID int64) {
+	numID = -1
+	path, query, _ := strings.Cut(target, "?")
+	if i := strings.IndexByte(query, '#'); i >= 0 {
+		query = query[:i]
+	}
+	h := uint64(14695981039346656037)
+	found := false
+	if len(params) > 0 {
+		found = true
+		pp := strings.TrimPrefix(path, "/")
+		at := 0
+		for _, want := range params {
+			var ps string
+			for {
+				ps, pp, _ = strings.Cut(pp, "/")
+				at++
+				if at > int(want) {
+					break
+				}
+			}
+			for i := 0; i < len(ps); i++ {
+				h = (h ^ uint64(ps[i])) * 1099511628211
+			}
+			h = (h ^ '/') * 1099511628211
+			numID = parseID(ps)
+		}
+	}
+	if qok && qmask == 0 {
+		query = ""
+	}
+	for i := 0; query != ""; i++ {
+		var kv string
+		kv, query, _ = strings.Cut(query, "&")
+		if qok {
+			if qmask&(1<<i) == 0 {
+				continue
+			}
+		} else if !objectParam(kv) {
 			continue
 		}
 		found = true

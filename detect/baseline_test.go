@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -419,6 +420,67 @@ func TestObjectKey(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { objectKey("/v1/customers/lookup?email=a%40b.c&page=1", "/v1/customers/lookup") }); n != 0 {
 		t.Errorf("objectKey allocates %.0f times", n)
+	}
+}
+
+// TestObjectKeyFast: objectKeyFast, given the template's parameter
+// segments and the query parts Prepare marks, keys every target as
+// objectKeyOf does (with the marks and without), on odd paths and queries
+// too: empty, doubled and trailing slashes, templates longer or shorter
+// than the path, fragments, parts without values, mixed-case names.
+func TestObjectKeyFast(t *testing.T) {
+	tmpls := []string{
+		"/v1/customers/{id}", "/v1/customers/{id}/orders", "/v1/customers/lookup", "/v1/orders",
+		"/{tenant}/items/{item}", "/a/{x}/", "/{x}", "/", "", "v1/{id}", "/a//{b}", "/static/{path}",
+		"/x/{id}.json", "/a/b/c/d/{e}/f/{g}",
+	}
+	targets := []string{
+		"/v1/customers/123", "/v1/customers/123/orders?page=2", "/v1/customers/lookup?email=a%40b.c&page=1",
+		"/v1/orders?page=2&page_size=20", "/v1/orders?api_key=secret&q=kettle", "/v1/orders?Q=1&LIMIT=5#frag&x=1",
+		"/acme/items/42", "/acme/items/", "/a/b/", "/a//b", "//", "/", "", "?x=1", "/x?=1&y=&&z=2",
+		"/x/7.json?A=b&api_key=k&Page=3&" + strings.Repeat("n", 40) + "=1", "/a/b/c/d/9/f/10/extra/more",
+		"/v1/customers/lookup?" + strings.Repeat("k=v&", 70),
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	parts := []string{"a", "", "12", "{id}", "x{y}", "SKU-1", "v1"}
+	qparts := []string{"q=1", "page=2", "API_KEY=z", "e=", "=v", "x=a=b", "Sort=asc", "id=7"}
+	for range 400 {
+		var b strings.Builder
+		for range r.IntN(5) {
+			b.WriteString("/" + parts[r.IntN(len(parts))])
+		}
+		if r.IntN(2) == 0 {
+			b.WriteString("?")
+			for j := range r.IntN(4) {
+				if j > 0 {
+					b.WriteString("&")
+				}
+				b.WriteString(qparts[r.IntN(len(qparts))])
+			}
+		}
+		targets = append(targets, b.String())
+		if r.IntN(4) == 0 {
+			tmpls = append(tmpls, strings.Split(b.String(), "?")[0])
+		}
+	}
+	for _, x := range shopTraffic(300) {
+		targets = append(targets, x.Target)
+	}
+	for _, tmpl := range tmpls {
+		params := templateNamesObjects(tmpl)
+		var segs []uint16
+		if params {
+			segs = templateParamSegs(tmpl)
+		}
+		for _, target := range targets {
+			wk, wid := objectKeyOf(target, tmpl, params)
+			mask, ok := objectQuery(target)
+			for _, known := range []bool{ok, false} {
+				if k, id := objectKeyFast(target, segs, mask, known); k != wk || id != wid {
+					t.Fatalf("objectKeyFast(%q, %q, %v) = %x, %d; objectKeyOf %x, %d", target, tmpl, known, k, id, wk, wid)
+				}
+			}
+		}
 	}
 }
 

@@ -137,6 +137,10 @@ type txView struct {
 	ua      uint32 // uaFamily of the User-Agent
 	size    int64  // respSize
 	qinfo   []queryInfo
+	// objQuery marks the target's query parts that name an object
+	// (objectQuery), when objQueryKnown.
+	objQuery      uint64
+	objQueryKnown bool
 	// hostH is the handle of the Prepared's host, whose string the host
 	// field holds (Prepared.derive); zero when not prepared.
 	hostH unique.Handle[string]
@@ -161,9 +165,11 @@ func (v *txView) derive(t *reassembly.Transaction) {
 	}
 	v.netH = netOf(v.client)
 	v.ua, v.size = 0, 0
+	v.objQuery, v.objQueryKnown = 0, false
 	if t != nil {
 		v.ua = uaFamily(t.ReqHeader("User-Agent"))
 		v.size = respSize(t)
+		v.objQuery, v.objQueryKnown = objectQuery(t.Target)
 	}
 	v.qinfo = v.qinfo[:0]
 	for _, q := range v.query {

@@ -109,7 +109,9 @@ func (b *bodySchemas) observeInfo(t *reassembly.Transaction, query []queryParam,
 		if b.queryKinds == nil {
 			b.queryKinds = map[string]uint8{}
 		}
-		if k, ok := b.queryKinds[name]; ok || len(b.queryKinds) < maxQueryNames {
+		if k, ok := b.queryKinds[name]; ok && k|qi.kind == k {
+			// Nothing new: no need to store it again.
+		} else if ok || len(b.queryKinds) < maxQueryNames {
 			b.queryKinds[name] = k | qi.kind
 		}
 	}
