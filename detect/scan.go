@@ -399,10 +399,9 @@ func (sc *scanner) scan(b []byte, mode scanMode, out []finding) []finding {
 		switch {
 		case i+16 <= n:
 			q := b[i : i+16] // one bounds check for the block
-			x := binary.LittleEndian.Uint64(q)
-			y := binary.LittleEndian.Uint64(q[8:])
-			p0, p1, p2, p3 := pairs[uint16(x)], pairs[uint16(x>>16)], pairs[uint16(x>>32)], pairs[uint16(x>>48)]
-			p4, p5, p6, p7 := pairs[uint16(y)], pairs[uint16(y>>16)], pairs[uint16(y>>32)], pairs[uint16(y>>48)]
+			le := binary.LittleEndian
+			p0, p1, p2, p3 := pairs[le.Uint16(q[0:])], pairs[le.Uint16(q[2:])], pairs[le.Uint16(q[4:])], pairs[le.Uint16(q[6:])]
+			p4, p5, p6, p7 := pairs[le.Uint16(q[8:])], pairs[le.Uint16(q[10:])], pairs[le.Uint16(q[12:])], pairs[le.Uint16(q[14:])]
 			// Whether any pair is in the set first (the common answer
 			// is no), then which.
 			if p0|p1|p2|p3|p4|p5|p6|p7 == 0 {
