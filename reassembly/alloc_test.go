@@ -10,6 +10,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/shadowtap/shadowtap/capture"
+	"github.com/shadowtap/shadowtap/internal/cputime"
 )
 
 // steady is in-order HTTP/1.1 keep-alive traffic on conns established
@@ -229,10 +230,23 @@ func TestSteadyStatePacketAllocs(t *testing.T) {
 
 // BenchmarkShardSteady measures the shard path on in-order keep-alive
 // HTTP/1 traffic (see steady). One op is one round: 64 exchanges, 256
-// packets; ns/packet and allocs/packet are reported too.
+// packets; cpu-ns/packet (the thread's CPU time), ns/packet and
+// allocs/packet are reported too. path=fast is the shard as Run drives it,
+// path=gopacket with every segment through gopacket's assembler
+// (Options.slowPath): their difference is what the fast path saves.
 func BenchmarkShardSteady(b *testing.B) {
+	for _, slow := range []bool{false, true} {
+		name := "path=fast"
+		if slow {
+			name = "path=gopacket"
+		}
+		b.Run(name, func(b *testing.B) { benchShardSteady(b, slow) })
+	}
+}
+
+func benchShardSteady(b *testing.B, slow bool) {
 	const conns = 64
-	s := newSteady(b, conns, Options{})
+	s := newSteady(b, conns, Options{slowPath: slow})
 	var bytes int64
 	for i := range s.pkts {
 		bytes += int64(len(s.pkts[i].Payload))
@@ -241,13 +255,18 @@ func BenchmarkShardSteady(b *testing.B) {
 	b.ReportAllocs()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	b.ResetTimer()
+	cpu0 := cputime.Thread()
 	for i := 0; i < b.N; i++ {
 		s.round()
 	}
+	cpu := cputime.Thread() - cpu0
 	b.StopTimer()
 	runtime.ReadMemStats(&m1)
 	pk := float64(b.N * len(s.pkts))
+	b.ReportMetric(float64(cpu.Nanoseconds())/pk, "cpu-ns/packet")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/pk, "ns/packet")
 	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/pk, "allocs/packet")
 }
