@@ -16,11 +16,12 @@
 #    The variant "none" runs no sensor: its ratios are the method's own
 #    noise (A/A).
 # 2. Stats rounds (STATS rounds, default 1), bpf_stats on, the sensor as
-#    STATS_SPEC says (default -sched=idle, as shadowtap run --ebpf runs it):
+#    STATS_SPEC says (default -sched=idle, as shadowtap run --ebpf runs it;
+#    several specs separated by spaces take turns in each round):
 #    fixed rate and saturated (plain wrk) with and without; BPF ns per run
 #    and per request per program, saturated req/s ratio.
 # 3. `overhead -micro` in alternating rounds: the CPU time the sensor adds to
-#    a loopback TCP write+read pair and to a /dev/zero read (thread CPU
+#    a loopback TCP write+read pair, a /dev/zero read and a getppid (thread CPU
 #    time, fastest of 20 batches: robust where wall-clock p99 is not).
 #
 # VARIANTS is a space-separated list of name=spec; spec is comma-separated
@@ -28,13 +29,17 @@
 # -sched=normal|batch|idle, -nice=N, -wakeup=BYTES, -poll=DURATION,
 # -pids=SRV: the server only, not wrk) or
 # NAME=VALUE for its environment (GOMAXPROCS=1), or +stats (bpf_stats on
-# while it runs); the spec "off" runs none.
+# while it runs), or @PATH: another build of bpf/internal/overhead (before
+# and after a change in one command); the spec "off" runs none.
 #   VARIANTS="none=off normal= idle=-sched=idle discard=-discard gmp1=GOMAXPROCS=1"
 # AUTOGROUP_NICE=-10 runs the whole benchmark (server, wrk, sensor) in its
 # own scheduler autogroup at that nice, so that a shared machine's other
 # sessions disturb it less (they still compete); the comparison inside is
 # unchanged.
 #   DUR=5s RATE=10000 RCONNS=64 CONNS=32 ROUNDS=5 STATS=1 MICRO=400000 bpf/overhead.sh
+# MICRO_VARIANTS (default "with="): name=spec of the sensors the micro
+# benchmark runs under, each against the same round's run without.
+#   VARIANTS="none=off before=-sched=idle,@/tmp/old after=-sched=idle" STATS_SPEC="-sched=idle,@/tmp/old -sched=idle" MICRO_VARIANTS="before=@/tmp/old after=" bpf/overhead.sh
 # Ratios within one command are what counts: the machine may be shared.
 set -euo pipefail
 if [ -n "${AUTOGROUP_NICE:-}" ] && [ -z "${_OVERHEAD_SETSID:-}" ]; then
@@ -50,6 +55,7 @@ STATS=${STATS:-1}
 PORT=${PORT:-18080}
 MICRO=${MICRO:-400000} # syscall pairs per -micro run (0: skip the micro benchmark)
 VARIANTS=${VARIANTS:-"none=off normal= idle=-sched=idle"}
+MICRO_VARIANTS=${MICRO_VARIANTS:-"with="} # name=spec of the sensors the micro benchmark runs under, in turn
 STATS_SPEC=${STATS_SPEC:--sched=idle}
 MPORT=$((PORT + 1))
 cd "$(dirname "$0")/.."
@@ -142,17 +148,18 @@ saturated() { load -t2 -c"$CONNS" -d"$DUR" --latency "http://127.0.0.1:$PORT/"; 
 # start_sensor SPEC: starts the sensor with the variant's flags and
 # environment, waits until it is ready.
 start_sensor() {
-	local spec=$1 t
+	local spec=$1 t exe="$bin/overhead"
 	local -a flags=() envs=()
 	IFS=, read -ra toks <<<"$spec"
 	for t in "${toks[@]}"; do
 		case $t in
 		+stats) sysctl -qw kernel.bpf_stats_enabled=1 ;;
 		-*) flags+=("${t//SRV/$srv}") ;;
+		@*) exe=${t#@} ;;
 		*=*) envs+=("$t") ;;
 		esac
 	done
-	env "${envs[@]}" "$bin/overhead" -ports "${SENSOR_PORT:-$PORT}" "${flags[@]}" >"$bin/sensor.out" 2>"$bin/sensor.err" &
+	env "${envs[@]}" "$exe" -ports "${SENSOR_PORT:-$PORT}" "${flags[@]}" >"$bin/sensor.out" 2>"$bin/sensor.err" &
 	sensor=$!
 	until grep -q ready "$bin/sensor.out" 2>/dev/null; do sleep 0.1; kill -0 "$sensor" || { cat "$bin/sensor.err"; exit 1; }; done
 }
@@ -238,10 +245,13 @@ for p in json.load(sys.stdin):
 if [ "$STATS" -gt 0 ]; then
 	STATS_PHASE=1
 	sysctl -qw kernel.bpf_stats_enabled=1
-	for r in $(seq "$STATS"); do
+	read -ra sspecs <<<"$STATS_SPEC"
+	for rs in $(seq "$STATS"); do
+	for spec in "${sspecs[@]}"; do
+		r="$rs ($spec)"
 		read -r f_rps f_p99 _ _ < <(fixed)
 		read -r s_rps s_p99 _ _ < <(saturated)
-		start_sensor "$STATS_SPEC"
+		start_sensor "$spec"
 		bpfstats >"$bin/bpf0"
 		read -r fo_rps fo_p99 _ _ < <(fixed)
 		bpfstats >"$bin/bpf1"
@@ -283,6 +293,7 @@ for label, a, b, rps in (("fixed", b0, b1, fo_rps), ("saturated", b1, b2, so_rps
           f"{tot_t / 1e9 / dur:.3f} cores; per program (ns per run, runs per request): " + ", ".join(rows))
 PY
 	done
+	done
 	sysctl -qw kernel.bpf_stats_enabled=0
 	STATS_PHASE=
 fi
@@ -290,24 +301,30 @@ fi
 # 3. Micro benchmark.
 [ "$MICRO" -gt 0 ] || exit 0
 : >"$bin/micro"
+read -ra mvars <<<"$MICRO_VARIANTS"
 for r in $(seq "$ROUNDS"); do
-	echo "without $("$bin/overhead" -micro "$MICRO" -micro-port "$MPORT")" >>"$bin/micro"
-	SENSOR_PORT=$MPORT start_sensor ""
-	echo "with $("$bin/overhead" -micro "$MICRO" -micro-port "$MPORT")" >>"$bin/micro"
-	stop_sensor
+	echo "without $r $("$bin/overhead" -micro "$MICRO" -micro-port "$MPORT")" >>"$bin/micro"
+	for v in "${mvars[@]}"; do
+		SENSOR_PORT=$MPORT start_sensor "${v#*=}"
+		echo "${v%%=*} $r $("$bin/overhead" -micro "$MICRO" -micro-port "$MPORT")" >>"$bin/micro"
+		stop_sensor
+	done
 done
 python3 - "$bin/micro" <<'PY'
 import json, statistics, sys
-rows = {"without": [], "with": []}
+rows = {}
 for l in open(sys.argv[1]):
-    k, j = l.split(" ", 1)
-    rows[k].append(json.loads(j))
+    k, r, j = l.split(" ", 2)
+    rows.setdefault(k, {})[r] = json.loads(j)
 for key, what in (("socket_pair_ns", "loopback TCP write+read pair (both traced)"), ("file_read_ns", "/dev/zero read (not a socket)"),
                   ("other_syscall_ns", "getppid (a syscall no program is attached to)")):
-    wo = [r[key] for r in rows["without"]]
-    wi = [r[key] for r in rows["with"]]
-    add = [b - a for a, b in zip(wo, wi)]
-    print(f"micro {what}: {statistics.median(wo):.0f} ns without, {statistics.median(wi):.0f} ns with; "
-          f"added median {statistics.median(add):.0f} ns, range {min(add):.0f}-{max(add):.0f} over {len(add)} rounds")
+    wo = rows["without"]
+    for name, w in rows.items():
+        if name == "without":
+            continue
+        add = [w[r][key] - wo[r][key] for r in w]
+        print(f"micro {name}: {what}: {statistics.median(x[key] for x in wo.values()):.0f} ns without, "
+              f"{statistics.median(x[key] for x in w.values()):.0f} ns with; "
+              f"added median {statistics.median(add):.0f} ns, range {min(add):.0f}-{max(add):.0f} over {len(add)} rounds")
 PY
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
