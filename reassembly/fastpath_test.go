@@ -247,8 +247,8 @@ func TestFastPathCases(t *testing.T) {
 
 // impairedConn builds a connection (handshake, exchanges, FINs, last ACK)
 // and impairs it as the bytes of ops say, three bytes an operation: drop,
-// duplicate, swap with the next, split in two overlapping halves, set FIN
-// or RST, or shift the capture time of a segment.
+// duplicate, swap with the next, split in two overlapping halves, set FIN,
+// RST or SYN, shift the capture time of a segment or its sequence number.
 func impairedConn(ops []byte) []seg {
 	segs := []seg{{seq: 99, flags: "S"}, {fromB: true, seq: 499, ack: 100, flags: "S", ms: 1}, {seq: 100, ack: 500, ms: 2}}
 	cseq, sseq := uint32(100), uint32(500)
@@ -270,7 +270,7 @@ func impairedConn(ops []byte) []seg {
 	for ; len(ops) >= 3 && len(segs) > 0; ops = ops[3:] {
 		i := int(ops[1]) % len(segs)
 		arg := ops[2]
-		switch ops[0] % 7 {
+		switch ops[0] % 9 {
 		case 0:
 			segs = append(segs[:i], segs[i+1:]...)
 		case 1:
@@ -298,6 +298,10 @@ func impairedConn(ops []byte) []seg {
 			segs[i].flags += "R"
 		case 6:
 			segs[i].ms += int(arg) * 100
+		case 7:
+			segs[i].flags += "S"
+		case 8:
+			segs[i].seq += uint32(arg%16) - 8
 		}
 	}
 	return segs
@@ -337,6 +341,8 @@ func FuzzFastPath(f *testing.F) {
 	f.Add([]byte{2, 3, 0, 3, 4, 0x31})
 	f.Add([]byte{4, 6, 0, 1, 8, 2})
 	f.Add([]byte{5, 9, 0, 6, 4, 30, 3, 7, 0x52})
+	f.Add([]byte{7, 3, 0, 8, 5, 3})
+	f.Add([]byte{16, 0, 0, 17, 7, 12, 8, 10, 1})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) > 60 {
 			return
