@@ -184,10 +184,17 @@ func TestSteadyStateAllocs(t *testing.T) {
 
 // TestSteadyStatePacketAllocs pins zero allocations for the packets of
 // established connections that complete no message: bare ACKs and body
-// segments past the sample's cap.
+// segments past the sample's cap — on the fast path, and through gopacket's
+// assembler (Options.slowPath) where connections go after a hand-over.
 func TestSteadyStatePacketAllocs(t *testing.T) {
+	for _, slow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("slowPath=%v", slow), func(t *testing.T) { testSteadyStatePacketAllocs(t, slow) })
+	}
+}
+
+func testSteadyStatePacketAllocs(t *testing.T, slow bool) {
 	const conns = 16
-	s := newSteady(t, conns, Options{})
+	s := newSteady(t, conns, Options{slowPath: slow})
 	// One response per connection with a body far larger than the sample:
 	// its head, then body segments.
 	var body, acks []capture.Decoded
@@ -221,7 +228,11 @@ func TestSteadyStatePacketAllocs(t *testing.T) {
 	for i := 0; i < 60; i++ { // past the 64 KiB sample
 		step()
 	}
+	fast0 := s.sh.fastSegs
 	allocs := mallocsPerRun(200, step)
+	if fast := s.sh.fastSegs - fast0; slow != (fast == 0) || s.sh.fastHandovers != 0 {
+		t.Fatalf("%d segments on the fast path, %d hand-overs", fast, s.sh.fastHandovers)
+	}
 	t.Logf("%.3f allocations per round of %d packets", allocs, 2*len(body))
 	if allocs != 0 {
 		t.Errorf("%.3f allocations per round of %d body segments and ACKs, want 0", allocs, 2*len(body))
