@@ -58,8 +58,10 @@ type result struct {
 // transactions to the sink in the run's order, as soon as every worker's
 // watermark has passed them.
 type parallel struct {
-	opts    *Options
-	groups  []*group
+	opts   *Options
+	groups []*group
+	// owner[s] is the worker of shard s (s % workers).
+	owner   [shardCount]uint8
 	pubs    []published
 	work    []chan *batch
 	cur     []*batch
@@ -90,6 +92,9 @@ func startParallel(o *Options, shards []*shard, sink func(*Transaction)) *parall
 		results: make(chan *result, 2*n),
 		resFree: make(chan *result, 2*n),
 		done:    make(chan struct{}),
+	}
+	for s := range p.owner {
+		p.owner[s] = uint8(s % n)
 	}
 	for i := 0; i < 4*n; i++ {
 		p.free <- &batch{arena: make([]byte, 0, 256<<10)}
@@ -161,7 +166,7 @@ func (p *parallel) worker(w int) {
 // dispatch hands the segment of global index idx, of shard s, to its
 // worker.
 func (p *parallel) dispatch(s int, d *capture.Decoded, idx uint64) {
-	w := s % len(p.groups)
+	w := int(p.owner[s])
 	p.last = idx
 	b := p.cur[w]
 	if b == nil {
