@@ -25,9 +25,12 @@ const (
 // Message is one parsed HTTP/1.x request or response. The *Message passed
 // to OnMessage is the parser's and is valid only during the call (the
 // parser reuses it for the next message); its strings and slices (Headers,
-// Trailers, Body) belong to the callee: they share no memory with the
-// parser, with other messages or with the bytes passed to Feed, so the
-// callee keeps them without copying.
+// Trailers, Body) belong to the callee: they share no memory with the bytes
+// passed to Feed, and no memory that the parser or anyone else writes
+// again, so the callee keeps them without copying. (The strings and header
+// lists of several messages are carved from shared chunks, to spare two
+// allocations per head; Headers and Trailers have no room past their
+// length, so appending to them copies.)
 type Message struct {
 	Request bool
 	// Request line.

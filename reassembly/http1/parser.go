@@ -3,6 +3,7 @@ package http1
 import (
 	"bytes"
 	"time"
+	"unsafe"
 
 	"github.com/shadowtap/shadowtap/reassembly/content"
 )
@@ -97,7 +98,68 @@ type Parser struct {
 	headEOL  int
 	lineEnds []int32
 
+	// strs and hdrs are the chunks heads are carved from (see keepHead
+	// and headers): the bytes of strs up to its length and the fields of
+	// hdrs up to its length belong to messages handed on and are never
+	// written again; a chunk is replaced, not reused, when full.
+	strs []byte
+	hdrs []Header
+
 	stats Stats
+}
+
+const (
+	// strChunk and hdrChunk size the chunks message heads are carved
+	// from: one allocation serves a dozen typical heads rather than two
+	// per head. A head string or header list over a quarter of its chunk
+	// gets its own allocation, so that a string kept long by a consumer
+	// holds on to little more than itself.
+	strChunk = 4 << 10
+	hdrChunk = 128
+)
+
+// keepHead returns a string holding b's bytes, carved from the parser's
+// string chunk. The chunk is shared by the strings of several messages,
+// which is harmless: none of its written bytes change again.
+func (p *Parser) keepHead(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > strChunk/4 {
+		return string(b)
+	}
+	if cap(p.strs)-len(p.strs) < len(b) {
+		p.strs = make([]byte, 0, strChunk)
+	}
+	off := len(p.strs)
+	p.strs = append(p.strs, b...)
+	return unsafe.String(&p.strs[off], len(b))
+}
+
+// headers returns an empty header list with room for n fields, carved
+// from the parser's header chunk; done gives it back trimmed.
+func (p *Parser) headers(n int) []Header {
+	if n > hdrChunk/4 {
+		return make([]Header, 0, n)
+	}
+	if cap(p.hdrs)-len(p.hdrs) < n {
+		p.hdrs = make([]Header, 0, hdrChunk)
+	}
+	l := len(p.hdrs)
+	return p.hdrs[l : l : l+n]
+}
+
+// headersDone ends the use of hs, from headers: its fields are the
+// message's (cap cut to its length, so that a consumer's append copies),
+// nil when there are none.
+func (p *Parser) headersDone(hs []Header) []Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	if l := len(p.hdrs); l < cap(p.hdrs) && &p.hdrs[l : l+1][0] == &hs[0] {
+		p.hdrs = p.hdrs[:l+len(hs)]
+	}
+	return hs[:len(hs):len(hs)]
 }
 
 // NewRequestParser returns a parser for the client-to-server direction.
@@ -127,8 +189,8 @@ func (o Options) resolved() Options {
 // stream, keeping its small working buffers (and nothing else: no byte of
 // the previous stream, no counter). A connection layer keeps the parsers
 // of closed connections for its next ones instead of allocating two per
-// connection. Messages emitted before share no memory with p (see
-// Message), so they are unaffected.
+// connection. Messages emitted before share no memory that p writes again
+// (see Message), so they are unaffected.
 func (p *Parser) ResetRequest(opts Options) { p.reset(opts, true) }
 
 // ResetResponse makes p what NewResponseParser(opts) returns, for a new
@@ -145,6 +207,8 @@ func (p *Parser) reset(opts Options, request bool) {
 		codings:  p.codings[:0],
 		dec:      p.dec, // Reset before each body; Finish left it empty
 		lineEnds: p.lineEnds[:0],
+		strs:     p.strs,
+		hdrs:     p.hdrs,
 	}
 }
 
@@ -833,7 +897,7 @@ func (p *Parser) stepTrailer(cur []byte) (int, []byte) {
 		line := p.buf[p.lineStart:]
 		if isEmptyLine(line) {
 			if p.lineStart > 0 {
-				p.msg.Trailers = p.parseFields(string(p.buf[:p.lineStart]), nil)
+				p.msg.Trailers = p.parseFields(p.keepHead(p.buf[:p.lineStart]), nil)
 			}
 			p.buf, p.lineStart = p.buf[:0], 0
 			p.finish(0)
@@ -842,7 +906,7 @@ func (p *Parser) stepTrailer(cur []byte) (int, []byte) {
 		if p.startLineOK(trimEOL(line)) {
 			// No blank line after the last chunk: the next message began.
 			if p.lineStart > 0 {
-				p.msg.Trailers = p.parseFields(string(p.buf[:p.lineStart]), nil)
+				p.msg.Trailers = p.parseFields(p.keepHead(p.buf[:p.lineStart]), nil)
 			}
 			p.finish(MsgBadFraming)
 			pb := p.buf[p.lineStart:]
@@ -1139,7 +1203,7 @@ func (p *Parser) Close(ts time.Time) {
 // strings share one allocation, the header slice is another. After
 // wholeHead (splitOK), the start line's split and the line ends are known.
 func (p *Parser) parseHead(b []byte) *Message {
-	s := string(b)
+	s := p.keepHead(b)
 	m := &p.m
 	*m = Message{Request: p.request, Start: p.start}
 	if p.splitOK {
@@ -1153,7 +1217,7 @@ func (p *Parser) parseHead(b []byte) *Message {
 			p.statusLine(m, line, p.split[0])
 		}
 		if len(p.lineEnds) > 0 {
-			hs := make([]Header, 0, len(p.lineEnds)+1)
+			hs := p.headers(len(p.lineEnds))
 			prev := eol + 1
 			for _, e := range p.lineEnds {
 				line := s[prev : e-1]
@@ -1163,9 +1227,7 @@ func (p *Parser) parseHead(b []byte) *Message {
 				}
 				hs = p.addField(hs, line)
 			}
-			if len(hs) > 0 {
-				m.Headers = hs
-			}
+			m.Headers = p.headersDone(hs)
 		}
 		return m
 	}
@@ -1214,7 +1276,7 @@ func (p *Parser) parseFields(s string, b []byte) []Header {
 	if n == 0 {
 		return nil
 	}
-	hs := make([]Header, 0, n)
+	hs := p.headers(n)
 	for s != "" {
 		var line string
 		if i := indexByteStr(s, '\n'); i >= 0 {
@@ -1230,10 +1292,7 @@ func (p *Parser) parseFields(s string, b []byte) []Header {
 		}
 		hs = p.addField(hs, line)
 	}
-	if len(hs) == 0 {
-		return nil
-	}
-	return hs
+	return p.headersDone(hs)
 }
 
 // addField adds the header line (without its line ending, not empty) to
