@@ -51,6 +51,7 @@ const (
 	statTLSUnmappedBytes
 	statLostControl
 	statSkippedBytes
+	statEncryptedBytes
 	statCount
 )
 

@@ -138,6 +138,11 @@ type Stats struct {
 	// SkippedBytes: bytes sendfile or splice moved between a socket and a
 	// file or pipe, with no user buffer to copy from (gaps to the parsers).
 	SkippedBytes uint64
+	// EncryptedBytes: TLS records of connections whose first bytes were a
+	// TLS handshake and whose plaintext no OpenSSL call showed (Go's
+	// crypto/tls, Java, static libraries): after each direction's first
+	// record they are not copied (user space would skip them).
+	EncryptedBytes uint64
 
 	// User side.
 	Records, BadRecords uint64
@@ -251,7 +256,7 @@ func (s *Sensor) Stats() Stats {
 			st.LostEvents, st.LostBytes = c[statLostEvents], c[statLostBytes]
 			st.TruncatedBytes, st.UnreadableBytes = c[statTruncBytes], c[statUnreadableBytes]
 			st.TLSUnmappedBytes, st.LostControl = c[statTLSUnmappedBytes], c[statLostControl]
-			st.SkippedBytes = c[statSkippedBytes]
+			st.SkippedBytes, st.EncryptedBytes = c[statSkippedBytes], c[statEncryptedBytes]
 		}
 	}
 	s.stats.fill(&st)

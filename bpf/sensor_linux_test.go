@@ -552,3 +552,62 @@ func TestConnMetaTable(t *testing.T) {
 		t.Errorf("no connection with local port %d in the conns table", lport)
 	}
 }
+
+// TestOpaqueTLSNotCopied: a connection whose first bytes are a TLS
+// handshake record, with no OpenSSL call (as Go's crypto/tls), has its
+// first record in each direction copied and the rest counted in
+// EncryptedBytes instead; user space counts it encrypted, not visible.
+func TestOpaqueTLSNotCopied(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	s := openSensor(t, Options{Ports: []uint16{port}, IncludeSelf: true})
+	c := collect(s)
+	hello := append([]byte{0x16, 0x03, 0x01, 0x00, 0x5f, 0x01}, make([]byte, 94)...)
+	rest := make([]byte, 2000)
+	got := make(chan error, 1)
+	go func() {
+		sv, err := ln.Accept()
+		if err != nil {
+			got <- err
+			return
+		}
+		defer sv.Close()
+		if _, err := io.ReadFull(sv, make([]byte, len(hello))); err != nil {
+			got <- err
+			return
+		}
+		_, err = io.ReadFull(sv, make([]byte, len(rest)))
+		got <- err
+	}()
+	cl, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Write(hello); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the server reads the hello on its own
+	if _, err := cl.Write(rest); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	waitFor(t, "both ends encrypted", func() bool { return s.Stats().EncryptedConnections >= 2 })
+	c.stop(t)
+	st := s.Stats()
+	t.Logf("stats: %+v", st)
+	// Copied: the hello out of the client and into the server; not
+	// copied: the rest, out and in.
+	if st.Bytes != 2*uint64(len(hello)) || st.EncryptedBytes != 2*uint64(len(rest)) || st.LostBytes != 0 {
+		t.Errorf("copied %d, encrypted %d, lost %d bytes; want %d, %d, 0", st.Bytes, st.EncryptedBytes, st.LostBytes, 2*len(hello), 2*len(rest))
+	}
+	if st.GapBytes != 0 || st.Transactions != 0 {
+		t.Errorf("gaps %d bytes, transactions %d; want none", st.GapBytes, st.Transactions)
+	}
+}

@@ -67,7 +67,12 @@ struct conn {
 	struct meta m;
 	__u8 tls, ignored;
 	__u8 announced; // the CONN record of this generation is in the ring
-	__u8 pad[5];
+	// The first bytes in a direction were a TLS handshake record and no
+	// OpenSSL call has claimed the socket (Go's crypto/tls, Java, a
+	// statically linked library): user space skips such a stream after its
+	// first record, so the rest of its records are not copied at all.
+	__u8 opaque;
+	__u8 pad[4];
 };
 
 struct {
@@ -510,8 +515,19 @@ static __always_inline int leave(long ret, __u8 dir, __u8 kind, struct pt_regs *
 	}
 	if (c->ignored || c->tls)
 		return 0;
-	__u64 mem = r->si;
 	__u64 off = __sync_fetch_and_add(&c->off[dir], (__u64)ret);
+	if (c->opaque) {
+		count(ST_STAT_ENCRYPTED_BYTES, ret);
+		return 0;
+	}
+	__u64 mem = r->si;
+	if (off == 0 && kind == ST_CALL_BUF && ret >= 3) {
+		// A stream's first bytes: a TLS handshake record (as looksTLS in
+		// assemble.go) makes the connection opaque after this record.
+		__u8 h[3];
+		if (!bpf_probe_read_user(h, sizeof(h), (void *)mem) && h[0] == 0x16 && h[1] == 3 && h[2] <= 4)
+			c->opaque = 1;
+	}
 	if (kind == ST_CALL_BUF) {
 		emit_data(sk, c, dir, 0, off, ret, mem, ret, 0, 0);
 	} else if (kind == ST_CALL_IOV) {

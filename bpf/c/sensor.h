@@ -26,6 +26,7 @@ enum {
 	ST_STAT_TLS_UNMAPPED_BYTES,   // TLS plaintext of an SSL object with no known socket
 	ST_STAT_LOST_CONTROL,         // close and exec events the full ring refused
 	ST_STAT_SKIPPED_BYTES,        // bytes sendfile/splice moved without a user buffer: never copied
+	ST_STAT_ENCRYPTED_BYTES,      // TLS records of a connection already seen to carry TLS: not copied
 	ST_STAT_COUNT,
 };
 

@@ -179,7 +179,7 @@ func newEBPFCollector(d *daemon) *ebpfCollector {
 	}
 	return &ebpfCollector{
 		d:           d,
-		bytes:       m("bytes_total", "Bytes moved by traced sockets and SSL calls, by fate: copied (handed to the ring), lost (ring full), truncated (beyond the per-call cap), unreadable (user memory not readable), skipped (sendfile/splice: no user buffer), tls_unmapped (TLS plaintext of a connection the sensor never saw).", "fate"),
+		bytes:       m("bytes_total", "Bytes moved by traced sockets and SSL calls, by fate: copied (handed to the ring), lost (ring full), truncated (beyond the per-call cap), unreadable (user memory not readable), skipped (sendfile/splice: no user buffer), tls_unmapped (TLS plaintext of a connection the sensor never saw), encrypted (TLS records of a connection with no plaintext from OpenSSL, after its first record: not copied).", "fate"),
 		records:     m("records_lost_total", "Ring-buffer records the full ring refused, by kind: data, control (close and exec).", "kind"),
 		gaps:        m("gap_bytes_total", "Bytes declared missing to the HTTP parsers (lost + truncated + unreadable + skipped)."),
 		conns:       m("connections_total", "Connections followed, by kind: all, encrypted (TLS with no plaintext from OpenSSL: not visible), evicted.", "kind"),
@@ -212,6 +212,7 @@ func (c *ebpfCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.bytes, st.UnreadableBytes, "unreadable")
 		counter(c.bytes, st.TLSUnmappedBytes, "tls_unmapped")
 		counter(c.bytes, st.SkippedBytes, "skipped")
+		counter(c.bytes, st.EncryptedBytes, "encrypted")
 		counter(c.records, st.LostEvents, "data")
 		counter(c.records, st.LostControl, "control")
 		counter(c.gaps, st.GapBytes)

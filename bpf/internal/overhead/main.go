@@ -27,7 +27,7 @@ func main() {
 	ports := flag.String("ports", "", "run the sensor on connections with these ports (comma-separated)")
 	micro := flag.Int("micro", 0, "time this many write+read pairs over a loopback TCP connection on -micro-port, as many reads of /dev/zero and getppid calls, in thread CPU time (fastest of 20 batches)")
 	ring := flag.Int("ring", 0, "ring buffer bytes of the sensor (0: the default)")
-	microOnly := flag.String("micro-only", "", "with -micro: time only this one (pair, file or other)")
+	microOnly := flag.String("micro-only", "", "with -micro: time only this one (pair, tls, file or other)")
 	microPort := flag.Int("micro-port", 18081, "port of the -micro connection")
 	discard := flag.Bool("discard", false, "read the sensor's records and drop them (no reassembly or parsing)")
 	sched := flag.String("sched", "", "scheduling policy of the sensor's threads: normal, batch or idle (empty: leave it)")
@@ -118,14 +118,16 @@ func sense(opts bpf.Options, discard bool) error {
 }
 
 // microbench measures what the sensor adds to single syscalls, in the
-// calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID: the BPF programs run in the
-// syscall and are charged to it; time spent preempted is not), so that a
-// busy machine blurs it less than wall-clock latency: n pairs of a 100-byte
-// write on one end of a blocking loopback TCP connection and the read of
-// those bytes at the other (two traced data syscalls), then n 100-byte
-// reads of /dev/zero (the not-a-socket path every other process pays),
-// then n getppid calls (a syscall no program is attached to: what a hook
-// on every syscall would cost).
+// calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID: the BPF programs run
+// in the syscall and are charged to it; time spent preempted is not), so
+// that a busy machine blurs it less than wall-clock latency: n pairs of a
+// 100-byte write on one end of a blocking loopback TCP connection and the
+// read of those bytes at the other (two traced data syscalls); as many
+// over a second connection that began with a TLS handshake record (the
+// sensor counts those bytes but does not copy them); n 100-byte reads of
+// /dev/zero (the not-a-socket path every other process pays); n getppid
+// calls (a syscall no program is attached to: what a hook on every
+// syscall would cost).
 func microbench(n, port int, only string) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -139,7 +141,7 @@ func microbench(n, port int, only string) error {
 	if err := syscall.Bind(ln, addr); err != nil {
 		return fmt.Errorf("bind: %w", err)
 	}
-	if err := syscall.Listen(ln, 1); err != nil {
+	if err := syscall.Listen(ln, 2); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	cl, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
@@ -155,6 +157,21 @@ func microbench(n, port int, only string) error {
 		return fmt.Errorf("accept: %w", err)
 	}
 	defer syscall.Close(sv)
+	// A second connection that starts with a TLS handshake record (no
+	// OpenSSL in the way: the sensor stops copying it after that record).
+	cl2, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	defer syscall.Close(cl2)
+	if err := syscall.Connect(cl2, addr); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	sv2, _, err := syscall.Accept(ln)
+	if err != nil {
+		return fmt.Errorf("accept: %w", err)
+	}
+	defer syscall.Close(sv2)
 	zero, err := syscall.Open("/dev/zero", syscall.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("open /dev/zero: %w", err)
@@ -162,7 +179,7 @@ func microbench(n, port int, only string) error {
 	defer syscall.Close(zero)
 	msg := make([]byte, 100)
 	buf := make([]byte, 100)
-	pair := func() error {
+	pairOn := func(cl, sv int, msg []byte) error {
 		if _, err := syscall.Write(cl, msg); err != nil {
 			return fmt.Errorf("write: %w", err)
 		}
@@ -175,6 +192,11 @@ func microbench(n, port int, only string) error {
 		}
 		return nil
 	}
+	pair := func() error { return pairOn(cl, sv, msg) }
+	if err := pairOn(cl2, sv2, append([]byte{0x16, 0x03, 0x01, 0x00, 0x5f, 0x01}, make([]byte, 94)...)); err != nil {
+		return err
+	}
+	tlsPair := func() error { return pairOn(cl2, sv2, msg) }
 	file := func() error {
 		_, err := syscall.Read(zero, buf)
 		return err
@@ -187,8 +209,8 @@ func microbench(n, port int, only string) error {
 	for _, b := range []struct {
 		name string
 		f    func() error
-	}{{"socket_pair_ns", pair}, {"file_read_ns", file}, {"other_syscall_ns", other}} {
-		if only != "" && !strings.HasPrefix(b.name, map[string]string{"pair": "socket_pair", "file": "file_read", "other": "other_syscall"}[only]) {
+	}{{"socket_pair_ns", pair}, {"tls_pair_ns", tlsPair}, {"file_read_ns", file}, {"other_syscall_ns", other}} {
+		if only != "" && !strings.HasPrefix(b.name, map[string]string{"pair": "socket_pair", "tls": "tls_pair", "file": "file_read", "other": "other_syscall"}[only]) {
 			continue
 		}
 		for i := 0; i < n/10; i++ { // warm up
