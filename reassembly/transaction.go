@@ -186,6 +186,7 @@ func (t *Transaction) DecodeBodies() {
 
 func (t *Transaction) decode(e *content.Encoded, truncated Flags) []byte {
 	sample, trunc, err := e.Decode()
+	e.Release() // the Transaction held the only reference
 	if trunc {
 		t.Flags |= truncated
 	}

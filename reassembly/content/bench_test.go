@@ -77,3 +77,32 @@ func BenchmarkEncodedGzipHuff8K(b *testing.B) { benchEncoded(b, 8000, gzip.Huffm
 func BenchmarkEncodedGzip1K(b *testing.B)     { benchEncoded(b, 1000, gzip.DefaultCompression) }
 func BenchmarkEncodedGzip8K(b *testing.B)     { benchEncoded(b, 8000, gzip.DefaultCompression) }
 func BenchmarkEncodedGzip64K(b *testing.B)    { benchEncoded(b, 60000, gzip.DefaultCompression) }
+
+// BenchmarkDeferCycle runs a gzip body the whole way a transaction's does:
+// Write in pieces, Defer, Decode, Release.
+func BenchmarkDeferCycle(b *testing.B) {
+	doc := jsonDoc(3000)
+	var buf bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&buf, gzip.HuffmanOnly)
+	w.Write(doc)
+	w.Close()
+	in := buf.Bytes()
+	pool := new(Pool)
+	var d Decoder
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	cputime.PerOp(b, func() {
+		d.Reset([]Coding{Gzip}, Options{Pool: pool, Defer: true})
+		for p := in; len(p) > 0; {
+			k := min(1400, len(p))
+			d.Write(p[:k])
+			p = p[k:]
+		}
+		e := d.Defer(true)
+		s, _, err := e.Decode()
+		if err != nil || len(s) != len(doc) {
+			b.Fatalf("sample %d bytes, err %v; want %d", len(s), err, len(doc))
+		}
+		e.Release()
+	})
+}

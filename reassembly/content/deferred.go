@@ -8,9 +8,11 @@ import "encoding/binary"
 // would have given at the time Defer was called.
 //
 // Decode may be called from any goroutine (the Pool is safe for concurrent
-// use), but not concurrently on one Encoded.
+// use), but not concurrently on one Encoded. Release, once it is no longer
+// needed, hands its buffer back to the Pool.
 type Encoded struct {
-	in       []byte // the encoded input, owned
+	in       []byte  // the encoded input, owned
+	box      *[]byte // when set, in is *box's array, lent by opts.Pool
 	codings  [MaxLayers]Coding
 	nlayer   uint8
 	full     bool // the input reached MaxInput
@@ -22,8 +24,10 @@ type Encoded struct {
 func (e *Encoded) Len() int { return len(e.in) }
 
 // Defer ends the body like Finish but without decoding it: it returns the
-// encoded input buffered so far (a copy: the Decoder's buffers go back to
-// the Pool) for Encoded.Decode, or nil when there is nothing to defer (an
+// encoded input buffered so far for Encoded.Decode (the Pool's buffer
+// holding it goes with it, back to the Pool at Encoded.Release, when it is
+// not much larger than the input; a copy otherwise), or nil when there is
+// nothing to defer (an
 // identity body, no input, input already decoded, or an error already
 // known such as an unsupported coding) — Finish then ends the body as
 // usual. complete is Finish's.
@@ -32,7 +36,6 @@ func (d *Decoder) Defer(complete bool) *Encoded {
 		return nil
 	}
 	e := &Encoded{
-		in:       append([]byte(nil), d.in...),
 		codings:  d.codings,
 		nlayer:   uint8(d.nlayer),
 		full:     d.full,
@@ -40,6 +43,14 @@ func (d *Decoder) Defer(complete bool) *Encoded {
 		opts:     d.opts,
 	}
 	e.opts.Defer = false
+	if d.opts.Pool != nil && d.inBox != nil && cap(d.in) <= 2*len(d.in)+1024 {
+		// The buffer is the Encoded's until Decode gives it back.
+		*d.inBox = d.in[:0]
+		e.in, e.box = d.in, d.inBox
+		d.in, d.inBox = nil, nil
+	} else {
+		e.in = append([]byte(nil), d.in...)
+	}
 	d.done = true
 	d.release()
 	return e
@@ -61,6 +72,17 @@ func (e *Encoded) Decode() (sample []byte, truncated bool, err error) {
 	d.in = nil
 	e.opts.Pool.putDecoder(d)
 	return sample, truncated, err
+}
+
+// Release ends the use of e: the buffer holding its input goes back to the
+// Pool that lent it. e must not be used after (Len is then 0 and Decode
+// gives an empty sample). Without Release the buffer is left to the
+// garbage collector.
+func (e *Encoded) Release() {
+	if e.box != nil {
+		e.opts.Pool.putBuf(e.box)
+	}
+	e.in, e.box = nil, nil
 }
 
 // gzipSize returns the decoded size a gzip body's trailer states (ISIZE,
