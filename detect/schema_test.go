@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -292,5 +293,59 @@ func TestSchemaState(t *testing.T) {
 	}
 	if !bytes.Contains(a, []byte(`"format":"date-time"`)) {
 		t.Error("the export shows no inferred schema")
+	}
+}
+
+// TestJSONSkip: skipping the values the schema does not describe (past
+// the depth, item and property bounds) leaves the same schema, budget and
+// position as walking them did.
+func TestJSONSkip(t *testing.T) {
+	docs := []string{
+		`{"a":{"b":{"c":{"d":{"e":{"f":{"g":[1,{"h":"}"}]}}}}}},"z":"\"]}\\","y":[1,2,3,4,5,6,7,8,9,{"x":[[[]]]},"\\\\"]}`,
+		`[{"s":"a\"b\\\\\"c","t":"\\"},{},[],"",0,-1.5e3,true,false,null,{"u":"\u00e9}"}]`,
+		`  "just a string"  `, `12`, `null`, `[]`, `{}`, `[[[[[[[[[["deep"]]]]]]]]]]`,
+	}
+	var many strings.Builder
+	many.WriteString("{")
+	for i := range 60 {
+		if i > 0 {
+			many.WriteString(",")
+		}
+		fmt.Fprintf(&many, `"p%d":{"v":[%d,"x\"y",{"q":[1,2,{"r":null}]}]}`, i, i)
+	}
+	many.WriteString("}")
+	docs = append(docs, many.String())
+	for _, x := range shopTraffic(400) {
+		docs = append(docs, string(x.RespBody))
+		if len(x.ReqBody) > 0 {
+			docs = append(docs, string(x.ReqBody))
+		}
+	}
+	var fast, slow schemaNode
+	fastBudget, slowBudget := 1, 1
+	for i, d := range docs {
+		if !json.Valid([]byte(d)) {
+			t.Fatalf("doc %d not valid: %s", i, d)
+		}
+		f := jsonWalker{b: []byte(d), budget: &fastBudget}
+		f.value(&fast, 0)
+		s := jsonWalker{b: []byte(d), budget: &slowBudget, walkSkipped: true}
+		s.value(&slow, 0)
+		if f.i != s.i || fastBudget != slowBudget || !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("doc %d: skipping ends at %d (budget %d), walking at %d (budget %d), or the schemas differ\n%s", i, f.i, fastBudget, s.i, slowBudget, d)
+		}
+		// Each value on its own, at every depth (the bounds skip them).
+		for depth := 0; depth <= maxSchemaDepth; depth++ {
+			f := jsonWalker{b: []byte(d), budget: new(int)}
+			f.value(nil, depth)
+			s := jsonWalker{b: []byte(d), budget: new(int), walkSkipped: true}
+			s.value(nil, depth)
+			if f.i != s.i {
+				t.Fatalf("doc %d depth %d: skip ends at %d, walking at %d", i, depth, f.i, s.i)
+			}
+		}
+	}
+	if fastBudget < 50 {
+		t.Fatalf("budget %d: the corpus hardly reached the bounds", fastBudget)
 	}
 }
