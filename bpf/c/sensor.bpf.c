@@ -193,12 +193,13 @@ static __always_inline __u64 fd_sock(__u32 fd)
 	struct fdtable *fdt = t->files->fdt;
 	if (fd >= fdt->max_fds)
 		return 0;
-	struct file **fds = fdt->fd;
-	__u64 fa = 0;
-	bpf_probe_read_kernel(&fa, sizeof(fa), &fds[fd]);
-	if (!fa)
+	// The fd slot read as the first word of a callback_head (any kernel
+	// type with a pointer at offset 0 would do): a direct load, not a
+	// probe-read helper call.
+	struct callback_head *slot = CAST(struct callback_head, (__u64)fdt->fd + (__u64)fd * sizeof(void *));
+	struct file *f = CAST(struct file, slot->next);
+	if (!f)
 		return 0;
-	struct file *f = CAST(struct file, fa);
 	if ((f->f_inode->i_mode & S_IFMT) != S_IFSOCK)
 		return 0;
 	struct socket *so = CAST(struct socket, f->private_data);
