@@ -217,7 +217,7 @@ func (d *Decoder) Grow(n int64) {
 // or making one, first), emptied. Appending grows it.
 func (d *Decoder) borrow(box **[]byte) []byte {
 	if *box == nil {
-		*box = d.opts.Pool.getBuf(0)
+		*box = d.opts.Pool.getBuf(0, box == &d.inBox)
 	}
 	return (**box)[:0]
 }
@@ -233,7 +233,7 @@ func (d *Decoder) giveBack(box **[]byte, b []byte) {
 		**box = b[:0]
 	}
 	if d.opts.Pool != nil {
-		d.opts.Pool.putBuf(*box)
+		d.opts.Pool.putBuf(*box, box == &d.inBox)
 		*box = nil
 	} else if cap(**box) > 64<<10 {
 		*box = nil // do not keep large buffers across bodies

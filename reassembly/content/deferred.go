@@ -80,7 +80,7 @@ func (e *Encoded) Decode() (sample []byte, truncated bool, err error) {
 // garbage collector.
 func (e *Encoded) Release() {
 	if e.box != nil {
-		e.opts.Pool.putBuf(e.box)
+		e.opts.Pool.putBuf(e.box, true)
 	}
 	e.in, e.box = nil, nil
 }

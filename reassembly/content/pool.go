@@ -22,7 +22,8 @@ import (
 // Pool allocates them per body.
 type Pool struct {
 	gz, fl, zl sync.Pool
-	bufs       sync.Pool // *[]byte, len 0
+	bufs       sync.Pool // *[]byte, len 0: samples being decoded
+	ins        sync.Pool // *[]byte, len 0: encoded input (see Decoder.Defer)
 	decs       sync.Pool // *Decoder, for Encoded.Decode
 }
 
@@ -50,13 +51,20 @@ const maxPooledBuf = 256 << 10
 // getBuf returns a buffer of capacity at least n, behind a pointer so that
 // it goes back to the pool without allocating: the pool's or a new one
 // (always a new one from a nil Pool). The caller owns it until putBuf.
-func (p *Pool) getBuf(n int) *[]byte {
+// Buffers for encoded input (in) are kept apart from those for samples,
+// which grow larger: an Encoded takes its input buffer along when it is
+// not much larger than the input.
+func (p *Pool) getBuf(n int, in bool) *[]byte {
 	if p != nil {
-		if b, ok := p.bufs.Get().(*[]byte); ok {
+		sp := &p.bufs
+		if in {
+			sp = &p.ins
+		}
+		if b, ok := sp.Get().(*[]byte); ok {
 			if cap(*b) >= n {
 				return b
 			}
-			p.bufs.Put(b)
+			sp.Put(b)
 		}
 	}
 	b := make([]byte, 0, max(n, 1024))
@@ -64,12 +72,16 @@ func (p *Pool) getBuf(n int) *[]byte {
 }
 
 // putBuf takes back a buffer from getBuf; its bytes must not be used after.
-func (p *Pool) putBuf(b *[]byte) {
+func (p *Pool) putBuf(b *[]byte, in bool) {
 	if p == nil || cap(*b) > maxPooledBuf {
 		return
 	}
 	*b = (*b)[:0]
-	p.bufs.Put(b)
+	if in {
+		p.ins.Put(b)
+	} else {
+		p.bufs.Put(b)
+	}
 }
 
 func (p *Pool) getGzip() *gzip.Reader {
