@@ -14,7 +14,9 @@
 // plaintext, tied to the socket that the SSL call's own syscall touched.
 // Every chunk carries its byte offset in its direction, so what the ring
 // could not take or the per-call cap cut becomes a gap the parsers see, and
-// counters say how many bytes each cause cost (Stats).
+// counters say how many bytes each cause cost (Stats). Who and where (pid,
+// command, cgroup, addresses, role) come once per connection in a CONN
+// record before its first data record, not in every chunk.
 //
 // User side: Open probes the fallback ladder (full, syscalls only,
 // ErrUnsupported for packet capture); Run reads records, rebuilds each

@@ -314,14 +314,16 @@ static __always_inline void announce(__u64 sk, struct conn *c)
 {
 	if (c->announced)
 		return;
+	// Into the table first: user space reads them there when the ring
+	// refuses the record (connMeta in load_linux.go).
+	c->m.tgid = bpf_get_current_pid_tgid() >> 32;
+	c->m.cgroup = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(c->m.comm, sizeof(c->m.comm));
 	struct event_hdr *e = bpf_ringbuf_reserve(&events, sizeof(*e) + sizeof(struct meta), 0);
 	if (!e) {
 		count(ST_STAT_LOST_CONTROL, 1);
 		return;
 	}
-	c->m.tgid = bpf_get_current_pid_tgid() >> 32;
-	c->m.cgroup = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(c->m.comm, sizeof(c->m.comm));
 	e->ts = bpf_ktime_get_ns();
 	e->conn = sk;
 	e->gen = c->gen;
