@@ -11,8 +11,9 @@ import "encoding/binary"
 // use), but not concurrently on one Encoded. Release, once it is no longer
 // needed, hands its buffer back to the Pool.
 type Encoded struct {
-	in       []byte  // the encoded input, owned
-	box      *[]byte // when set, in is *box's array, lent by opts.Pool
+	in       []byte // the encoded input, owned
+	pooled   bool   // in is an array of opts.Pool's, to give back
+	box      []byte // in, emptied, for the Pool at Release: no new box
 	codings  [MaxLayers]Coding
 	nlayer   uint8
 	full     bool // the input reached MaxInput
@@ -44,9 +45,10 @@ func (d *Decoder) Defer(complete bool) *Encoded {
 	}
 	e.opts.Defer = false
 	if d.opts.Pool != nil && d.inBox != nil && cap(d.in) <= 2*len(d.in)+1024 {
-		// The buffer is the Encoded's until Decode gives it back.
-		*d.inBox = d.in[:0]
-		e.in, e.box = d.in, d.inBox
+		// The array is the Encoded's until Release gives it back, in
+		// the Encoded's own box; the Decoder's box is dropped, and the
+		// Pool lends the next body another.
+		e.in, e.pooled = d.in, true
 		d.in, d.inBox = nil, nil
 	} else {
 		e.in = append([]byte(nil), d.in...)
@@ -79,10 +81,11 @@ func (e *Encoded) Decode() (sample []byte, truncated bool, err error) {
 // gives an empty sample). Without Release the buffer is left to the
 // garbage collector.
 func (e *Encoded) Release() {
-	if e.box != nil {
-		e.opts.Pool.putBuf(e.box, true)
+	if e.pooled {
+		e.box, e.pooled = e.in[:0], false
+		e.opts.Pool.putBuf(&e.box, true)
 	}
-	e.in, e.box = nil, nil
+	e.in = nil
 }
 
 // gzipSize returns the decoded size a gzip body's trailer states (ISIZE,

@@ -67,8 +67,23 @@ func (p *Pool) getBuf(n int, in bool) *[]byte {
 			sp.Put(b)
 		}
 	}
-	b := make([]byte, 0, max(n, 1024))
+	if n <= smallBuf {
+		// The box and its first array in one allocation (the array is
+		// left behind if the buffer grows).
+		bb := new(boxedBuf)
+		bb.b = bb.a[:0:smallBuf]
+		return &bb.b
+	}
+	b := make([]byte, 0, n)
 	return &b
+}
+
+// smallBuf is the capacity of a new buffer from getBuf.
+const smallBuf = 1024
+
+type boxedBuf struct {
+	b []byte
+	a [smallBuf]byte
 }
 
 // putBuf takes back a buffer from getBuf; its bytes must not be used after.
