@@ -66,9 +66,12 @@ type node struct {
 	prevNew         uint16 // new words of the window before lastNew's
 	windows         uint32
 	lit             map[string]*node
-	params          map[string]*node
-	rest            *node
-	ep              map[string]*epStats // by method
+	// lastLit is the literal child insertClassed took last (nil: none),
+	// always lit[lastLit.label]: a cache.
+	lastLit *node
+	params  map[string]*node
+	rest    *node
+	ep      map[string]*epStats // by method
 	// tmpl caches template(n), valid while tmplGen is the trie's gen+1.
 	tmpl    string
 	tmplGen uint64
@@ -372,7 +375,12 @@ func (tr *trie) insertClassed(segs []string, classes []segInfo, status int, hint
 			class = classLiteral // a numbered API version (/rest/api/2/issue)
 		}
 		if class == classLiteral && !n.learnt {
-			child := n.lit[s]
+			// The child taken last is tried first: consecutive requests
+			// often share a path's words.
+			child := n.lastLit
+			if child == nil || child.label != s {
+				child = n.lit[s]
+			}
 			// A word only probes had reached, now served, is new evidence.
 			promoted := child != nil && child.probeOnly && !probe
 			if promoted {
@@ -406,6 +414,7 @@ func (tr *trie) insertClassed(segs []string, classes []segInfo, status int, hint
 				n.lit[s] = child
 				tr.nodes++
 			}
+			n.lastLit = child
 			n = child
 			continue
 		}
@@ -503,7 +512,7 @@ func (tr *trie) learn(n *node) {
 		p = tr.overflowAt(n)
 	}
 	lits := n.lit
-	n.lit = nil
+	n.lit, n.lastLit = nil, nil
 	for _, c := range lits {
 		tr.mergeInto(p, c)
 	}

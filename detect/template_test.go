@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -265,5 +266,54 @@ func TestConvergence(t *testing.T) {
 	// Stable: a fixed word now arriving at the learnt position is a value.
 	if got := e.Observe(tx(501, "GET", "h", "/users/settings/profile", 200)); got != final {
 		t.Errorf("template changed after convergence: %q", got)
+	}
+}
+
+// TestTrieLastLit: the literal child insertClassed remembers per node is
+// always the one lit holds under its label, through learning (which folds
+// a node's words into a parameter) and merges.
+func TestTrieLastLit(t *testing.T) {
+	tr := trie{max: 2000}
+	r := rand.New(rand.NewPCG(3, 4))
+	words := []string{"v1", "users", "orders", "me", "search", "items", "admin"}
+	for i := range 20000 {
+		segs := []string{"v1", words[r.IntN(len(words))]}
+		switch r.IntN(4) {
+		case 0:
+			segs = append(segs, word(r)) // words that become a parameter
+		case 1:
+			segs = append(segs, words[r.IntN(len(words))], word(r))
+		case 2:
+			segs = append(segs, strconv.Itoa(r.IntN(1000)))
+		}
+		status := 200
+		if i%17 == 0 {
+			status = 404
+		}
+		n := tr.insertHinted(segs, status, nil)
+		// The template found is the one a fresh walk finds.
+		if got, again := tr.templateOf(n), tr.templateOf(tr.insertHinted(segs, status, nil)); got != again {
+			t.Fatalf("%v: %s then %s", segs, got, again)
+		}
+	}
+	learnt := 0
+	var visit func(n *node)
+	visit = func(n *node) {
+		if n.learnt {
+			learnt++
+		}
+		if c := n.lastLit; c != nil && (n.learnt || n.lit[c.label] != c) {
+			t.Fatalf("node %q remembers child %q that lit does not hold", n.label, c.label)
+		}
+		for _, c := range n.lit {
+			visit(c)
+		}
+		for _, c := range n.params {
+			visit(c)
+		}
+	}
+	visit(&tr.root)
+	if learnt == 0 {
+		t.Fatal("nothing learnt: the test does not exercise learning")
 	}
 }
