@@ -44,26 +44,6 @@ type env struct {
 	// is reachable from a Transaction handed on (see http1.Message).
 	parsers []*http1.Parser
 	queues  [][]*Transaction
-	// txs is the slab new Transactions are carved from (txSlab at a
-	// time, one allocation instead of one each): an element handed on is
-	// the sink's and never touched again here.
-	txs []Transaction
-}
-
-// txSlab is how many Transactions share an allocation. While one of them
-// is reachable (pending on its connection, queued for the consumer) the
-// slab keeps its mates and what they point to (heads, body samples), so
-// it stays small.
-const txSlab = 4
-
-// newTx returns a zeroed Transaction of the slab.
-func (e *env) newTx() *Transaction {
-	if len(e.txs) == 0 {
-		e.txs = make([]Transaction, txSlab)
-	}
-	t := &e.txs[0]
-	e.txs = e.txs[1:]
-	return t
 }
 
 const (
@@ -513,8 +493,7 @@ func (c *httpConn) pendingMethod() string {
 }
 
 func (c *httpConn) onRequest(m *http1.Message) {
-	t := c.env.newTx()
-	*t = Transaction{
+	t := &Transaction{
 		Client:       c.addr[c.client],
 		Server:       c.addr[1-c.client],
 		RequestTime:  m.Start,
@@ -566,8 +545,11 @@ func (c *httpConn) onResponse(m *http1.Message) {
 	if len(c.pending) > 0 {
 		t = c.popPending()
 	} else {
-		t = c.env.newTx()
-		t.Client, t.Server, t.Flags = c.addr[c.client], c.addr[1-c.client], FlagNoRequest
+		t = &Transaction{
+			Client: c.addr[c.client],
+			Server: c.addr[1-c.client],
+			Flags:  FlagNoRequest,
+		}
 	}
 	t.ResponseTime = m.Start
 	if m.End.After(t.EndTime) {
@@ -808,8 +790,7 @@ func (c *httpConn) upgradeH2(m *http1.Message) {
 
 // onStream turns an HTTP/2 stream into a transaction.
 func (c *httpConn) onStream(s *http2.Stream) {
-	t := c.env.newTx()
-	*t = Transaction{
+	t := &Transaction{
 		Client:        c.addr[s.Client],
 		Server:        c.addr[1-s.Client],
 		RequestTime:   s.ReqStart,
