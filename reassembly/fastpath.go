@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	greassembly "github.com/gopacket/gopacket/reassembly"
 	"github.com/shadowtap/shadowtap/capture"
 )
@@ -90,7 +91,7 @@ func sameConn(a, b *capture.FlowKey) bool {
 // the fast path when it can, to the assembler otherwise.
 func (sh *shard) segment(d *capture.Decoded, ctx *pktContext) {
 	if sh.slow {
-		sh.asm.AssembleWithContext(netFlow(d), &d.TCP, ctx)
+		sh.asm.AssembleWithContext(netFlow(d), sh.asmTCP(d), ctx)
 		return
 	}
 	// Segments of a connection often come in runs: try the last one's
@@ -113,7 +114,44 @@ func (sh *shard) segment(d *capture.Decoded, ctx *pktContext) {
 		}
 		sh.handOver(s)
 	}
-	sh.asm.AssembleWithContext(netFlow(d), &d.TCP, ctx)
+	sh.asm.AssembleWithContext(netFlow(d), sh.asmTCP(d), ctx)
+}
+
+// asmTCP returns the TCP layer of segment d for the assembler: d.TCP, or
+// when the shard is given only the fields it reads (fieldsOnly), a layer
+// decoded from a header made of them (the assembler needs the ports as the
+// decoder sets them, for its transport flow).
+func (sh *shard) asmTCP(d *capture.Decoded) *layers.TCP {
+	t := &d.TCP
+	if !sh.fieldsOnly {
+		return t
+	}
+	h := sh.segHdr[:]
+	clear(h)
+	binary.BigEndian.PutUint16(h[0:], uint16(t.SrcPort))
+	binary.BigEndian.PutUint16(h[2:], uint16(t.DstPort))
+	binary.BigEndian.PutUint32(h[4:], t.Seq)
+	binary.BigEndian.PutUint32(h[8:], t.Ack)
+	h[12] = 5 << 4 // data offset: 20 bytes
+	var f byte
+	if t.FIN {
+		f |= tcpFIN
+	}
+	if t.SYN {
+		f |= tcpSYN
+	}
+	if t.RST {
+		f |= tcpRST
+	}
+	if t.ACK {
+		f |= tcpACK
+	}
+	h[13] = f
+	if err := sh.segTCP.DecodeFromBytes(h, gopacket.NilDecodeFeedback); err != nil {
+		return t // a valid header: cannot happen
+	}
+	sh.segTCP.Payload = t.Payload
+	return &sh.segTCP
 }
 
 // fastSegment assembles d, of connection s which the fast path holds, as

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/shadowtap/shadowtap/capture"
 )
 
@@ -16,24 +16,46 @@ const batchSize = 256
 // merge holds the transactions of at most a few such spans.
 const syncEvery = 2048
 
-// batch carries decoded segments to a worker. The segment bytes (TCP header
-// and payload) are copied into arena, which the batch owns.
+// batch carries decoded segments to a worker: for each a fixed-size
+// record (segRec) of what the worker's shards read, and its payload, copied
+// into arena, which the batch owns. The worker does not decode the TCP
+// header again, and reads one record (80 bytes, written by the reader's
+// core) per segment instead of seven arrays and the header bytes.
 type batch struct {
-	n      int
-	idx    [batchSize]uint64 // global packet index
-	shard  [batchSize]uint8
-	ts     [batchSize]time.Time
-	keys   [batchSize]capture.FlowKey
-	ipv6   [batchSize]bool
-	length [batchSize]int
-	end    [batchSize]int // end of each segment in arena
-	arena  []byte
+	n int
+	// base is the global index of the first segment's packet; segRec.idx
+	// is relative to it.
+	base  uint64
+	segs  [batchSize]segRec
+	arena []byte
 	// through is the global index of the last packet read when the batch
 	// was handed over: the worker has had all its segments up to it.
 	through uint64
 	// ticks are the periodic passes to run among the segments, in order.
 	ticks []tickAt
 }
+
+// segRec is one segment of a batch: the packet's capture time, flow and
+// global index (base + idx), its shard, and the TCP fields the shards read
+// (see shard.fieldsOnly); its payload ends at arena[end].
+type segRec struct {
+	ts       time.Time
+	key      capture.FlowKey
+	shard    uint8
+	flags    uint8 // tcpFIN, tcpSYN, tcpRST, tcpACK as in the header; recIPv6
+	seq, ack uint32
+	end      uint32
+	idx      uint32
+}
+
+// TCP flags (byte 13 of the header) and segRec.flags' IPv6 bit.
+const (
+	tcpFIN  = 0x01
+	tcpSYN  = 0x02
+	tcpRST  = 0x04
+	tcpACK  = 0x10
+	recIPv6 = 0x80
+)
 
 // tickAt asks for the periodic pass after packet idx, at capture time ts,
 // once the batch's first pos segments are assembled.
@@ -102,6 +124,9 @@ func startParallel(o *Options, shards []*shard, sink func(*Transaction)) *parall
 	for i := 0; i < 2*n; i++ {
 		p.resFree <- &result{}
 	}
+	for _, sh := range shards {
+		sh.fieldsOnly = true
+	}
 	for w := range p.groups {
 		p.groups[w] = newGroup(shards, func(s int) bool { return s%n == w })
 		p.groups[w].col.prepare = o.Prepare
@@ -119,23 +144,34 @@ func (p *parallel) worker(w int) {
 	defer p.wg.Done()
 	g := p.groups[w]
 	var d capture.Decoded
+	d.Key.Proto = capture.ProtoTCP
 	for b := range p.work[w] {
 		r := <-p.resFree
 		g.col.out = r.txs[:0]
-		start, next := 0, 0
+		start, next, tickPos := 0, 0, -1
+		if len(b.ticks) > 0 {
+			tickPos = b.ticks[0].pos
+		}
 		for k := 0; k < b.n; k++ {
-			for ; next < len(b.ticks) && b.ticks[next].pos == k; next++ {
+			for tickPos == k {
 				g.tick(b.ticks[next].idx, b.ticks[next].ts)
+				if next++; next < len(b.ticks) {
+					tickPos = b.ticks[next].pos
+				} else {
+					tickPos = -1
+				}
 			}
-			d.Timestamp, d.Key, d.IPv6, d.Length = b.ts[k], b.keys[k], b.ipv6[k], b.length[k]
-			d.Key.Proto = capture.ProtoTCP
-			seg := b.arena[start:b.end[k]]
-			start = b.end[k]
-			if err := d.TCP.DecodeFromBytes(seg, gopacket.NilDecodeFeedback); err != nil {
-				continue // it decoded once already; cannot happen
-			}
-			d.Payload = d.TCP.Payload
-			g.assemble(int(b.shard[k]), &d, b.idx[k])
+			rec := &b.segs[k]
+			d.Timestamp, d.Key, d.IPv6 = rec.ts, rec.key, rec.flags&recIPv6 != 0
+			t := &d.TCP
+			t.SrcPort, t.DstPort = layers.TCPPort(rec.key.SrcPort), layers.TCPPort(rec.key.DstPort)
+			t.Seq, t.Ack = rec.seq, rec.ack
+			f := rec.flags
+			t.FIN, t.SYN, t.RST, t.ACK = f&tcpFIN != 0, f&tcpSYN != 0, f&tcpRST != 0, f&tcpACK != 0
+			t.Payload = b.arena[start:rec.end:rec.end]
+			d.Payload = t.Payload
+			start = int(rec.end)
+			g.assemble(int(rec.shard), &d, b.base+uint64(rec.idx))
 		}
 		r.mark = event(b.through, evPacket)
 		for ; next < len(b.ticks); next++ {
@@ -174,11 +210,30 @@ func (p *parallel) dispatch(s int, d *capture.Decoded, idx uint64) {
 		p.cur[w] = b
 	}
 	k := b.n
-	b.idx[k], b.shard[k] = idx, uint8(s)
-	b.ts[k], b.keys[k], b.ipv6[k], b.length[k] = d.Timestamp, d.Key, d.IPv6, d.Length
-	b.arena = append(b.arena, d.TCP.Contents...)
-	b.arena = append(b.arena, d.TCP.Payload...)
-	b.end[k] = len(b.arena)
+	if k == 0 {
+		b.base = idx
+	}
+	t := &d.TCP
+	var f uint8
+	if t.FIN {
+		f |= tcpFIN
+	}
+	if t.SYN {
+		f |= tcpSYN
+	}
+	if t.RST {
+		f |= tcpRST
+	}
+	if t.ACK {
+		f |= tcpACK
+	}
+	if d.IPv6 {
+		f |= recIPv6
+	}
+	b.arena = append(b.arena, t.Payload...)
+	rec := &b.segs[k]
+	rec.ts, rec.key, rec.shard, rec.flags = d.Timestamp, d.Key, uint8(s), f
+	rec.seq, rec.ack, rec.end, rec.idx = t.Seq, t.Ack, uint32(len(b.arena)), uint32(idx-b.base)
 	b.n++
 	if b.n == batchSize || len(b.arena) >= cap(b.arena)-65536 {
 		p.send(w, idx)

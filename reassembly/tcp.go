@@ -110,6 +110,14 @@ type shard struct {
 	fastHandovers uint64
 	// fastSegs counts the segments the fast path assembled.
 	fastSegs uint64
+	// fieldsOnly is set when the segments' TCP layers carry only the
+	// fields the shard reads — ports, sequence and acknowledgement
+	// numbers, FIN, SYN, RST, ACK and the payload — as a worker fills
+	// them from its batch (parallel.go); asmTCP decodes a full layer for
+	// the assembler into segTCP from segHdr.
+	fieldsOnly bool
+	segTCP     layers.TCP
+	segHdr     [20]byte
 }
 
 // pktContext hands a packet's capture time to the gopacket assembler.
