@@ -149,19 +149,50 @@ type group struct {
 	shards [shardCount]*shard
 	owned  []*shard
 	col    collector
+	// now is the capture time of the latest periodic pass. A pass moves
+	// a shard's clock (shard.now) to its time; that is done when the
+	// shard next runs (syncClock) rather than at every pass.
+	now time.Time
+	// A pass at a time not after wake has nothing to do in any shard
+	// (nothing queued, no connection idle long enough: see flushDue),
+	// nor does any pass while never is set; the group then skips it
+	// without touching the shards (a week of capture has 604,800
+	// passes, nearly all empty). It is recomputed after each pass that
+	// runs and lowered (lowerWake) when a shard opens a connection or
+	// queues a segment.
+	wake  time.Time
+	never bool
 }
 
 // newGroup returns a group owning the shards of all for which own is true.
 func newGroup(all []*shard, own func(int) bool) *group {
-	g := &group{}
+	g := &group{never: true}
 	for i, sh := range all {
 		if own(i) {
 			g.shards[i] = sh
 			g.owned = append(g.owned, sh)
 			sh.col = &g.col
+			sh.grp = g
+			if !sh.wakeNever() {
+				g.lowerWake(sh.wakeAt())
+			}
 		}
 	}
 	return g
+}
+
+// lowerWake makes sure a pass after time t runs.
+func (g *group) lowerWake(t time.Time) {
+	if g.never || t.Before(g.wake) {
+		g.wake, g.never = t, false
+	}
+}
+
+// syncClock brings shard sh's clock up to the latest pass.
+func (g *group) syncClock(sh *shard) {
+	if g.now.After(sh.now) {
+		sh.now = g.now
+	}
 }
 
 // assemble feeds the segment of global index idx to shard s.
@@ -169,20 +200,29 @@ func (g *group) assemble(s int, d *capture.Decoded, idx uint64) {
 	sh := g.shards[s]
 	g.col.ev = event(idx, evPacket)
 	sh.idx = idx
+	g.syncClock(sh)
 	sh.assemble(d)
 }
 
 // tick runs the periodic pass after packet idx, at capture time now, on
 // every shard.
 func (g *group) tick(idx uint64, now time.Time) {
+	if now.After(g.now) {
+		g.now = now
+	}
+	if g.never || !now.After(g.wake) || len(g.owned) == 0 {
+		return
+	}
 	g.col.ev = event(idx, evTick)
 	g.col.beginPass()
-	var c cutoffs
-	for i, sh := range g.owned {
-		if i == 0 {
-			c = passCutoffs(sh.opts, now)
-		}
+	c := passCutoffs(g.owned[0].opts, now)
+	g.never = true
+	for _, sh := range g.owned {
+		g.syncClock(sh)
 		sh.tick(&c)
+		if !sh.wakeNever() {
+			g.lowerWake(sh.wakeAt())
+		}
 	}
 	g.col.endPass()
 }
@@ -192,6 +232,7 @@ func (g *group) finish() {
 	g.col.ev = evEnd
 	g.col.beginPass()
 	for _, sh := range g.owned {
+		g.syncClock(sh)
 		sh.finish()
 	}
 	g.col.endPass()

@@ -118,6 +118,9 @@ type shard struct {
 	fieldsOnly bool
 	segTCP     layers.TCP
 	segHdr     [20]byte
+	// grp is the group that runs the shard (nil before newGroup): its
+	// wake time is lowered when a pass may have work (see group.wake).
+	grp *group
 }
 
 // pktContext hands a packet's capture time to the gopacket assembler.
@@ -206,6 +209,9 @@ func (sh *shard) newStream(d *capture.Decoded) *tcpStream {
 	sh.lastSeen = append(sh.lastSeen, ts)
 	if sh.minLast.IsZero() || ts.Before(sh.minLast) {
 		sh.minLast = ts
+	}
+	if sh.grp != nil {
+		sh.grp.lowerWake(sh.wakeAt())
 	}
 	s.c.init(&sh.env,
 		netip.AddrPortFrom(k.SrcAddr(), k.SrcPort),
@@ -317,6 +323,25 @@ func (sh *shard) tick(c *cutoffs) {
 			sh.queuedUntil = time.Time{}
 		}
 	}
+}
+
+// wakeNever reports whether no periodic pass has anything to do in the
+// shard until it opens a connection or queues a segment.
+func (sh *shard) wakeNever() bool {
+	return sh.queuedUntil.IsZero() && len(sh.streams) == 0
+}
+
+// wakeAt returns a time such that a periodic pass at a time not after it
+// has nothing to do in the shard (unless wakeNever): zero while a segment
+// is queued; otherwise minLast (a lower bound of the connections' last
+// seen times) plus 1.25 × FlowTimeout, the pass's idle cut-off c.due
+// being its time minus as much (flushDue).
+func (sh *shard) wakeAt() time.Time {
+	if !sh.queuedUntil.IsZero() {
+		return time.Time{}
+	}
+	f := sh.opts.FlowTimeout
+	return sh.minLast.Add(f).Add(f / 4)
 }
 
 // flushDue reports whether a periodic pass with idle cut-off tc would do
@@ -563,6 +588,9 @@ func (s *tcpStream) track(tcp *layers.TCP, ts time.Time, d int, nextSeq greassem
 		s.sh.ctxKept = true
 		if ts.After(s.sh.queuedUntil) {
 			s.sh.queuedUntil = ts
+		}
+		if g := s.sh.grp; g != nil {
+			g.lowerWake(time.Time{})
 		}
 		s.next[d], s.nextOK[d] = nextSeq, true
 		// Count only bytes beyond those already queued (retransmissions
