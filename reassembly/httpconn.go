@@ -44,6 +44,8 @@ type env struct {
 	// is reachable from a Transaction handed on (see http1.Message).
 	parsers []*http1.Parser
 	queues  [][]*Transaction
+	// arena is where the shard's HTTP/1 parsers carve heads from.
+	arena http1.Arena
 }
 
 const (
@@ -171,6 +173,7 @@ func (c *httpConn) setClient(d int) {
 	opts.DeferDecode, opts.SkipBinary = true, true
 	// c is the parsers' Handler: no closure per connection.
 	opts.Handler, opts.OnMessage, opts.RequestMethod = c, nil, nil
+	opts.Arena = &c.env.arena
 	c.req = c.env.parser(opts, true)
 	c.resp = c.env.parser(opts, false)
 	if c.pending == nil {

@@ -93,6 +93,10 @@ type Options struct {
 	// not decoded (Stats.UndecodedBodies counts them). Identity bodies are
 	// sampled whatever their type.
 	SkipBinary bool
+	// Arena, when not nil, is where the parser carves heads from (see
+	// Arena), shared with the other parsers of the goroutine; nil means
+	// the parser's own.
+	Arena *Arena
 	// Handler, when not nil, takes the place of OnMessage and
 	// RequestMethod, which are then not called: one value serving
 	// several parsers spares a closure per parser.

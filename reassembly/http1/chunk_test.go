@@ -75,3 +75,28 @@ func TestTrailerChunks(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedArena: a request and a response parser sharing an Arena, fed
+// in turn, hand out heads that stay as parsed.
+func TestSharedArena(t *testing.T) {
+	var arena Arena
+	var reqs, resps collector
+	rq := NewRequestParser(reqs.opts(Options{Arena: &arena}))
+	rs := NewResponseParser(resps.opts(Options{Arena: &arena}))
+	for i := 0; i < 200; i++ {
+		rq.Feed([]byte(fmt.Sprintf("GET /r/%d HTTP/1.1\r\nHost: h%d\r\n\r\n", i, i)), t0)
+		rs.Feed([]byte(fmt.Sprintf("HTTP/1.1 200 OK%d\r\nX-N: %d\r\nContent-Length: 0\r\n\r\n", i, i)), t0)
+	}
+	if len(reqs.msgs) != 200 || len(resps.msgs) != 200 {
+		t.Fatalf("%d requests, %d responses, want 200 each", len(reqs.msgs), len(resps.msgs))
+	}
+	for i := range reqs.msgs {
+		q, r := reqs.msgs[i], resps.msgs[i]
+		if q.Target != fmt.Sprintf("/r/%d", i) || q.Headers[0].Value != fmt.Sprintf("h%d", i) {
+			t.Errorf("request %d: %s %+v", i, q.Target, q.Headers)
+		}
+		if r.Reason != fmt.Sprintf("OK%d", i) || r.Headers[0].Value != fmt.Sprint(i) || len(r.Headers) != 2 {
+			t.Errorf("response %d: %s %+v", i, r.Reason, r.Headers)
+		}
+	}
+}

@@ -98,12 +98,8 @@ type Parser struct {
 	headEOL  int
 	lineEnds []int32
 
-	// strs and hdrs are the chunks heads are carved from (see keepHead
-	// and headers): the bytes of strs up to its length and the fields of
-	// hdrs up to its length belong to messages handed on and are never
-	// written again; a chunk is replaced, not reused, when full.
-	strs []byte
-	hdrs []Header
+	// own is where heads are carved from without Options.Arena.
+	own Arena
 
 	stats Stats
 }
@@ -118,7 +114,27 @@ const (
 	hdrChunk = 128
 )
 
-// keepHead returns a string holding b's bytes, carved from the parser's
+// Arena is where parsers carve the strings and header lists of message
+// heads from: chunks of strChunk bytes and hdrChunk fields, one allocation
+// serving a dozen typical heads rather than two per head. What it handed
+// out is never written again (a full chunk is replaced, not reused), so
+// messages keep their parts however long. The parsers used by one
+// goroutine may share one (Options.Arena): their heads then fill the same
+// chunks in turn, rather than a partly filled chunk per parser. The zero
+// Arena is ready to use; it is not safe for concurrent use.
+type Arena struct {
+	strs []byte
+	hdrs []Header
+}
+
+func (p *Parser) arena() *Arena {
+	if a := p.opts.Arena; a != nil {
+		return a
+	}
+	return &p.own
+}
+
+// keepHead returns a string holding b's bytes, carved from the arena's
 // string chunk. The chunk is shared by the strings of several messages,
 // which is harmless: none of its written bytes change again.
 func (p *Parser) keepHead(b []byte) string {
@@ -128,25 +144,27 @@ func (p *Parser) keepHead(b []byte) string {
 	if len(b) > strChunk/4 {
 		return string(b)
 	}
-	if cap(p.strs)-len(p.strs) < len(b) {
-		p.strs = make([]byte, 0, strChunk)
+	a := p.arena()
+	if cap(a.strs)-len(a.strs) < len(b) {
+		a.strs = make([]byte, 0, strChunk)
 	}
-	off := len(p.strs)
-	p.strs = append(p.strs, b...)
-	return unsafe.String(&p.strs[off], len(b))
+	off := len(a.strs)
+	a.strs = append(a.strs, b...)
+	return unsafe.String(&a.strs[off], len(b))
 }
 
 // headers returns an empty header list with room for n fields, carved
-// from the parser's header chunk; done gives it back trimmed.
+// from the arena's header chunk; headersDone gives it back trimmed.
 func (p *Parser) headers(n int) []Header {
 	if n > hdrChunk/4 {
 		return make([]Header, 0, n)
 	}
-	if cap(p.hdrs)-len(p.hdrs) < n {
-		p.hdrs = make([]Header, 0, hdrChunk)
+	a := p.arena()
+	if cap(a.hdrs)-len(a.hdrs) < n {
+		a.hdrs = make([]Header, 0, hdrChunk)
 	}
-	l := len(p.hdrs)
-	return p.hdrs[l : l : l+n]
+	l := len(a.hdrs)
+	return a.hdrs[l : l : l+n]
 }
 
 // headersDone ends the use of hs, from headers: its fields are the
@@ -156,8 +174,9 @@ func (p *Parser) headersDone(hs []Header) []Header {
 	if len(hs) == 0 {
 		return nil
 	}
-	if l := len(p.hdrs); l < cap(p.hdrs) && &p.hdrs[l : l+1][0] == &hs[0] {
-		p.hdrs = p.hdrs[:l+len(hs)]
+	a := p.arena()
+	if l := len(a.hdrs); l < cap(a.hdrs) && &a.hdrs[l : l+1][0] == &hs[0] {
+		a.hdrs = a.hdrs[:l+len(hs)]
 	}
 	return hs[:len(hs):len(hs)]
 }
@@ -207,8 +226,7 @@ func (p *Parser) reset(opts Options, request bool) {
 		codings:  p.codings[:0],
 		dec:      p.dec, // Reset before each body; Finish left it empty
 		lineEnds: p.lineEnds[:0],
-		strs:     p.strs,
-		hdrs:     p.hdrs,
+		own:      p.own,
 	}
 }
 
