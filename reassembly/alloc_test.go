@@ -25,6 +25,8 @@ type steady struct {
 	adv   []uint32          // sequence advance of each packet's sender per round
 	ts    time.Time
 	txs   int
+	// to, when set, receives the packets instead of sh.
+	to func(*capture.Decoded)
 }
 
 var (
@@ -113,6 +115,10 @@ func newSteady(t testing.TB, conns int, opts Options) *steady {
 func (s *steady) feed(d *capture.Decoded) {
 	s.ts = s.ts.Add(100 * time.Microsecond)
 	d.Timestamp = s.ts
+	if s.to != nil {
+		s.to(d)
+		return
+	}
 	s.sh.assemble(d)
 }
 
