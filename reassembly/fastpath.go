@@ -133,20 +133,7 @@ func (sh *shard) asmTCP(d *capture.Decoded) *layers.TCP {
 	binary.BigEndian.PutUint32(h[4:], t.Seq)
 	binary.BigEndian.PutUint32(h[8:], t.Ack)
 	h[12] = 5 << 4 // data offset: 20 bytes
-	var f byte
-	if t.FIN {
-		f |= tcpFIN
-	}
-	if t.SYN {
-		f |= tcpSYN
-	}
-	if t.RST {
-		f |= tcpRST
-	}
-	if t.ACK {
-		f |= tcpACK
-	}
-	h[13] = f
+	h[13] = tcpFlags(t)
 	if err := sh.segTCP.DecodeFromBytes(h, gopacket.NilDecodeFeedback); err != nil {
 		return t // a valid header: cannot happen
 	}

@@ -57,6 +57,24 @@ const (
 	recIPv6 = 0x80
 )
 
+// tcpFlags packs t's FIN, SYN, RST and ACK as they stand in the header.
+func tcpFlags(t *layers.TCP) uint8 {
+	var f uint8
+	if t.FIN {
+		f |= tcpFIN
+	}
+	if t.SYN {
+		f |= tcpSYN
+	}
+	if t.RST {
+		f |= tcpRST
+	}
+	if t.ACK {
+		f |= tcpACK
+	}
+	return f
+}
+
 // tickAt asks for the periodic pass after packet idx, at capture time ts,
 // once the batch's first pos segments are assembled.
 type tickAt struct {
@@ -214,19 +232,7 @@ func (p *parallel) dispatch(s int, d *capture.Decoded, idx uint64) {
 		b.base = idx
 	}
 	t := &d.TCP
-	var f uint8
-	if t.FIN {
-		f |= tcpFIN
-	}
-	if t.SYN {
-		f |= tcpSYN
-	}
-	if t.RST {
-		f |= tcpRST
-	}
-	if t.ACK {
-		f |= tcpACK
-	}
+	f := tcpFlags(t)
 	if d.IPv6 {
 		f |= recIPv6
 	}
