@@ -848,46 +848,19 @@ func objectKeyOf(target, tmpl string, params bool) (key uint64, numID int64) {
 				continue
 			}
 			found = true
-			for i := 0; i < len(ps); i++ {
-				h = (h ^ uint64(ps[i])) * 1099511628211
-			}
-			h = (h ^ '/') * 1099511628211
+			h = fnvPart(h, ps, '/')
 			numID = parseID(ps)
 		}
 	}
 	for query != "" {
 		var kv string
 		kv, query, _ = strings.Cut(query, "&")
-		name, val, _ := strings.Cut(kv, "=")
-		if val == "" || len(name) > 32 {
-			continue
+		if objectParam(kv) {
+			found = true
+			h = fnvPart(h, kv, '&')
 		}
-		var lb [32]byte
-		ln := lb[:0]
-		for i := 0; i < len(name); i++ {
-			c := name[i]
-			if c >= 'A' && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			ln = append(ln, c)
-		}
-		if pagingParams[string(ln)] || credentialParams[string(ln)] || apiKeyParams[string(ln)] {
-			continue
-		}
-		found = true
-		for i := 0; i < len(kv); i++ {
-			h = (h ^ uint64(kv[i])) * 1099511628211
-		}
-		h = (h ^ '&') * 1099511628211
 	}
-	if !found {
-		return 0, -1
-	}
-	h = mix64(h)
-	if h == 0 {
-		h = 1
-	}
-	return h, numID
+	return objectKeyDone(h, found, numID)
 }
 
 // templateParamSegs lists the indices of the segments of tmpl (after its
@@ -974,10 +947,7 @@ func objectKeyFast(target string, params []uint16, qmask uint64, qok bool) (key 
 					break
 				}
 			}
-			for i := 0; i < len(ps); i++ {
-				h = (h ^ uint64(ps[i])) * 1099511628211
-			}
-			h = (h ^ '/') * 1099511628211
+			h = fnvPart(h, ps, '/')
 			numID = parseID(ps)
 		}
 	}
@@ -995,11 +965,22 @@ func objectKeyFast(target string, params []uint16, qmask uint64, qok bool) (key 
 			continue
 		}
 		found = true
-		for i := 0; i < len(kv); i++ {
-			h = (h ^ uint64(kv[i])) * 1099511628211
-		}
-		h = (h ^ '&') * 1099511628211
+		h = fnvPart(h, kv, '&')
 	}
+	return objectKeyDone(h, found, numID)
+}
+
+// fnvPart folds part and then sep into the FNV-1a hash h.
+func fnvPart(h uint64, part string, sep byte) uint64 {
+	for i := 0; i < len(part); i++ {
+		h = (h ^ uint64(part[i])) * 1099511628211
+	}
+	return (h ^ uint64(sep)) * 1099511628211
+}
+
+// objectKeyDone finishes an object key: none (0, -1) when nothing named an
+// object, else the mixed hash, never 0.
+func objectKeyDone(h uint64, found bool, numID int64) (uint64, int64) {
 	if !found {
 		return 0, -1
 	}
