@@ -11,6 +11,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/shadowtap/shadowtap/capture"
 	"github.com/shadowtap/shadowtap/internal/cputime"
+	"github.com/shadowtap/shadowtap/internal/mallocs"
 )
 
 // steady is in-order HTTP/1.1 keep-alive traffic on conns established
@@ -139,31 +140,6 @@ func (s *steady) round() {
 	}
 }
 
-// mallocsPerRun is testing.AllocsPerRun without its rounding down to a
-// whole number (a slab allocated once every few runs shows).
-//
-// The count is process-wide, so a goroutine left by another test (a
-// server winding down, a timer) can add a stray allocation: the lowest of
-// three measurements is returned. An allocation the measured path makes
-// shows in all three.
-func mallocsPerRun(runs int, f func()) float64 {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	f()
-	best := -1.0
-	for try := 0; try < 3; try++ {
-		var m0, m1 runtime.MemStats
-		runtime.ReadMemStats(&m0)
-		for i := 0; i < runs; i++ {
-			f()
-		}
-		runtime.ReadMemStats(&m1)
-		if a := float64(m1.Mallocs-m0.Mallocs) / float64(runs); best < 0 || a < best {
-			best = a
-		}
-	}
-	return best
-}
-
 // TestSteadyStateAllocs pins the allocations of in-order HTTP/1 traffic on
 // established connections through the shard path (assembler, connection
 // state, parsers, body sample): the packets themselves allocate nothing;
@@ -174,7 +150,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 	const conns = 64
 	s := newSteady(t, conns, Options{})
 	before := s.txs + conns // mallocsPerRun's warm-up run
-	allocs := mallocsPerRun(50, s.round)
+	allocs := mallocs.PerRun(50, s.round)
 	if got, want := s.txs-before, 3*50*conns; got != want {
 		t.Fatalf("%d transactions in the measured rounds (3 × 50), want %d", got, want)
 	}
@@ -235,7 +211,7 @@ func testSteadyStatePacketAllocs(t *testing.T, slow bool) {
 		step()
 	}
 	fast0 := s.sh.fastSegs
-	allocs := mallocsPerRun(200, step)
+	allocs := mallocs.PerRun(200, step)
 	if fast := s.sh.fastSegs - fast0; slow != (fast == 0) || s.sh.fastHandovers != 0 {
 		t.Fatalf("%d segments on the fast path, %d hand-overs", fast, s.sh.fastHandovers)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shadowtap/shadowtap/internal/mallocs"
 	"github.com/shadowtap/shadowtap/reassembly/content"
 )
 
@@ -97,7 +98,7 @@ func TestShortConnAllocs(t *testing.T) {
 			a1 := netip.MustParseAddrPort("10.0.0.2:8080")
 			ts := time.Unix(1700000000, 0)
 			var c httpConn
-			allocs := mallocsPerRun(200, func() {
+			allocs := mallocs.PerRun(200, func() {
 				c.init(&e, a0, a1)
 				c.fresh = [2]bool{true, true}
 				c.data(0, req, ts)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shadowtap/shadowtap/capture"
+	"github.com/shadowtap/shadowtap/internal/mallocs"
 )
 
 // shardRun plays the capture at path through one shard (as Run does with
@@ -114,7 +115,7 @@ func TestIdleConnAllocs(t *testing.T) {
 	}
 	round()
 	closed := s.idleClosed
-	allocs := mallocsPerRun(5, round)
+	allocs := mallocs.PerRun(5, round)
 	if s.idleClosed-closed < 5*conns {
 		t.Fatalf("idle passes closed %d connections in 5 rounds of %d", s.idleClosed-closed, conns)
 	}

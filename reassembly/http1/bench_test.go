@@ -3,11 +3,11 @@ package http1
 import (
 	"bytes"
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/shadowtap/shadowtap/internal/cputime"
+	"github.com/shadowtap/shadowtap/internal/mallocs"
 	"github.com/shadowtap/shadowtap/reassembly/content"
 )
 
@@ -144,7 +144,7 @@ func TestAllocsPerMessage(t *testing.T) {
 	req := []byte("GET /api/v2/users/42?fields=id HTTP/1.1\r\nHost: api.example.com\r\nAccept: application/json\r\nAuthorization: Bearer abc\r\n\r\n")
 	n := 0
 	p := NewRequestParser(Options{OnMessage: func(*Message) { n++ }})
-	allocs := mallocsPerRun(400, func() { p.Feed(req, t0) })
+	allocs := mallocs.PerRun(400, func() { p.Feed(req, t0) })
 	if n < 400 {
 		t.Fatalf("%d messages", n)
 	}
@@ -153,7 +153,7 @@ func TestAllocsPerMessage(t *testing.T) {
 	}
 	// Byte at a time costs the same.
 	p = NewRequestParser(Options{OnMessage: func(*Message) {}})
-	allocs = mallocsPerRun(100, func() {
+	allocs = mallocs.PerRun(100, func() {
 		for i := range req {
 			p.Feed(req[i:i+1], t0)
 		}
@@ -163,30 +163,8 @@ func TestAllocsPerMessage(t *testing.T) {
 	}
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"id\":42,\"a\"}")
 	p = NewResponseParser(Options{OnMessage: func(*Message) {}})
-	allocs = mallocsPerRun(400, func() { p.Feed(resp, t0) })
+	allocs = mallocs.PerRun(400, func() { p.Feed(resp, t0) })
 	if allocs > 1.2 {
 		t.Errorf("%.2f allocations per JSON response, want at most 1.2", allocs)
 	}
-}
-
-// mallocsPerRun is testing.AllocsPerRun without its rounding down to a
-// whole number (a chunk allocated once every few runs shows); the lowest
-// of three measurements, as a stray allocation elsewhere in the process
-// may add to one.
-func mallocsPerRun(runs int, f func()) float64 {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	f()
-	best := -1.0
-	for try := 0; try < 3; try++ {
-		var m0, m1 runtime.MemStats
-		runtime.ReadMemStats(&m0)
-		for i := 0; i < runs; i++ {
-			f()
-		}
-		runtime.ReadMemStats(&m1)
-		if a := float64(m1.Mallocs-m0.Mallocs) / float64(runs); best < 0 || a < best {
-			best = a
-		}
-	}
-	return best
 }
