@@ -831,10 +831,7 @@ func templateNamesObjects(tmpl string) bool {
 // objectKeyOf is objectKey with templateNamesObjects(tmpl) given.
 func objectKeyOf(target, tmpl string, params bool) (key uint64, numID int64) {
 	numID = -1
-	path, query, _ := strings.Cut(target, "?")
-	if i := strings.IndexByte(query, '#'); i >= 0 {
-		query = query[:i]
-	}
+	path, query := pathQuery(target)
 	h := uint64(14695981039346656037)
 	found := false
 	if params {
@@ -886,10 +883,7 @@ func templateParamSegs(tmpl string) []uint16 {
 // hashes: bit i of mask for the i-th "&"-separated part. ok is false
 // when there are more than 64 parts.
 func objectQuery(target string) (mask uint64, ok bool) {
-	_, query, _ := strings.Cut(target, "?")
-	if i := strings.IndexByte(query, '#'); i >= 0 {
-		query = query[:i]
-	}
+	_, query := pathQuery(target)
 	for i := 0; query != ""; i++ {
 		if i >= 64 {
 			return 0, false
@@ -928,10 +922,7 @@ func objectParam(kv string) bool {
 // only.
 func objectKeyFast(target string, params []uint16, qmask uint64, qok bool) (key uint64, numID int64) {
 	numID = -1
-	path, query, _ := strings.Cut(target, "?")
-	if i := strings.IndexByte(query, '#'); i >= 0 {
-		query = query[:i]
-	}
+	path, query := pathQuery(target)
 	h := uint64(14695981039346656037)
 	found := false
 	if len(params) > 0 {
@@ -968,6 +959,16 @@ func objectKeyFast(target string, params []uint16, qmask uint64, qok bool) (key 
 		h = fnvPart(h, kv, '&')
 	}
 	return objectKeyDone(h, found, numID)
+}
+
+// pathQuery splits a request target into its path and its query, without
+// the fragment.
+func pathQuery(target string) (path, query string) {
+	path, query, _ = strings.Cut(target, "?")
+	if i := strings.IndexByte(query, '#'); i >= 0 {
+		query = query[:i]
+	}
+	return path, query
 }
 
 // fnvPart folds part and then sep into the FNV-1a hash h.
