@@ -1,4 +1,3 @@
-// Package mallocs counts heap allocations for the tests that pin them.
 package mallocs
 
 import "runtime"
