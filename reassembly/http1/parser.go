@@ -601,28 +601,35 @@ func (p *Parser) headDone(head []byte) {
 		ctype   string
 	)
 	ce, te := ceBuf[:0], teBuf[:0]
-	for i := range m.Headers {
-		h := &m.Headers[i]
-		switch {
-		case asciiEqualFold(h.Name, "Content-Length"):
+	hs := m.Headers
+	for i := range hs {
+		k := framingField(hs[i].Name)
+		if k == fieldOther {
+			continue
+		}
+		h := &hs[i]
+		switch k {
+		case fieldContentLength:
 			v, ok := parseContentLength(h.Value)
 			if !ok || (clSeen && v != clVal) {
 				clBad = true
 			}
 			clVal, clSeen = v, true
-		case asciiEqualFold(h.Name, "Transfer-Encoding"):
+		case fieldTransferEncoding:
 			if v := trimOWS(h.Value); v == "" || asciiEqualFold(v, "identity") {
 				continue // obsolete "identity" frames nothing
 			}
 			teSeen = true
 			te = append(te, h.Value)
 			teChunk = lastTokenIs(h.Value, "chunked")
-		case asciiEqualFold(h.Name, "Content-Encoding"):
+		case fieldContentEncoding:
 			ce = append(ce, h.Value)
-		case asciiEqualFold(h.Name, "Content-Type"):
+		case fieldContentType:
 			ctype = h.Value
-		case p.request && asciiEqualFold(h.Name, "Upgrade"):
-			p.mayTunnel = true
+		case fieldUpgrade:
+			if p.request {
+				p.mayTunnel = true
+			}
 		}
 	}
 

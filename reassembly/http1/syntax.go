@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"encoding/binary"
 	"strings"
 )
 
@@ -98,12 +99,37 @@ func splitRequestLine(line []byte) (mEnd, tStart, tEnd, vStart int, ok bool) {
 	for tEnd > tStart && line[tEnd-1] == ' ' {
 		tEnd--
 	}
-	for _, c := range line[tStart:tEnd] {
-		if c < 0x20 && c != '\t' || c == 0x7f {
-			return 0, 0, 0, 0, false
-		}
+	if !targetOK(line[tStart:tEnd]) {
+		return 0, 0, 0, 0, false
 	}
 	return mEnd, tStart, tEnd, vStart, true
+}
+
+// targetOK reports whether t holds no control character but tab and no
+// DEL. Eight bytes at a time, a word without any byte below 0x20 or equal
+// to 0x7f is passed whole; the bytes of any other word, and of the tail,
+// are checked one by one.
+func targetOK(t []byte) bool {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	for len(t) >= 8 {
+		x := binary.LittleEndian.Uint64(t)
+		del := x ^ 0x7f*ones
+		// The high bit of a byte is set in (v - n*ones) &^ v for some
+		// byte exactly when some byte of v is below n (n <= 0x80).
+		if ((x-0x20*ones)&^x|(del-ones)&^del)&highs != 0 {
+			break
+		}
+		t = t[8:]
+	}
+	for _, c := range t {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // splitStatusLine checks "HTTP/1.d SP DDD [SP reason]" (line without its
@@ -156,6 +182,124 @@ func asciiEqualFold(s, t string) bool {
 			b |= 0x20
 		}
 		if a != b {
+			return false
+		}
+	}
+	return true
+}
+
+// framing is a header field headDone reads.
+type framing uint8
+
+const (
+	fieldOther framing = iota
+	fieldContentLength
+	fieldTransferEncoding
+	fieldContentEncoding
+	fieldContentType
+	fieldUpgrade
+)
+
+// framingField names the field headDone reads that name is (compared as
+// asciiEqualFold does), or fieldOther. The length and the first letter
+// rule out nearly every other field; a candidate is compared a word at a
+// time (foldKey).
+func framingField(name string) framing {
+	if len(name) < 7 {
+		return fieldOther
+	}
+	switch name[0] | 0x20 {
+	case 'c':
+		switch len(name) {
+		case 12:
+			if keyContentType.equal(name) {
+				return fieldContentType
+			}
+		case 14:
+			if keyContentLength.equal(name) {
+				return fieldContentLength
+			}
+		case 16:
+			if keyContentEncoding.equal(name) {
+				return fieldContentEncoding
+			}
+		}
+	case 't':
+		if len(name) == 17 && keyTransferEncoding.equal(name) {
+			return fieldTransferEncoding
+		}
+	case 'u':
+		if len(name) == 7 && keyUpgrade.equal(name) {
+			return fieldUpgrade
+		}
+	}
+	return fieldOther
+}
+
+// foldKey compares strings of its length with a canonical field name as
+// asciiEqualFold does, eight bytes at a time (four for names under eight
+// bytes), in words at offsets 0, len-w and, past 2w bytes, w: a byte
+// matches a letter of the name when equal to it with bit 0x20 set (mask),
+// any other byte of the name only when equal.
+type foldKey struct {
+	n, w  int
+	off   [3]int
+	words int
+	mask  [3]uint64
+	want  [3]uint64
+}
+
+// Read-only after initialisation.
+var (
+	keyContentType      = newFoldKey("Content-Type")
+	keyContentLength    = newFoldKey("Content-Length")
+	keyContentEncoding  = newFoldKey("Content-Encoding")
+	keyTransferEncoding = newFoldKey("Transfer-Encoding")
+	keyUpgrade          = newFoldKey("Upgrade")
+)
+
+// newFoldKey returns the key of canon, of 4 to 24 bytes.
+func newFoldKey(canon string) foldKey {
+	k := foldKey{n: len(canon), w: 8}
+	if k.n < 8 {
+		k.w = 4
+	}
+	k.off[0], k.off[1], k.words = 0, k.n-k.w, 2
+	if k.n > 2*k.w {
+		k.off[2], k.words = k.w, 3
+	}
+	for i := 0; i < k.words; i++ {
+		for j := 0; j < k.w; j++ {
+			c := canon[k.off[i]+j]
+			var m byte
+			if c|0x20 >= 'a' && c|0x20 <= 'z' {
+				m, c = 0x20, c|0x20
+			}
+			k.mask[i] |= uint64(m) << (8 * j)
+			k.want[i] |= uint64(c) << (8 * j)
+		}
+	}
+	return k
+}
+
+// equal reports whether s (of k's length) is k's name, ignoring ASCII
+// case.
+func (k *foldKey) equal(s string) bool {
+	if len(s) != k.n {
+		return false
+	}
+	for i := 0; i < k.words; i++ {
+		o := k.off[i]
+		var x uint64
+		if k.w == 8 {
+			b := s[o : o+8]
+			x = uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+				uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+		} else {
+			b := s[o : o+4]
+			x = uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24
+		}
+		if x|k.mask[i] != k.want[i] {
 			return false
 		}
 	}
