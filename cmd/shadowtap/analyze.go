@@ -17,6 +17,7 @@ import (
 	"github.com/shadowtap/shadowtap/capture"
 	"github.com/shadowtap/shadowtap/detect"
 	"github.com/shadowtap/shadowtap/reassembly"
+	"github.com/shadowtap/shadowtap/reassembly/content"
 )
 
 // analyzeConfig is what the analyze flags say.
@@ -200,6 +201,10 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 	// parsing that need no engine state) on the reassembly worker that
 	// completed it (Options.Prepare), so the engine goroutine only applies
 	// the result.
+	// The workers' parsers share one pool of decoders and body samples,
+	// to which the engine goroutine gives each sample back once the
+	// transaction is applied (nothing keeps a slice of a body).
+	decoders := new(content.Pool)
 	var rec txRecord
 	var feed *engineFeed
 	feed = newEngineFeed(engine, func(t *reassembly.Transaction) {
@@ -211,15 +216,20 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 		if persist != nil {
 			persist.observed(t, endpoint)
 		}
+		decoders.PutSample(t.ReqBody)
+		decoders.PutSample(t.RespBody)
+		t.ReqBody, t.RespBody = nil, nil
 	})
 	workers := cfg.workers
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
+	httpOpts := httpOptions(cfg.maxBody)
+	httpOpts.Decoders = decoders
 	stats, err := reassembly.Run(ctx, source, reassembly.Options{
 		Workers: workers,
 		Filter:  filter,
-		HTTP:    httpOptions(cfg.maxBody),
+		HTTP:    httpOpts,
 		Prepare: feed.prepare,
 	}, feed.add)
 	feed.close()

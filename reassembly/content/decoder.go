@@ -58,8 +58,10 @@ func (o Options) resolved() Options {
 // MaxInput + MaxOutput + the decompressors' own state (a brotli window may
 // reach 16 MiB while decoding). The input buffer and the sample being
 // decoded are working buffers, lent by Options.Pool for one body when it is
-// set; the sample Finish returns is then a copy of the right size (an
-// identity body announced by Grow is written into its sample directly).
+// set; the sample Finish returns is then a copy in a buffer of the Pool's
+// size classes, which the consumer may give back (Pool.PutSample), or of
+// the right size without a Pool (an identity body announced by Grow is
+// written into its sample directly).
 //
 // The zero Decoder is ready for Reset. A Decoder is not safe for concurrent
 // use.
@@ -77,7 +79,7 @@ type Decoder struct {
 
 	// out is the decoded sample (MaxOutput+1 bytes at most while
 	// decoding). While outScratch is set it is a working buffer like in
-	// (*outBox's array), and Finish hands on an exact copy; otherwise
+	// (*outBox's array), and Finish hands on a copy; otherwise
 	// (after Grow) it is the sample itself, handed on as is.
 	out        []byte
 	outBox     *[]byte
@@ -203,7 +205,7 @@ func (d *Decoder) Grow(n int64) {
 		n = m
 	}
 	if int(n) > cap(d.out)-len(d.out) || d.outScratch {
-		nb := make([]byte, len(d.out), len(d.out)+int(n))
+		nb := d.opts.Pool.getSample(len(d.out) + int(n))[:len(d.out)]
 		copy(nb, d.out)
 		if d.outScratch {
 			d.giveBack(&d.outBox, d.out)
@@ -280,7 +282,7 @@ func (d *Decoder) Finish(complete bool) (sample []byte, truncated bool, err erro
 		// The working buffer stays; the caller gets the bytes.
 		sample = nil
 		if len(d.out) > 0 {
-			sample = append([]byte(nil), d.out...)
+			sample = append(d.opts.Pool.getSample(len(d.out)), d.out...)
 		}
 	} else {
 		d.out = nil

@@ -13,6 +13,7 @@ import "encoding/binary"
 type Encoded struct {
 	in       []byte // the encoded input, owned
 	pooled   bool   // in is an array of opts.Pool's, to give back
+	copied   bool   // in is a copy from opts.Pool's samples, to give back
 	box      []byte // in, emptied, for the Pool at Release: no new box
 	codings  [MaxLayers]Coding
 	nlayer   uint8
@@ -51,7 +52,9 @@ func (d *Decoder) Defer(complete bool) *Encoded {
 		e.in, e.pooled = d.in, true
 		d.in, d.inBox = nil, nil
 	} else {
-		e.in = append([]byte(nil), d.in...)
+		// A copy of the Pool's too, for Release to give back.
+		e.in = append(d.opts.Pool.getSample(len(d.in)), d.in...)
+		e.copied = true
 	}
 	d.done = true
 	d.release()
@@ -59,16 +62,18 @@ func (d *Decoder) Defer(complete bool) *Encoded {
 }
 
 // Decode decodes the body: the sample, at most MaxOutput bytes, which
-// belongs to the caller, with Finish's truncated and err.
+// belongs to the caller (who may give it back with Pool.PutSample), with
+// Finish's truncated and err.
 func (e *Encoded) Decode() (sample []byte, truncated bool, err error) {
 	d := e.opts.Pool.getDecoder()
 	d.Reset(e.codings[:e.nlayer], e.opts) // cannot fail: Defer checked the codings
 	d.in, d.full = e.in, e.full
 	if n, ok := e.gzipSize(); ok && n < d.opts.MaxOutput {
-		// A single gzip member states its decoded size: one exact
-		// allocation, which is the sample, instead of a working buffer
-		// and a copy (a wrong size only costs a reallocation).
-		d.out = make([]byte, 0, n+1)
+		// A single gzip member states its decoded size: one buffer of
+		// that size (of a Pool's size class), which is the sample,
+		// instead of a working buffer and a copy (a wrong size only
+		// costs a reallocation).
+		d.out = e.opts.Pool.getSample(n + 1)
 	}
 	sample, truncated, err = d.Finish(e.complete)
 	d.in = nil
@@ -84,6 +89,9 @@ func (e *Encoded) Release() {
 	if e.pooled {
 		e.box, e.pooled = e.in[:0], false
 		e.opts.Pool.putBuf(&e.box, true)
+	} else if e.copied {
+		e.copied = false
+		e.opts.Pool.PutSample(e.in)
 	}
 	e.in = nil
 }

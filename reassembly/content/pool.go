@@ -2,6 +2,7 @@ package content
 
 import (
 	"io"
+	"math/bits"
 	"sync"
 
 	"github.com/klauspost/compress/flate"
@@ -20,11 +21,88 @@ import (
 // A Pool also lends Decoders their working buffers (the encoded input and
 // the sample being decoded) for the time of one body; a Decoder without a
 // Pool allocates them per body.
+//
+// The samples that Decoders using a Pool hand out (Decoder.Finish,
+// Encoded.Decode) and the input an Encoded copies are taken from it too,
+// with a capacity rounded up to one of its size classes (at most an
+// eighth more, or 15 bytes): a consumer that is done with a sample gives
+// it back with PutSample, and the next samples of about its size reuse it
+// rather than allocate. Samples never given back are left to the garbage
+// collector.
 type Pool struct {
 	gz, fl, zl sync.Pool
 	bufs       sync.Pool // *[]byte, len 0: samples being decoded
 	ins        sync.Pool // *[]byte, len 0: encoded input (see Decoder.Defer)
 	decs       sync.Pool // *Decoder, for Encoded.Decode
+	// samples holds, by size class (sampleClass), *[]byte of len 0
+	// whose capacity is the class's; boxes the emptied *[]byte, for
+	// PutSample to put a sample in without allocating.
+	samples [numSampleClasses]sync.Pool
+	boxes   sync.Pool
+}
+
+// numSampleClasses is the number of size classes of pooled samples: 16
+// of 16 bytes up to 256, then 8 per doubling up to maxPooledBuf.
+const numSampleClasses = 16 + (maxPooledBufBits-8)*8
+
+// sampleClass returns the size class of a sample of n ≥ 1 bytes: its index
+// in Pool.samples and its capacity, the smallest of the classes' at least
+// n (n rounded up to 16 bytes up to 256, then to an eighth of the power of
+// two below it); ok is false above maxPooledBuf.
+func sampleClass(n int) (idx, size int, ok bool) {
+	if n <= 256 {
+		k := (n + 15) >> 4 // 1..16
+		return k - 1, k << 4, true
+	}
+	if n > maxPooledBuf {
+		return 0, 0, false
+	}
+	b := bits.Len(uint(n - 1)) // 2^(b-1) < n <= 2^b, b >= 9
+	s := b - 4
+	k := (n - 1<<(b-1) + 1<<s - 1) >> s // 1..8
+	return 16 + (b-9)*8 + k - 1, 1<<(b-1) + k<<s, true
+}
+
+// getSample returns an empty buffer of capacity at least n for a sample
+// that leaves the Decoder: a pooled one of n's size class, or a new one of
+// that capacity (of exactly n from a nil Pool, or past the classes).
+func (p *Pool) getSample(n int) []byte {
+	if p == nil || n <= 0 {
+		return make([]byte, 0, n)
+	}
+	idx, size, ok := sampleClass(n)
+	if !ok {
+		return make([]byte, 0, n)
+	}
+	if bp, _ := p.samples[idx].Get().(*[]byte); bp != nil {
+		b := *bp
+		*bp = nil
+		p.boxes.Put(bp)
+		return b[:0]
+	}
+	return make([]byte, 0, size)
+}
+
+// PutSample gives back a sample that a Decoder using p handed out
+// (Decoder.Finish, Encoded.Decode), once nothing refers to its bytes any
+// more: a later sample may reuse them. Buffers of a capacity that is not
+// one of p's size classes (allocated elsewhere, or grown) are left to the
+// garbage collector, as is everything given to a nil Pool. It is safe for
+// concurrent use.
+func (p *Pool) PutSample(b []byte) {
+	if p == nil || cap(b) == 0 {
+		return
+	}
+	idx, size, ok := sampleClass(cap(b))
+	if !ok || size != cap(b) {
+		return
+	}
+	bp, _ := p.boxes.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	*bp = b[:0]
+	p.samples[idx].Put(bp)
 }
 
 // getDecoder returns a Decoder for Encoded.Decode (a new one from a nil
@@ -46,7 +124,10 @@ func (p *Pool) putDecoder(d *Decoder) {
 }
 
 // maxPooledBuf is the largest buffer a Pool takes back.
-const maxPooledBuf = 256 << 10
+const (
+	maxPooledBufBits = 18
+	maxPooledBuf     = 1 << maxPooledBufBits
+)
 
 // getBuf returns a buffer of capacity at least n, behind a pointer so that
 // it goes back to the pool without allocating: the pool's or a new one
