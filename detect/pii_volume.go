@@ -45,13 +45,19 @@ const (
 	piiHLLPrecision = 10
 	// piiCheckEvery spaces the estimates taken while a window fills.
 	piiCheckEvery = 64
+	// piiExact is how many distinct values a window keeps as plain hashes
+	// before they go into a sketch (piiPrincipal.add).
+	piiExact = 128
 )
 
 // piiPrincipal is what is kept per principal.
 type piiPrincipal struct {
-	key      string    // the principal
-	window   time.Time // start of the current window
-	sketch   *hyperloglog.Sketch
+	key    string    // the principal
+	window time.Time // start of the current window
+	sketch *hyperloglog.Sketch
+	// exact holds the window's distinct value hashes while sketch is nil
+	// (add); its array is reused from window to window.
+	exact    []uint64
 	inserted uint64 // values inserted in the current window (with repeats)
 	checked  uint64 // inserted when the window was last estimated
 	peak     uint64 // largest distinct count of a closed window
@@ -83,6 +89,9 @@ type piiVolume struct {
 	// cache holds principals by their fingerprint's hash (observe): every
 	// entry is in principals.
 	cache [piiCacheSlots]*piiPrincipal
+	// exactEst[n] is a sketch's estimate of n values held exactly (0: not
+	// computed yet; exactEstimate).
+	exactEst [piiExact + 1]uint64
 }
 
 // piiCacheSlots is the size of the principals' lookup cache.
@@ -138,11 +147,90 @@ func (d *piiVolume) closeWindow(p *piiPrincipal) {
 	if p.inserted == 0 {
 		return
 	}
-	c := p.sketch.Estimate()
+	c := d.estimate(p)
 	d.hours[bits.Len64(c)]++
 	p.peak = max(p.peak, c)
 	p.sketch = nil
+	p.exact = p.exact[:0]
 	p.inserted, p.checked = 0, 0
+}
+
+// The window's sketch is made only once it holds more than piiExact
+// distinct values: until then the values' hashes are kept in a list,
+// which answers the estimate through exactEstimate. The estimates are the
+// sketch's own, whatever the order, repeats and interleaved estimates of
+// the insertions: the library's sketch is sparse while it holds at most
+// 2^p distinct (sparse-encoded) values and its sparse estimate depends on
+// their number only; past that it is dense and its registers depend on
+// the set of hashes only. Hashes whose top 25 bits differ (the sparse
+// index) encode differently, so up to piiExact such hashes count as that
+// many values; a pair sharing them (about one window in 4,000) goes
+// into the sketch. TestPIIExactSketch checks all of it against the
+// library.
+
+// add adds a value's hash to the principal's window.
+func (p *piiPrincipal) add(h uint64) {
+	if p.sketch == nil {
+		i := 0
+		for ; i < len(p.exact); i++ {
+			x := p.exact[i]
+			if x == h {
+				return
+			}
+			if (x^h)>>(64-25) == 0 {
+				break // a shared sparse index: the sketch decides
+			}
+		}
+		if i == len(p.exact) && len(p.exact) < piiExact {
+			p.exact = append(p.exact, h)
+			return
+		}
+		p.sketch, _ = hyperloglog.NewSketch(piiHLLPrecision, true)
+		for _, x := range p.exact {
+			p.sketch.InsertHash(x)
+		}
+		p.exact = p.exact[:0]
+	}
+	p.sketch.InsertHash(h)
+}
+
+// estimate is the distinct values in the principal's window, as its
+// sketch estimates them.
+func (d *piiVolume) estimate(p *piiPrincipal) uint64 {
+	if p.sketch != nil {
+		return p.sketch.Estimate()
+	}
+	return d.exactEstimate(len(p.exact))
+}
+
+// exactEstimate is a sketch's estimate of n ≤ piiExact distinct values of
+// distinct sparse indices, asked of the library once.
+func (d *piiVolume) exactEstimate(n int) uint64 {
+	if n == 0 {
+		return 0
+	}
+	if e := d.exactEst[n]; e != 0 {
+		return e
+	}
+	sk, _ := hyperloglog.NewSketch(piiHLLPrecision, true)
+	for i := range n {
+		sk.InsertHash(uint64(i) << (64 - 25))
+	}
+	d.exactEst[n] = sk.Estimate()
+	return d.exactEst[n]
+}
+
+// windowSketch is the principal's window as a sketch (nil: no values),
+// made from the exact list if need be without keeping it.
+func (p *piiPrincipal) windowSketch() *hyperloglog.Sketch {
+	if p.sketch != nil || len(p.exact) == 0 {
+		return p.sketch
+	}
+	sk, _ := hyperloglog.NewSketch(piiHLLPrecision, true)
+	for _, x := range p.exact {
+		sk.InsertHash(x)
+	}
+	return sk
 }
 
 // observe adds the personal values of one 2xx response (personalValues)
@@ -185,10 +273,7 @@ func (d *piiVolume) observe(v *txView, t *reassembly.Transaction, vals []persona
 	p.last = v.ts
 	var types sensitiveSet
 	for _, f := range vals {
-		if p.sketch == nil {
-			p.sketch, _ = hyperloglog.NewSketch(piiHLLPrecision, true)
-		}
-		p.sketch.InsertHash(f.hash)
+		p.add(f.hash)
 		p.inserted++
 		types |= dataInfo[f.typ].bit
 	}
@@ -200,7 +285,7 @@ func (d *piiVolume) observe(v *txView, t *reassembly.Transaction, vals []persona
 		return // estimate only every piiCheckEvery values
 	}
 	p.checked = p.inserted
-	distinct := p.sketch.Estimate()
+	distinct := d.estimate(p)
 	baseline := max(p.peak, d.p99())
 	if ep == nil {
 		if distinct < piiVolumeFloor || distinct < piiVolumeFactor*baseline {
@@ -296,10 +381,10 @@ func (d *piiVolume) marshalState() ([]byte, error) {
 		w.u(p.checked)
 		w.u(p.peak)
 		var sk []byte
-		if p.sketch != nil {
-			p.sketch.Estimate() // compacts the sparse form: the same values, the same bytes
+		if s := p.windowSketch(); s != nil {
+			s.Estimate() // compacts the sparse form: the same values, the same bytes
 			var err error
-			if sk, err = p.sketch.MarshalBinary(); err != nil {
+			if sk, err = s.MarshalBinary(); err != nil {
 				return nil, fmt.Errorf("encoding the sketch of %s: %w", k, err)
 			}
 		}

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"runtime"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/axiomhq/hyperloglog"
 )
 
 // volumeTx is a 2xx response carrying n customer records (e-mail and
@@ -158,4 +161,53 @@ func TestPIIVolumeMemory(t *testing.T) {
 		t.Errorf("%.0f bytes per principal, over 2 KiB", per)
 	}
 	runtime.KeepAlive(txs)
+}
+
+// TestPIIExactSketch: a window's estimates and saved sketch are those of
+// the library's sketch fed every value as it came (repeats included) and
+// asked for estimates along the way, whether the window stays a list of
+// hashes, goes into a sketch part way or passes the sketch's sparse limit;
+// also with hashes sharing a sparse index.
+func TestPIIExactSketch(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var d piiVolume
+	for round := range 400 {
+		pool := make([]uint64, []int{1, 5, 60, 127, 128, 129, 300, 1500, 4000}[round%9])
+		for i := range pool {
+			pool[i] = r.Uint64()
+			if i > 0 && r.IntN(8) == 0 {
+				// The same top 25 bits (sparse index) as another value.
+				pool[i] = pool[r.IntN(i)]&^(1<<39-1) | r.Uint64()&(1<<39-1)
+			}
+		}
+		p := &piiPrincipal{exact: make([]uint64, 0, r.IntN(4))}
+		ref, _ := hyperloglog.NewSketch(piiHLLPrecision, true)
+		n := 1 + r.IntN(3*len(pool))
+		for i := range n {
+			h := pool[r.IntN(len(pool))]
+			if i < len(pool) && r.IntN(2) == 0 {
+				h = pool[i] // most of the pool shows up
+			}
+			p.add(h)
+			ref.InsertHash(h)
+			if r.IntN(50) == 0 || i == n-1 {
+				if got, want := d.estimate(p), ref.Estimate(); got != want {
+					t.Fatalf("round %d (pool %d), value %d: estimate %d, the library's %d", round, len(pool), i, got, want)
+				}
+			}
+		}
+		ws := p.windowSketch()
+		ws.Estimate() // as marshalState compacts it
+		got, err := ws.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := ref.MarshalBinary()
+		if !bytes.Equal(got, want) {
+			t.Fatalf("round %d (pool %d): the saved sketch differs from the library's", round, len(pool))
+		}
+		if len(pool) <= 100 && p.sketch == nil && len(p.exact) == 0 {
+			t.Fatalf("round %d: no values kept", round)
+		}
+	}
 }
