@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"hash/maphash"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -66,6 +67,116 @@ var apiKeyParams = map[string]bool{"key": true, "api_key": true, "apikey": true,
 // sessionCookies are cookie names that look like sessions or tokens.
 var sessionCookies = []string{"session", "sess", "sid", "token", "auth", "jwt", "jsessionid", "phpsessid", "connect.sid"}
 
+// keyNames are the credential names that the specs' API-key security
+// schemes declare (Spec.APIKeys) beyond the built-in ones (apiKeyHeaders,
+// apiKeyParams, sessionCookies): authAndCreds takes credentials from them
+// as from those, the secret scan leaves their values alone (the API's own
+// auth) and a Redactor redacts their query values. An engine builds it
+// from its specs (newKeyNames) and never changes it; it is nil when the
+// specs declare no name the built-in lists lack, so that the path without
+// specs tests one pointer.
+type keyNames struct {
+	// header holds the header names as declared, matched ASCII
+	// case-insensitively (HTTP header names are).
+	header []string
+	// query and cookie hold the names as declared, matched exactly (as
+	// OpenAPI says); a query name is also tried percent-decoded and
+	// without a PHP-style "[...]" suffix.
+	query, cookie map[string]struct{}
+	// queryFold holds the query names in paramKey's form (lower case):
+	// redaction matches them as it matches the built-in credential
+	// parameters, case-insensitively (redacting more is the safe side).
+	queryFold map[string]struct{}
+}
+
+// newKeyNames collects the API-key names of specs that the built-in
+// lists do not already cover; nil when there is none. Authorization and
+// Cookie declared as API-key headers keep their own parsing (the
+// Authorization scheme word, the cookie names).
+func newKeyNames(specs []*Spec) *keyNames {
+	k := &keyNames{}
+	add := func(m *map[string]struct{}, name string) {
+		if *m == nil {
+			*m = map[string]struct{}{}
+		}
+		(*m)[name] = struct{}{}
+	}
+	for _, s := range specs {
+		for _, key := range s.APIKeys {
+			switch key.In {
+			case "header":
+				if apiKeyHeaderIndex(key.Name) >= 0 || equalFoldASCII(key.Name, "Authorization") || equalFoldASCII(key.Name, "Cookie") ||
+					slices.ContainsFunc(k.header, func(h string) bool { return len(h) == len(key.Name) && equalFoldASCII(h, key.Name) }) {
+					continue
+				}
+				k.header = append(k.header, key.Name)
+			case "query":
+				if pk := paramKey(key.Name); !credentialParams[pk] {
+					add(&k.queryFold, pk)
+				}
+				if !apiKeyParams[paramKey(key.Name)] {
+					add(&k.query, key.Name)
+				}
+			case "cookie":
+				if !isSessionCookie(key.Name) {
+					add(&k.cookie, key.Name)
+				}
+			}
+		}
+	}
+	if len(k.header) == 0 && len(k.query) == 0 && len(k.queryFold) == 0 && len(k.cookie) == 0 {
+		return nil
+	}
+	return k
+}
+
+// isHeader reports a header name that k declares (nil: none).
+func (k *keyNames) isHeader(name string) bool {
+	if k == nil {
+		return false
+	}
+	for _, h := range k.header {
+		if len(h) == len(name) && equalFoldASCII(h, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// isQuery reports a query parameter name (as sent) that k declares.
+func (k *keyNames) isQuery(name string) bool {
+	if k == nil || len(k.query) == 0 {
+		return false
+	}
+	if _, ok := k.query[name]; ok {
+		return true
+	}
+	if strings.IndexByte(name, '%') < 0 && strings.IndexByte(name, '[') < 0 {
+		return false
+	}
+	_, ok := k.query[queryParamName(name)]
+	return ok
+}
+
+// redactsParam reports a query parameter whose paramKey is key and whose
+// value k redacts.
+func (k *keyNames) redactsParam(key string) bool {
+	if k == nil {
+		return false
+	}
+	_, ok := k.queryFold[key]
+	return ok
+}
+
+// isCookie reports a cookie name that k declares.
+func (k *keyNames) isCookie(name string) bool {
+	if k == nil || len(k.cookie) == 0 {
+		return false
+	}
+	_, ok := k.cookie[name]
+	return ok
+}
+
 // credential is what authenticates a request: its scheme and a
 // non-reversible fingerprint (contract: scheme + ":" + 8 hex of SHA-256).
 // The fingerprint names the principal: for a JWT the hash of its `sub`
@@ -86,7 +197,7 @@ type credential struct {
 // authOf finds the authentication schemes of a request, and its principal
 // credential (the first found, by precedence).
 func authOf(t *reassembly.Transaction, query []queryParam) (authSet, credential) {
-	set, cred, _ := authAndCreds(t, query, nil, nil)
+	set, cred, _ := authAndCreds(t, query, nil, nil, nil)
 	return set, cred
 }
 
@@ -244,8 +355,10 @@ func scanReqAuthHeaders(hs []reassembly.Header) reqAuthHeaders {
 // authAndCreds finds the authentication schemes of a request and its
 // principal credential (the first found, by precedence; through cc, which
 // may be nil), and appends to names where its API keys were (header, query
-// or cookie; bearer and basic credentials are schemes of their own).
-func authAndCreds(t *reassembly.Transaction, query []queryParam, names []credName, cc *credCache) (authSet, credential, []credName) {
+// or cookie; bearer and basic credentials are schemes of their own). The
+// names keys declares (nil: none) count as the built-in ones; a declared
+// header comes after the built-in key headers in precedence.
+func authAndCreds(t *reassembly.Transaction, query []queryParam, names []credName, cc *credCache, keys *keyNames) (authSet, credential, []credName) {
 	var set authSet
 	var cred credential
 	take := func(bit authSet, name, value string) {
@@ -283,12 +396,20 @@ func authAndCreds(t *reassembly.Transaction, query []queryParam, names []credNam
 			names = append(names, credName{"header", apiKeyHeaders[i]})
 		}
 	}
+	if keys != nil {
+		for _, h := range keys.header {
+			if v := t.ReqHeader(h); v != "" {
+				take(authAPIKeyHeader, "apikey-header", v)
+				names = append(names, credName{"header", h})
+			}
+		}
+	}
 	if set&authAPIKeyHeader == 0 && hs.hasKeyHeader {
 		// API-specific key headers (X-Library-Key, X-Acme-Token).
 		take(authAPIKeyHeader, "apikey-header", hs.keyHeader)
 	}
 	for _, q := range query {
-		if q.value != "" && apiKeyParams[paramKey(q.name)] {
+		if q.value != "" && (apiKeyParams[paramKey(q.name)] || keys != nil && keys.isQuery(q.name)) {
 			take(authAPIKeyQuery, "apikey-query", q.value)
 			names = append(names, credName{"query", q.name})
 		}
@@ -298,7 +419,7 @@ func authAndCreds(t *reassembly.Transaction, query []queryParam, names []credNam
 			var part string
 			part, c, _ = strings.Cut(c, ";")
 			name, val, _ := strings.Cut(strings.TrimSpace(part), "=")
-			if isSessionCookie(name) {
+			if isSessionCookie(name) || keys != nil && keys.isCookie(name) {
 				take(authCookie, "cookie", val)
 				names = append(names, credName{"cookie", name})
 			}

@@ -69,6 +69,9 @@ type Engine struct {
 	behave *behaviour
 	// creds is Prepare's cache of credentials (auth.go).
 	creds *credCache
+	// keys are the credential names the specs declare (auth.go); nil
+	// when none.
+	keys *keyNames
 }
 
 // hostState is the inventory of one host.
@@ -99,7 +102,7 @@ func NewEngine(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("spec %d is nil", i)
 		}
 	}
-	e := &Engine{opts: opts, hosts: map[string]*hostState{}, creds: newCredCache()}
+	e := &Engine{opts: opts, hosts: map[string]*hostState{}, creds: newCredCache(), keys: newKeyNames(opts.Specs)}
 	if !opts.Behaviour.Disable {
 		e.behave = newBehaviour(opts.Behaviour)
 	}

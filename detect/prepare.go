@@ -82,7 +82,7 @@ func (e *Engine) Prepare(t *reassembly.Transaction, p *Prepared) {
 		v.ts = t.ResponseTime
 	}
 	v.query = appendQuery(v.query, t.Target)
-	v.auth, v.cred, v.credNames = authAndCreds(t, v.query, v.credNames, e.creds)
+	v.auth, v.cred, v.credNames = authAndCreds(t, v.query, v.credNames, e.creds, e.keys)
 	v.sensitive = p.respTypes
 	v.respType = mediaType(t.RespHeader("Content-Type"))
 	p.derive(t)

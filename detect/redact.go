@@ -39,6 +39,33 @@ func redactSecrets(s string) string {
 // Redacted replaces every credential or secret value in outputs.
 const Redacted = "REDACTED"
 
+// Redactor redacts request-targets for outputs as RedactURI does, with the
+// query parameters that an engine's specs declare as API keys (apiKey
+// security schemes in the query) redacted as the built-in credential
+// parameters are. Engine.Redactor returns the engine's; the zero Redactor
+// is RedactURI. It is safe for concurrent use.
+type Redactor struct {
+	keys *keyNames
+}
+
+// Redactor returns the redactor of the engine's specs.
+func (e *Engine) Redactor() Redactor { return Redactor{e.keys} }
+
+// URI is RedactURI with the redactor's parameter names added.
+func (r Redactor) URI(target string) string {
+	rest, frag, hasFrag := strings.Cut(target, "#")
+	path, query, hasQuery := strings.Cut(rest, "?")
+	path = redactSegments(redactUserinfo(path))
+	out := path
+	if hasQuery {
+		out += "?" + redactParams(query, r.keys)
+	}
+	if hasFrag {
+		out += "#" + redactParams(frag, r.keys)
+	}
+	return out
+}
+
 // RedactURI returns the request-target with the values of credential-bearing
 // query parameters, any recognised secret and any e-mail address (in the
 // path or the query, plain or percent-encoded) replaced by REDACTED;
@@ -47,19 +74,11 @@ const Redacted = "REDACTED"
 // "[...]" suffix (api%5Fkey, token[]); the userinfo of an absolute-form
 // target (http://user:pass@host/) and credential parameters in a fragment
 // (#access_token=...) are redacted too.
-func RedactURI(target string) string {
-	rest, frag, hasFrag := strings.Cut(target, "#")
-	path, query, hasQuery := strings.Cut(rest, "?")
-	path = redactSegments(redactUserinfo(path))
-	out := path
-	if hasQuery {
-		out += "?" + redactParams(query)
-	}
-	if hasFrag {
-		out += "#" + redactParams(frag)
-	}
-	return out
-}
+//
+// It knows the built-in credential parameters only: outputs of an engine
+// with specs redact through the engine's Redactor, which knows the
+// parameters the specs declare too.
+func RedactURI(target string) string { return Redactor{}.URI(target) }
 
 // redactSegments redacts each '/'-separated segment of a path on its own
 // (the scanner reads a '/' before an '@' as part of a URL, not of an
@@ -84,8 +103,9 @@ func redactSegments(path string) string {
 	return strings.Join(segs, "/")
 }
 
-// redactParams redacts the credential values of an &-separated list.
-func redactParams(query string) string {
+// redactParams redacts the credential values of an &-separated list, the
+// built-in credential parameters' and those keys declares (nil: none).
+func redactParams(query string, keys *keyNames) string {
 	parts := strings.Split(query, "&")
 	for i, p := range parts {
 		name, value, ok := strings.Cut(p, "=")
@@ -93,7 +113,7 @@ func redactParams(query string) string {
 			parts[i] = redactSecrets(p)
 			continue
 		}
-		if credentialParams[paramKey(name)] {
+		if k := paramKey(name); credentialParams[k] || keys != nil && keys.redactsParam(k) {
 			parts[i] = name + "=" + Redacted
 		} else if r := redactSecrets(value); r != value {
 			parts[i] = name + "=" + r
@@ -104,7 +124,11 @@ func redactParams(query string) string {
 
 // paramKey is the form of a query parameter name that credentialParams
 // holds: lower case, percent-decoded, without a "[...]" suffix.
-func paramKey(name string) string {
+func paramKey(name string) string { return strings.ToLower(queryParamName(name)) }
+
+// queryParamName is a query parameter name percent-decoded and without a
+// "[...]" suffix (api%5Fkey, token[]), its case kept.
+func queryParamName(name string) string {
 	if strings.IndexByte(name, '%') >= 0 {
 		if u, err := url.QueryUnescape(name); err == nil {
 			name = u
@@ -113,7 +137,7 @@ func paramKey(name string) string {
 	if i := strings.IndexByte(name, '['); i > 0 {
 		name = name[:i]
 	}
-	return strings.ToLower(name)
+	return name
 }
 
 // redactUserinfo replaces the userinfo of an absolute-form target.

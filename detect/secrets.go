@@ -303,11 +303,16 @@ func secretFingerprint(v []byte) string {
 // authentication: in the path, in query parameters that are not credential
 // parameters, in non-authentication request headers, in response headers
 // other than those that issue credentials, and in both bodies (where
-// issued JWTs are normal and are not reported) into p.hits. The response
-// body's data types, personal data included, go to p.respTypes and its
-// personal values to p.values.
+// issued JWTs are normal and are not reported) into p.hits; the names the
+// preparing engine's specs declare as API keys are authentication too.
+// The response body's data types, personal data included, go to
+// p.respTypes and its personal values to p.values.
 func (p *Prepared) scanSecrets(t *reassembly.Transaction) {
 	hits := p.hits[:0]
+	var keys *keyNames
+	if p.by != nil {
+		keys = p.by.keys
+	}
 	add := func(where string, b []byte, fs []finding) {
 		for _, f := range fs {
 			if !f.typ.secret() {
@@ -331,7 +336,7 @@ func (p *Prepared) scanSecrets(t *reassembly.Transaction) {
 		var q string
 		q, query, _ = strings.Cut(query, "&")
 		name, value, _ := strings.Cut(q, "=")
-		if value == "" || credentialParams[paramKey(name)] {
+		if value == "" || credentialParams[paramKey(name)] || keys != nil && keys.isQuery(name) {
 			continue
 		}
 		if fs = theScanner.scan(bytesOf(value), scanSecrets|scanJWT, fs[:0]); len(fs) > 0 {
@@ -339,7 +344,7 @@ func (p *Prepared) scanSecrets(t *reassembly.Transaction) {
 		}
 	}
 	for _, h := range t.ReqHeaders {
-		if len(h.Value) < 16 || headerClass(h.Name)&hcAuth != 0 {
+		if len(h.Value) < 16 || headerClass(h.Name)&hcAuth != 0 || keys != nil && keys.isHeader(h.Name) {
 			continue
 		}
 		if fs = theScanner.scan(bytesOf(h.Value), scanSecrets|scanJWT, fs[:0]); len(fs) > 0 {
@@ -347,7 +352,7 @@ func (p *Prepared) scanSecrets(t *reassembly.Transaction) {
 		}
 	}
 	for _, h := range t.RespHeaders {
-		if len(h.Value) < 16 || headerClass(h.Name)&(hcAuth|hcIssued) != 0 {
+		if len(h.Value) < 16 || headerClass(h.Name)&(hcAuth|hcIssued) != 0 || keys != nil && keys.isHeader(h.Name) {
 			continue
 		}
 		if fs = theScanner.scan(bytesOf(h.Value), scanSecrets, fs[:0]); len(fs) > 0 {

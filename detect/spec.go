@@ -38,6 +38,44 @@ type Spec struct {
 	index map[specKey][]*SpecOp
 	// hints is the prefix tree of Ops' templates (pathHints).
 	hints *hintNode
+	// APIKeys are the spec's API-key security schemes (OpenAPI 3
+	// components.securitySchemes, Swagger 2.0 securityDefinitions, of type
+	// apiKey), sorted and without duplicates: their names carry
+	// credentials as the built-in ones do (KeyNames).
+	APIKeys []APIKey
+}
+
+// APIKey is where an API-key security scheme puts its key: In is
+// "header", "query" or "cookie" and Name the header, parameter or cookie
+// name as declared.
+type APIKey struct {
+	In, Name string
+}
+
+// apiKeysOf returns the API-key schemes of doc (those with an empty name
+// or another location left out), sorted and without duplicates.
+func apiKeysOf(doc *openapi3.T) []APIKey {
+	if doc.Components == nil {
+		return nil
+	}
+	var out []APIKey
+	for _, ref := range doc.Components.SecuritySchemes {
+		if ref == nil || ref.Value == nil || !strings.EqualFold(ref.Value.Type, "apiKey") {
+			continue
+		}
+		in, name := strings.ToLower(ref.Value.In), strings.TrimSpace(ref.Value.Name)
+		if name == "" || in != "header" && in != "query" && in != "cookie" {
+			continue
+		}
+		out = append(out, APIKey{in, name})
+	}
+	slices.SortFunc(out, func(a, b APIKey) int {
+		if c := strings.Compare(a.In, b.In); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return slices.Compact(out)
 }
 
 type specKey struct {
@@ -275,7 +313,7 @@ func jsonable(v any) any {
 }
 
 func specFrom(doc *openapi3.T) *Spec {
-	s := &Spec{}
+	s := &Spec{APIKeys: apiKeysOf(doc)}
 	// bases maps each base path to the hosts serving it ("" for a
 	// relative server, which serves every host).
 	bases := map[string][]string{}
@@ -319,6 +357,15 @@ func specFrom(doc *openapi3.T) *Spec {
 								qtypes[pr.Value.Name] = pr.Value.Schema.Value
 							}
 						}
+					}
+				}
+				// The query parameters of the API-key schemes are the
+				// API's auth, documented for every operation (as
+				// the built-in credential parameters are never
+				// undocumented).
+				for _, k := range s.APIKeys {
+					if k.In == "query" && !contains(query, k.Name) {
+						query = append(query, k.Name)
 					}
 				}
 				req, resp := bodySchemasOf(op)

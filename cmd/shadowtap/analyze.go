@@ -206,11 +206,12 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 	// transaction is applied (nothing keeps a slice of a body).
 	decoders := new(content.Pool)
 	var rec txRecord
+	red := engine.Redactor()
 	var feed *engineFeed
 	feed = newEngineFeed(engine, func(t *reassembly.Transaction) {
 		endpoint := feed.observeFed(engine, t)
 		if txOut != nil {
-			rec.fill(t, endpoint)
+			rec.fill(t, endpoint, red)
 			txOut.write(&rec)
 		}
 		if persist != nil {

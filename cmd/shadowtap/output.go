@@ -42,8 +42,9 @@ type txProcess struct {
 	Comm string `json:"comm"`
 }
 
-// fill sets r from t, reusing r's storage.
-func (r *txRecord) fill(t *reassembly.Transaction, endpoint string) {
+// fill sets r from t, reusing r's storage; red (the engine's, which knows
+// the API-key parameters of its specs) redacts the request-target.
+func (r *txRecord) fill(t *reassembly.Transaction, endpoint string, red detect.Redactor) {
 	ts := t.RequestTime
 	if ts.IsZero() {
 		ts = t.ResponseTime
@@ -53,7 +54,7 @@ func (r *txRecord) fill(t *reassembly.Transaction, endpoint string) {
 	r.Server = t.Server.String()
 	r.Method = t.Method
 	r.Host = detect.EndpointHost(t)
-	r.URI = detect.RedactURI(t.Target)
+	r.URI = red.URI(t.Target)
 	r.Endpoint = endpoint
 	r.Status = t.Status
 	r.ReqBodyBytes = t.ReqBodyBytes

@@ -419,7 +419,7 @@ func (d *daemon) observe(t *reassembly.Transaction) {
 	d.counters.transactions.Add(1)
 	d.observed++
 	if d.tx != nil {
-		d.tx.write(t, ep)
+		d.tx.write(t, ep, d.engine.Redactor())
 	}
 }
 

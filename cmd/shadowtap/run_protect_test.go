@@ -55,14 +55,14 @@ func TestTxWriterFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 10 {
-		w.write(testTx(i), "/users/{id}")
+		w.write(testTx(i), "/users/{id}", detect.Redactor{})
 	}
 	if err := w.flush(); err != nil || fw.lines != 10 {
 		t.Fatalf("flush: %v, %d lines", err, fw.lines)
 	}
 	fw.full = true
 	for i := range 5 {
-		w.write(testTx(i), "/users/{id}")
+		w.write(testTx(i), "/users/{id}", detect.Redactor{})
 	}
 	if err := w.flush(); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("flush on a full disk: %v", err)
@@ -72,7 +72,7 @@ func TestTxWriterFullDisk(t *testing.T) {
 	}
 	fw.full = false
 	for i := range 3 {
-		w.write(testTx(i), "/users/{id}")
+		w.write(testTx(i), "/users/{id}", detect.Redactor{})
 	}
 	if err := w.close(); err != nil || fw.lines != 13 {
 		t.Fatalf("after the disk freed: %v, %d lines (want 13)", err, fw.lines)
@@ -90,7 +90,7 @@ func TestTxWriterDevFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		w.write(testTx(i), "")
+		w.write(testTx(i), "", detect.Redactor{})
 	}
 	w.flush()
 	w.close()

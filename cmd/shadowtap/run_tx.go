@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/shadowtap/shadowtap/detect"
 	"github.com/shadowtap/shadowtap/reassembly"
 )
 
@@ -49,8 +50,10 @@ func (w *txWriter) open() error {
 	return nil
 }
 
-func (w *txWriter) write(t *reassembly.Transaction, endpoint string) {
-	w.rec.fill(t, endpoint)
+// write appends t, its request-target redacted by red (the current
+// engine's).
+func (w *txWriter) write(t *reassembly.Transaction, endpoint string, red detect.Redactor) {
+	w.rec.fill(t, endpoint, red)
 	if err := w.enc.Encode(&w.rec); err != nil {
 		w.pending++ // this line is lost too
 		w.fail()
