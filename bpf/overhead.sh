@@ -159,6 +159,11 @@ start_sensor() {
 		*=*) envs+=("$t") ;;
 		esac
 	done
+	# emptied here, not by the redirection below: that runs in the child,
+	# maybe after the loop has read the last run's "ready" (and a SIGINT
+	# sent before the sensor handles it would be lost: a background job
+	# of a script starts with SIGINT ignored)
+	: >"$bin/sensor.out"
 	env "${envs[@]}" "$exe" -ports "${SENSOR_PORT:-$PORT}" "${flags[@]}" >"$bin/sensor.out" 2>"$bin/sensor.err" &
 	sensor=$!
 	until grep -q ready "$bin/sensor.out" 2>/dev/null; do sleep 0.1; kill -0 "$sensor" || { cat "$bin/sensor.err"; exit 1; }; done

@@ -27,6 +27,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 
 	"github.com/shadowtap/shadowtap/reassembly"
 )
@@ -557,7 +558,78 @@ func TestConnMetaTable(t *testing.T) {
 // handshake record, with no OpenSSL call (as Go's crypto/tls), has its
 // first record in each direction copied and the rest counted in
 // EncryptedBytes instead; user space counts it encrypted, not visible.
+// The same through each family of data syscalls: read/write, readv/writev
+// (the hello in two iovecs), recvmsg/sendmsg.
 func TestOpaqueTLSNotCopied(t *testing.T) {
+	for _, via := range []string{"write", "writev", "sendmsg"} {
+		t.Run(via, func(t *testing.T) { opaqueTLS(t, via) })
+	}
+}
+
+// sendVia writes b in one call of the family via names, split in two
+// buffers where the call takes several.
+func sendVia(c *net.TCPConn, via string, b []byte) error {
+	if via == "write" {
+		_, err := c.Write(b)
+		return err
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	bufs := [][]byte{b[:len(b)/2], b[len(b)/2:]}
+	var n int
+	var serr error
+	err = rc.Write(func(fd uintptr) bool {
+		if via == "writev" {
+			n, serr = unix.Writev(int(fd), bufs)
+		} else {
+			n, serr = unix.SendmsgBuffers(int(fd), bufs, nil, nil, 0)
+		}
+		return serr != unix.EAGAIN
+	})
+	if err == nil && serr == nil && n != len(b) {
+		serr = fmt.Errorf("%s moved %d of %d bytes", via, n, len(b))
+	}
+	return errors.Join(err, serr)
+}
+
+// recvVia reads len(b) bytes with the reading calls of the family via
+// names (readv, recvmsg: into two buffers).
+func recvVia(c *net.TCPConn, via string, b []byte) error {
+	if via == "write" {
+		_, err := io.ReadFull(c, b)
+		return err
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	for got := 0; got < len(b); {
+		rest := b[got:]
+		bufs := [][]byte{rest[:len(rest)/2], rest[len(rest)/2:]}
+		var n int
+		var serr error
+		err = rc.Read(func(fd uintptr) bool {
+			if via == "writev" {
+				n, serr = unix.Readv(int(fd), bufs)
+			} else {
+				n, _, _, _, serr = unix.RecvmsgBuffers(int(fd), bufs, nil, 0)
+			}
+			return serr != unix.EAGAIN
+		})
+		if err != nil || serr != nil {
+			return errors.Join(err, serr)
+		}
+		if n == 0 {
+			return io.ErrUnexpectedEOF
+		}
+		got += n
+	}
+	return nil
+}
+
+func opaqueTLS(t *testing.T, via string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -576,22 +648,22 @@ func TestOpaqueTLSNotCopied(t *testing.T) {
 			return
 		}
 		defer sv.Close()
-		if _, err := io.ReadFull(sv, make([]byte, len(hello))); err != nil {
+		if err := recvVia(sv.(*net.TCPConn), via, make([]byte, len(hello))); err != nil {
 			got <- err
 			return
 		}
-		_, err = io.ReadFull(sv, make([]byte, len(rest)))
-		got <- err
+		got <- recvVia(sv.(*net.TCPConn), via, make([]byte, len(rest)))
 	}()
-	cl, err := net.Dial("tcp", ln.Addr().String())
+	nc, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cl.Write(hello); err != nil {
+	cl := nc.(*net.TCPConn)
+	if err := sendVia(cl, via, hello); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond) // the server reads the hello on its own
-	if _, err := cl.Write(rest); err != nil {
+	if err := sendVia(cl, via, rest); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-got; err != nil {

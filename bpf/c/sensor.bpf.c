@@ -484,6 +484,29 @@ static __always_inline struct pt_regs *uregs(void)
 
 enum { ST_CALL_BUF = 1, ST_CALL_IOV = 2, ST_CALL_MSG = 3 };
 
+// check_opaque looks at a stream's first bytes (a call at offset 0 that
+// moved ret >= 3 bytes, from buf or from the first of iovcnt iovecs at iov):
+// a TLS handshake record (as looksTLS in assemble.go) makes the connection
+// opaque after this call. User space tests the first record it gets, which
+// holds the first segment's bytes (a record never spans two iovecs), so an
+// iovec shorter than the record header (or empty) is not tested here: the
+// call and the rest are then copied, and user space decides as before.
+static __always_inline void check_opaque(struct conn *c, __u64 buf, __u64 ret, __u64 iov, __u64 iovcnt)
+{
+	__u64 n = ret;
+	if (iov) {
+		struct iovec v = {};
+		if (iovcnt == 0 || bpf_probe_read_user(&v, sizeof(v), (void *)iov))
+			return;
+		buf = (__u64)v.iov_base;
+		if (v.iov_len < n)
+			n = v.iov_len;
+	}
+	__u8 h[3];
+	if (n >= 3 && !bpf_probe_read_user(h, sizeof(h), (void *)buf) && h[0] == 0x16 && h[1] == 3 && h[2] <= 4)
+		c->opaque = 1;
+}
+
 // leave hands on the ret bytes a data syscall moved through fd (first
 // argument); mem is its second (buffer, iovec array or user_msghdr), cnt
 // its third (iovec count).
@@ -524,25 +547,25 @@ static __always_inline int leave(long ret, __u8 dir, __u8 kind, struct pt_regs *
 		return 0;
 	}
 	__u64 mem = r->si;
-	if (off == 0 && kind == ST_CALL_BUF && ret >= 3) {
-		// A stream's first bytes: a TLS handshake record (as looksTLS in
-		// assemble.go) makes the connection opaque after this record.
-		__u8 h[3];
-		if (!bpf_probe_read_user(h, sizeof(h), (void *)mem) && h[0] == 0x16 && h[1] == 3 && h[2] <= 4)
-			c->opaque = 1;
-	}
-	if (kind == ST_CALL_BUF) {
-		emit_data(sk, c, dir, 0, off, ret, mem, ret, 0, 0);
-	} else if (kind == ST_CALL_IOV) {
-		emit_data(sk, c, dir, 0, off, ret, 0, 0, mem, r->dx);
-	} else {
+	__u64 iov = 0, iovcnt = 0;
+	if (kind == ST_CALL_IOV) {
+		iov = mem;
+		iovcnt = r->dx;
+	} else if (kind == ST_CALL_MSG) {
 		struct user_msghdr m = {};
 		if (bpf_probe_read_user(&m, sizeof(m), (void *)mem)) {
 			count(ST_STAT_UNREADABLE_BYTES, ret);
 			return 0;
 		}
-		emit_data(sk, c, dir, 0, off, ret, 0, 0, (__u64)m.msg_iov, m.msg_iovlen);
+		iov = (__u64)m.msg_iov;
+		iovcnt = m.msg_iovlen;
 	}
+	if (off == 0 && ret >= 3)
+		check_opaque(c, mem, ret, iov, iovcnt);
+	if (kind == ST_CALL_BUF)
+		emit_data(sk, c, dir, 0, off, ret, mem, ret, 0, 0);
+	else
+		emit_data(sk, c, dir, 0, off, ret, 0, 0, iov, iovcnt);
 	return 0;
 }
 
