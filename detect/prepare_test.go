@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"math/rand/v2"
@@ -243,5 +244,57 @@ func TestQueryKindAndJWTAgree(t *testing.T) {
 		if got, want := isJWT(s), plainJWT(s); got != want {
 			t.Errorf("isJWT(%.40q) = %v, want %v", s, got, want)
 		}
+	}
+}
+
+// TestBodiesNotKept: nothing the engine keeps refers to a body sample once
+// ObservePrepared returned (analyze gives samples back to the decoders'
+// pool then, for later bodies to overwrite): an engine whose samples are
+// overwritten after each transaction reports what one whose samples stay
+// intact reports, schemas, personal data, secrets and exports included.
+func TestBodiesNotKept(t *testing.T) {
+	spec, err := LoadSpec("testdata/bench-shop-spec.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	traffic := append(shopTraffic(3000), goldenTransactions()...)
+	bodies := 0
+	for _, x := range traffic {
+		if len(x.RespBody) > 0 || len(x.ReqBody) > 0 {
+			bodies++
+		}
+	}
+	if bodies < len(traffic)/2 {
+		t.Fatalf("%d of %d transactions with a body: the test needs bodies", bodies, len(traffic))
+	}
+	run := func(overwrite bool) *Engine {
+		e := mustEngine(t, Options{Specs: []*Spec{spec}})
+		var p Prepared
+		for _, x := range traffic {
+			y := *x
+			y.ReqBody, y.RespBody = bytes.Clone(x.ReqBody), bytes.Clone(x.RespBody)
+			e.Prepare(&y, &p)
+			e.ObservePrepared(&y, &p)
+			if overwrite {
+				for _, b := range [][]byte{y.ReqBody, y.RespBody} {
+					for i := range b {
+						b[i] = '"' + byte(i%7)
+					}
+				}
+			}
+		}
+		return e
+	}
+	want, got := run(false), run(true)
+	if g, w := reportJSON(t, got), reportJSON(t, want); g != w {
+		t.Errorf("reports differ once samples are overwritten:\n%s\nwant\n%s", g, w)
+	}
+	gs, err := json.Marshal(got.ExportSpec(ExportOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, _ := json.Marshal(want.ExportSpec(ExportOptions{}))
+	if string(gs) != string(ws) {
+		t.Errorf("exported specs differ once samples are overwritten")
 	}
 }
