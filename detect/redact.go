@@ -124,10 +124,22 @@ func redactParams(query string, keys *keyNames) string {
 
 // paramKey is the form of a query parameter name that credentialParams
 // holds: lower case, percent-decoded, without a "[...]" suffix.
-func paramKey(name string) string { return strings.ToLower(queryParamName(name)) }
+func paramKey(name string) string {
+	if strings.IndexByte(name, '%') >= 0 {
+		if u, err := url.QueryUnescape(name); err == nil {
+			name = u
+		}
+	}
+	if i := strings.IndexByte(name, '['); i > 0 {
+		name = name[:i]
+	}
+	return strings.ToLower(name)
+}
 
-// queryParamName is a query parameter name percent-decoded and without a
-// "[...]" suffix (api%5Fkey, token[]), its case kept.
+// queryParamName is paramKey without the lower-casing: a query parameter
+// name percent-decoded and without a "[...]" suffix (api%5Fkey, token[]),
+// its case kept. (paramKey is on every request's path and does not call
+// it: one call less.)
 func queryParamName(name string) string {
 	if strings.IndexByte(name, '%') >= 0 {
 		if u, err := url.QueryUnescape(name); err == nil {
