@@ -336,3 +336,35 @@ func BenchmarkAuthAndCreds(b *testing.B) {
 		})
 	}
 }
+
+// FuzzRedactorSpecKeys: with a query name a spec declares, no value of
+// that parameter (any case, percent-encoded or bracketed) survives, and
+// a target without that parameter is redacted as RedactURI does.
+func FuzzRedactorSpecKeys(f *testing.F) {
+	for _, s := range [][2]string{{"/x?partner_ref=abcd&q=1", "partner_ref"}, {"/x?Partner%5FRef[]=abcd", "partner_ref"},
+		{"/cb#sig_v2=abcd&state=1", "sig_v2"}, {"/x?a=b&&c", "c"}, {"/x?%zz=1234", "%zz"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, target, name string) {
+		red := Redactor{newKeyNames([]*Spec{{APIKeys: []APIKey{{"query", name}}}})}
+		got := red.URI(target)
+		rest, frag, _ := strings.Cut(target, "#")
+		_, query, _ := strings.Cut(rest, "?")
+		declared := false
+		for _, list := range []string{query, frag} {
+			for _, p := range strings.Split(list, "&") {
+				n, value, ok := strings.Cut(p, "=")
+				if !ok || paramKey(n) != paramKey(name) {
+					continue
+				}
+				declared = true
+				if len(value) >= 4 && !strings.Contains(Redacted, value) && strings.Contains(got, n+"="+value) {
+					t.Fatalf("declared %s=%s survived: %q", n, value, got)
+				}
+			}
+		}
+		if base := RedactURI(target); !declared && got != base {
+			t.Fatalf("without the declared parameter %q, want RedactURI's %q", got, base)
+		}
+	})
+}

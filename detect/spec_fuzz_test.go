@@ -19,11 +19,18 @@ func FuzzSpec(f *testing.F) {
 	}
 	f.Add([]byte("openapi: 3.0.0\npaths:\n  /a/{id}:\n    get:\n      parameters:\n        - {name: id, in: path, required: true, schema: {$ref: '#/components/schemas/X'}}\ncomponents:\n  schemas:\n    X: {$ref: '#/components/schemas/X'}\n"))
 	f.Add([]byte("swagger: '2.0'\npaths: {'/x/{y}': {get: {parameters: [{name: y, in: path, type: integer}]}}}\n"))
+	f.Add([]byte(apiKeySpec))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := parseSpecData(data)
 		if err != nil {
 			return
 		}
+		for _, k := range s.APIKeys {
+			if k.Name == "" || k.In != "header" && k.In != "query" && k.In != "cookie" {
+				t.Fatalf("API key %+v", k)
+			}
+		}
+		_ = newKeyNames([]*Spec{s})
 		var segs [][]string
 		for _, op := range s.Ops {
 			segs = append(segs, splitPath(op.Path))
