@@ -368,3 +368,45 @@ func FuzzRedactorSpecKeys(f *testing.F) {
 		}
 	})
 }
+
+// TestExportSpecKeys: spec export shows a declared query key as the
+// security scheme it is, not as a query parameter.
+func TestExportSpecKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		specs []*Spec
+		param bool // partner_ref listed as a query parameter
+	}{{"with the spec", []*Spec{parsedSpec(t, apiKeySpec)}, false}, {"without", nil, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := mustEngine(t, Options{Specs: tc.specs})
+			for i := 0; i < 3; i++ {
+				e.Observe(tx(i, "GET", "api.partner.example", "/v1/items/7?partner_ref=pk_secret&lang=en", 200))
+			}
+			doc := e.ExportSpec(ExportOptions{})
+			paths := doc.Paths.InMatchingOrder()
+			if len(paths) != 1 || !strings.HasPrefix(paths[0], "/v1/items/{") {
+				t.Fatalf("paths %q", paths)
+			}
+			item := doc.Paths.Value(paths[0])
+			if item.Get == nil {
+				t.Fatalf("no GET %s", paths[0])
+			}
+			var params []string
+			for _, p := range item.Get.Parameters {
+				if p.Value.In == "query" {
+					params = append(params, p.Value.Name)
+				}
+			}
+			if got := slices.Contains(params, "partner_ref"); got != tc.param || !slices.Contains(params, "lang") {
+				t.Errorf("query parameters %q", params)
+			}
+			if tc.param {
+				return
+			}
+			ss := doc.Components.SecuritySchemes["queryKey_partner_ref"]
+			if ss == nil || ss.Value.In != "query" || ss.Value.Name != "partner_ref" {
+				t.Errorf("security schemes %v", doc.Components.SecuritySchemes)
+			}
+		})
+	}
+}

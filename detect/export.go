@@ -55,19 +55,19 @@ func (e *Engine) ExportSpec(opts ExportOptions) *openapi3.T {
 			}
 			for _, m := range sortedKeys(n.ep) {
 				if m != otherMethod {
-					addOperation(doc, m, hs.trie.templateOf(n), n.ep[m])
+					addOperation(doc, m, hs.trie.templateOf(n), n.ep[m], e.keys)
 				}
 			}
 		})
 		for _, s := range hs.specs {
 			for _, op := range s.Ops {
 				if st := hs.documented[op]; st != nil {
-					addOperation(doc, op.Method, op.Path, st)
+					addOperation(doc, op.Method, op.Path, st, e.keys)
 				}
 			}
 		}
 		for _, k := range sortedShaped(hs.shaped) {
-			addOperation(doc, k.method, hs.shaped[k].shapedPath(k.path), hs.shaped[k])
+			addOperation(doc, k.method, hs.shaped[k].shapedPath(k.path), hs.shaped[k], e.keys)
 		}
 	}
 	return doc
@@ -75,8 +75,10 @@ func (e *Engine) ExportSpec(opts ExportOptions) *openapi3.T {
 
 var reParam = regexp.MustCompile(`\{([^{}/]+)\}`)
 
-// addOperation adds the operation method path unless it is there already.
-func addOperation(doc *openapi3.T, method, path string, st *epStats) {
+// addOperation adds the operation method path unless it is there already;
+// credential parameters (the built-in ones and those keys declares) are
+// security schemes, not query parameters.
+func addOperation(doc *openapi3.T, method, path string, st *epStats, keys *keyNames) {
 	item := doc.Paths.Value(path)
 	if item == nil {
 		item = &openapi3.PathItem{}
@@ -92,7 +94,7 @@ func addOperation(doc *openapi3.T, method, path string, st *epStats) {
 		op.AddParameter(openapi3.NewPathParameter(m[1]).WithSchema(openapi3.NewStringSchema()))
 	}
 	for _, q := range sortedKeys(st.query) {
-		if credentialParams[strings.ToLower(q)] || q == "" {
+		if credentialParams[strings.ToLower(q)] || keys.isQuery(q) || q == "" {
 			continue
 		}
 		op.AddParameter(openapi3.NewQueryParameter(q).WithSchema(queryType(st.schemas.queryKinds[q])))
