@@ -80,11 +80,16 @@ func Run(ctx context.Context, src capture.Source, opts Options, sink func(*Trans
 		}
 		st.Packets++
 		st.Bytes += uint64(pkt.WireLen)
-		if st.FirstTS.IsZero() || pkt.Timestamp.Before(st.FirstTS) {
-			st.FirstTS = pkt.Timestamp
-		}
+		// LastTS (the latest time, from the zero Time up) is never
+		// before FirstTS once that is set: a packet after LastTS (most
+		// are) is not before FirstTS.
 		if pkt.Timestamp.After(st.LastTS) {
 			st.LastTS = pkt.Timestamp
+			if st.FirstTS.IsZero() {
+				st.FirstTS = pkt.Timestamp
+			}
+		} else if st.FirstTS.IsZero() || pkt.Timestamp.Before(st.FirstTS) {
+			st.FirstTS = pkt.Timestamp
 		}
 		if !dec.Decode(&pkt, &d) {
 			continue

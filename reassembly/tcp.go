@@ -341,7 +341,7 @@ func (sh *shard) wakeAt() time.Time {
 		return time.Time{}
 	}
 	f := sh.opts.FlowTimeout
-	return sh.minLast.Add(f).Add(f / 4)
+	return sh.minLast.Add(f + f/4)
 }
 
 // flushDue reports whether a periodic pass with idle cut-off tc would do
