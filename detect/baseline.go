@@ -242,6 +242,9 @@ type endpointState struct {
 	// hb is the host's baseline once hbKnown (hostBaseOf).
 	hb      *hostBase
 	hbKnown bool
+	// hbSameMap: the host's response sketch maps sizes to bins as
+	// respBytes does (addSize), known with hb.
+	hbSameMap bool
 	// alertedAt is the last time a behavioural episode on this endpoint
 	// was raised or extended.
 	alertedAt time.Time
@@ -353,6 +356,7 @@ const maxHostBases = 1000
 func (b *behaviour) hostBaseOf(ep *endpointState) *hostBase {
 	if !ep.hbKnown {
 		ep.hb, ep.hbKnown = b.hostBase(ep.key.host), true
+		ep.hbSameMap = ep.hb != nil && sameMapping(ep.respBytes.IndexMapping, ep.hb.resp.IndexMapping)
 	}
 	return ep.hb
 }
@@ -579,7 +583,7 @@ func (b *behaviour) principal(v *txView, ts time.Time) *principalState {
 	}
 	h := v.principalHash()
 	slot := &b.pcache[h%principalCacheSlots]
-	if p := *slot; p != nil && p.key == k {
+	if p := *slot; p != nil && p.h == h && p.key == k {
 		return p
 	}
 	if p := b.principals[k]; p != nil {
@@ -726,12 +730,18 @@ func (b *bits256) ones() int {
 // a full counter reads as its ceiling (about 1400).
 func distinct256(a, b *bits256) float64 {
 	ones := bits.OnesCount64(a[0]|b[0]) + bits.OnesCount64(a[1]|b[1]) + bits.OnesCount64(a[2]|b[2]) + bits.OnesCount64(a[3]|b[3])
-	zeros := 256 - ones
-	if zeros == 0 {
-		zeros = 1
-	}
-	return -256 * math.Log(float64(zeros)/256)
+	return linearCount256[256-ones]
 }
+
+// linearCount256[z] is the linear-counting estimate of a 256-bit map with
+// z zero bits (z = 0 counts as one), computed once: distinct256 runs on
+// every object read.
+var linearCount256 = func() (t [257]float64) {
+	for z := range t {
+		t[z] = -256 * math.Log(float64(max(z, 1))/256)
+	}
+	return t
+}()
 
 // spaceSaving keeps the heaviest principals of an hour (Space-Saving, k=4).
 type spaceSaving struct {

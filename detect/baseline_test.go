@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
@@ -553,4 +554,53 @@ func TestBehaviourStateSize(t *testing.T) {
 		t.Errorf("%.0f bytes per endpoint, budget 32768", perEP)
 	}
 	runtime.KeepAlive(s)
+}
+
+// TestAddSize: a response size added to the endpoint's and the host's
+// sketches at once (one bin lookup) leaves both as two Adds would.
+func TestAddSize(t *testing.T) {
+	if !sameMapping(newSketch(0.02, 512).IndexMapping, newSketch(0.02, 512).IndexMapping) {
+		t.Fatal("two sketches of one accuracy map differently")
+	}
+	if sameMapping(newSketch(0.02, 512).IndexMapping, newSketch(0.05, 512).IndexMapping) {
+		t.Fatal("sketches of different accuracies map alike")
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	ep, hb := newSketch(0.02, 512), &hostBase{resp: newSketch(0.02, 512)}
+	ep2, hb2 := newSketch(0.02, 512), newSketch(0.02, 512)
+	for i := range 20000 {
+		v := float64(1 + r.IntN(1<<uint(r.IntN(40))))
+		if i%1000 == 0 {
+			v = 1
+		}
+		addSize(ep, hb, true, v)
+		_ = ep2.Add(v)
+		_ = hb2.Add(v)
+	}
+	var a, b, c, d []byte
+	ep.Encode(&a, false)
+	ep2.Encode(&b, false)
+	hb.resp.Encode(&c, false)
+	hb2.Encode(&d, false)
+	if !bytes.Equal(a, b) || !bytes.Equal(c, d) {
+		t.Error("addSize left the sketches otherwise than Add")
+	}
+}
+
+// TestDistinct256: the table gives the linear-counting formula's values.
+func TestDistinct256(t *testing.T) {
+	var a, b bits256
+	for ones := 0; ones <= 256; ones++ {
+		z := max(256-ones, 1)
+		if got, want := distinct256(&a, &b), -256*math.Log(float64(z)/256); got != want {
+			t.Fatalf("%d ones: %v, want %v", ones, got, want)
+		}
+		if ones < 256 {
+			if ones%2 == 0 {
+				a[ones/64] |= 1 << (ones % 64)
+			} else {
+				b[ones/64] |= 1 << (ones % 64)
+			}
+		}
+	}
 }

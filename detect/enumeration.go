@@ -38,12 +38,17 @@ func (b *behaviour) extendFor(o *obs, ep *episode, peak float64) {
 
 // tracker finds (or makes room for) p's object tracker of endpoint ep.
 func (b *behaviour) tracker(p *principalState, ep *endpointState, ts time.Time) *objTracker {
+	for i := range p.objs {
+		if p.objs[i].ep == ep {
+			return &p.objs[i]
+		}
+	}
+	// Not found: a new tracker, in the room of a gone endpoint's or the
+	// least recently used one when all are taken (the endpoints are
+	// read only here, off the common path).
 	oldest := -1
 	for i := range p.objs {
 		tr := &p.objs[i]
-		if tr.ep == ep {
-			return tr
-		}
 		if tr.ep.gone || oldest < 0 || tr.last < p.objs[oldest].last {
 			oldest = i
 		}

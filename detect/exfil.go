@@ -3,6 +3,9 @@ package detect
 import (
 	"fmt"
 	"math"
+
+	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/DataDog/sketches-go/ddsketch/mapping"
 )
 
 // Low-and-slow extraction: a principal's object reads per 10-minute bucket
@@ -75,10 +78,7 @@ func (b *behaviour) exfilResponse(o *obs) {
 	}
 	learn := func() {
 		if o.size > 0 || o.ok {
-			_ = ep.respBytes.Add(float64(max(o.size, 1)))
-			if hb != nil {
-				_ = hb.resp.Add(float64(max(o.size, 1)))
-			}
+			addSize(ep.respBytes, hb, ep.hbSameMap, float64(max(o.size, 1)))
 		}
 		o.p.maxResp = max(o.p.maxResp, o.size)
 	}
@@ -228,4 +228,34 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// addSize adds a response size (≥ 1) to the endpoint's sketch and, unless
+// hb is nil, to the host's. When their index mappings are equal (sameMap)
+// the value's bin is found once for both: Add is the bin's store Add for
+// any value between the mapping's indexable bounds.
+func addSize(ep *ddsketch.DDSketch, hb *hostBase, sameMap bool, v float64) {
+	if !sameMap || hb == nil || v <= ep.MinIndexableValue() || v > ep.MaxIndexableValue() {
+		_ = ep.Add(v)
+		if hb != nil {
+			_ = hb.resp.Add(v)
+		}
+		return
+	}
+	i := ep.Index(v)
+	ep.GetPositiveValueStore().Add(i)
+	hb.resp.GetPositiveValueStore().Add(i)
+}
+
+// sameMapping reports whether two index mappings put every value in the
+// same bin: both logarithmic with the same base and offset, from which the
+// library derives the rest (Equals allows a tolerance).
+func sameMapping(a, b mapping.IndexMapping) bool {
+	x, ok1 := a.(*mapping.LogarithmicMapping)
+	y, ok2 := b.(*mapping.LogarithmicMapping)
+	if !ok1 || !ok2 {
+		return false
+	}
+	px, py := x.ToProto(), y.ToProto()
+	return px.Gamma == py.Gamma && px.IndexOffset == py.IndexOffset && px.Interpolation == py.Interpolation
 }
