@@ -123,6 +123,8 @@ func TestNewKeyNames(t *testing.T) {
 			nil, []string{"code"}, nil, nil, false},
 		{"query names keep their case, redaction folds it", []*Spec{spec(APIKey{"query", "PartnerRef"})},
 			nil, []string{"PartnerRef"}, []string{"partnerref"}, nil, false},
+		{"a bracketed query name also in its decoded form", []*Spec{spec(APIKey{"query", "auth_ref[v2]"})},
+			nil, []string{"auth_ref", "auth_ref[v2]"}, []string{"auth_ref"}, nil, false},
 	}
 	keys := func(m map[string]struct{}) []string {
 		out := []string{}

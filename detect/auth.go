@@ -116,6 +116,9 @@ func newKeyNames(specs []*Spec) *keyNames {
 				}
 				if !apiKeyParams[paramKey(key.Name)] {
 					add(&k.query, key.Name)
+					if n := queryParamName(key.Name); n != key.Name && n != "" {
+						add(&k.query, n) // isQuery's decoded form of a declared "a[b]"
+					}
 				}
 			case "cookie":
 				if !isSessionCookie(key.Name) {

@@ -144,7 +144,7 @@ type SpecOp struct {
 	// base path included (/v1/users/{id}).
 	Path  string
 	segs  []specSeg
-	Query []string // documented query parameter names
+	Query []string // documented query parameter names, the spec's API-key ones included
 	// Hosts are the hosts whose servers carry this operation's base path;
 	// nil means every host the spec covers (a relative server URL, or
 	// one base path for all servers).
