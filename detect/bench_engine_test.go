@@ -239,3 +239,52 @@ func TestPrepareDerives(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepareMatchesSpec: the operations Prepare matches for the engine
+// (documented for the method, else for any method) are the ones the
+// host's inventory state matches, on documented and undocumented paths
+// and on a host the spec does not cover.
+func TestPrepareMatchesSpec(t *testing.T) {
+	spec, err := LoadSpec("testdata/bench-shop-spec.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := mustEngine(t, Options{Specs: []*Spec{spec}})
+	var p Prepared
+	var documented, shaped, other int
+	for i, x := range shopTraffic(2000) {
+		if i%7 == 0 {
+			x.Host = "other.example.net"
+		}
+		if i%11 == 0 {
+			x.Method = "DELETE"
+		}
+		e.Prepare(x, &p)
+		if !p.valid || p.dot {
+			continue
+		}
+		if !p.view.specMatched {
+			t.Fatalf("%s %s: not matched in Prepare", x.Method, x.Target)
+		}
+		hs := e.host(p.host)
+		if want := hs.matchSpec(p.method, p.segs); p.view.specOp != want {
+			t.Fatalf("%s %s on %s: Prepare matched %v, the host %v", x.Method, x.Target, p.host, p.view.specOp, want)
+		}
+		if p.view.specOp == nil {
+			if want := hs.matchSpec("", p.segs); p.view.specAny != want {
+				t.Fatalf("%s %s on %s: Prepare matched %v for any method, the host %v", x.Method, x.Target, p.host, p.view.specAny, want)
+			}
+		}
+		switch {
+		case p.view.specOp != nil:
+			documented++
+		case p.view.specAny != nil:
+			shaped++
+		default:
+			other++
+		}
+	}
+	if documented == 0 || shaped == 0 || other == 0 {
+		t.Errorf("cases not all covered: %d documented, %d undocumented methods, %d neither", documented, shaped, other)
+	}
+}

@@ -101,6 +101,10 @@ func NewEngine(opts Options) (*Engine, error) {
 		if s == nil {
 			return nil, fmt.Errorf("spec %d is nil", i)
 		}
+		if s.index == nil {
+			// Indexed now, before Prepare's goroutines match against it.
+			s.buildIndex()
+		}
 	}
 	e := &Engine{opts: opts, hosts: map[string]*hostState{}, creds: newCredCache(), keys: newKeyNames(opts.Specs)}
 	if !opts.Behaviour.Disable {
@@ -147,6 +151,13 @@ type txView struct {
 	// hostH is the handle of the Prepared's host, whose string the host
 	// field holds (Prepared.derive); zero when not prepared.
 	hostH unique.Handle[string]
+	// specOp and specAny are, when specMatched, the documented operation
+	// matching the request's method and path and (without one) the
+	// operation matching the path whatever the method, among the specs
+	// covering the Prepared's host (Prepared.derive): hostState.matchSpec's
+	// answers for that host, found on the preparing goroutine.
+	specOp, specAny *SpecOp
+	specMatched     bool
 }
 
 // queryInfo is what the inventory reads of one query parameter besides its
@@ -213,6 +224,14 @@ func (p *Prepared) derive(t *reassembly.Transaction) {
 	p.host = p.view.hostH.Value()
 	p.view.respType = commonMediaType(p.view.respType)
 	p.view.derive(t)
+	if e := p.by; e != nil && len(e.opts.Specs) > 0 {
+		v := &p.view
+		v.specOp = matchSpecs(e.opts.Specs, true, p.host, p.method, p.segs)
+		if v.specOp == nil {
+			v.specAny = matchSpecs(e.opts.Specs, true, p.host, "", p.segs)
+		}
+		v.specMatched = true
+	}
 }
 
 // commonMethod returns the constant equal to m for the common methods,
@@ -299,7 +318,16 @@ func (e *Engine) inventory(t *reassembly.Transaction, p *Prepared) string {
 	hs := e.hostOf(p.host, v.hostH)
 	query := v.query
 	method := p.method
-	if op := hs.matchSpec(method, segs); op != nil {
+	// Prepare matched the path against the specs of p.host: its answers
+	// hold unless the host was folded into otherHosts.
+	pre := v.specMatched && hs.name == p.host
+	var op *SpecOp
+	if pre {
+		op = v.specOp
+	} else {
+		op = hs.matchSpec(method, segs)
+	}
+	if op != nil {
 		st := hs.documented[op]
 		if st == nil {
 			st = &epStats{}
@@ -321,7 +349,12 @@ func (e *Engine) inventory(t *reassembly.Transaction, p *Prepared) string {
 	}
 	// An undocumented method on a documented path takes the spec's
 	// template: the parameters are known even if this operation is not.
-	if op := hs.matchSpec("", segs); op != nil && op.shapes(method, segs) {
+	if pre {
+		op = v.specAny
+	} else {
+		op = hs.matchSpec("", segs)
+	}
+	if op != nil && op.shapes(method, segs) {
 		k := shapedKey{method, op.Path}
 		st := hs.shaped[k]
 		if st == nil && len(hs.shaped) < maxShaped {
@@ -426,11 +459,20 @@ func (e *Engine) hostOf(name string, h unique.Handle[string]) *hostState {
 // matchSpec finds the most specific documented operation for a path; the
 // method "" matches any.
 func (hs *hostState) matchSpec(method string, segs []string) *SpecOp {
+	return matchSpecs(hs.specs, false, hs.name, method, segs)
+}
+
+// matchSpecs is matchSpec for a host named host among specs (only those
+// covering host when filter is set, in their order).
+func matchSpecs(specs []*Spec, filter bool, host, method string, segs []string) *SpecOp {
 	var best *SpecOp
 	bestScore := -1
-	for _, s := range hs.specs {
+	for _, s := range specs {
+		if filter && !s.covers(host) {
+			continue
+		}
 		s.candidates(segs, func(op *SpecOp) {
-			if (method != "" && op.Method != method) || !op.servedBy(hs.name) {
+			if (method != "" && op.Method != method) || !op.servedBy(host) {
 				return
 			}
 			if sc := op.matchFor(method, segs); sc > bestScore {
