@@ -46,6 +46,9 @@ type env struct {
 	queues  [][]*Transaction
 	// arena is where the shard's HTTP/1 parsers carve heads from.
 	arena http1.Arena
+	// txs is where HTTP/1 transactions come from (Options.Transactions;
+	// nil: allocated).
+	txs *TxPool
 }
 
 const (
@@ -151,6 +154,10 @@ type httpConn struct {
 	// is set, bytes are fed to the HTTP/1 parsers line by line so that
 	// the HTTP/2 bytes after the 101 (or the client's preface) are found.
 	h2cReq *Transaction
+	// h2cPending: h2cReq is still in pending (not handed on). Only then
+	// is it compared with pending[0]: a transaction handed on may come
+	// back from Options.Transactions as another one.
+	h2cPending bool
 	// h2cPend holds client bytes from the preface on, sent before the
 	// 101 was parsed (bounded by h2ProbeLimit).
 	h2cPend []byte
@@ -450,6 +457,7 @@ func (c *httpConn) close(ts time.Time) {
 		t.Flags |= FlagNoResponse
 		c.emit(t)
 	}
+	c.h2cPending = false
 	c.env.recycle(c.req, c.resp, c.pending)
 	c.pending = nil
 	c.req, c.resp = nil, nil
@@ -496,7 +504,8 @@ func (c *httpConn) pendingMethod() string {
 }
 
 func (c *httpConn) onRequest(m *http1.Message) {
-	t := &Transaction{
+	t := c.env.txs.get()
+	*t = Transaction{
 		Client:       c.addr[c.client],
 		Server:       c.addr[1-c.client],
 		RequestTime:  m.Start,
@@ -512,7 +521,7 @@ func (c *httpConn) onRequest(m *http1.Message) {
 	}
 	t.Host = t.ReqHeader("Host")
 	if hasToken(t.ReqHeader("Upgrade"), "h2c") {
-		c.h2cReq = t
+		c.h2cReq, c.h2cPending = t, true
 	}
 	if len(c.pending) == maxPending {
 		old := c.popPending()
@@ -539,7 +548,7 @@ func (c *httpConn) onResponse(m *http1.Message) {
 	if c.h2cReq != nil && m.Status >= 200 {
 		c.h2cReq = nil // declined: HTTP/1.1 goes on
 	}
-	if m.Upgrade && m.Status == 101 && c.h2cReq != nil && len(c.pending) > 0 && c.pending[0] == c.h2cReq &&
+	if m.Upgrade && m.Status == 101 && c.h2cReq != nil && c.h2cPending && len(c.pending) > 0 && c.pending[0] == c.h2cReq &&
 		hasToken(lookup(m.Headers, "Upgrade"), "h2c") {
 		c.upgradeH2(m)
 		return
@@ -548,7 +557,8 @@ func (c *httpConn) onResponse(m *http1.Message) {
 	if len(c.pending) > 0 {
 		t = c.popPending()
 	} else {
-		t = &Transaction{
+		t = c.env.txs.get()
+		*t = Transaction{
 			Client: c.addr[c.client],
 			Server: c.addr[1-c.client],
 			Flags:  FlagNoRequest,
@@ -582,6 +592,9 @@ func (c *httpConn) onResponse(m *http1.Message) {
 // allocate once per request.
 func (c *httpConn) popPending() *Transaction {
 	t := c.pending[0]
+	if t == c.h2cReq {
+		c.h2cPending = false
+	}
 	n := copy(c.pending, c.pending[1:])
 	c.pending[n] = nil
 	c.pending = c.pending[:n]

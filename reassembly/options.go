@@ -49,6 +49,12 @@ type Options struct {
 	// order on one goroutine, applies the result (Transaction.Prepared
 	// carries it). What it computes must not depend on the order of calls.
 	Prepare func(*Transaction)
+	// Transactions, when set, is where the HTTP/1 transactions handed to
+	// the sink are taken from: a sink that is done with a transaction
+	// (nothing will read it, or hold it, again) may give it back with
+	// Transactions.Put for a later one. Without it, or without Put, every
+	// transaction is a new allocation.
+	Transactions *TxPool
 	// Progress, when set, is called on Run's goroutine every 4096 packets
 	// read with the counters so far, for a long-running capture to report
 	// before Run returns. Connection counters (flows, parse errors...)

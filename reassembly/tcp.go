@@ -158,7 +158,7 @@ func (sh *shard) releaseContext() {
 // transactions to col.
 func newShard(opts *Options, n int, col *collector) *shard {
 	sh := &shard{opts: opts, col: col, conns: make(map[connKey]*tcpStream), slow: opts.slowPath}
-	sh.env = env{http: opts.HTTP, sink: sh.emit, stats: &sh.stats}
+	sh.env = env{http: opts.HTTP, sink: sh.emit, stats: &sh.stats, txs: opts.Transactions}
 	if sh.env.http.Decoders == nil {
 		sh.env.http.Decoders = new(content.Pool)
 	}

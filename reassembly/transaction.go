@@ -2,6 +2,7 @@ package reassembly
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/shadowtap/shadowtap/reassembly/content"
@@ -121,6 +122,35 @@ type Transaction struct {
 	// goroutine that completed the transaction, for the sink to use.
 	// Reassembly never reads or writes it.
 	Prepared any
+}
+
+// TxPool holds Transactions a sink is done with, for reassembly to hand
+// out again (Options.Transactions): a transaction's struct then comes back
+// while its memory is likely still cached, rather than as fresh memory
+// that the allocator clears and the collector later sweeps. Only the
+// struct is reused; what its fields referred to (heads, header lists,
+// bodies) is left to the collector. The zero TxPool is ready to use; it is
+// safe for concurrent use.
+type TxPool struct{ p sync.Pool }
+
+// Put gives back t, which nothing may read or hold afterwards. It clears
+// t, so that the pool keeps nothing t referred to alive.
+func (p *TxPool) Put(t *Transaction) {
+	if p == nil || t == nil {
+		return
+	}
+	*t = Transaction{}
+	p.p.Put(t)
+}
+
+// get returns a cleared Transaction: one given back, or a new one.
+func (p *TxPool) get() *Transaction {
+	if p != nil {
+		if t, ok := p.p.Get().(*Transaction); ok {
+			return t
+		}
+	}
+	return new(Transaction)
 }
 
 // ReqHeader returns the first request header with the given name

@@ -205,6 +205,9 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 	// to which the engine goroutine gives each sample back once the
 	// transaction is applied (nothing keeps a slice of a body).
 	decoders := new(content.Pool)
+	// The transactions' structs go back to reassembly once applied, as the
+	// samples do (nothing keeps a *Transaction).
+	txs := new(reassembly.TxPool)
 	var rec txRecord
 	red := engine.Redactor()
 	var feed *engineFeed
@@ -220,6 +223,7 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 		decoders.PutSample(t.ReqBody)
 		decoders.PutSample(t.RespBody)
 		t.ReqBody, t.RespBody = nil, nil
+		txs.Put(t)
 	})
 	workers := cfg.workers
 	if workers <= 0 {
@@ -228,10 +232,11 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 	httpOpts := httpOptions(cfg.maxBody)
 	httpOpts.Decoders = decoders
 	stats, err := reassembly.Run(ctx, source, reassembly.Options{
-		Workers: workers,
-		Filter:  filter,
-		HTTP:    httpOpts,
-		Prepare: feed.prepare,
+		Workers:      workers,
+		Filter:       filter,
+		HTTP:         httpOpts,
+		Prepare:      feed.prepare,
+		Transactions: txs,
 	}, feed.add)
 	feed.close()
 	if bar != nil {
