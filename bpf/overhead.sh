@@ -322,7 +322,9 @@ for l in open(sys.argv[1]):
     k, r, j = l.split(" ", 2)
     rows.setdefault(k, {})[r] = json.loads(j)
 for key, what in (("socket_pair_ns", "loopback TCP write+read pair (both traced)"),
+                  ("socketv_pair_ns", "the same through writev/readv (two iovecs of 50 bytes)"),
                   ("tls_pair_ns", "the same over a connection that began with a TLS record (not copied)"),
+                  ("tlsv_pair_ns", "the same through writev/readv (two iovecs)"),
                   ("file_read_ns", "/dev/zero read (not a socket)"),
                   ("other_syscall_ns", "getppid (a syscall no program is attached to)")):
     wo = rows["without"]

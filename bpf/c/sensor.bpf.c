@@ -436,6 +436,89 @@ static long copy_chunk(__u64 i, struct copier *cp)
 	return 0;
 }
 
+// IOV_JOIN: a call through at most this many iovecs that moved at most
+// CHUNK bytes goes in one record (writev of a response's head and body,
+// readv into two buffers), not one record per iovec.
+#define IOV_JOIN 4
+
+// put_iov_sized copies the n (<= cap) bytes a call moved through the
+// iovecs loaded in v (cnt of them, cnt <= IOV_JOIN) into one record. The
+// record is reserved with room for 2 * cap: each segment lands at
+// pos < cap with at most cap bytes, which the verifier can check without
+// relating pos to the length. It returns 0 when the iovecs do not hold n
+// bytes (nothing reserved is left behind: the caller walks them chunk by
+// chunk instead).
+static __always_inline int put_iov_sized(struct copier *cp, struct iovec *v, __u64 cnt, __u64 n, const __u32 cap)
+{
+	struct event_hdr *e = bpf_ringbuf_reserve(&events, sizeof(struct event_hdr) + 2 * cap, 0);
+	if (!e) {
+		count(ST_STAT_LOST_EVENTS, 1);
+		count(ST_STAT_LOST_BYTES, n);
+		return 1;
+	}
+	__u64 pos = 0;
+#pragma unroll
+	for (int i = 0; i < IOV_JOIN; i++) {
+		if (i >= cnt || pos >= n)
+			break;
+		__u64 l = v[i].iov_len;
+		if (l > n - pos)
+			l = n - pos;
+		__u64 at = pos;
+		barrier_var(at);
+		if (at >= cap)
+			break;
+		barrier_var(l);
+		if (l > cap)
+			l = cap;
+		if (l && bpf_probe_read_user((void *)(e + 1) + at, l, v[i].iov_base)) {
+			bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+			count(ST_STAT_UNREADABLE_BYTES, n);
+			return 1;
+		}
+		pos += l;
+	}
+	if (pos != n) {
+		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+		return 0;
+	}
+	e->ts = cp->ts;
+	e->conn = cp->sk;
+	e->gen = cp->gen;
+	e->offset = cp->off;
+	e->end = cp->end;
+	e->len = n;
+	e->kind = ST_KIND_DATA;
+	e->dir = cp->dir;
+	e->flags = cp->flags | ST_FLAG_LAST;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, rb_flags());
+	count(ST_STAT_EVENTS, 1);
+	count(ST_STAT_BYTES, n);
+	return 1;
+}
+
+// put_iov puts a call of n (<= CHUNK) bytes through at most IOV_JOIN
+// iovecs at iov in one record; 0: not done (more iovecs, or not readable
+// as one array), the caller copies it chunk by chunk.
+static __always_inline int put_iov(struct copier *cp, __u64 iov, __u64 iovcnt, __u64 n)
+{
+	struct iovec v[IOV_JOIN] = {};
+	if (iovcnt == 0 || iovcnt > IOV_JOIN)
+		return 0;
+	__u64 sz = iovcnt * sizeof(struct iovec);
+	barrier_var(sz);
+	if (sz > sizeof(v) || bpf_probe_read_user(v, sz, (void *)iov))
+		return 0;
+	if (n <= 128)
+		return put_iov_sized(cp, v, iovcnt, n, 128);
+	if (n <= 512)
+		return put_iov_sized(cp, v, iovcnt, n, 512);
+	if (n <= 1536)
+		return put_iov_sized(cp, v, iovcnt, n, 1536);
+	return put_iov_sized(cp, v, iovcnt, n, CHUNK);
+}
+
 static __always_inline void emit_data(__u64 sk, struct conn *c, __u8 dir, __u8 flags, __u64 off, __u64 n,
 				      __u64 base, __u64 seglen, __u64 iov, __u64 iovcnt)
 {
@@ -455,9 +538,13 @@ static __always_inline void emit_data(__u64 sk, struct conn *c, __u8 dir, __u8 f
 	_Static_assert(CHUNK == 1 << 12, "the shift below is log2(CHUNK)");
 	__u64 hi = n;
 	barrier_var(hi);
-	if (!iov && (hi >> 12) == 0) {
-		put_sized(&cp, base, n, ST_FLAG_LAST);
-		return;
+	if ((hi >> 12) == 0) {
+		if (!iov) {
+			put_sized(&cp, base, n, ST_FLAG_LAST);
+			return;
+		}
+		if (put_iov(&cp, iov, iovcnt, n))
+			return;
 	}
 	cp.base = base;
 	cp.left_in_seg = seglen;

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -27,7 +28,7 @@ func main() {
 	ports := flag.String("ports", "", "run the sensor on connections with these ports (comma-separated)")
 	micro := flag.Int("micro", 0, "time this many write+read pairs over a loopback TCP connection on -micro-port, as many reads of /dev/zero and getppid calls, in thread CPU time (fastest of 20 batches)")
 	ring := flag.Int("ring", 0, "ring buffer bytes of the sensor (0: the default)")
-	microOnly := flag.String("micro-only", "", "with -micro: time only this one (pair, tls, file or other)")
+	microOnly := flag.String("micro-only", "", "with -micro: time only this one (pair, pairv, tls, tlsv, file or other)")
 	microPort := flag.Int("micro-port", 18081, "port of the -micro connection")
 	discard := flag.Bool("discard", false, "read the sensor's records and drop them (no reassembly or parsing)")
 	sched := flag.String("sched", "", "scheduling policy of the sensor's threads: normal, batch or idle (empty: leave it)")
@@ -35,6 +36,7 @@ func main() {
 	wakeup := flag.Int("wakeup", 0, "bytes waiting in the ring that wake the reader (0: the sensor's default)")
 	poll := flag.Duration("poll", 0, "how often the reader polls the ring (0: the sensor's default)")
 	pids := flag.String("pids", "", "trace only these processes (comma-separated)")
+	cpuprofile := flag.String("cpuprofile", "", "write the sensor's CPU profile to this file")
 	flag.Parse()
 	if *micro > 0 {
 		if err := microbench(*micro, *microPort, *microOnly); err != nil {
@@ -78,6 +80,17 @@ func main() {
 			fmt.Fprintln(os.Stderr, "overhead:", err)
 			os.Exit(1)
 		}
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "overhead: -cpuprofile:", err)
+			os.Exit(1)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	if err := sense(bpf.Options{Ports: ps, PIDs: pp, RingBytes: *ring, WakeupBytes: *wakeup, PollInterval: *poll}, *discard); err != nil {
 		fmt.Fprintln(os.Stderr, "overhead:", err)
@@ -124,7 +137,9 @@ func sense(opts bpf.Options, discard bool) error {
 // 100-byte write on one end of a blocking loopback TCP connection and the
 // read of those bytes at the other (two traced data syscalls); as many
 // over a second connection that began with a TLS handshake record (the
-// sensor counts those bytes but does not copy them); n 100-byte reads of
+// sensor counts those bytes but does not copy them), and as many through
+// writev/readv over a third such connection; as many plaintext pairs
+// through writev/readv (two iovecs each); n 100-byte reads of
 // /dev/zero (the not-a-socket path every other process pays); n getppid
 // calls (a syscall no program is attached to: what a hook on every
 // syscall would cost).
@@ -172,6 +187,22 @@ func microbench(n, port int, only string) error {
 		return fmt.Errorf("accept: %w", err)
 	}
 	defer syscall.Close(sv2)
+	// A third that starts with a TLS handshake record sent through writev
+	// (two iovecs) and read through readv: the opaque check of the iovec
+	// calls.
+	cl3, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	defer syscall.Close(cl3)
+	if err := syscall.Connect(cl3, addr); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	sv3, _, err := syscall.Accept(ln)
+	if err != nil {
+		return fmt.Errorf("accept: %w", err)
+	}
+	defer syscall.Close(sv3)
 	zero, err := syscall.Open("/dev/zero", syscall.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("open /dev/zero: %w", err)
@@ -197,6 +228,25 @@ func microbench(n, port int, only string) error {
 		return err
 	}
 	tlsPair := func() error { return pairOn(cl2, sv2, msg) }
+	pairV := func(cl, sv int, msg []byte) error {
+		if _, err := unix.Writev(cl, [][]byte{msg[:len(msg)/2], msg[len(msg)/2:]}); err != nil {
+			return fmt.Errorf("writev: %w", err)
+		}
+		for got := 0; got < len(msg); {
+			rest := buf[got:len(msg)]
+			k, err := unix.Readv(sv, [][]byte{rest[:len(rest)/2], rest[len(rest)/2:]})
+			if err != nil || k == 0 {
+				return fmt.Errorf("readv: %d, %v", k, err)
+			}
+			got += k
+		}
+		return nil
+	}
+	if err := pairV(cl3, sv3, append([]byte{0x16, 0x03, 0x01, 0x00, 0x5f, 0x01}, make([]byte, 94)...)); err != nil {
+		return err
+	}
+	tlsvPair := func() error { return pairV(cl3, sv3, msg) }
+	vPair := func() error { return pairV(cl, sv, msg) }
 	file := func() error {
 		_, err := syscall.Read(zero, buf)
 		return err
@@ -209,8 +259,8 @@ func microbench(n, port int, only string) error {
 	for _, b := range []struct {
 		name string
 		f    func() error
-	}{{"socket_pair_ns", pair}, {"tls_pair_ns", tlsPair}, {"file_read_ns", file}, {"other_syscall_ns", other}} {
-		if only != "" && !strings.HasPrefix(b.name, map[string]string{"pair": "socket_pair", "tls": "tls_pair", "file": "file_read", "other": "other_syscall"}[only]) {
+	}{{"socket_pair_ns", pair}, {"socketv_pair_ns", vPair}, {"tls_pair_ns", tlsPair}, {"tlsv_pair_ns", tlsvPair}, {"file_read_ns", file}, {"other_syscall_ns", other}} {
+		if only != "" && !strings.HasPrefix(b.name, map[string]string{"pair": "socket_pair", "pairv": "socketv_pair", "tls": "tls_pair", "tlsv": "tlsv_pair", "file": "file_read", "other": "other_syscall"}[only]) {
 			continue
 		}
 		for i := 0; i < n/10; i++ { // warm up
