@@ -218,6 +218,8 @@ rows = {}
 for l in open(sys.argv[1]):
     f = l.split()
     rows.setdefault(f[0], []).append(list(map(float, f[1:])))
+if not rows:  # ROUNDS=0: no p99 rounds
+    sys.exit(0)
 def s(v, fmt="{:.2f}"):
     return f"median {fmt.format(statistics.median(v))} ({fmt.format(min(v))}-{fmt.format(max(v))})"
 print(f"p99 at a fixed rate, variant over the mean of its two neighbouring baselines, {len(next(iter(rows.values())))} rounds:")
@@ -240,12 +242,16 @@ for v in sys.argv[2].split():
 PY
 
 # 2. Stats rounds: BPF run time (bpf_stats on) and saturated throughput.
+# "id name run_time_ns run_cnt" of every tracepoint program. The sensor's
+# are the ids loaded while it started (bpfpre: before; bpf0: after): other
+# sessions may have programs of the same names loaded (a test of run
+# --ebpf), which a match by name would count instead.
 bpfstats() {
 	bpftool prog show -j | python3 -c '
 import json, sys
 for p in json.load(sys.stdin):
     if p.get("type") in ("tracepoint", "kprobe") and p.get("name"):
-        print(p["name"], p.get("run_time_ns", 0), p.get("run_cnt", 0))'
+        print(p["id"], p["name"], p.get("run_time_ns", 0), p.get("run_cnt", 0))'
 }
 if [ "$STATS" -gt 0 ]; then
 	STATS_PHASE=1
@@ -256,6 +262,7 @@ if [ "$STATS" -gt 0 ]; then
 		r="$rs ($spec)"
 		read -r f_rps f_p99 _ _ < <(fixed)
 		read -r s_rps s_p99 _ _ < <(saturated)
+		bpfstats >"$bin/bpfpre"
 		start_sensor "$spec"
 		bpfstats >"$bin/bpf0"
 		read -r fo_rps fo_p99 _ _ < <(fixed)
@@ -264,15 +271,19 @@ if [ "$STATS" -gt 0 ]; then
 		bpfstats >"$bin/bpf2"
 		stop_sensor
 		python3 - "$r" "$f_rps" "$f_p99" "$s_rps" "$s_p99" "$fo_rps" "$fo_p99" "$so_rps" "$so_p99" \
-			"$bin/bpf0" "$bin/bpf1" "$bin/bpf2" "$bin/sensor.out" "${DUR%s}" <<'PY'
+			"$bin/bpf0" "$bin/bpf1" "$bin/bpf2" "$bin/sensor.out" "${DUR%s}" "$bin/bpfpre" <<'PY'
 import json, sys
 r = sys.argv[1]
 f_rps, f_p99, s_rps, s_p99, fo_rps, fo_p99, so_rps, so_p99 = map(float, sys.argv[2:10])
+pre = {l.split()[0] for l in open(sys.argv[15])}
+ours = {l.split()[0] for l in open(sys.argv[10])} - pre
 def load(p):
     d = {}
     for l in open(p):
-        n, t, c = l.split()
-        d[n] = (int(t), int(c))
+        i, n, t, c = l.split()
+        if i in ours:
+            t0, c0 = d.get(n, (0, 0))
+            d[n] = (t0 + int(t), c0 + int(c))
     return d
 b0, b1, b2 = (load(p) for p in sys.argv[10:13])
 dur = float(sys.argv[14])
