@@ -315,7 +315,7 @@ PY
 fi
 
 # 3. Micro benchmark.
-[ "$MICRO" -gt 0 ] || exit 0
+[ "$MICRO" -gt 0 ] && [ "$ROUNDS" -gt 0 ] || exit 0
 : >"$bin/micro"
 read -ra mvars <<<"$MICRO_VARIANTS"
 for r in $(seq "$ROUNDS"); do
