@@ -1,8 +1,10 @@
 package detect
 
 import (
+	"cmp"
 	"fmt"
 	"math/bits"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -55,8 +57,9 @@ type piiPrincipal struct {
 	key    string    // the principal
 	window time.Time // start of the current window
 	sketch *hyperloglog.Sketch
-	// exact holds the window's distinct value hashes while sketch is nil
-	// (add); its array is reused from window to window.
+	// exact holds the window's distinct value hashes while sketch is nil,
+	// in the order of their sparse index (add); its array is reused from
+	// window to window.
 	exact    []uint64
 	inserted uint64 // values inserted in the current window (with repeats)
 	checked  uint64 // inserted when the window was last estimated
@@ -171,20 +174,19 @@ func (d *piiVolume) closeWindow(p *piiPrincipal) {
 // add adds a value's hash to the principal's window.
 func (p *piiPrincipal) add(h uint64) {
 	if p.sketch == nil {
-		i := 0
-		for ; i < len(p.exact); i++ {
-			x := p.exact[i]
-			if x == h {
-				return
-			}
-			if (x^h)>>(64-25) == 0 {
-				break // a shared sparse index: the sketch decides
-			}
-		}
-		if i == len(p.exact) && len(p.exact) < piiExact {
-			p.exact = append(p.exact, h)
+		// exact is sorted by sparse index, which no two of its hashes
+		// share.
+		i, found := slices.BinarySearchFunc(p.exact, h>>(64-25), func(x, idx uint64) int {
+			return cmp.Compare(x>>(64-25), idx)
+		})
+		if found && p.exact[i] == h {
 			return
 		}
+		if !found && len(p.exact) < piiExact {
+			p.exact = slices.Insert(p.exact, i, h)
+			return
+		}
+		// A shared sparse index (the sketch decides) or a full list.
 		p.sketch, _ = hyperloglog.NewSketch(piiHLLPrecision, true)
 		for _, x := range p.exact {
 			p.sketch.InsertHash(x)

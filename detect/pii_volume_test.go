@@ -211,3 +211,26 @@ func TestPIIExactSketch(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPIIWindow: one principal-hour of 200 values, 120 of them
+// distinct (the list's worst case below the sketch), added and estimated.
+func BenchmarkPIIWindow(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	vals := make([]uint64, 200)
+	for i := range vals {
+		vals[i] = r.Uint64()
+		if i >= 120 {
+			vals[i] = vals[r.IntN(120)]
+		}
+	}
+	var d piiVolume
+	p := &piiPrincipal{}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, h := range vals {
+			p.add(h)
+			p.inserted++
+		}
+		d.closeWindow(p)
+	}
+}
