@@ -1,10 +1,8 @@
 package detect
 
 import (
-	"cmp"
 	"fmt"
 	"math/bits"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -175,15 +173,31 @@ func (d *piiVolume) closeWindow(p *piiPrincipal) {
 func (p *piiPrincipal) add(h uint64) {
 	if p.sketch == nil {
 		// exact is sorted by sparse index, which no two of its hashes
-		// share.
-		i, found := slices.BinarySearchFunc(p.exact, h>>(64-25), func(x, idx uint64) int {
-			return cmp.Compare(x>>(64-25), idx)
-		})
+		// share: a short list is scanned, a longer one halved.
+		key, n := h>>(64-25), len(p.exact)
+		i := 0
+		if n <= 16 {
+			for i < n && p.exact[i]>>(64-25) < key {
+				i++
+			}
+		} else {
+			for j := n; i < j; {
+				m := int(uint(i+j) >> 1)
+				if p.exact[m]>>(64-25) < key {
+					i = m + 1
+				} else {
+					j = m
+				}
+			}
+		}
+		found := i < n && p.exact[i]>>(64-25) == key
 		if found && p.exact[i] == h {
 			return
 		}
-		if !found && len(p.exact) < piiExact {
-			p.exact = slices.Insert(p.exact, i, h)
+		if !found && n < piiExact {
+			p.exact = append(p.exact, 0)
+			copy(p.exact[i+1:], p.exact[i:n])
+			p.exact[i] = h
 			return
 		}
 		// A shared sparse index (the sketch decides) or a full list.
