@@ -182,13 +182,29 @@ func (ns *testNetns) OpenIn(ifaces []string, n int, opts LiveOptions) []*Live {
 	if err != nil {
 		ns.t.Fatalf("OpenInterfaces(%v, %d): %v", ifaces, n, err)
 	}
+	// A frame the host never delivers would leave a test blocked in Next
+	// until the package's timeout kills every test with it. The watchdog
+	// closes the sources instead, so Next returns io.EOF and the test
+	// fails at once, with what each source saw (CI once hung 21 minutes in
+	// TestLiveNextAllocs while other packages' tests flooded loopback).
+	watchdog := time.AfterFunc(liveTestBound, func() {
+		for i, l := range ls {
+			fmt.Fprintf(os.Stderr, "%s: live source %d still open after %v, closing it: %+v\n", ns.t.Name(), i, liveTestBound, l.Stats())
+			l.Close()
+		}
+	})
 	ns.t.Cleanup(func() {
+		watchdog.Stop()
 		for _, l := range ls {
 			l.Close()
 		}
 	})
 	return ls
 }
+
+// liveTestBound is how long a test may keep live sources open: far more
+// than any of them needs, even on a loaded machine.
+const liveTestBound = 2 * time.Minute
 
 // The replay test and benchmark live in package capture_test (they feed
 // reassembly, which imports capture); they reach the namespace helpers
