@@ -152,7 +152,7 @@ func (b *behaviour) authAbuse(o *obs) {
 		} else if !o.quiet {
 			ev := map[string]any{"failures_before_success": src.recent, "last_failure_at": FormatTime(src.lastFail)}
 			b.raiseFor(o, sk, SeverityHigh,
-				fmt.Sprintf("login succeeded on %s %s from %s after %d failures", ep.key.method, ep.key.path, clientString(o.v.client), src.recent),
+				fmt.Sprintf("login succeeded on %s %s from %s after %s", ep.key.method, ep.key.path, clientString(o.v.client), counted(src.recent, "failure")),
 				ev, "", 0)
 		}
 	}

@@ -59,7 +59,7 @@ func (b *behaviour) credMisuse(o *obs) {
 			"principal_requests":        p.requests,
 			"principal_first_seen":      FormatTime(p.first),
 		}
-		if ep := b.raiseFor(o, nk, sev, fmt.Sprintf("credential %s used from %s (%s) after %d requests from %d known network(s)", p.key.fp, what, prefixOf(o.v.client), p.requests, p.nNets), ev, "", 0); ep != nil {
+		if ep := b.raiseFor(o, nk, sev, fmt.Sprintf("credential %s used from %s (%s) after %s from %s", p.key.fp, what, prefixOf(o.v.client), counted(p.requests, "request"), counted(p.nNets, "known network")), ev, "", 0); ep != nil {
 			ep.aux2 = uint64(netH)
 		}
 	}

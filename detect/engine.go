@@ -735,12 +735,11 @@ func shadowAlert(ep *Endpoint, st *epStats) Alert {
 	} else if st.auth == authNone {
 		sev, why = SeverityHigh, "; it is called without authentication"
 	}
-	clients := fmt.Sprint(ep.Clients)
 	return Alert{
 		Kind: KindShadowEndpoint, Severity: sev,
 		Host: ep.Host, Method: ep.Method, Path: ep.Path,
 		Client: st.firstClient.String(), FirstSeen: ep.FirstSeen, LastSeen: ep.LastSeen, Count: st.count,
-		Summary: fmt.Sprintf("%s %s is not in any spec for %s but served %d requests from %s clients%s", ep.Method, ep.Path, ep.Host, st.count, clients, why),
+		Summary: fmt.Sprintf("%s %s is not in any spec for %s but served %s from %s%s", ep.Method, ep.Path, ep.Host, counted(st.count, "request"), counted(ep.Clients, "client"), why),
 		Evidence: map[string]any{
 			"detected_at": ep.FirstSeen,
 			"requests":    st.count,

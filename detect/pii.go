@@ -97,12 +97,12 @@ func (d *piiDetector) alerts() []Alert {
 		if ep.types&(sensCard|sensIBAN|sensSSN) != 0 {
 			a.Severity = SeverityCritical
 		}
-		clients := fmt.Sprint(len(ep.clients))
+		clients := counted(len(ep.clients), "client")
 		if ep.moreClients {
-			clients = "more than " + clients
+			clients = fmt.Sprintf("more than %d clients", len(ep.clients))
 		}
-		a.Summary = fmt.Sprintf("%s %s returned %s to %d requests without credentials from %s clients",
-			a.Method, a.Path, strings.Join(ep.types.names(), ", "), a.Count, clients)
+		a.Summary = fmt.Sprintf("%s %s returned %s to %s without credentials from %s",
+			a.Method, a.Path, strings.Join(ep.types.names(), ", "), counted(a.Count, "request"), clients)
 		a.Evidence = map[string]any{
 			"detected_at":  FormatTime(ep.detected),
 			"data_types":   ep.types.names(),

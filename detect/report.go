@@ -1,6 +1,9 @@
 package detect
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // ReportVersion is the version of the JSON output contract.
 const ReportVersion = 1
@@ -89,6 +92,15 @@ type Alert struct {
 
 // FormatTime renders a capture time per the contract (RFC3339Nano, UTC); the
 // zero time is "".
+// counted writes a count and its noun for a summary, the noun plural
+// unless the count is one: "1 client", "3 clients".
+func counted[N ~int | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64](n N, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 func FormatTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
