@@ -353,6 +353,22 @@ struct copier {
 	__u8 dir, flags, pad[2];
 };
 
+// data_hdr fills the header of a DATA record of n bytes at the copier's
+// current offset.
+static __always_inline void data_hdr(struct event_hdr *e, const struct copier *cp, __u64 n, __u8 flags)
+{
+	e->ts = cp->ts;
+	e->conn = cp->sk;
+	e->gen = cp->gen;
+	e->offset = cp->off;
+	e->end = cp->end;
+	e->len = n;
+	e->kind = ST_KIND_DATA;
+	e->dir = cp->dir;
+	e->flags = cp->flags | flags;
+	e->pad = 0;
+}
+
 // put_chunk copies n (<= cap) bytes at base straight from user memory
 // into a ring record reserved with room for cap: no scratch buffer and no
 // second copy. cap is a constant per call site (the ring needs one), so a
@@ -365,16 +381,7 @@ static __always_inline void put_chunk(struct copier *cp, __u64 base, __u64 n, __
 		count(ST_STAT_LOST_BYTES, n);
 		return;
 	}
-	e->ts = cp->ts;
-	e->conn = cp->sk;
-	e->gen = cp->gen;
-	e->offset = cp->off;
-	e->end = cp->end;
-	e->len = n;
-	e->kind = ST_KIND_DATA;
-	e->dir = cp->dir;
-	e->flags = cp->flags | flags;
-	e->pad = 0;
+	data_hdr(e, cp, n, flags);
 	__u64 m = n;
 	barrier_var(m);
 	if (m > cap)
@@ -482,16 +489,7 @@ static __always_inline int put_iov_sized(struct copier *cp, struct iovec *v, __u
 		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
 		return 0;
 	}
-	e->ts = cp->ts;
-	e->conn = cp->sk;
-	e->gen = cp->gen;
-	e->offset = cp->off;
-	e->end = cp->end;
-	e->len = n;
-	e->kind = ST_KIND_DATA;
-	e->dir = cp->dir;
-	e->flags = cp->flags | ST_FLAG_LAST;
-	e->pad = 0;
+	data_hdr(e, cp, n, ST_FLAG_LAST);
 	bpf_ringbuf_submit(e, rb_flags());
 	count(ST_STAT_EVENTS, 1);
 	count(ST_STAT_BYTES, n);
