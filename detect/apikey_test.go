@@ -1,30 +1,22 @@
 package detect
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
 )
 
 // apiKeySpec is an OpenAPI 3 document declaring an API key in each place
-// under names the built-in lists do not know.
-const apiKeySpec = `openapi: 3.0.3
-info: {title: partners, version: "1"}
-servers: [{url: "https://api.partner.example/v1"}]
-security: [{partnerKey: []}, {partnerQuery: []}, {partnerCookie: []}]
-paths:
-  /items/{id}:
-    get:
-      parameters:
-        - {name: id, in: path, required: true, schema: {type: integer}}
-        - {name: lang, in: query, schema: {type: string}}
-      responses: {"200": {description: ok}}
-components:
-  securitySchemes:
-    partnerKey: {type: apiKey, in: header, name: X-Partner-Ref}
-    partnerQuery: {type: apiKey, in: query, name: partner_ref}
-    partnerCookie: {type: apiKey, in: cookie, name: pref}
-`
+// under names the built-in lists do not know (cmd/shadowtap's end-to-end
+// test reads the same file).
+var apiKeySpec = func() string {
+	b, err := os.ReadFile("testdata/apikey-spec.yaml")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 func parsedSpec(t *testing.T, doc string) *Spec {
 	t.Helper()

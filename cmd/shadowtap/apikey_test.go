@@ -17,24 +17,8 @@ import (
 )
 
 // partnerSpec declares API keys under names shadowtap does not know by
-// itself, in a header, the query and a cookie.
-const partnerSpec = `openapi: 3.0.3
-info: {title: partners, version: "1"}
-servers: [{url: "http://api.partner.example/v1"}]
-security: [{partnerKey: []}, {partnerQuery: []}, {partnerCookie: []}]
-paths:
-  /items/{id}:
-    get:
-      parameters:
-        - {name: id, in: path, required: true, schema: {type: integer}}
-        - {name: lang, in: query, schema: {type: string}}
-      responses: {"200": {description: ok}}
-components:
-  securitySchemes:
-    partnerKey: {type: apiKey, in: header, name: X-Partner-Ref}
-    partnerQuery: {type: apiKey, in: query, name: partner_ref}
-    partnerCookie: {type: apiKey, in: cookie, name: pref}
-`
+// itself, in a header, the query and a cookie (detect's tests use it too).
+const partnerSpec = "../../detect/testdata/apikey-spec.yaml"
 
 // partnerKeys are the keys the capture carries; the header one has a
 // recognisable secret format (the API's own auth is no exposure).
@@ -48,10 +32,7 @@ var partnerKeys = map[string]string{
 // in its place, and returns its path with the spec's.
 func partnerCapture(t *testing.T, dir string) (pcap, spec string) {
 	t.Helper()
-	spec = filepath.Join(dir, "partner.yaml")
-	if err := os.WriteFile(spec, []byte(partnerSpec), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	spec = partnerSpec
 	pcap = filepath.Join(dir, "partner.pcap")
 	f, err := os.Create(pcap)
 	if err != nil {
