@@ -601,25 +601,11 @@ func recvVia(c *net.TCPConn, via string, b []byte) error {
 		_, err := io.ReadFull(c, b)
 		return err
 	}
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return err
-	}
 	for got := 0; got < len(b); {
 		rest := b[got:]
-		bufs := [][]byte{rest[:len(rest)/2], rest[len(rest)/2:]}
-		var n int
-		var serr error
-		err = rc.Read(func(fd uintptr) bool {
-			if via == "writev" {
-				n, serr = unix.Readv(int(fd), bufs)
-			} else {
-				n, _, _, _, serr = unix.RecvmsgBuffers(int(fd), bufs, nil, 0)
-			}
-			return serr != unix.EAGAIN
-		})
-		if err != nil || serr != nil {
-			return errors.Join(err, serr)
+		n, err := readvVia(c, via, [][]byte{rest[:len(rest)/2], rest[len(rest)/2:]})
+		if err != nil {
+			return err
 		}
 		if n == 0 {
 			return io.ErrUnexpectedEOF
@@ -627,6 +613,26 @@ func recvVia(c *net.TCPConn, via string, b []byte) error {
 		got += n
 	}
 	return nil
+}
+
+// readvVia makes one vectored read into bufs: readv when via is "writev",
+// recvmsg otherwise; 0 bytes is the end of the stream.
+func readvVia(c *net.TCPConn, via string, bufs [][]byte) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var serr error
+	err = rc.Read(func(fd uintptr) bool {
+		if via == "writev" {
+			n, serr = unix.Readv(int(fd), bufs)
+		} else {
+			n, _, _, _, serr = unix.RecvmsgBuffers(int(fd), bufs, nil, 0)
+		}
+		return serr != unix.EAGAIN
+	})
+	return n, errors.Join(err, serr)
 }
 
 func opaqueTLS(t *testing.T, via string) {
@@ -715,23 +721,9 @@ func iovecCalls(t *testing.T, via string) {
 	var resp []byte
 	for {
 		b := make([]byte, 64)
-		rc, err := cl.SyscallConn()
+		n, err := readvVia(cl, via, [][]byte{b[:20], b[20:]})
 		if err != nil {
 			t.Fatal(err)
-		}
-		var n int
-		var serr error
-		err = rc.Read(func(fd uintptr) bool {
-			bufs := [][]byte{b[:20], b[20:]}
-			if via == "writev" {
-				n, serr = unix.Readv(int(fd), bufs)
-			} else {
-				n, _, _, _, serr = unix.RecvmsgBuffers(int(fd), bufs, nil, 0)
-			}
-			return serr != unix.EAGAIN
-		})
-		if err != nil || serr != nil {
-			t.Fatal(err, serr)
 		}
 		if n == 0 {
 			break

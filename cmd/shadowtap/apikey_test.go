@@ -3,14 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/shadowtap/shadowtap/capture/synth"
 	"github.com/shadowtap/shadowtap/detect"
@@ -43,26 +41,10 @@ func partnerCapture(t *testing.T, dir string) (pcap, spec string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	exchange := func(i int, req synth.Request) {
 		t.Helper()
-		c, err := synth.NewConn(w, start.Add(time.Duration(i)*time.Second), synth.ConnOptions{
-			Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(1 + i%5)}), uint16(40000+i)),
-			Server: netip.MustParseAddrPort("192.0.2.1:80"),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
 		req.Host = "api.partner.example"
-		rq, _ := req.Bytes()
-		resp := synth.Response{Header: []synth.Header{{Name: "Content-Type", Value: "application/json"}}, Body: []byte(`{"id":1}`)}
-		rs, _ := resp.Bytes()
-		if err := c.Exchange(rq, rs, 2*time.Millisecond); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Close(synth.ClientToServer); err != nil {
-			t.Fatal(err)
-		}
+		writeExchange(t, w, i, req, synth.Response{Header: []synth.Header{{Name: "Content-Type", Value: "application/json"}}, Body: []byte(`{"id":1}`)})
 	}
 	for i := 0; i < 5; i++ {
 		id := strconv.Itoa(100 + i)

@@ -385,25 +385,10 @@ func TestNothingSecretWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	exchange := func(i int, req synth.Request, resp synth.Response) {
 		t.Helper()
-		c, err := synth.NewConn(w, start.Add(time.Duration(i)*time.Second), synth.ConnOptions{
-			Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(1 + i%5)}), uint16(40000+i)),
-			Server: netip.MustParseAddrPort("192.0.2.1:80"),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
 		req.Host = "api.example.com"
-		rq, _ := req.Bytes()
-		rs, _ := resp.Bytes()
-		if err := c.Exchange(rq, rs, 2*time.Millisecond); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Close(synth.ClientToServer); err != nil {
-			t.Fatal(err)
-		}
+		writeExchange(t, w, i, req, resp)
 	}
 	pii := `{"email":"` + planted["email"] + `","ssn":"` + planted["ssn"] + `","card":"` + planted["card"] + `","iban":"` + planted["iban"] + `"}`
 	for i := 0; i < 4; i++ {
@@ -559,5 +544,28 @@ func TestSaveWallFloor(t *testing.T) {
 	}
 	if rFloor != rFree {
 		t.Error("the reports differ with and without the floor")
+	}
+}
+
+// writeExchange writes the i-th exchange of a hand-built capture: its own
+// connection i seconds after 2026-03-02 09:00 UTC, from one of five
+// clients to 192.0.2.1:80, closed by the client.
+func writeExchange(t *testing.T, w *synth.Writer, i int, req synth.Request, resp synth.Response) {
+	t.Helper()
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	c, err := synth.NewConn(w, start.Add(time.Duration(i)*time.Second), synth.ConnOptions{
+		Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(1 + i%5)}), uint16(40000+i)),
+		Server: netip.MustParseAddrPort("192.0.2.1:80"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rq, _ := req.Bytes()
+	rs, _ := resp.Bytes()
+	if err := c.Exchange(rq, rs, 2*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(synth.ClientToServer); err != nil {
+		t.Fatal(err)
 	}
 }
