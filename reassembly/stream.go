@@ -17,12 +17,13 @@ type StreamConn struct {
 }
 
 // NewStreamConn returns a connection between client and server whose
-// transactions go to sink. opts.HTTP configures the parsers; the other
-// fields of opts are ignored.
+// transactions go to sink. opts.HTTP configures the parsers and
+// opts.Transactions, when set, is where HTTP/1 transactions are taken from
+// (as for Run); the other fields of opts are ignored.
 func NewStreamConn(client, server netip.AddrPort, opts Options, sink func(*Transaction)) *StreamConn {
 	o := opts.withDefaults()
 	s := &StreamConn{}
-	s.env = env{http: o.HTTP, sink: sink, stats: &s.stats}
+	s.env = env{http: o.HTTP, sink: sink, stats: &s.stats, txs: o.Transactions}
 	if s.env.http.Decoders == nil {
 		s.env.http.Decoders = new(content.Pool)
 	}
