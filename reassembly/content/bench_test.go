@@ -49,8 +49,9 @@ func BenchmarkDecodeBrotli4K(b *testing.B)       { benchDecode(b, []Coding{Brotl
 
 // benchEncoded decodes a gzip body of size bytes (JSON, compressed at
 // level, e.g. gzip.HuffmanOnly as the bench capture's simulator does) the
-// way transactions do, through Defer and Encoded.Decode, once per op.
-func benchEncoded(b *testing.B, size, level int) {
+// way transactions do, through Defer and Encoded.Decode, once per op;
+// streamOnly leaves out the libdeflate path of libdeflate builds (whole.go).
+func benchEncoded(b *testing.B, size, level int, streamOnly bool) {
 	doc := jsonDoc(size)
 	var buf bytes.Buffer
 	w, _ := gzip.NewWriterLevel(&buf, level)
@@ -59,7 +60,7 @@ func benchEncoded(b *testing.B, size, level int) {
 	in := buf.Bytes()
 	pool := new(Pool)
 	var d Decoder
-	d.Reset([]Coding{Gzip}, Options{Pool: pool, Defer: true})
+	d.Reset([]Coding{Gzip}, Options{Pool: pool, Defer: true, streamOnly: streamOnly})
 	d.Write(in)
 	e := d.Defer(true)
 	b.SetBytes(int64(len(doc)))
@@ -72,11 +73,25 @@ func benchEncoded(b *testing.B, size, level int) {
 	})
 }
 
-func BenchmarkEncodedGzipHuff1K(b *testing.B) { benchEncoded(b, 1000, gzip.HuffmanOnly) }
-func BenchmarkEncodedGzipHuff8K(b *testing.B) { benchEncoded(b, 8000, gzip.HuffmanOnly) }
-func BenchmarkEncodedGzip1K(b *testing.B)     { benchEncoded(b, 1000, gzip.DefaultCompression) }
-func BenchmarkEncodedGzip8K(b *testing.B)     { benchEncoded(b, 8000, gzip.DefaultCompression) }
-func BenchmarkEncodedGzip64K(b *testing.B)    { benchEncoded(b, 60000, gzip.DefaultCompression) }
+func BenchmarkEncodedGzipHuff1K(b *testing.B)  { benchEncoded(b, 1000, gzip.HuffmanOnly, false) }
+func BenchmarkEncodedGzipHuff8K(b *testing.B)  { benchEncoded(b, 8000, gzip.HuffmanOnly, false) }
+func BenchmarkEncodedGzipHuff16K(b *testing.B) { benchEncoded(b, 16000, gzip.HuffmanOnly, false) }
+func BenchmarkEncodedGzip1K(b *testing.B)      { benchEncoded(b, 1000, gzip.DefaultCompression, false) }
+func BenchmarkEncodedGzip8K(b *testing.B)      { benchEncoded(b, 8000, gzip.DefaultCompression, false) }
+func BenchmarkEncodedGzip64K(b *testing.B)     { benchEncoded(b, 60000, gzip.DefaultCompression, false) }
+
+// The same through the streaming decompressor only (in builds without
+// libdeflate, the same as the above).
+func BenchmarkEncodedGzipHuff1KStream(b *testing.B) { benchEncoded(b, 1000, gzip.HuffmanOnly, true) }
+func BenchmarkEncodedGzipHuff8KStream(b *testing.B) { benchEncoded(b, 8000, gzip.HuffmanOnly, true) }
+func BenchmarkEncodedGzipHuff16KStream(b *testing.B) {
+	benchEncoded(b, 16000, gzip.HuffmanOnly, true)
+}
+func BenchmarkEncodedGzip1KStream(b *testing.B) { benchEncoded(b, 1000, gzip.DefaultCompression, true) }
+func BenchmarkEncodedGzip8KStream(b *testing.B) { benchEncoded(b, 8000, gzip.DefaultCompression, true) }
+func BenchmarkEncodedGzip64KStream(b *testing.B) {
+	benchEncoded(b, 60000, gzip.DefaultCompression, true)
+}
 
 // BenchmarkDeferCycle runs a gzip body the whole way a transaction's does:
 // Write in pieces, Defer, Decode, Release.

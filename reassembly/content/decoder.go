@@ -31,6 +31,10 @@ type Options struct {
 	// MaxInput without decoding it: the body is decoded by Finish, or
 	// later, off the caller's path, by the Encoded that Defer returns.
 	Defer bool
+
+	// streamOnly leaves out the libdeflate path (whole.go), for tests
+	// and benchmarks comparing the two.
+	streamOnly bool
 }
 
 func (o Options) resolved() Options {
@@ -61,7 +65,9 @@ func (o Options) resolved() Options {
 // set; the sample Finish returns is then a copy in a buffer of the Pool's
 // size classes, which the consumer may give back (Pool.PutSample), or of
 // the right size without a Pool (an identity body announced by Grow is
-// written into its sample directly).
+// written into its sample directly). Builds with the libdeflate tag decode
+// a gzip body held whole with libdeflate where that gives the same result
+// (whole.go).
 //
 // The zero Decoder is ready for Reset. A Decoder is not safe for concurrent
 // use.
@@ -313,6 +319,9 @@ func (d *Decoder) attempt(final bool) {
 		d.out, d.outScratch = d.borrow(&d.outBox), true
 	}
 	d.out = d.out[:0]
+	if d.gunzipWhole() {
+		return
+	}
 	d.src.Reset(d.in)
 	var r io.Reader = &d.src
 	var err error

@@ -35,6 +35,16 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	dir = filepath.Join("testdata", "fuzz", "FuzzWholeGzip")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range wholeSeeds() {
+		body := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\nuint16(%d)\nbool(%v)\n", strconv.Quote(string(s)), 1+i*1500, i%2 == 0)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // FuzzDecode: any input, any stack of codings, any piece size: no panic,

@@ -34,6 +34,7 @@ type Pool struct {
 	bufs       sync.Pool // *[]byte, len 0: samples being decoded
 	ins        sync.Pool // *[]byte, len 0: encoded input (see Decoder.Defer)
 	decs       sync.Pool // *Decoder, for Encoded.Decode
+	ld         sync.Pool // *gunzipper (libdeflate builds, whole.go)
 	// samples holds, by size class (sampleClass), *[]byte of len 0
 	// whose capacity is the class's; boxes the emptied *[]byte, for
 	// PutSample to put a sample in without allocating.
@@ -121,6 +122,27 @@ func (p *Pool) putDecoder(d *Decoder) {
 	if p != nil {
 		p.decs.Put(d)
 	}
+}
+
+// getGunzipper returns a libdeflate decompressor (a new one from a nil
+// Pool), or nil in builds without libdeflate.
+func (p *Pool) getGunzipper() *gunzipper {
+	if p != nil {
+		if z, ok := p.ld.Get().(*gunzipper); ok {
+			return z
+		}
+	}
+	return newGunzipper()
+}
+
+// putGunzipper takes back a decompressor from getGunzipper (a nil Pool
+// frees it).
+func (p *Pool) putGunzipper(z *gunzipper) {
+	if p == nil {
+		z.close()
+		return
+	}
+	p.ld.Put(z)
 }
 
 // maxPooledBuf is the largest buffer a Pool takes back.
