@@ -18,6 +18,9 @@ type runFlags struct {
 	nice   int
 	alerts string
 	set    map[string]bool
+	// cpuProfile and memProfile are written as analyze's are (flags
+	// only; a reload leaves them).
+	cpuProfile, memProfile string
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
@@ -44,6 +47,8 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.Var(&f.c.AlertInterval, "alert-interval", "collect new alerts for the sinks every `DURATION` (default 5s)")
 	fs.Var(&f.c.MemoryBudget, "memory-budget", "heap `SIZE` past which load is shed (e.g. 512MiB; default 1GiB; none)")
 	fs.IntVar(&f.nice, "nice", 0, "CPU scheduling priority `N` (-20..19)")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole run to `FILE`")
+	fs.StringVar(&f.memProfile, "memprofile", "", "write a pprof heap profile to `FILE` when the daemon stops")
 	fs.StringVar(&f.c.Sched, "sched", "", "CPU scheduling `POLICY` of the daemon's threads: idle (default with --ebpf: only CPU time the host's applications leave), batch or normal")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
@@ -136,9 +141,16 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	d, err := newDaemon(cfg, stdout, stderr)
+	stopProfiles, err := startProfiles(f.cpuProfile, f.memProfile)
 	if err != nil {
 		return err
 	}
-	return d.run(ctx, hup, func() (daemonConfig, error) { return f.resolve(defaultDB) })
+	d, err := newDaemon(cfg, stdout, stderr)
+	if err == nil {
+		err = d.run(ctx, hup, func() (daemonConfig, error) { return f.resolve(defaultDB) })
+	}
+	if perr := stopProfiles(); err == nil {
+		err = perr
+	}
+	return err
 }

@@ -136,13 +136,14 @@ type liveFeed struct {
 	txBatcher
 	budget   *memBudget
 	counters *daemonCounters
+	recycle  *recycler // takes the shed samples back
 }
 
 // feedLinger bounds how long a transaction waits in a partial batch.
 const feedLinger = 200 * time.Millisecond
 
-func newLiveFeed(b *memBudget, c *daemonCounters) *liveFeed {
-	return &liveFeed{txBatcher: newTxBatcher(), budget: b, counters: c}
+func newLiveFeed(b *memBudget, c *daemonCounters, r *recycler) *liveFeed {
+	return &liveFeed{txBatcher: newTxBatcher(), budget: b, counters: c, recycle: r}
 }
 
 func (f *liveFeed) add(t *reassembly.Transaction) {
@@ -157,7 +158,7 @@ func (f *liveFeed) add(t *reassembly.Transaction) {
 // workers (Options.Prepare), add for transactions it did not prepare.
 func (f *liveFeed) prepare(t *reassembly.Transaction) {
 	if f.budget.level() >= shedBodies && t.HasBodies() {
-		t.DropBodies()
+		f.recycle.dropBodies(t)
 		f.counters.shedBodies.Add(1)
 	}
 	f.txBatcher.prepare(t)

@@ -89,6 +89,9 @@ type daemon struct {
 
 	counters daemonCounters
 	budget   *memBudget
+	// recycle takes back the transactions and body samples the engine
+	// loop is done with (run_recycle.go); nil: nothing is recycled.
+	recycle  *recycler
 	sources  []*meteredSource
 	running  atomic.Int32 // sources still capturing
 	finMu    sync.Mutex
@@ -146,9 +149,10 @@ func newDaemon(cfg daemonConfig, stdout, stderr io.Writer) (_ *daemon, err error
 		return nil, err
 	}
 	d.budget = newMemBudget(int64(cfg.MemoryBudget))
+	d.recycle = new(recycler)
 	// Sources first: a capture that cannot open fails before any file is
 	// created.
-	if d.sources, err = openSources(&cfg, d.budget); err != nil {
+	if d.sources, err = openSources(&cfg, d.budget, d.recycle); err != nil {
 		return nil, err
 	}
 	closers = append(closers, func() error {
@@ -186,7 +190,7 @@ func newDaemon(cfg daemonConfig, stdout, stderr io.Writer) (_ *daemon, err error
 		closers = append(closers, d.tx.close)
 	}
 	applyCPUPriority(&cfg, d.log) // run_budget.go
-	d.feed = newLiveFeed(d.budget, &d.counters)
+	d.feed = newLiveFeed(d.budget, &d.counters, d.recycle)
 	// The reassembly goroutines prepare transactions with the engine
 	// (detect.Engine.Prepare); rebuildEngine swaps it.
 	d.feed.engine.Store(d.engine)
@@ -323,8 +327,9 @@ func (d *daemon) capture(ctx context.Context, s *meteredSource, cfg *daemonConfi
 		// worker, so transactions leave as their packets arrive.
 		workers = 1
 	}
-	opts := reassembly.Options{Workers: workers, Filter: filter, HTTP: httpOptions(cfg.MaxBody),
-		Prepare: d.feed.prepare, // on the reassembly workers
+	opts := reassembly.Options{Workers: workers, Filter: filter, HTTP: d.recycle.httpOptions(cfg.MaxBody),
+		Prepare:      d.feed.prepare, // on the reassembly workers
+		Transactions: d.recycle.transactions(),
 		Progress: func(st reassembly.Stats) {
 			d.finMu.Lock()
 			s.progress = &st
@@ -413,17 +418,23 @@ func (d *daemon) loop() {
 }
 
 // observe hands one transaction (prepared by the feed or not) to the
-// engine and the transaction output.
+// engine and the transaction output, then gives it back for reuse (unless
+// the engine panicked on it: what it may have kept is not known).
 func (d *daemon) observe(t *reassembly.Transaction) {
-	ep := d.observeSafe(t)
+	ep, ok := d.observeSafe(t)
 	d.counters.transactions.Add(1)
 	d.observed++
 	if d.tx != nil {
 		d.tx.write(t, ep, d.engine.Redactor())
 	}
+	if ok {
+		d.recycle.put(t)
+	}
 }
 
-func (d *daemon) observeSafe(t *reassembly.Transaction) (ep string) {
+// observeSafe applies t to the engine; ok is false when the engine
+// panicked.
+func (d *daemon) observeSafe(t *reassembly.Transaction) (ep string, ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			d.counters.panics.Add(1)
@@ -431,9 +442,9 @@ func (d *daemon) observeSafe(t *reassembly.Transaction) (ep string) {
 		}
 	}()
 	if d.feed == nil {
-		return d.engine.Observe(t)
+		return d.engine.Observe(t), true
 	}
-	return d.feed.observeFed(d.engine, t)
+	return d.feed.observeFed(d.engine, t), true
 }
 
 // do runs f on the engine loop and waits for it.

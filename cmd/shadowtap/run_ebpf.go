@@ -46,10 +46,14 @@ func (e *ebpfSource) Close() error { return e.s.Close() }
 // openEBPFSources opens the eBPF sensor. The fallback ladder's last rung is
 // here: where eBPF is not supported, packets are captured on the host's
 // interfaces instead (a note says so once the daemon runs).
-func openEBPFSources(cfg *daemonConfig, budget *memBudget) ([]*meteredSource, error) {
+func openEBPFSources(cfg *daemonConfig, budget *memBudget, r *recycler) ([]*meteredSource, error) {
 	f := cfg.EBPFFilter
+	// The sensor's connections parse with the daemon's pools: their
+	// transactions and samples come back once the engine loop applied
+	// them, as the packet path's do (and a connection does not start a
+	// pool of decoders of its own).
 	s, err := bpf.Open(bpf.Options{PIDs: f.PIDs, Comms: f.Comms, CgroupIDs: f.Cgroups, Ports: f.Ports,
-		HTTP: reassembly.Options{HTTP: httpOptions(cfg.MaxBody)}})
+		HTTP: reassembly.Options{HTTP: r.httpOptions(cfg.MaxBody), Transactions: r.transactions()}})
 	if err == nil {
 		e := &ebpfSource{s: s}
 		m := &meteredSource{name: "ebpf", src: e, budget: budget}

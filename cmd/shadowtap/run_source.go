@@ -78,10 +78,10 @@ func (m *meteredSource) kernelStats() capture.LiveStats {
 }
 
 // openSources opens what the configuration captures from.
-func openSources(cfg *daemonConfig, budget *memBudget) ([]*meteredSource, error) {
+func openSources(cfg *daemonConfig, budget *memBudget, r *recycler) ([]*meteredSource, error) {
 	var out []*meteredSource
 	if cfg.EBPF {
-		ebpf, err := openEBPFSources(cfg, budget)
+		ebpf, err := openEBPFSources(cfg, budget, r)
 		if err != nil {
 			return nil, err
 		}
