@@ -4,7 +4,11 @@ GO ?= go
 BIN ?= bin/shadowtap
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
-APT_PACKAGES := tshark tcpreplay iproute2 ca-certificates clang llvm libbpf-dev curl
+APT_PACKAGES := tshark tcpreplay iproute2 ca-certificates clang llvm libbpf-dev curl gcc libc6-dev libdeflate-dev
+# GOTAGS: libdeflate (gzip bodies held whole decoded by libdeflate through cgo, linked
+# statically; reassembly/content/whole.go) when cgo and libdeflate-dev are there, else
+# nothing (plain go build: klauspost/compress alone). Expanded when used, after deps.
+GOTAGS ?= $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && [ -f "$$($$($(GO) env CC) -print-file-name=libdeflate.a)" ] && echo libdeflate)
 BENCH_PACKAGES := httpry time
 
 .PHONY: help deps build demo test test-short fuzz bench bench-live bench-store eval vet clean generate bpf-check
@@ -22,7 +26,7 @@ deps: ## install what builds and tests need on Debian (apt packages, Go modules)
 	$(GO) mod download
 
 build: ## build bin/shadowtap
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/shadowtap
+	$(GO) build -trimpath -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/shadowtap
 
 demo: deps build ## run the main job on the built-in demo scenario
 	$(BIN) demo
@@ -34,16 +38,18 @@ bpf-check: ## fail when the committed eBPF objects are stale (regenerated into a
 	bpf/gencheck.sh
 
 test: deps bpf-check ## run every test (unit, fuzz seed corpora, regression captures, integration)
-	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 25m ./...
+	$(GO) vet -tags '$(GOTAGS)' ./...
+	$(GO) test -tags '$(GOTAGS)' -count=1 -timeout 25m ./...
+	@# the package with a libdeflate path also without it (the fallback)
+	$(GO) vet ./reassembly/content/ && $(GO) test -count=1 ./reassembly/content/
 
 test-short: ## quick tests only (no captures from ../shared, no privileged tests)
-	$(GO) test -short -count=1 ./...
+	$(GO) test -tags '$(GOTAGS)' -short -count=1 ./...
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$pkg || exit 1; \
+			echo "== $$pkg $$f"; $(GO) test -tags '$(GOTAGS)' -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$pkg || exit 1; \
 		done; \
 	done
 
@@ -51,7 +57,7 @@ bench: ## end-to-end speed vs tshark and httpry on a generated capture, plus Go 
 	$(MAKE) deps EXTRA_PACKAGES="$(BENCH_PACKAGES)"
 	$(MAKE) build
 	.ci/bench
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -tags '$(GOTAGS)' -run '^$$' -bench . -benchmem ./...
 
 bench-live: ## highest tcpreplay rate the live AF_PACKET path takes without drops (root; own netns)
 	$(MAKE) deps
@@ -65,6 +71,7 @@ eval: build ## score analyze on the standard simulated scenarios and real public
 
 vet: ## go vet and gofmt check
 	$(GO) vet ./...
+	$(GO) vet -tags '$(GOTAGS)' ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 
 clean: ## remove build outputs
