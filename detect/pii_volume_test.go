@@ -242,3 +242,73 @@ func BenchmarkPIIWindow(b *testing.B) {
 		}
 	}
 }
+
+// refValueHash is valueHash written plainly, the normalisation decided per
+// byte.
+func refValueHash(t dataType, v []byte) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset) ^ uint64(t)
+	for _, c := range v {
+		switch t {
+		case dtEmail:
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+		case dtPhone, dtCard, dtIBAN, dtSSN:
+			if !isAlnum(c) {
+				continue
+			}
+		}
+		h = (h ^ uint64(c)) * prime
+	}
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	return h ^ h>>31
+}
+
+// TestValueHash: the fingerprints are refValueHash's (they are kept in
+// state and sketches: they must not change), spellings of one value agree,
+// and types do not.
+func TestValueHash(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		typ  dataType
+		a, b string
+		same bool
+	}{
+		{"email case", dtEmail, "Ann.Lee@Mail.Example", "ann.lee@mail.example", true},
+		{"email other", dtEmail, "ann.lee@mail.example", "ann.lea@mail.example", false},
+		{"phone separators", dtPhone, "+1 (415) 555-0100", "14155550100", true},
+		{"card spaces", dtCard, "4532 0151 1283 0366", "4532015112830366", true},
+		{"iban groups", dtIBAN, "DE89 3704 0044 0532 0130 00", "DE89370400440532013000", true},
+		{"ssn dashes", dtSSN, "536-22-8461", "536228461", true},
+		{"address exact", dtAddress, "12 Main St", "12 main st", false},
+		{"birthdate exact", dtBirthdate, "1987-06-15", "1987-06-15", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ha, hb := valueHash(tc.typ, []byte(tc.a)), valueHash(tc.typ, []byte(tc.b))
+			if (ha == hb) != tc.same {
+				t.Errorf("valueHash(%q) == valueHash(%q): %v, want %v", tc.a, tc.b, ha == hb, tc.same)
+			}
+			if ha != refValueHash(tc.typ, []byte(tc.a)) || hb != refValueHash(tc.typ, []byte(tc.b)) {
+				t.Error("valueHash differs from refValueHash")
+			}
+		})
+	}
+	if valueHash(dtPhone, []byte("4155550100")) == valueHash(dtSSN, []byte("4155550100")) {
+		t.Error("a phone number and an SSN of the same digits share a fingerprint")
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		v := make([]byte, r.IntN(300))
+		for i := range v {
+			v[i] = byte(r.IntN(256))
+		}
+		typ := dataType(r.IntN(int(dtCount)))
+		if got, want := valueHash(typ, v), refValueHash(typ, v); got != want {
+			t.Fatalf("valueHash(%s, %q) = %x, want %x", typ, v, got, want)
+		}
+	}
+}

@@ -17,7 +17,9 @@ import (
 // of the pairs of the keywords' anchors (three bytes of each keyword, chosen
 // rare in JSON) and the pairs with an '@', one byte per pair: most positions
 // of a JSON body fail it, which costs a load. A pair that passes has its anchor's
-// three bytes tested against a second bitmap, and a position that passes
+// three bytes tested against a second bitmap (for a pair without an '@',
+// that test is read from the pair's descriptor, which holds its answer for
+// every byte before and after the pair), and a position that passes
 // both is compared with the few keywords that can start at the offsets where
 // their anchors begin with that pair (a table built once: eight bytes at a
 // time, under a mask). The keyword set is prefix-free, so at most one
@@ -257,15 +259,35 @@ type scanner struct {
 	// for those, 0 for the others. A byte per pair rather than a bit
 	// makes the test a single load (the pairs met in text touch a few
 	// hundred of its cache lines).
+	//
+	// The value is not just 1: it names the pair's entry in descs, where
+	// the three-byte tests of the anchors at j-1 and at j (pair at j) are
+	// answered exactly for every byte before and after the pair (0: the
+	// pair is not in the set; pairHashed: a pair with an '@', whose tests
+	// are the hashed ones).
 	pairs [1 << 16]uint8
 	// third holds the anchors' three bytes, hashed into 65536 bits (tri).
 	third [1 << 10]uint64
+	// descs are the pairs' answers to the three-byte tests (pairs).
+	descs []pairDesc
 	// anchorOf holds, for each anchor's first two bytes (b[i] |
 	// b[i+1]<<8), its index in anchors (0: no anchor begins so).
 	anchorOf [1 << 16]uint8
 	anchors  []anchorSet
 	// kws are the keywords, by index in keywords.
 	kws []keyword
+}
+
+// pairHashed marks, in scanner.pairs, the pairs with an '@': their
+// three-byte tests are computed (tri), not looked up.
+const pairHashed = 255
+
+// pairDesc answers the three-byte tests for one pair (c1, c2) at j: bit x
+// of before is whether tri(x, c1, c2) is in third (the test of an anchor
+// at j-1 where b[j-1] is x), bit y of after whether tri(c1, c2, y) is (the
+// test of an anchor at j where b[j+2] is y).
+type pairDesc struct {
+	before, after [4]uint64
 }
 
 // anchorSet is what the anchors that begin with one pair of bytes tell: the
@@ -342,6 +364,7 @@ func newScanner() *scanner {
 			}
 		}
 	}
+	sc.buildDescs()
 	// Anchor sets in the order of their pairs, so that the scanner is
 	// built the same every time.
 	pairs := make([]uint, 0, len(offsets))
@@ -369,6 +392,47 @@ func newScanner() *scanner {
 	return sc
 }
 
+// buildDescs turns the set of pairs (1 in pairs) into indices of their
+// descriptors: pairHashed for those with an '@', an index in descs for the
+// others (pairs with the same answers share one).
+func (sc *scanner) buildDescs() {
+	has := func(a, b, c byte) bool {
+		h := tri(a, b, c)
+		return sc.third[h>>6]>>(h&63)&1 != 0
+	}
+	sc.descs = make([]pairDesc, 1) // 0: not a pair of the set
+	index := map[pairDesc]uint8{}
+	for v := range 1 << 16 {
+		if sc.pairs[v] == 0 {
+			continue
+		}
+		c1, c2 := byte(v), byte(v>>8)
+		if c1 == '@' || c2 == '@' {
+			sc.pairs[v] = pairHashed
+			continue
+		}
+		var d pairDesc
+		for x := range 256 {
+			if has(byte(x), c1, c2) {
+				d.before[x>>6] |= 1 << (x & 63)
+			}
+			if has(c1, c2, byte(x)) {
+				d.after[x>>6] |= 1 << (x & 63)
+			}
+		}
+		k, ok := index[d]
+		if !ok {
+			if len(sc.descs) >= pairHashed {
+				panic("detect: too many pair descriptors") // pairs holds uint8
+			}
+			k = uint8(len(sc.descs))
+			index[d] = k
+			sc.descs = append(sc.descs, d)
+		}
+		sc.pairs[v] = k
+	}
+}
+
 // theScanner is built once; it is never modified.
 var theScanner = newScanner()
 
@@ -380,7 +444,9 @@ var theScanner = newScanner()
 // against a set of pairs: the first two and the last two bytes of every
 // keyword's anchor (an anchor at p shows its first pair at p when p is even,
 // its last pair at p+1 when p is odd, so every anchor is seen with half the
-// lookups), and every pair with an '@' (e-mail addresses).
+// lookups), and every pair with an '@' (e-mail addresses). Blocks whose
+// pairs all fail are skipped in a loop of their own; in the others the
+// pairs' table entries, a byte each, say which passed.
 func (sc *scanner) scan(b []byte, mode scanMode, out []finding) []finding {
 	if len(b) > maxScanBytes {
 		b = b[:maxScanBytes]
@@ -392,49 +458,74 @@ func (sc *scanner) scan(b []byte, mode scanMode, out []finding) []finding {
 	}
 	pairs := &sc.pairs
 	personal := mode&scanPersonal != 0
+	le := binary.LittleEndian
 	i := 0
 	for i < n-1 {
-		var hit uint64
+		// Whether any pair of a block is in the set first (the common
+		// answer is no), blocks at a time; then which.
+		for i+16 <= n {
+			q := (*[16]byte)(b[i : i+16]) // one bounds check for the block
+			if pairs[le.Uint16(q[0:])]|pairs[le.Uint16(q[2:])]|pairs[le.Uint16(q[4:])]|pairs[le.Uint16(q[6:])]|
+				pairs[le.Uint16(q[8:])]|pairs[le.Uint16(q[10:])]|pairs[le.Uint16(q[12:])]|pairs[le.Uint16(q[14:])] != 0 {
+				break
+			}
+			i += 16
+		}
+		if i >= n-1 {
+			break
+		}
+		// One byte of w per pair (its descriptor), from the block's
+		// first.
+		var w uint64
 		width := 16
-		switch {
-		case i+16 <= n:
-			q := b[i : i+16] // one bounds check for the block
-			le := binary.LittleEndian
-			p0, p1, p2, p3 := pairs[le.Uint16(q[0:])], pairs[le.Uint16(q[2:])], pairs[le.Uint16(q[4:])], pairs[le.Uint16(q[6:])]
-			p4, p5, p6, p7 := pairs[le.Uint16(q[8:])], pairs[le.Uint16(q[10:])], pairs[le.Uint16(q[12:])], pairs[le.Uint16(q[14:])]
-			// Whether any pair is in the set first (the common answer
-			// is no), then which.
-			if p0|p1|p2|p3|p4|p5|p6|p7 == 0 {
-				i += 16
-				continue
-			}
-			hit = uint64(p0) | uint64(p1)<<2 | uint64(p2)<<4 | uint64(p3)<<6 |
-				uint64(p4)<<8 | uint64(p5)<<10 | uint64(p6)<<12 | uint64(p7)<<14
-		default:
+		if i+16 <= n {
+			q := (*[16]byte)(b[i : i+16])
+			w = uint64(pairs[le.Uint16(q[0:])]) | uint64(pairs[le.Uint16(q[2:])])<<8 |
+				uint64(pairs[le.Uint16(q[4:])])<<16 | uint64(pairs[le.Uint16(q[6:])])<<24 |
+				uint64(pairs[le.Uint16(q[8:])])<<32 | uint64(pairs[le.Uint16(q[10:])])<<40 |
+				uint64(pairs[le.Uint16(q[12:])])<<48 | uint64(pairs[le.Uint16(q[14:])])<<56
+		} else {
 			for k := 0; i+k+1 < n && k < 16; k += 2 {
-				hit |= uint64(pairs[uint(b[i+k])|uint(b[i+k+1])<<8]) << k
+				w |= uint64(pairs[uint(b[i+k])|uint(b[i+k+1])<<8]) << (k * 4)
 			}
-			if hit == 0 {
-				return st.done()
+			if w == 0 {
+				break
 			}
 		}
+		hit := nonzeroBytes(w)
 		next := i + width
 		for ; hit != 0; hit &= hit - 1 {
-			j := i + bits.TrailingZeros64(hit)
-			// The three-byte tests of an anchor at j-1 and at j, without
-			// branching on the first: most pairs fail both, and hold no
-			// '@' either.
+			// Bit 8k+7 of hit: the pair at offset 2k.
+			j := i + bits.TrailingZeros64(hit)>>3<<1
+			// The three-byte tests of an anchor at j-1 and at j, looked
+			// up in the pair's descriptor (hashed for a pair with an
+			// '@'): most pairs fail both.
 			var at uint64
-			if j > 0 {
-				h := tri(b[j-1], b[j], b[j+1])
-				at = sc.third[h>>6] >> (h & 63) & 1
-			}
-			if j+2 < n {
-				h := tri(b[j], b[j+1], b[j+2])
-				at |= (sc.third[h>>6] >> (h & 63) & 1) << 1
-			}
-			if at == 0 && (!personal || b[j] != '@' && b[j+1] != '@') {
-				continue
+			if k := pairs[uint(b[j])|uint(b[j+1])<<8]; k != pairHashed {
+				d := &sc.descs[k]
+				if j > 0 {
+					x := b[j-1]
+					at = d.before[x>>6] >> (x & 63) & 1
+				}
+				if j+2 < n {
+					y := b[j+2]
+					at |= (d.after[y>>6] >> (y & 63) & 1) << 1
+				}
+				if at == 0 {
+					continue
+				}
+			} else {
+				if j > 0 {
+					h := tri(b[j-1], b[j], b[j+1])
+					at = sc.third[h>>6] >> (h & 63) & 1
+				}
+				if j+2 < n {
+					h := tri(b[j], b[j+1], b[j+2])
+					at |= (sc.third[h>>6] >> (h & 63) & 1) << 1
+				}
+				if at == 0 && !personal {
+					continue
+				}
 			}
 			e, stop := sc.pairAt(&st, j, at)
 			if stop {
@@ -448,6 +539,12 @@ func (sc *scanner) scan(b []byte, mode scanMode, out []finding) []finding {
 		i = next
 	}
 	return st.done()
+}
+
+// nonzeroBytes returns the top bit of each byte of w that is not zero.
+func nonzeroBytes(w uint64) uint64 {
+	const lo7, hi = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	return ((w & lo7) + lo7 | w) & hi
 }
 
 // scanState is one scan under way.

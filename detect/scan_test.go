@@ -630,3 +630,37 @@ func TestScanAgrees(t *testing.T) {
 		}
 	}
 }
+
+// TestPairDescs: the scanner's pair table and descriptors answer the
+// three-byte tests exactly as the hashed bitmap does, for every pair of the
+// set and every byte before and after it, and the pairs outside the set
+// are those refPairs leaves out.
+func TestPairDescs(t *testing.T) {
+	sc := theScanner
+	in := func(a, b, c byte) uint64 {
+		h := tri(a, b, c)
+		return sc.third[h>>6] >> (h & 63) & 1
+	}
+	for v := range 1 << 16 {
+		c1, c2 := byte(v), byte(v>>8)
+		k := sc.pairs[v]
+		if (k != 0) != refPairs[[2]byte{c1, c2}] {
+			t.Fatalf("pair %q: index %d, in refPairs %v", []byte{c1, c2}, k, refPairs[[2]byte{c1, c2}])
+		}
+		if (k == pairHashed) != (k != 0 && (c1 == '@' || c2 == '@')) {
+			t.Fatalf("pair %q: index %d", []byte{c1, c2}, k)
+		}
+		if k == 0 || k == pairHashed {
+			continue
+		}
+		d := &sc.descs[k]
+		for x := range 256 {
+			if got, want := d.before[x>>6]>>(x&63)&1, in(byte(x), c1, c2); got != want {
+				t.Fatalf("pair %q, byte %q before: %d, want %d", []byte{c1, c2}, byte(x), got, want)
+			}
+			if got, want := d.after[x>>6]>>(x&63)&1, in(c1, c2, byte(x)); got != want {
+				t.Fatalf("pair %q, byte %q after: %d, want %d", []byte{c1, c2}, byte(x), got, want)
+			}
+		}
+	}
+}
