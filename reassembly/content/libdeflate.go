@@ -22,7 +22,7 @@ import (
 // libdeflate (whole.go).
 const haveLibdeflate = true
 
-// gunzipper is one libdeflate decompressor (about 11 KiB of C memory,
+// gunzipper is one libdeflate decompressor (about 12 KiB of C memory,
 // mostly decode tables). It is not safe for concurrent use; Pool lends
 // them. The C memory is freed by close, or by the garbage collector once
 // the gunzipper is unreachable (a Pool's sync.Pool may drop it).
