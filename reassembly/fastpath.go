@@ -2,7 +2,6 @@ package reassembly
 
 import (
 	"encoding/binary"
-	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -165,7 +164,8 @@ func (sh *shard) fastSegment(s *tcpStream, d *capture.Decoded) bool {
 	}
 	sh.fastSegs++
 	start := next == noSeq && t.SYN
-	ok := s.Accept(t, gopacket.CaptureInfo{Timestamp: d.Timestamp}, greassembly.TCPFlowDirection(dir == 1), next, &start, nil)
+	// What Accept does, d being the packet being assembled (sh.ts).
+	ok := s.accept(t, &sh.ts, dir, next, &start)
 	sh.inOrder = nil
 	if !ok || onlyAccept {
 		return true
@@ -213,7 +213,7 @@ func (sh *shard) handOver(s *tcpStream) {
 	sh.adopting = s
 	// The assembler orients a connection as its first segment; its last
 	// seen time is that of the connection's latest segment.
-	sh.ctxSeed.ts = sh.lastSeen[s.idx]
+	sh.ctxSeed.ts = sh.lastSeen[s.idx].t
 	for d := 0; d < 2; d++ {
 		next := s.fnext[d]
 		switch {
@@ -238,10 +238,10 @@ func (sh *shard) handOver(s *tcpStream) {
 // those last seen before tc, as a pass of the assembler closes a
 // connection with nothing queued and no half closed (both halves close,
 // then the connection completes).
-func (sh *shard) closeFast(tc time.Time, all bool) {
+func (sh *shard) closeFast(tc *stamp, all bool) {
 	idle := sh.idle[:0]
 	for i, s := range sh.streams {
-		if s.fast && (all || sh.lastSeen[i].Before(tc)) {
+		if s.fast && (all || sh.lastSeen[i].before(tc)) {
 			idle = append(idle, s)
 		}
 	}

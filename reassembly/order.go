@@ -58,21 +58,27 @@ func event(i uint64, kind uint64) uint64 { return i<<1 | kind }
 // shards), so the periodic passes fall after the same packets whatever
 // the sharding.
 //
-// nextFlush is lastFlush + flushEvery (the time of the last pass, or of
+// next is last + flushEvery, last being the time of the last pass (or of
 // the first segment): a pass is due once now reaches it.
-type clock struct{ now, lastFlush, nextFlush time.Time }
+type clock struct{ now, last, next stamp }
 
 // advance moves the clock to ts and reports whether a periodic pass is
 // due (one each flushEvery of capture time).
 func (c *clock) advance(ts time.Time) bool {
-	if ts.After(c.now) {
-		c.now = ts
+	s := stampOf(ts)
+	return c.advanceTo(&s)
+}
+
+// advanceTo is advance with ts's stamp.
+func (c *clock) advanceTo(ts *stamp) bool {
+	if ts.after(&c.now) {
+		c.now = *ts
 	}
-	if c.lastFlush.IsZero() {
-		c.lastFlush, c.nextFlush = ts, ts.Add(flushEvery)
+	if c.last.isZero() {
+		c.last, c.next = *ts, ts.add(flushEvery)
 	}
-	if !c.now.Before(c.nextFlush) {
-		c.lastFlush, c.nextFlush = c.now, c.now.Add(flushEvery)
+	if !c.now.before(&c.next) {
+		c.last, c.next = c.now, c.now.add(flushEvery)
 		return true
 	}
 	return false
@@ -152,7 +158,7 @@ type group struct {
 	// now is the capture time of the latest periodic pass. A pass moves
 	// a shard's clock (shard.now) to its time; that is done when the
 	// shard next runs (syncClock) rather than at every pass.
-	now time.Time
+	now stamp
 	// A pass at a time not after wake has nothing to do in any shard
 	// (nothing queued, no connection idle long enough: see flushDue),
 	// nor does any pass while never is set; the group then skips it
@@ -160,7 +166,7 @@ type group struct {
 	// passes, nearly all empty). It is recomputed after each pass that
 	// runs and lowered (lowerWake) when a shard opens a connection or
 	// queues a segment.
-	wake  time.Time
+	wake  stamp
 	never bool
 }
 
@@ -182,15 +188,15 @@ func newGroup(all []*shard, own func(int) bool) *group {
 }
 
 // lowerWake makes sure a pass after time t runs.
-func (g *group) lowerWake(t time.Time) {
-	if g.never || t.Before(g.wake) {
+func (g *group) lowerWake(t stamp) {
+	if g.never || t.before(&g.wake) {
 		g.wake, g.never = t, false
 	}
 }
 
 // syncClock brings shard sh's clock up to the latest pass.
 func (g *group) syncClock(sh *shard) {
-	if g.now.After(sh.now) {
+	if g.now.after(&sh.now) {
 		sh.now = g.now
 	}
 }
@@ -206,11 +212,11 @@ func (g *group) assemble(s int, d *capture.Decoded, idx uint64) {
 
 // tick runs the periodic pass after packet idx, at capture time now, on
 // every shard.
-func (g *group) tick(idx uint64, now time.Time) {
-	if now.After(g.now) {
+func (g *group) tick(idx uint64, now stamp) {
+	if now.after(&g.now) {
 		g.now = now
 	}
-	if g.never || !now.After(g.wake) || len(g.owned) == 0 {
+	if g.never || !now.after(&g.wake) || len(g.owned) == 0 {
 		return
 	}
 	g.col.ev = event(idx, evTick)

@@ -80,7 +80,7 @@ func tcpFlags(t *layers.TCP) uint8 {
 type tickAt struct {
 	pos int
 	idx uint64
-	ts  time.Time
+	ts  stamp
 }
 
 // result carries a worker's transactions of one batch, in the run's order
@@ -251,7 +251,7 @@ func (p *parallel) dispatch(s int, d *capture.Decoded, idx uint64) {
 
 // tick asks every worker for the periodic pass after packet idx (the last
 // dispatched), at capture time now.
-func (p *parallel) tick(idx uint64, now time.Time) {
+func (p *parallel) tick(idx uint64, now stamp) {
 	for w, b := range p.cur {
 		if b == nil {
 			b = <-p.free

@@ -58,6 +58,8 @@ func Run(ctx context.Context, src capture.Source, opts Options, sink func(*Trans
 		d      capture.Decoded
 		clk    clock
 		runErr error
+		// first and last are the stamps of Stats.FirstTS and LastTS.
+		first, last stamp
 	)
 	for n := 0; ; n++ {
 		if n&1023 == 0 && ctx.Err() != nil {
@@ -65,6 +67,7 @@ func Run(ctx context.Context, src capture.Source, opts Options, sink func(*Trans
 			break
 		}
 		if o.Progress != nil && n%progressEvery == 0 && n > 0 {
+			st.FirstTS, st.LastTS = first.t, last.t
 			o.Progress(progress(&st, counters, dec))
 		}
 		err := src.Next(&pkt)
@@ -83,13 +86,14 @@ func Run(ctx context.Context, src capture.Source, opts Options, sink func(*Trans
 		// LastTS (the latest time, from the zero Time up) is never
 		// before FirstTS once that is set: a packet after LastTS (most
 		// are) is not before FirstTS.
-		if pkt.Timestamp.After(st.LastTS) {
-			st.LastTS = pkt.Timestamp
-			if st.FirstTS.IsZero() {
-				st.FirstTS = pkt.Timestamp
+		ts := stampOf(pkt.Timestamp)
+		if ts.after(&last) {
+			last = ts
+			if first.isZero() {
+				first = ts
 			}
-		} else if st.FirstTS.IsZero() || pkt.Timestamp.Before(st.FirstTS) {
-			st.FirstTS = pkt.Timestamp
+		} else if first.isZero() || ts.before(&first) {
+			first = ts
 		}
 		if !dec.Decode(&pkt, &d) {
 			continue
@@ -108,7 +112,8 @@ func Run(ctx context.Context, src capture.Source, opts Options, sink func(*Trans
 			continue
 		}
 		idx, s := uint64(n), shardOf(&d.Key)
-		tick := clk.advance(d.Timestamp)
+		// The decoder keeps the packet's capture time.
+		tick := clk.advanceTo(&ts)
 		if one != nil {
 			one.assemble(s, &d, idx)
 			if tick {
@@ -121,6 +126,7 @@ func Run(ctx context.Context, src capture.Source, opts Options, sink func(*Trans
 			}
 		}
 	}
+	st.FirstTS, st.LastTS = first.t, last.t
 	if one != nil {
 		one.finish()
 	} else {

@@ -41,8 +41,8 @@ type shard struct {
 	// than in the stream so that the checks read one array. minLast is
 	// at most the earliest of them (exact after a scan).
 	streams  []*tcpStream
-	lastSeen []time.Time
-	minLast  time.Time
+	lastSeen []stamp
+	minLast  stamp
 	// free holds ended streams for New to reuse (at most maxFreeStreams).
 	free []*tcpStream
 	// queuedUntil is the latest capture time of a segment queued beyond a
@@ -62,8 +62,9 @@ type shard struct {
 	ctxs    []pktContext
 	ctxKept bool
 	// now is the latest capture time of the shard's packets and of the
-	// run's clock at the passes (tick) so far.
-	now time.Time
+	// run's clock at the passes (tick) so far; ts is the capture time of
+	// the packet being assembled.
+	now, ts stamp
 	// afterEvict is the live count after the last eviction pass.
 	afterEvict int
 	// ackFlushT, when set, asks for a flush of data queued before it (see
@@ -204,10 +205,10 @@ func (sh *shard) newStream(d *capture.Decoded) *tcpStream {
 	}
 	*s = tcpStream{sh: sh, id: sh.idx, idx: len(sh.streams), key: *k, ipv6: d.IPv6,
 		fnext: [2]greassembly.Sequence{noSeq, noSeq}}
-	ts := d.Timestamp
+	ts := stampOf(d.Timestamp)
 	sh.streams = append(sh.streams, s)
 	sh.lastSeen = append(sh.lastSeen, ts)
-	if sh.minLast.IsZero() || ts.Before(sh.minLast) {
+	if sh.minLast.isZero() || ts.before(&sh.minLast) {
 		sh.minLast = ts
 	}
 	if sh.grp != nil {
@@ -231,12 +232,12 @@ func netFlow(d *capture.Decoded) gopacket.Flow {
 // assemble feeds one decoded TCP segment, the packet of global index
 // sh.idx.
 func (sh *shard) assemble(d *capture.Decoded) {
-	ts := d.Timestamp
-	if ts.After(sh.now) {
-		sh.now = ts
+	sh.ts = stampOf(d.Timestamp)
+	if sh.ts.after(&sh.now) {
+		sh.now = sh.ts
 	}
 	sh.cur = d
-	ctx := sh.context(ts)
+	ctx := sh.context(d.Timestamp)
 	sh.segment(d, ctx)
 	sh.inOrder = nil
 	sh.sinceAckFlush++
@@ -280,19 +281,19 @@ func (sh *shard) assemble(d *capture.Decoded) {
 // cutoffs are the capture times a periodic pass at now compares with,
 // computed once for all the shards of a group (they share Options).
 type cutoffs struct {
-	now time.Time
+	now stamp
 	// gap is now - GapTimeout: data queued before it is pushed on.
 	gap time.Time
 	// idle is now - FlowTimeout: connections last seen before it close.
-	idle time.Time
+	idle stamp
 	// due is idle - FlowTimeout/4: a pass runs once a connection was
 	// last seen before it (or data is queued).
-	due time.Time
+	due stamp
 }
 
-func passCutoffs(o *Options, now time.Time) cutoffs {
-	idle := now.Add(-o.FlowTimeout)
-	return cutoffs{now: now, gap: now.Add(-o.GapTimeout), idle: idle, due: idle.Add(-o.FlowTimeout / 4)}
+func passCutoffs(o *Options, now stamp) cutoffs {
+	idle := now.add(-o.FlowTimeout)
+	return cutoffs{now: now, gap: now.t.Add(-o.GapTimeout), idle: idle, due: idle.add(-o.FlowTimeout / 4)}
 }
 
 // tick is the periodic pass at capture time c.now (the run's clock, see
@@ -300,7 +301,7 @@ func passCutoffs(o *Options, now time.Time) cutoffs {
 // closes connections idle for FlowTimeout. The caller brackets it with
 // col.beginPass and col.endPass.
 func (sh *shard) tick(c *cutoffs) {
-	if c.now.After(sh.now) {
+	if c.now.after(&sh.now) {
 		sh.now = c.now
 	}
 	// Idle connections are closed in batches: a pass is due once the
@@ -308,14 +309,14 @@ func (sh *shard) tick(c *cutoffs) {
 	// and closes every connection idle FlowTimeout. A pass walks the
 	// shard's whole pool, so a pass per idle connection cost more than
 	// the connections themselves in time-sparse captures.
-	if sh.flushDue(c.due) {
-		t, tc := c.gap, c.idle
+	if sh.flushDue(&c.due) {
+		t, tc := c.gap, &c.idle
 		if sh.queuedUntil.IsZero() && !sh.walkPool {
 			// No page is queued: the pass would only close idle
 			// connections.
 			sh.closeIdle(t, tc)
 		} else {
-			sh.asm.FlushWithOptions(greassembly.FlushOptions{T: t, TC: tc})
+			sh.asm.FlushWithOptions(greassembly.FlushOptions{T: t, TC: tc.t})
 			sh.closeFast(tc, false)
 		}
 		sh.scanLast()
@@ -336,12 +337,12 @@ func (sh *shard) wakeNever() bool {
 // is queued; otherwise minLast (a lower bound of the connections' last
 // seen times) plus 1.25 × FlowTimeout, the pass's idle cut-off c.due
 // being its time minus as much (flushDue).
-func (sh *shard) wakeAt() time.Time {
+func (sh *shard) wakeAt() stamp {
 	if !sh.queuedUntil.IsZero() {
-		return time.Time{}
+		return stamp{}
 	}
 	f := sh.opts.FlowTimeout
-	return sh.minLast.Add(f + f/4)
+	return sh.minLast.add(f + f/4)
 }
 
 // flushDue reports whether a periodic pass with idle cut-off tc would do
@@ -349,18 +350,18 @@ func (sh *shard) wakeAt() time.Time {
 // close a connection last seen before tc. The pass walks every connection
 // of the assembler's pool (a map) and allocates, so while no segment waits
 // behind a hole it runs only when a connection has become idle.
-func (sh *shard) flushDue(tc time.Time) bool {
+func (sh *shard) flushDue(tc *stamp) bool {
 	if !sh.queuedUntil.IsZero() {
 		return true
 	}
 	if len(sh.streams) == 0 {
 		return false
 	}
-	if !sh.minLast.Before(tc) {
+	if !sh.minLast.before(tc) {
 		return false
 	}
 	sh.scanLast()
-	return sh.minLast.Before(tc)
+	return sh.minLast.before(tc)
 }
 
 // closeIdle closes the connections last seen before tc, as
@@ -375,10 +376,10 @@ func (sh *shard) flushDue(tc time.Time) bool {
 // the half, as the pass does. The order in which a pass closes
 // connections is free (gopacket's is the map's): the collector sorts
 // what they emit by connection.
-func (sh *shard) closeIdle(t, tc time.Time) {
+func (sh *shard) closeIdle(t time.Time, tc *stamp) {
 	idle := sh.idle[:0]
-	for i, t := range sh.lastSeen {
-		if t.Before(tc) {
+	for i := range sh.lastSeen {
+		if sh.lastSeen[i].before(tc) {
 			idle = append(idle, sh.streams[i])
 		}
 	}
@@ -398,7 +399,7 @@ func (sh *shard) closeIdle(t, tc time.Time) {
 			// The assembler did not end it (cannot happen): let the pass
 			// find it.
 			sh.idleWalks++
-			sh.asm.FlushWithOptions(greassembly.FlushOptions{T: t, TC: tc})
+			sh.asm.FlushWithOptions(greassembly.FlushOptions{T: t, TC: tc.t})
 			break
 		}
 		sh.idleClosed++
@@ -442,10 +443,10 @@ func (sh *shard) bareSegment(s *tcpStream, d int, seq uint32, flags byte, ctx *p
 
 // scanLast sets minLast exactly.
 func (sh *shard) scanLast() {
-	sh.minLast = time.Time{}
-	for _, t := range sh.lastSeen {
-		if sh.minLast.IsZero() || t.Before(sh.minLast) {
-			sh.minLast = t
+	sh.minLast = stamp{}
+	for i := range sh.lastSeen {
+		if t := &sh.lastSeen[i]; sh.minLast.isZero() || t.before(&sh.minLast) {
+			sh.minLast = *t
 		}
 	}
 }
@@ -457,8 +458,8 @@ func (sh *shard) scanLast() {
 func (sh *shard) evict() {
 	before := sh.live
 	for idle := sh.opts.FlowTimeout / 2; sh.live > sh.maxConns*7/8; idle /= 2 {
-		sh.asm.FlushCloseOlderThan(sh.now.Add(-idle))
-		sh.closeFast(sh.now.Add(-idle), false)
+		sh.asm.FlushCloseOlderThan(sh.now.t.Add(-idle))
+		sh.closeFast(new(sh.now.add(-idle)), false)
 		if idle == 0 {
 			break
 		}
@@ -473,7 +474,7 @@ func (sh *shard) evict() {
 // col.beginPass and col.endPass.
 func (sh *shard) finish() {
 	sh.asm.FlushAll()
-	sh.closeFast(time.Time{}, true)
+	sh.closeFast(&stamp{}, true)
 }
 
 // tcpStream adapts an httpConn to gopacket's reassembly.Stream.
@@ -525,6 +526,18 @@ type tcpStream struct {
 const pageBytes = 1900
 
 func (s *tcpStream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir greassembly.TCPFlowDirection, nextSeq greassembly.Sequence, start *bool, _ greassembly.AssemblerContext) bool {
+	// The segment is the packet being assembled (sh.ts), whose stamp
+	// is known.
+	ts := &s.sh.ts
+	if ci.Timestamp != ts.t {
+		ts = new(stampOf(ci.Timestamp))
+	}
+	return s.accept(tcp, ts, dirIndex(dir), nextSeq, start)
+}
+
+// accept is Accept for a segment of direction d (0: the direction of the
+// connection's first packet) captured at ts.
+func (s *tcpStream) accept(tcp *layers.TCP, ts *stamp, d int, nextSeq greassembly.Sequence, start *bool) bool {
 	if s.sh.adopting != nil {
 		// handOver's segment: it starts the half where the fast path
 		// expects its next byte (a half never seen stays unstarted).
@@ -547,19 +560,18 @@ func (s *tcpStream) Accept(tcp *layers.TCP, ci gopacket.CaptureInfo, dir greasse
 	if s.done {
 		return false // gone from the pool: cannot happen
 	}
-	if last := &s.sh.lastSeen[s.idx]; ci.Timestamp.After(*last) {
-		*last = ci.Timestamp
+	if last := &s.sh.lastSeen[s.idx]; ts.after(last) {
+		*last = *ts
 	}
 	if s.c.state == stOther || s.c.state == stDone {
 		// Skip the bytes, but let FIN and RST through to end it early.
 		return len(tcp.Payload) == 0
 	}
-	d := dirIndex(dir)
 	if !s.seen[d] {
 		s.seen[d] = true
 		s.c.fresh[d] = tcp.SYN
 	}
-	if s.track(tcp, ci.Timestamp, d, nextSeq) {
+	if s.track(tcp, ts.t, d, nextSeq) {
 		return false // assembled again after a flush
 	}
 	// Connections already open when the capture began start anywhere.
@@ -590,7 +602,7 @@ func (s *tcpStream) track(tcp *layers.TCP, ts time.Time, d int, nextSeq greassem
 			s.sh.queuedUntil = ts
 		}
 		if g := s.sh.grp; g != nil {
-			g.lowerWake(time.Time{})
+			g.lowerWake(stamp{})
 		}
 		s.next[d], s.nextOK[d] = nextSeq, true
 		// Count only bytes beyond those already queued (retransmissions
@@ -646,7 +658,7 @@ func (s *tcpStream) ReassembledSG(sg greassembly.ScatterGather, ac greassembly.A
 	dir, _, _, skip := sg.Info()
 	length, _ := sg.Lengths()
 	d := dirIndex(dir)
-	ts := s.sh.now
+	ts := s.sh.now.t
 	if ac != nil {
 		ts = ac.GetCaptureInfo().Timestamp
 	}
@@ -689,7 +701,7 @@ func (s *tcpStream) ReassemblyComplete(greassembly.AssemblerContext) bool {
 		s.sh.emitConn = s.id
 		// gopacket passes no context here; the shard's clock is the
 		// latest capture time.
-		ts := s.sh.now
+		ts := s.sh.now.t
 		s.c.close(ts)
 		sh := s.sh
 		sh.live--
