@@ -56,6 +56,16 @@ const (
 // sampled, Options.MaxBody plus the encoded input the content decoder buffers
 // (2 × MaxBody + 4 KiB) and its decompressor state.
 type Parser struct {
+	parserState
+	// dec and own are kept by ResetRequest and ResetResponse, which zero
+	// the rest (parserState) without copying them.
+	dec content.Decoder
+	// own is where heads are carved from without Options.Arena.
+	own Arena
+}
+
+// parserState is what a parser's stream sets; see Parser.
+type parserState struct {
 	opts    Options
 	request bool
 	st      state
@@ -87,7 +97,6 @@ type Parser struct {
 	// mayTunnel: the last request was CONNECT or asked for an upgrade;
 	// non-HTTP bytes right after it are the tunnel, not garbage.
 	mayTunnel bool
-	dec       content.Decoder
 	codings   []content.Coding
 
 	// Set by wholeHead for parseHead: the start line's split (see
@@ -97,9 +106,6 @@ type Parser struct {
 	split    [4]int
 	headEOL  int
 	lineEnds []int32
-
-	// own is where heads are carved from without Options.Arena.
-	own Arena
 
 	stats Stats
 }
@@ -188,7 +194,7 @@ func NewRequestParser(opts Options) *Parser { return newParser(opts, true) }
 func NewResponseParser(opts Options) *Parser { return newParser(opts, false) }
 
 func newParser(opts Options, request bool) *Parser {
-	return &Parser{opts: opts.resolved(), request: request}
+	return &Parser{parserState: parserState{opts: opts.resolved(), request: request}}
 }
 
 func (o Options) resolved() Options {
@@ -217,16 +223,18 @@ func (p *Parser) ResetRequest(opts Options) { p.reset(opts, true) }
 func (p *Parser) ResetResponse(opts Options) { p.reset(opts, false) }
 
 func (p *Parser) reset(opts Options, request bool) {
-	*p = Parser{
+	// dec is Reset before each body (Finish left it empty); own keeps
+	// carving where it was.
+	buf, pend, pend2 := keepSmall(p.buf), keepSmall(p.pend), keepSmall(p.pend2)
+	codings, lineEnds := p.codings[:0], p.lineEnds[:0]
+	p.parserState = parserState{
 		opts:     opts.resolved(),
 		request:  request,
-		buf:      keepSmall(p.buf),
-		pend:     keepSmall(p.pend),
-		pend2:    keepSmall(p.pend2),
-		codings:  p.codings[:0],
-		dec:      p.dec, // Reset before each body; Finish left it empty
-		lineEnds: p.lineEnds[:0],
-		own:      p.own,
+		buf:      buf,
+		pend:     pend,
+		pend2:    pend2,
+		codings:  codings,
+		lineEnds: lineEnds,
 	}
 }
 
@@ -421,9 +429,10 @@ func (p *Parser) wholeHead(cur []byte) int {
 		return 0
 	}
 	first := b[:eol+1]
-	if isEmptyLine(first) || !p.startPrefixOK(first[:min(len(first), maxMethod+16)]) {
+	if isEmptyLine(first) {
 		return 0
 	}
+	// A first line that startPrefixOK rejects fails the split below too.
 	line := trimEOL(first)
 	if p.request {
 		mEnd, tStart, tEnd, vStart, ok := splitRequestLine(line)
@@ -603,6 +612,10 @@ func (p *Parser) headDone(head []byte) {
 	ce, te := ceBuf[:0], teBuf[:0]
 	hs := m.Headers
 	for i := range hs {
+		// framingField's first test, spared the call for most fields.
+		if len(hs[i].Name) < 7 {
+			continue
+		}
 		k := framingField(hs[i].Name)
 		if k == fieldOther {
 			continue
@@ -1250,7 +1263,14 @@ func (p *Parser) parseHead(b []byte) *Message {
 				if len(line) > 0 && line[len(line)-1] == '\r' {
 					line = line[:len(line)-1]
 				}
-				hs = p.addField(hs, line)
+				// What addField does with the common line, a name
+				// without trailing whitespace, a colon, a value.
+				c := indexByteStr(line, ':')
+				if c <= 0 || line[0] == ' ' || line[0] == '\t' || line[c-1] == ' ' || line[c-1] == '\t' {
+					hs = p.addField(hs, line)
+					continue
+				}
+				hs = append(hs, Header{Name: line[:c], Value: trimOWS(line[c+1:])})
 			}
 			m.Headers = p.headersDone(hs)
 		}
