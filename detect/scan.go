@@ -296,7 +296,15 @@ type pairDesc struct {
 // those whose bytes at o and o+1, where they have them, are the pair's).
 type anchorSet struct {
 	offsets uint16
-	cands   [16][]uint8
+	cands   [16][]candidate
+}
+
+// candidate is a keyword of an anchorSet: its first bytes and their mask
+// (keyword.head and mask, copied so that the tests read one array), its
+// length and its index in scanner.kws.
+type candidate struct {
+	head, mask uint64
+	n, k       int
 }
 
 // keyword is one keyword and its first bytes in a form compared eight at a
@@ -315,9 +323,6 @@ func tri(a, b, c byte) uint {
 func setBit(set *[1 << 10]uint64, v uint) { set[v>>6] |= 1 << (v & 63) }
 
 func newScanner() *scanner {
-	if len(keywords) > 255 {
-		panic("detect: too many keywords") // anchorSet.cands holds uint8
-	}
 	sc := &scanner{kws: make([]keyword, len(keywords))}
 	offsets := map[uint]uint16{} // by anchor pair
 	for i, k := range keywords {
@@ -379,7 +384,7 @@ func newScanner() *scanner {
 			o := bits.TrailingZeros16(offs)
 			for k, kw := range sc.kws {
 				if (o >= len(kw.lit) || kw.lit[o] == byte(v)) && (o+1 >= len(kw.lit) || kw.lit[o+1] == byte(v>>8)) {
-					a.cands[o] = append(a.cands[o], uint8(k))
+					a.cands[o] = append(a.cands[o], candidate{kw.head, kw.mask, len(kw.lit), k})
 				}
 			}
 		}
@@ -630,7 +635,7 @@ func (sc *scanner) keywordAt(b []byte, p int, mode scanMode, out []finding) ([]f
 
 // keywordStarting returns the index of the keyword among cands that b
 // starts with, or -1 (there is at most one: no keyword starts another).
-func (sc *scanner) keywordStarting(b []byte, cands []uint8) int {
+func (sc *scanner) keywordStarting(b []byte, cands []candidate) int {
 	var w uint64
 	if len(b) >= 8 {
 		w = binary.LittleEndian.Uint64(b)
@@ -639,13 +644,13 @@ func (sc *scanner) keywordStarting(b []byte, cands []uint8) int {
 			w = w<<8 | uint64(b[i])
 		}
 	}
-	for _, k := range cands {
-		kw := &sc.kws[k]
-		if w&kw.mask != kw.head || len(b) < len(kw.lit) {
+	for i := range cands {
+		c := &cands[i]
+		if w&c.mask != c.head || len(b) < c.n {
 			continue
 		}
-		if len(kw.lit) <= 8 || string(b[8:len(kw.lit)]) == kw.lit[8:] {
-			return int(k)
+		if c.n <= 8 || string(b[8:c.n]) == sc.kws[c.k].lit[8:] {
+			return c.k
 		}
 	}
 	return -1
