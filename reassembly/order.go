@@ -58,9 +58,13 @@ func event(i uint64, kind uint64) uint64 { return i<<1 | kind }
 // shards), so the periodic passes fall after the same packets whatever
 // the sharding.
 //
-// next is last + flushEvery, last being the time of the last pass (or of
-// the first segment): a pass is due once now reaches it.
-type clock struct{ now, last, next stamp }
+// last is the time of the last pass (or of the first segment): a pass is
+// due once now reaches last + flushEvery, whose key is next (see
+// stamp.plus; outOfRange: compare the times).
+type clock struct {
+	now, last stamp
+	next      int64
+}
 
 // advance moves the clock to ts and reports whether a periodic pass is
 // due (one each flushEvery of capture time).
@@ -75,13 +79,18 @@ func (c *clock) advanceTo(ts *stamp) bool {
 		c.now = *ts
 	}
 	if c.last.isZero() {
-		c.last, c.next = *ts, ts.add(flushEvery)
+		c.last, c.next = *ts, ts.plus(flushEvery)
 	}
-	if !c.now.before(&c.next) {
-		c.last, c.next = c.now, c.now.add(flushEvery)
-		return true
+	var due bool
+	if c.next|c.now.ns >= 0 {
+		due = c.now.ns >= c.next
+	} else {
+		due = !c.now.t.Before(c.last.t.Add(flushEvery))
 	}
-	return false
+	if due {
+		c.last, c.next = c.now, c.now.plus(flushEvery)
+	}
+	return due
 }
 
 // orderedTx is a transaction with its place in the run's order: its event

@@ -25,6 +25,10 @@ const (
 	minKeySec  = -(keyBias/1_000_000_000 - 1) // 1823-11-12
 	maxKeySec  = keyBias/1_000_000_000 - 1    // 2116-02-20
 	outOfRange = -1
+	// minKey and maxKey are the keys of the first and last times with
+	// one.
+	minKey = minKeySec*1_000_000_000 + keyBias
+	maxKey = maxKeySec*1_000_000_000 + 999_999_999 + keyBias
 )
 
 // stampOf returns the stamp of t.
@@ -56,6 +60,16 @@ func (a *stamp) before(b *stamp) bool {
 
 // isZero reports whether a is the zero time.
 func (a *stamp) isZero() bool { return a.ns == 0 }
+
+// plus returns, for d >= 0, the key of a.t.Add(d) when a and a.t.Add(d)
+// are times with keys (the key of the sum is the sum of a's key and d),
+// and outOfRange otherwise.
+func (a *stamp) plus(d time.Duration) int64 {
+	if d >= 0 && a.ns > 0 && a.ns <= maxKey-int64(d) {
+		return a.ns + int64(d)
+	}
+	return outOfRange
+}
 
 // add returns the stamp of a.t.Add(d).
 func (a *stamp) add(d time.Duration) stamp { return stampOf(a.t.Add(d)) }

@@ -17,6 +17,8 @@ func TestStampOrder(t *testing.T) {
 		time.Unix(minKeySec, 0),
 		time.Unix(minKeySec-1, 999999999),
 		time.Unix(maxKeySec, 999999999),
+		time.Unix(maxKeySec, 999999999-int64(time.Second)),
+		time.Unix(maxKeySec, 0),
 		time.Unix(maxKeySec+1, 0),
 		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
 		time.Date(0, 12, 31, 23, 59, 59, 0, time.UTC),
@@ -47,6 +49,15 @@ func TestStampOrder(t *testing.T) {
 		}
 		if got, want := sa.add(time.Hour), stampOf(a.Add(time.Hour)); got != want {
 			t.Errorf("%v add: %+v, want %+v", a, got, want)
+		}
+		for _, d := range []time.Duration{0, 1, time.Second, time.Hour} {
+			want := stampOf(a.Add(d)).ns
+			if sa.ns <= 0 || want < 0 {
+				want = outOfRange
+			}
+			if got := sa.plus(d); got != want {
+				t.Errorf("%v plus %v: %d, want %d", a, d, got, want)
+			}
 		}
 	}
 	var z stamp
