@@ -106,6 +106,12 @@ type parserState struct {
 	split    [4]int
 	headEOL  int
 	lineEnds []int32
+	// Set by parseHead's fast path for headDone: when candOK, the
+	// indices of the header fields framingField may name (7 bytes or
+	// more, beginning with c, t or u) are cand[:ncand].
+	candOK bool
+	ncand  uint8
+	cand   [8]uint8
 
 	stats Stats
 }
@@ -611,10 +617,18 @@ func (p *Parser) headDone(head []byte) {
 	)
 	ce, te := ceBuf[:0], teBuf[:0]
 	hs := m.Headers
-	for i := range hs {
-		// framingField's first test, spared the call for most fields.
-		if len(hs[i].Name) < 7 {
-			continue
+	// The fields framingField may name: those parseHead listed, or all.
+	n, cand := len(hs), p.cand[:p.ncand]
+	if !p.candOK {
+		cand = nil
+	} else {
+		n = len(cand)
+	}
+	p.candOK = false
+	for j := 0; j < n; j++ {
+		i := j
+		if cand != nil {
+			i = int(cand[j])
 		}
 		k := framingField(hs[i].Name)
 		if k == fieldOther {
@@ -1244,6 +1258,7 @@ func (p *Parser) parseHead(b []byte) *Message {
 	s := p.keepHead(b)
 	m := &p.m
 	*m = Message{Request: p.request, Start: p.start}
+	p.candOK = false
 	if p.splitOK {
 		p.splitOK = false
 		eol := p.headEOL
@@ -1257,6 +1272,7 @@ func (p *Parser) parseHead(b []byte) *Message {
 		if len(p.lineEnds) > 0 {
 			hs := p.headers(len(p.lineEnds))
 			prev := eol + 1
+			nc, all := 0, false
 			for _, e := range p.lineEnds {
 				line := s[prev : e-1]
 				prev = int(e)
@@ -1268,10 +1284,18 @@ func (p *Parser) parseHead(b []byte) *Message {
 				c := indexByteStr(line, ':')
 				if c <= 0 || line[0] == ' ' || line[0] == '\t' || line[c-1] == ' ' || line[c-1] == '\t' {
 					hs = p.addField(hs, line)
+					all = true
 					continue
+				}
+				if f := line[0] | 0x20; c >= 7 && (f == 'c' || f == 't' || f == 'u') {
+					if nc < len(p.cand) {
+						p.cand[nc] = uint8(len(hs))
+					}
+					nc++
 				}
 				hs = append(hs, Header{Name: line[:c], Value: trimOWS(line[c+1:])})
 			}
+			p.candOK, p.ncand = !all && nc <= len(p.cand), uint8(min(nc, len(p.cand)))
 			m.Headers = p.headersDone(hs)
 		}
 		return m
