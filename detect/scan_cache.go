@@ -23,8 +23,8 @@ const (
 	scanCacheShards = 16
 	// scanCacheWays is the number of bodies a shard holds at most.
 	scanCacheWays = 64
-	// scanCacheShardBytes bounds the body bytes a shard holds (the copies'
-	// capacities): 16 shards hold at most 8 MiB.
+	// scanCacheShardBytes is the size of a shard's arena, where it copies
+	// its bodies: 16 shards hold at most 8 MiB.
 	scanCacheShardBytes = 512 << 10
 	// minCachedBody and maxCachedBody bound the bodies cached: a shorter
 	// one is scanned about as fast as it is looked up, a longer one would
@@ -47,15 +47,20 @@ type scanCache struct {
 	hits, misses atomic.Uint64
 }
 
-// scanShard is one locked part of a scanCache.
+// scanShard is one locked part of a scanCache. Its bodies are copied into
+// one arena, made on the first add, one after the other from head, which
+// wraps to the start when a body does not fit before the end: the entries
+// whose bytes a copy overwrites are dropped, and when all are taken the
+// oldest is. Nothing is allocated once the arena is made and the entries'
+// slices have grown.
 type scanShard struct {
-	mu sync.Mutex
-	// held is the sum of the entries' body capacities.
-	held int
-	// clock orders the entries' uses (scanEntry.used).
-	clock uint64
-	// keys are the entries' keys (0 for an empty entry), apart so that a
-	// lookup reads a few cache lines.
+	mu    sync.Mutex
+	arena []byte
+	head  int
+	// seq numbers the entries in the order they were added.
+	seq uint64
+	// keys are the entries' keys, apart so that a lookup reads a few
+	// cache lines.
 	keys    [scanCacheWays]uint64
 	entries [scanCacheWays]scanEntry
 	_       [64]byte // keeps shards' locks off each other's cache lines
@@ -64,11 +69,11 @@ type scanShard struct {
 // scanEntry is one body and what its scan found. Its slices are reused
 // when the entry is replaced.
 type scanEntry struct {
-	used uint64 // clock of the last use; 0: empty
-	body []byte // a copy
+	seq    uint64 // 0: empty
+	off, n int    // the body's bytes in the arena
 	// findings are the scan's (scanSecrets|scanPersonal), values the
-	// personal values among them (personalValues), nil when the findings
-	// hold no personal data.
+	// personal values among them (personalValues), empty when the
+	// findings hold no personal data.
 	findings []finding
 	values   []personalValue
 }
@@ -104,11 +109,9 @@ func (c *scanCache) lookup(key uint64, b []byte, fs []finding, vals []personalVa
 			continue
 		}
 		e := &sh.entries[i]
-		if e.used == 0 || !bytes.Equal(e.body, b) {
+		if e.seq == 0 || e.n != len(b) || !bytes.Equal(sh.arena[e.off:e.off+e.n], b) {
 			continue
 		}
-		sh.clock++
-		e.used = sh.clock
 		fs = append(fs, e.findings...)
 		vals = append(vals, e.values...)
 		sh.mu.Unlock()
@@ -121,48 +124,35 @@ func (c *scanCache) lookup(key uint64, b []byte, fs []finding, vals []personalVa
 }
 
 // add stores the body b (key key), its findings and its personal values,
-// in place of an entry of the same key, or of the least recently used, and
-// then drops the least recently used others until the shard holds at most
-// scanCacheShardBytes.
+// dropping the entry of the same key, the entries whose bytes its copy
+// overwrites and, when no entry is free, the oldest.
 func (c *scanCache) add(key uint64, b []byte, fs []finding, vals []personalValue) {
 	sh := c.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	if sh.arena == nil {
+		sh.arena = make([]byte, scanCacheShardBytes)
+	}
+	if sh.head+len(b) > len(sh.arena) {
+		sh.head = 0
+	}
+	lo, hi := sh.head, sh.head+len(b)
 	v := -1
 	for i := range sh.entries {
-		if sh.keys[i] == key && sh.entries[i].used != 0 {
-			v = i // a body of the same key: replaced
-			break
+		e := &sh.entries[i]
+		if e.seq != 0 && (sh.keys[i] == key || e.off < hi && lo < e.off+e.n) {
+			e.seq, sh.keys[i] = 0, 0
 		}
-		if v < 0 || sh.entries[i].used < sh.entries[v].used {
-			v = i
+		if v < 0 || sh.entries[v].seq != 0 && e.seq < sh.entries[v].seq {
+			v = i // the first free entry, else the oldest
 		}
 	}
 	e := &sh.entries[v]
-	if cap(e.body) < len(b) {
-		sh.held -= cap(e.body)
-		e.body = make([]byte, 0, len(b))
-		sh.held += cap(e.body)
-	}
-	e.body = append(e.body[:0], b...)
+	copy(sh.arena[lo:hi], b)
+	sh.head = hi
+	sh.seq++
+	e.seq, e.off, e.n = sh.seq, lo, len(b)
 	e.findings = append(e.findings[:0], fs...)
 	e.values = append(e.values[:0], vals...)
 	sh.keys[v] = key
-	sh.clock++
-	e.used = sh.clock
-	for sh.held > scanCacheShardBytes {
-		old := -1
-		for i := range sh.entries {
-			if i != v && cap(sh.entries[i].body) > 0 && (old < 0 || sh.entries[i].used < sh.entries[old].used) {
-				old = i
-			}
-		}
-		if old < 0 {
-			break // e alone: at most maxCachedBody, under the bound
-		}
-		x := &sh.entries[old]
-		sh.held -= cap(x.body)
-		sh.keys[old] = 0
-		*x = scanEntry{findings: x.findings[:0], values: x.values[:0]}
-	}
 }

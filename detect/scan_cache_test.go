@@ -30,19 +30,29 @@ func checkResponse(p *Prepared, b []byte) error {
 	return nil
 }
 
-// checkHeld checks every shard's byte count and bound.
+// checkHeld checks every shard's arena and entries: within the bound,
+// the entries' bytes in the arena and apart, free entries keyless.
 func checkHeld(c *scanCache) error {
 	for i := range c.shards {
 		sh := &c.shards[i]
-		held := 0
-		for _, e := range sh.entries {
-			held += cap(e.body)
-			if e.used == 0 && cap(e.body) != 0 {
-				return fmt.Errorf("shard %d: an empty entry holds %d bytes", i, cap(e.body))
-			}
+		if len(sh.arena) > scanCacheShardBytes {
+			return fmt.Errorf("shard %d: arena of %d bytes, bound %d", i, len(sh.arena), scanCacheShardBytes)
 		}
-		if held != sh.held || held > scanCacheShardBytes {
-			return fmt.Errorf("shard %d holds %d bytes, counted %d, bound %d", i, held, sh.held, scanCacheShardBytes)
+		for j, e := range sh.entries {
+			if e.seq == 0 {
+				if sh.keys[j] != 0 {
+					return fmt.Errorf("shard %d: free entry %d has a key", i, j)
+				}
+				continue
+			}
+			if e.off < 0 || e.off+e.n > len(sh.arena) || e.seq > sh.seq {
+				return fmt.Errorf("shard %d: entry %d at %d+%d (seq %d) in an arena of %d (seq %d)", i, j, e.off, e.n, e.seq, len(sh.arena), sh.seq)
+			}
+			for k, x := range sh.entries[:j] {
+				if x.seq != 0 && x.off < e.off+e.n && e.off < x.off+x.n {
+					return fmt.Errorf("shard %d: entries %d and %d overlap", i, k, j)
+				}
+			}
 		}
 	}
 	return nil
