@@ -519,8 +519,9 @@ func (c *httpConn) onRequest(m *http1.Message) {
 		reqEnc:       m.Encoded,
 		Flags:        msgFlags(m.Flags, FlagReqGap, FlagReqTruncated),
 	}
-	t.Host = t.ReqHeader("Host")
-	if hasToken(t.ReqHeader("Upgrade"), "h2c") {
+	host, upgrade := hostUpgrade(m.Headers)
+	t.Host = host
+	if hasToken(upgrade, "h2c") {
 		c.h2cReq, c.h2cPending = t, true
 	}
 	if len(c.pending) == maxPending {
@@ -584,6 +585,31 @@ func (c *httpConn) onResponse(m *http1.Message) {
 		c.env.stats.Upgrades++
 	}
 	c.emit(t)
+}
+
+// hostUpgrade returns the values of the first Host and Upgrade fields of
+// hs (lookup's, in one pass).
+func hostUpgrade(hs []Header) (host, upgrade string) {
+	var hostSeen, upSeen bool
+	for i := range hs {
+		h := &hs[i]
+		switch len(h.Name) {
+		case 4:
+			if !hostSeen && (h.Name == "Host" || equalFold(h.Name, "Host")) {
+				host, hostSeen = h.Value, true
+			}
+		case 7:
+			if !upSeen && (h.Name == "Upgrade" || equalFold(h.Name, "Upgrade")) {
+				upgrade, upSeen = h.Value, true
+			}
+		default:
+			continue
+		}
+		if hostSeen && upSeen {
+			break
+		}
+	}
+	return host, upgrade
 }
 
 // popPending removes and returns the oldest pending request. The queue is
