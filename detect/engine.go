@@ -72,8 +72,6 @@ type Engine struct {
 	// keys are the credential names the specs declare (auth.go); nil
 	// when none.
 	keys *keyNames
-	// scans is Prepare's cache of response-body scans (scan_cache.go).
-	scans *scanCache
 }
 
 // hostState is the inventory of one host.
@@ -108,7 +106,7 @@ func NewEngine(opts Options) (*Engine, error) {
 			s.buildIndex()
 		}
 	}
-	e := &Engine{opts: opts, hosts: map[string]*hostState{}, creds: newCredCache(), keys: newKeyNames(opts.Specs), scans: newScanCache()}
+	e := &Engine{opts: opts, hosts: map[string]*hostState{}, creds: newCredCache(), keys: newKeyNames(opts.Specs)}
 	if !opts.Behaviour.Disable {
 		e.behave = newBehaviour(opts.Behaviour)
 	}

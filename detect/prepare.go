@@ -52,12 +52,10 @@ type personalValue struct {
 // Prepared), overwriting what p held.
 //
 // Concurrency: Prepare reads only the engine's configuration, which does
-// not change after NewEngine, and package tables that never change, and
-// it uses the engine's caches of credentials and of response-body scans,
-// which are safe for concurrent use, so it may run on any number of
-// goroutines at once, concurrently with each other and with
-// ObservePrepared, Observe, Report and the engine's other methods (which
-// run on one goroutine). Each call needs its own p and its
+// not change after NewEngine, and package tables that never change, so it
+// may run on any number of goroutines at once, concurrently with each
+// other and with ObservePrepared, Observe, Report and the engine's other
+// methods (which run on one goroutine). Each call needs its own p and its
 // own t: Prepare reads t's body samples through their accessors, which
 // decode an encoded body on first use (so that work happens here too).
 // Hand t and p to the engine's goroutine afterwards through something

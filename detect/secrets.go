@@ -365,37 +365,13 @@ func (p *Prepared) scanSecrets(t *reassembly.Transaction) {
 	if fs = theScanner.scan(req, scanSecrets, fs[:0]); len(fs) > 0 {
 		add("request body", req, fs)
 	}
-	fs, p.values = p.scanResponse(resp, fs[:0], p.values[:0])
+	fs = theScanner.scan(resp, scanSecrets|scanPersonal, fs[:0])
 	add("response body", resp, fs)
 	p.respTypes = setOf(fs)
+	if p.respTypes&personalSet != 0 {
+		p.values = personalValues(resp, fs, p.values[:0])
+	}
 	p.findings, p.hits = fs, hits
-}
-
-// scanResponse appends to fs the findings of the response body b (scanned
-// for secrets and personal data) and to vals its personal values, from
-// the preparing engine's scan cache when it holds b.
-func (p *Prepared) scanResponse(b []byte, fs []finding, vals []personalValue) ([]finding, []personalValue) {
-	var c *scanCache
-	if p.by != nil && cacheable(len(b)) {
-		c = p.by.scans
-	}
-	var key uint64
-	if c != nil {
-		key = c.key(b)
-		var ok bool
-		if fs, vals, ok = c.lookup(key, b, fs, vals); ok {
-			return fs, vals
-		}
-	}
-	n := len(fs)
-	fs = theScanner.scan(b, scanSecrets|scanPersonal, fs)
-	if setOf(fs[n:])&personalSet != 0 {
-		vals = personalValues(b, fs[n:], vals)
-	}
-	if c != nil {
-		c.add(key, b, fs[n:], vals)
-	}
-	return fs, vals
 }
 
 // personalValues appends the personal values among the findings fs of the
