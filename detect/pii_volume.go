@@ -124,12 +124,7 @@ func valueHash(t dataType, v []byte) uint64 {
 			h = (h ^ uint64(c)) * prime
 		}
 	}
-	// Finalise (splitmix64) so that every bit depends on every byte.
-	h ^= h >> 30
-	h *= 0xbf58476d1ce4e5b9
-	h ^= h >> 27
-	h *= 0x94d049bb133111eb
-	return h ^ h>>31
+	return mix64(h) // so that every bit depends on every byte
 }
 
 // p99 is the 99th percentile of closed principal-hours, rounded up to a

@@ -261,11 +261,7 @@ func refValueHash(t dataType, v []byte) uint64 {
 		}
 		h = (h ^ uint64(c)) * prime
 	}
-	h ^= h >> 30
-	h *= 0xbf58476d1ce4e5b9
-	h ^= h >> 27
-	h *= 0x94d049bb133111eb
-	return h ^ h>>31
+	return mix64(h)
 }
 
 // TestValueHash: the fingerprints are refValueHash's (they are kept in

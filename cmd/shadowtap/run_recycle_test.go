@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -47,14 +46,7 @@ func runDaemonOnce(t *testing.T, pcap string, specs []string, workers int, withS
 	if withStore {
 		c.DB = filepath.Join(dir, "db")
 	}
-	c, err := c.withDefaults("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := newDaemon(c, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, c := newTestDaemon(t, c)
 	d.recycle, d.feed.recycle = r, r // before anything runs
 	if shed {
 		d.budget.read = func() uint64 { return uint64(0.85 * float64(c.MemoryBudget)) }

@@ -48,7 +48,8 @@ type testDaemon struct {
 	hup    chan signalT
 }
 
-func startDaemon(t *testing.T, c daemonConfig, reload func() (daemonConfig, error)) *testDaemon {
+// newTestDaemon fills c's defaults and makes a daemon of it, not yet serving.
+func newTestDaemon(t *testing.T, c daemonConfig) (*daemon, daemonConfig) {
 	t.Helper()
 	c, err := c.withDefaults("")
 	if err != nil {
@@ -58,6 +59,12 @@ func startDaemon(t *testing.T, c daemonConfig, reload func() (daemonConfig, erro
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d, c
+}
+
+func startDaemon(t *testing.T, c daemonConfig, reload func() (daemonConfig, error)) *testDaemon {
+	t.Helper()
+	d, c := newTestDaemon(t, c)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
