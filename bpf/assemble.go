@@ -229,9 +229,10 @@ func (a *assembler) open(c *conn, s *stream, tls bool, e *event) {
 	if c.role == roleServer {
 		client, server = c.remote, c.local
 	}
-	pid, comm, container := c.pid, c.comm, c.container
+	// One Process for all the stream's transactions: they only read it.
+	proc, container := &reassembly.Process{PID: c.pid, Comm: c.comm}, c.container
 	s.sc = reassembly.NewStreamConn(client, server, a.opts.HTTP, func(t *reassembly.Transaction) {
-		t.Process = &reassembly.Process{PID: pid, Comm: comm}
+		t.Process = proc
 		t.Container = container
 		t.TLS = tls
 		a.stats.transactions.Add(1)

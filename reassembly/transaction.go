@@ -113,7 +113,8 @@ type Transaction struct {
 	ReqTrailers, RespTrailers []Header
 	GRPC                      *GRPC
 
-	// Set by the eBPF sensor only.
+	// Set by the eBPF sensor only. The transactions of one connection
+	// share one Process: read it, do not change it.
 	Process   *Process
 	Container string
 	TLS       bool
