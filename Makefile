@@ -11,7 +11,7 @@ APT_PACKAGES := tshark tcpreplay iproute2 ca-certificates clang llvm libbpf-dev 
 GOTAGS ?= $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && [ -f "$$($$($(GO) env CC) -print-file-name=libdeflate.a)" ] && echo libdeflate)
 BENCH_PACKAGES := httpry time
 
-.PHONY: help deps build demo test test-short fuzz bench bench-live bench-store eval vet clean generate bpf-check
+.PHONY: help deps build demo test test-short fuzz bench bench-live bench-store eval vet clean generate bpf-check pgo
 
 help: ## list the targets with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench: ## end-to-end speed vs tshark and httpry on a generated capture, plus Go 
 	$(MAKE) build
 	.ci/bench
 	$(GO) test -tags '$(GOTAGS)' -run '^$$' -bench . -benchmem ./...
+
+pgo: ## refresh cmd/shadowtap/default.pgo, the CPU profile go build optimizes shadowtap with (commit it)
+	GOTAGS='$(GOTAGS)' .ci/pgo
 
 bench-live: ## highest tcpreplay rate the live AF_PACKET path takes without drops (root; own netns)
 	$(MAKE) deps
