@@ -72,6 +72,17 @@ func (o Options) resolved() Options {
 // The zero Decoder is ready for Reset. A Decoder is not safe for concurrent
 // use.
 type Decoder struct {
+	decState
+	// src and lays are the decompressors' input and state, set only
+	// while the buffered input is decoded (decoded): Finish empties
+	// them, Reset only when a body was decoded without Finish. Zeroing
+	// them for every body cost more than the rest of Reset.
+	src  bytes.Reader
+	lays [MaxLayers]layer
+}
+
+// decState is what Reset zeroes for every body.
+type decState struct {
 	opts    Options
 	codings [MaxLayers]Coding
 	nlayer  int
@@ -97,9 +108,6 @@ type Decoder struct {
 	ended      bool // the encoded stream ended cleanly
 	truncated  bool // output reached MaxOutput
 	err        error
-
-	src  bytes.Reader
-	lays [MaxLayers]layer
 }
 
 type layer struct {
@@ -117,8 +125,13 @@ type layer struct {
 // ErrUnsupported; the Decoder then reports that error from Finish.
 func (d *Decoder) Reset(codings []Coding, opts Options) error {
 	d.release()
+	if d.decoded {
+		// Decoded without Finish: drop the decompressors' state.
+		d.src.Reset(nil)
+		d.lays = [MaxLayers]layer{}
+	}
 	inBox, outBox := d.inBox, d.outBox
-	*d = Decoder{opts: opts.resolved(), inBox: inBox, outBox: outBox}
+	d.decState = decState{opts: opts.resolved(), inBox: inBox, outBox: outBox}
 	if d.opts.Pool != nil {
 		// Buffers kept without a Pool go; the Pool lends them now.
 		d.inBox, d.outBox = nil, nil
@@ -294,10 +307,15 @@ func (d *Decoder) Finish(complete bool) (sample []byte, truncated bool, err erro
 		d.out = nil
 	}
 	d.release()
-	for i := range d.lays {
-		d.opts.Pool.put(&d.lays[i])
+	if d.decoded {
+		// Only decoding (attempt) sets them, and only the layers in
+		// use.
+		d.src.Reset(nil)
+		for i := 0; i < d.nlayer; i++ {
+			d.opts.Pool.put(&d.lays[i])
+			d.lays[i] = layer{} // decompressor state is large: do not keep it
+		}
 	}
-	d.lays = [MaxLayers]layer{} // decompressor state is large: do not keep it
 	return sample, truncated, err
 }
 

@@ -48,7 +48,13 @@ func benchStream(b *testing.B, request bool, stream []byte, msgs int, opts Optio
 	var got int
 	cputime.PerOp(b, func() {
 		o := opts
-		o.OnMessage = func(*Message) { got++ }
+		inner := opts.OnMessage
+		o.OnMessage = func(m *Message) {
+			got++
+			if inner != nil {
+				inner(m)
+			}
+		}
 		var p *Parser
 		if request {
 			p = NewRequestParser(o)
@@ -89,6 +95,32 @@ func BenchmarkResponses(b *testing.B) {
 func BenchmarkResponsesPooled(b *testing.B) {
 	_, resp := apiStreams(200)
 	benchStream(b, false, resp, 200, Options{Decoders: new(content.Pool)})
+}
+
+// BenchmarkPipeline parses both directions with the options the TCP layer
+// uses (a shared Arena and Pool, deferred decoding, no binary samples),
+// handing samples back to the Pool as a consumer done with them would.
+func BenchmarkPipeline(b *testing.B) {
+	req, resp := apiStreams(200)
+	pool := new(content.Pool)
+	var arena Arena
+	opts := Options{Decoders: pool, DeferDecode: true, SkipBinary: true, Arena: &arena}
+	for _, tc := range []struct {
+		name    string
+		request bool
+		stream  []byte
+	}{{"requests", true, req}, {"responses", false, resp}} {
+		b.Run(tc.name, func(b *testing.B) {
+			o := opts
+			o.OnMessage = func(m *Message) {
+				pool.PutSample(m.Body)
+				if m.Encoded != nil {
+					m.Encoded.Release()
+				}
+			}
+			benchStream(b, tc.request, tc.stream, 200, o)
+		})
+	}
 }
 
 func BenchmarkResponsesNoBody(b *testing.B) {

@@ -107,11 +107,12 @@ type parserState struct {
 	headEOL  int
 	lineEnds []int32
 	// Set by parseHead's fast path for headDone: when candOK, the
-	// indices of the header fields framingField may name (7 bytes or
-	// more, beginning with c, t or u) are cand[:ncand].
+	// header fields framingField names are those at the indices
+	// cand[:ncand], of the kinds kind[:ncand].
 	candOK bool
 	ncand  uint8
 	cand   [8]uint8
+	kind   [8]framing
 
 	stats Stats
 }
@@ -465,7 +466,8 @@ func (p *Parser) wholeHead(cur []byte) int {
 			return 0
 		}
 		i += j + 1
-		if isEmptyLine(b[i-j-1 : i]) {
+		// An empty line: LF alone, or CR LF.
+		if j == 0 || j == 1 && b[i-2] == '\r' {
 			p.lineEnds = ends
 			p.start = p.ts
 			p.splitOK = true
@@ -617,7 +619,7 @@ func (p *Parser) headDone(head []byte) {
 	)
 	ce, te := ceBuf[:0], teBuf[:0]
 	hs := m.Headers
-	// The fields framingField may name: those parseHead listed, or all.
+	// The fields framingField names: those parseHead listed, or all.
 	n, cand := len(hs), p.cand[:p.ncand]
 	if !p.candOK {
 		cand = nil
@@ -626,15 +628,16 @@ func (p *Parser) headDone(head []byte) {
 	}
 	p.candOK = false
 	for j := 0; j < n; j++ {
-		i := j
+		var h *Header
+		var k framing
 		if cand != nil {
-			i = int(cand[j])
+			h, k = &hs[cand[j]], p.kind[j]
+		} else {
+			h = &hs[j]
+			if k = framingField(h.Name); k == fieldOther {
+				continue
+			}
 		}
-		k := framingField(hs[i].Name)
-		if k == fieldOther {
-			continue
-		}
-		h := &hs[i]
 		switch k {
 		case fieldContentLength:
 			v, ok := parseContentLength(h.Value)
@@ -732,7 +735,9 @@ func (p *Parser) startBody(ce, te []string, ctype string) {
 	if p.opts.MaxBody < 0 {
 		return
 	}
-	if p.opts.SkipBinary && len(ce)+len(te) > 0 && binaryType(ctype) && encoded(ce, te) {
+	// encoded first: most bodies with codings are only chunked, which
+	// it rules out sooner than binaryType reads the type.
+	if p.opts.SkipBinary && len(ce)+len(te) > 0 && encoded(ce, te) && binaryType(ctype) {
 		p.stats.UndecodedBodies++
 		return
 	}
@@ -1288,10 +1293,12 @@ func (p *Parser) parseHead(b []byte) *Message {
 					continue
 				}
 				if f := line[0] | 0x20; c >= 7 && (f == 'c' || f == 't' || f == 'u') {
-					if nc < len(p.cand) {
-						p.cand[nc] = uint8(len(hs))
+					if k := framingField(line[:c]); k != fieldOther {
+						if nc < len(p.cand) {
+							p.cand[nc], p.kind[nc] = uint8(len(hs)), k
+						}
+						nc++
 					}
-					nc++
 				}
 				hs = append(hs, Header{Name: line[:c], Value: trimOWS(line[c+1:])})
 			}
