@@ -4,6 +4,7 @@ import (
 	"io"
 	"math/bits"
 	"sync"
+	"unsafe"
 
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/gzip"
@@ -35,11 +36,12 @@ type Pool struct {
 	ins        sync.Pool // *[]byte, len 0: encoded input (see Decoder.Defer)
 	decs       sync.Pool // *Decoder, for Encoded.Decode
 	ld         sync.Pool // *gunzipper (libdeflate builds, whole.go)
-	// samples holds, by size class (sampleClass), *[]byte of len 0
-	// whose capacity is the class's; boxes the emptied *[]byte, for
-	// PutSample to put a sample in without allocating.
+	// samples holds, by size class (sampleClass), the address of the
+	// first byte of arrays of the class's capacity, as unsafe.Pointer:
+	// a pointer goes into an interface without allocating, and the
+	// class gives the length back, so one Get or Put per sample (a box
+	// for a []byte took a second pool).
 	samples [numSampleClasses]sync.Pool
-	boxes   sync.Pool
 }
 
 // numSampleClasses is the number of size classes of pooled samples: 16
@@ -75,11 +77,8 @@ func (p *Pool) getSample(n int) []byte {
 	if !ok {
 		return make([]byte, 0, n)
 	}
-	if bp, _ := p.samples[idx].Get().(*[]byte); bp != nil {
-		b := *bp
-		*bp = nil
-		p.boxes.Put(bp)
-		return b[:0]
+	if a, _ := p.samples[idx].Get().(unsafe.Pointer); a != nil {
+		return unsafe.Slice((*byte)(a), size)[:0]
 	}
 	return make([]byte, 0, size)
 }
@@ -98,12 +97,9 @@ func (p *Pool) PutSample(b []byte) {
 	if !ok || size != cap(b) {
 		return
 	}
-	bp, _ := p.boxes.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
-	*bp = b[:0]
-	p.samples[idx].Put(bp)
+	// b[:cap(b)] is size bytes of one array (maybe not from its start,
+	// which does not matter: the pointer keeps the array alive).
+	p.samples[idx].Put(unsafe.Pointer(unsafe.SliceData(b)))
 }
 
 // getDecoder returns a Decoder for Encoded.Decode (a new one from a nil
