@@ -10,6 +10,7 @@ require (
 	github.com/coregx/ahocorasick v0.3.1
 	github.com/dgraph-io/badger/v4 v4.9.6
 	github.com/getkin/kin-openapi v0.153.0
+	github.com/go-json-experiment/json v1.27.2
 	github.com/gopacket/gopacket v1.7.7
 	github.com/klauspost/compress v1.20.4
 	github.com/mattn/go-isatty v0.0.20

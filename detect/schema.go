@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/shadowtap/shadowtap/reassembly"
 )
 
@@ -61,6 +62,11 @@ type schemaNode struct {
 	// all of them is required.
 	objects uint32
 	props   []schemaProp // by name
+	// first is the index in props of the property that came first in
+	// the object described last: a guess that jsonWalker checks, so a
+	// stale one (after an insertion) costs a binary search only. Not
+	// state.
+	first int32
 	// propsCapped: an object had properties beyond maxSchemaProps, or the
 	// node budget ran out below this node.
 	propsCapped bool
@@ -70,6 +76,10 @@ type schemaNode struct {
 type schemaProp struct {
 	name string
 	seen uint32
+	// next is the index in the parent's props of the property that
+	// followed this one last time: objects of one endpoint tend to list
+	// their properties in one order (see schemaNode.first). Not state.
+	next int32
 	node *schemaNode
 }
 
@@ -126,7 +136,7 @@ func (b *bodySchemas) observeInfo(t *reassembly.Transaction, query []queryParam,
 			addBounded(&b.reqTypes, ct, maxRespTypes)
 		}
 		if isJSONType(ct) {
-			if t.Flags&reassembly.FlagReqTruncated == 0 && len(t.ReqBody) <= maxSchemaBody && json.Valid(t.ReqBody) {
+			if t.Flags&reassembly.FlagReqTruncated == 0 && len(t.ReqBody) <= maxSchemaBody && validJSON(t.ReqBody) {
 				if b.req == nil {
 					b.req, b.reqNodes = &schemaNode{}, 1
 				}
@@ -138,7 +148,7 @@ func (b *bodySchemas) observeInfo(t *reassembly.Transaction, query []queryParam,
 		}
 	}
 	if len(t.RespBodySample()) > 0 && t.Status >= 200 && t.Status < 300 && isJSONType(mediaType(t.RespHeader("Content-Type"))) {
-		if t.Flags&reassembly.FlagRespTruncated == 0 && len(t.RespBody) <= maxSchemaBody && json.Valid(t.RespBody) {
+		if t.Flags&reassembly.FlagRespTruncated == 0 && len(t.RespBody) <= maxSchemaBody && validJSON(t.RespBody) {
 			if b.resp == nil {
 				b.resp, b.respNodes = &schemaNode{}, 1
 			}
@@ -148,6 +158,15 @@ func (b *bodySchemas) observeInfo(t *reassembly.Transaction, query []queryParam,
 			b.skipped++
 		}
 	}
+}
+
+// validJSON reports whether b is valid JSON, as encoding/json.Valid does,
+// in about a third of its instructions: it is encoding/json/v2's syntax
+// checker (jsontext, the implementation behind json.Valid once Go builds
+// with json v2) with v1's leniencies, duplicate names and invalid UTF-8
+// allowed. FuzzValidJSON checks the two agree.
+func validJSON(b []byte) bool {
+	return jsontext.Value(b).IsValid(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 }
 
 // merge adds o's descriptions to b's (templates folding together).
@@ -261,7 +280,7 @@ func stringFormat(s []byte) uint8 {
 	return fmtOther
 }
 
-// jsonWalker describes a valid JSON text (checked with json.Valid first).
+// jsonWalker describes a valid JSON text (checked with validJSON first).
 type jsonWalker struct {
 	b      []byte
 	i      int
@@ -302,6 +321,7 @@ func (w *jsonWalker) value(n *schemaNode, depth int) {
 			n.kinds |= kindObject
 			n.objects++
 		}
+		prev := int32(-1) // index of the property read last
 		for {
 			w.ws()
 			if w.i >= len(w.b) {
@@ -318,7 +338,9 @@ func (w *jsonWalker) value(n *schemaNode, depth int) {
 			key, _ := w.str()
 			w.ws()
 			w.i++ // ':'
-			w.value(n.child(key, w.budget), depth+1)
+			var c *schemaNode
+			c, prev = n.childAfter(key, prev, w.budget)
+			w.value(c, depth+1)
 		}
 	case c == '[':
 		w.i++
@@ -474,21 +496,47 @@ func (w *jsonWalker) str() (s []byte, escaped bool) {
 // child returns the node of property key of n (nil when n is nil or the
 // bounds are reached), counting the property as present.
 func (n *schemaNode) child(key []byte, budget *int) *schemaNode {
+	c, _ := n.childAfter(key, -1, budget)
+	return c
+}
+
+// childAfter is child for the property that follows the one at index
+// prev of n.props in an object (-1: the first). It also returns the index
+// of key's property (-1 when none), for the next call.
+//
+// It tries the property that followed prev last time before searching
+// props, and notes which one did follow: the guess is checked, so the
+// result is child's whatever the guesses.
+func (n *schemaNode) childAfter(key []byte, prev int32, budget *int) (*schemaNode, int32) {
 	if n == nil {
-		return nil
+		return nil, -1
 	}
 	key = key[:min(len(key), maxSchemaNameLen)]
-	i, ok := slices.BinarySearchFunc(n.props, key, compareName)
-	if !ok {
-		if len(n.props) >= maxSchemaProps || *budget >= maxSchemaNodes {
-			n.propsCapped = true
-			return nil
+	guess := n.first
+	if prev >= 0 && int(prev) < len(n.props) {
+		guess = n.props[prev].next
+	}
+	i, ok := int(guess), false
+	if guess < 0 || i >= len(n.props) || n.props[i].name != string(key) {
+		i, ok = slices.BinarySearchFunc(n.props, key, compareName)
+		if !ok {
+			if len(n.props) >= maxSchemaProps || *budget >= maxSchemaNodes {
+				n.propsCapped = true
+				return nil, -1
+			}
+			*budget++
+			n.props = slices.Insert(n.props, i, schemaProp{name: string(key), node: &schemaNode{}})
 		}
-		*budget++
-		n.props = slices.Insert(n.props, i, schemaProp{name: string(key), node: &schemaNode{}})
+		// An insertion may have moved prev's property one up: then the
+		// note goes to its neighbour, a wrong guess for later.
+		if prev >= 0 && int(prev) < len(n.props) {
+			n.props[prev].next = int32(i)
+		} else {
+			n.first = int32(i)
+		}
 	}
 	n.props[i].seen++
-	return n.props[i].node
+	return n.props[i].node, int32(i)
 }
 
 // compareName orders a property by name against a key, as

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -347,5 +349,108 @@ func TestJSONSkip(t *testing.T) {
 	}
 	if fastBudget < 50 {
 		t.Fatalf("budget %d: the corpus hardly reached the bounds", fastBudget)
+	}
+}
+
+// validJSONCases are texts on the edges of JSON's grammar and of
+// encoding/json.Valid's leniencies.
+func validJSONCases() []string {
+	cases := []string{
+		``, ` `, `{}`, `[]`, ` {"a":1} `, "\t[1]\r\n", `{"a":1}x`, `{"a":1} {}`, `1 2`, `{"a":1}}`,
+		`null`, `nul`, `true`, `tru`, `false`, `falsey`, `"x"`, `"x`, `'x'`,
+		`0`, `-0`, `01`, `-`, `1.`, `.5`, `1.5e`, `1e+`, `1E-7`, `1e07`, `+1`, `0x10`, `NaN`, `Infinity`, `1.0e+308`,
+		`{"a":1,"a":2}`, `{"a" 1}`, `{"a":}`, `{,}`, `{"a":1,}`, `[1,]`, `[,1]`, `[1 2]`, `{1:2}`, `{"a":1 "b":2}`,
+		`"\u00e9"`, `"\ud800"`, `"\udc00\ud800"`, `"\u12"`, `"\x41"`, `"\/\b\f\n\r\t\"\\"`, "\"a\tb\"", "\"a\x00b\"", "\"a\x7fb\"",
+		"\"\xff\xfe\"", "\"\xc3\"", "\"\xed\xa0\x80\"", "{\"\xff\":1}", "\xef\xbb\xbf{}", "\u00a0{}", "{}\x00",
+		`[[[[]]]]`, `[{"a":[1,{"b":null}],"c":"x@y.io"}]`, `{"a":1e5,"b":-0.5}`,
+	}
+	for _, n := range []int{9999, 10000, 10001} {
+		cases = append(cases, strings.Repeat("[", n)+strings.Repeat("]", n),
+			strings.Repeat(`{"a":`, n)+"1"+strings.Repeat("}", n),
+			strings.Repeat(`[{"a":`, n/2)+"1"+strings.Repeat("}]", n/2))
+	}
+	return cases
+}
+
+// TestValidJSON: validJSON says what encoding/json.Valid says.
+func TestValidJSON(t *testing.T) {
+	for _, s := range validJSONCases() {
+		if got, want := validJSON([]byte(s)), json.Valid([]byte(s)); got != want {
+			t.Errorf("validJSON(%.40q) = %v, json.Valid %v", s, got, want)
+		}
+	}
+}
+
+// FuzzValidJSON: validJSON and encoding/json.Valid agree on any text.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range validJSONCases() {
+		if len(s) < 200 {
+			f.Add([]byte(s))
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid %v", b, got, want)
+		}
+	})
+}
+
+// TestChildAfterGuesses: the property-order guesses change nothing: the
+// properties kept and their counts are what counting the objects' names
+// gives, whether the objects list their names in one order, in shuffled
+// orders or in both, and past the property bound.
+func TestChildAfterGuesses(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range []struct {
+		name    string
+		vocab   int
+		shuffle float64 // share of objects with their names shuffled
+	}{
+		{"one order", 12, 0}, {"shuffled", 12, 1}, {"mixed", 20, 0.3}, {"over the bound", 45, 0.5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vocab := make([]string, tc.vocab)
+			for i := range vocab {
+				vocab[i] = fmt.Sprintf("k%02d", (i*7)%tc.vocab)
+			}
+			var b bodySchemas
+			seen := map[string]uint32{}
+			var order []string // names in order of first appearance
+			for range 300 {
+				names := slices.Clone(vocab[:r.IntN(len(vocab))+1])
+				if r.Float64() < tc.shuffle {
+					r.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+				}
+				body := []byte("{")
+				for i, n := range names {
+					if i > 0 {
+						body = append(body, ',')
+					}
+					body = fmt.Appendf(body, "%q:%d", n, i)
+					if _, ok := seen[n]; !ok {
+						order = append(order, n)
+					}
+					seen[n]++
+				}
+				body = append(body, '}')
+				if b.resp == nil {
+					b.resp, b.respNodes = &schemaNode{}, 1
+				}
+				w := jsonWalker{b: body, budget: &b.respNodes}
+				w.value(b.resp, 0)
+			}
+			kept := order[:min(len(order), maxSchemaProps)]
+			if len(b.resp.props) != len(kept) || b.resp.propsCapped != (len(order) > maxSchemaProps) {
+				t.Fatalf("%d properties (capped %v), want %d of %d", len(b.resp.props), b.resp.propsCapped, len(kept), len(order))
+			}
+			for _, n := range kept {
+				i, ok := slices.BinarySearchFunc(b.resp.props, []byte(n), compareName)
+				if !ok {
+					t.Errorf("property %s not kept", n)
+				} else if b.resp.props[i].seen != seen[n] {
+					t.Errorf("property %s seen %d times, want %d", n, b.resp.props[i].seen, seen[n])
+				}
+			}
+		})
 	}
 }
