@@ -1286,8 +1286,11 @@ func (p *Parser) parseHead(b []byte) *Message {
 				}
 				// What addField does with the common line, a name
 				// without trailing whitespace, a colon, a value.
+				// (Lines whose name begins or ends with a control
+				// byte go to addField too, which gives them the same
+				// field.)
 				c := indexByteStr(line, ':')
-				if c <= 0 || line[0] == ' ' || line[0] == '\t' || line[c-1] == ' ' || line[c-1] == '\t' {
+				if c <= 0 || line[0] <= ' ' || line[c-1] <= ' ' {
 					hs = p.addField(hs, line)
 					all = true
 					continue
@@ -1300,7 +1303,15 @@ func (p *Parser) parseHead(b []byte) *Message {
 						nc++
 					}
 				}
-				hs = append(hs, Header{Name: line[:c], Value: trimOWS(line[c+1:])})
+				// Most values follow a single space and end without
+				// whitespace: trimOWS's answer without its loops.
+				v := line[c+1:]
+				if len(v) > 1 && v[0] == ' ' && v[1] > ' ' && v[len(v)-1] > ' ' {
+					v = v[1:]
+				} else {
+					v = trimOWS(v)
+				}
+				hs = append(hs, Header{Name: line[:c], Value: v})
 			}
 			p.candOK, p.ncand = !all && nc <= len(p.cand), uint8(min(nc, len(p.cand)))
 			m.Headers = p.headersDone(hs)
