@@ -131,10 +131,14 @@ func (d *Decoder) Reset(codings []Coding, opts Options) error {
 		d.lays = [MaxLayers]layer{}
 	}
 	inBox, outBox := d.inBox, d.outBox
-	d.decState = decState{opts: opts.resolved(), inBox: inBox, outBox: outBox}
-	if d.opts.Pool != nil {
-		// Buffers kept without a Pool go; the Pool lends them now.
-		d.inBox, d.outBox = nil, nil
+	// Zeroed in place, then set: cheaper than building the new state
+	// aside and copying it in.
+	d.decState = decState{}
+	d.opts = opts.resolved()
+	if d.opts.Pool == nil {
+		// Buffers kept without a Pool stay; with one, the Pool lends
+		// them now.
+		d.inBox, d.outBox = inBox, outBox
 	}
 	for _, c := range codings {
 		if c == Identity {
