@@ -324,14 +324,23 @@ func apiKeyHeaderIndex(name string) int {
 }
 
 // scanReqAuthHeaders reads the headers authOf needs; the first header of
-// each name counts, as with Transaction.ReqHeader.
-func scanReqAuthHeaders(hs []reassembly.Header) reqAuthHeaders {
+// each name counts, as with Transaction.ReqHeader. classes are the
+// headers' classes (headerClass) when the caller has them, else nil.
+func scanReqAuthHeaders(hs []reassembly.Header, classes []hdrClass) reqAuthHeaders {
 	var r reqAuthHeaders
 	var seen uint16 // bits 0..len(apiKeyHeaders)-1, then authorization, cookie
 	const seenAuthz, seenCookie uint16 = 1 << len(apiKeyHeaders), 2 << len(apiKeyHeaders)
+	if len(classes) != len(hs) {
+		classes = nil
+	}
 	for i := range hs {
 		h := &hs[i]
-		c := headerClass(h.Name)
+		var c hdrClass
+		if classes != nil {
+			c = classes[i]
+		} else {
+			c = headerClass(h.Name)
+		}
 		switch {
 		case c&hcAuthorization != 0 && seen&seenAuthz == 0:
 			seen |= seenAuthz
@@ -362,6 +371,12 @@ func scanReqAuthHeaders(hs []reassembly.Header) reqAuthHeaders {
 // names keys declares (nil: none) count as the built-in ones; a declared
 // header comes after the built-in key headers in precedence.
 func authAndCreds(t *reassembly.Transaction, query []queryParam, names []credName, cc *credCache, keys *keyNames) (authSet, credential, []credName) {
+	return authAndCredsClassed(t, nil, query, names, cc, keys)
+}
+
+// authAndCredsClassed is authAndCreds given the request headers' classes
+// (nil: computed here).
+func authAndCredsClassed(t *reassembly.Transaction, classes []hdrClass, query []queryParam, names []credName, cc *credCache, keys *keyNames) (authSet, credential, []credName) {
 	var set authSet
 	var cred credential
 	take := func(bit authSet, name, value string) {
@@ -370,7 +385,7 @@ func authAndCreds(t *reassembly.Transaction, query []queryParam, names []credNam
 			cred = cc.credential(bit, name, value)
 		}
 	}
-	hs := scanReqAuthHeaders(t.ReqHeaders)
+	hs := scanReqAuthHeaders(t.ReqHeaders, classes)
 	if a := hs.authorization; a != "" {
 		scheme, val, _ := strings.Cut(a, " ")
 		if !isASCII(scheme) {

@@ -39,6 +39,9 @@ type Prepared struct {
 	respTypes sensitiveSet
 	// findings is the scanner's buffer.
 	findings []finding
+	// reqClasses are the classes of the request headers (headerClass), by
+	// index, from the secret scan for authAndCreds.
+	reqClasses []hdrClass
 }
 
 // personalValue is one personal value of a response body, as the volume
@@ -82,26 +85,44 @@ func (e *Engine) Prepare(t *reassembly.Transaction, p *Prepared) {
 		v.ts = t.ResponseTime
 	}
 	v.query = appendQuery(v.query, t.Target)
-	v.auth, v.cred, v.credNames = authAndCreds(t, v.query, v.credNames, e.creds, e.keys)
+	v.auth, v.cred, v.credNames = authAndCredsClassed(t, p.reqClasses, v.query, v.credNames, e.creds, e.keys)
 	v.sensitive = p.respTypes
-	v.respType = mediaType(t.RespHeader("Content-Type"))
+	v.respType = respMediaType(t.RespHeader("Content-Type"))
 	p.derive(t)
+}
+
+// respMediaType is mediaType(ct), the common types that come as they are
+// (lower case, without spaces, perhaps with parameters) compared whole
+// rather than trimmed and lower-cased.
+func respMediaType(ct string) string {
+	m := ct
+	if i := strings.IndexByte(m, ';'); i >= 0 {
+		m = m[:i]
+	}
+	switch m {
+	case "application/json":
+		return "application/json"
+	case "text/html":
+		return "text/html"
+	case "text/plain":
+		return "text/plain"
+	case "application/xml":
+		return "application/xml"
+	case "application/octet-stream":
+		return "application/octet-stream"
+	}
+	return mediaType(ct)
 }
 
 // reset empties p for another transaction, keeping its buffers.
 func (p *Prepared) reset() {
-	*p = Prepared{
-		segs:     p.segs[:0],
-		classes:  p.classes[:0],
-		hits:     p.hits[:0],
-		values:   p.values[:0],
-		findings: p.findings[:0],
-		view: txView{
-			query:     p.view.query[:0],
-			credNames: p.view.credNames[:0],
-			qinfo:     p.view.qinfo[:0],
-		},
-	}
+	segs, classes, hits, values, findings := p.segs[:0], p.classes[:0], p.hits[:0], p.values[:0], p.findings[:0]
+	reqClasses, query, credNames, qinfo := p.reqClasses[:0], p.view.query[:0], p.view.credNames[:0], p.view.qinfo[:0]
+	// Cleared in place, then the buffers put back: no Prepared built
+	// aside and copied.
+	*p = Prepared{}
+	p.segs, p.classes, p.hits, p.values, p.findings = segs, classes, hits, values, findings
+	p.reqClasses, p.view.query, p.view.credNames, p.view.qinfo = reqClasses, query, credNames, qinfo
 }
 
 // ObservePrepared applies to the engine's state a transaction prepared by

@@ -445,36 +445,56 @@ var theScanner = newScanner()
 // maxScanFindings, and returns out. It allocates nothing when out has room
 // (and nothing at all when there is no finding).
 //
-// The pass reads sixteen bytes at a time and tests the pairs at even offsets
-// against a set of pairs: the first two and the last two bytes of every
-// keyword's anchor (an anchor at p shows its first pair at p when p is even,
-// its last pair at p+1 when p is odd, so every anchor is seen with half the
-// lookups), and every pair with an '@' (e-mail addresses). Blocks whose
-// pairs all fail are skipped in a loop of their own; in the others the
-// pairs' table entries, a byte each, say which passed.
+// The pass reads thirty-two or sixteen bytes at a time and tests the pairs
+// at even offsets against a set of pairs: the first two and the last two
+// bytes of every keyword's anchor (an anchor at p shows its first pair at p
+// when p is even, its last pair at p+1 when p is odd, so every anchor is
+// seen with half the lookups), and every pair with an '@' (e-mail
+// addresses). Blocks whose pairs all fail are skipped in a loop of their
+// own; in the others the pairs' table entries, a byte each, say which
+// passed.
 func (sc *scanner) scan(b []byte, mode scanMode, out []finding) []finding {
 	if len(b) > maxScanBytes {
 		b = b[:maxScanBytes]
 	}
-	st := scanState{b: b, mode: mode, out: out, base: len(out)}
 	n := len(b)
 	if n < 3 {
 		return out
 	}
+	var st scanState
+	st.b, st.mode, st.out, st.base = b, mode, out, len(out)
 	pairs := &sc.pairs
 	personal := mode&scanPersonal != 0
 	le := binary.LittleEndian
 	i := 0
 	for i < n-1 {
 		// Whether any pair of a block is in the set first (the common
-		// answer is no), blocks at a time; then which.
-		for i+16 <= n {
-			q := (*[16]byte)(b[i : i+16]) // one bounds check for the block
-			if pairs[le.Uint16(q[0:])]|pairs[le.Uint16(q[2:])]|pairs[le.Uint16(q[4:])]|pairs[le.Uint16(q[6:])]|
-				pairs[le.Uint16(q[8:])]|pairs[le.Uint16(q[10:])]|pairs[le.Uint16(q[12:])]|pairs[le.Uint16(q[14:])] != 0 {
-				break
+		// answer is no), two blocks at a time; then which.
+	skip:
+		for {
+			if i+32 <= n {
+				q := (*[32]byte)(b[i : i+32]) // one bounds check for the blocks
+				lo := pairs[le.Uint16(q[0:])] | pairs[le.Uint16(q[2:])] | pairs[le.Uint16(q[4:])] | pairs[le.Uint16(q[6:])] |
+					pairs[le.Uint16(q[8:])] | pairs[le.Uint16(q[10:])] | pairs[le.Uint16(q[12:])] | pairs[le.Uint16(q[14:])]
+				hi := pairs[le.Uint16(q[16:])] | pairs[le.Uint16(q[18:])] | pairs[le.Uint16(q[20:])] | pairs[le.Uint16(q[22:])] |
+					pairs[le.Uint16(q[24:])] | pairs[le.Uint16(q[26:])] | pairs[le.Uint16(q[28:])] | pairs[le.Uint16(q[30:])]
+				if lo|hi == 0 {
+					i += 32
+					continue
+				}
+				if lo == 0 {
+					i += 16
+				}
+				break skip
 			}
-			i += 16
+			if i+16 <= n {
+				q := (*[16]byte)(b[i : i+16])
+				if pairs[le.Uint16(q[0:])]|pairs[le.Uint16(q[2:])]|pairs[le.Uint16(q[4:])]|pairs[le.Uint16(q[6:])]|
+					pairs[le.Uint16(q[8:])]|pairs[le.Uint16(q[10:])]|pairs[le.Uint16(q[12:])]|pairs[le.Uint16(q[14:])] == 0 {
+					i += 16
+				}
+			}
+			break
 		}
 		if i >= n-1 {
 			break
@@ -501,12 +521,14 @@ func (sc *scanner) scan(b []byte, mode scanMode, out []finding) []finding {
 		next := i + width
 		for ; hit != 0; hit &= hit - 1 {
 			// Bit 8k+7 of hit: the pair at offset 2k.
-			j := i + bits.TrailingZeros64(hit)>>3<<1
+			tz := uint(bits.TrailingZeros64(hit))
+			j := i + int(tz>>3<<1)
 			// The three-byte tests of an anchor at j-1 and at j, looked
 			// up in the pair's descriptor (hashed for a pair with an
-			// '@'): most pairs fail both.
+			// '@'): most pairs fail both. The pair's descriptor index is
+			// its byte of w.
 			var at uint64
-			if k := pairs[uint(b[j])|uint(b[j+1])<<8]; k != pairHashed {
+			if k := uint8(w >> (tz & 56)); k != pairHashed {
 				d := &sc.descs[k]
 				if j > 0 {
 					x := b[j-1]

@@ -343,15 +343,22 @@ func (p *Prepared) scanSecrets(t *reassembly.Transaction) {
 			add("query parameter "+truncate(name, 64), bytesOf(value), fs)
 		}
 	}
-	for _, h := range t.ReqHeaders {
-		if len(h.Value) < 16 || headerClass(h.Name)&hcAuth != 0 || keys != nil && keys.isHeader(h.Name) {
+	// The request headers' classes are kept for authAndCreds.
+	classes := p.reqClasses[:0]
+	for i := range t.ReqHeaders {
+		h := &t.ReqHeaders[i]
+		c := headerClass(h.Name)
+		classes = append(classes, c)
+		if len(h.Value) < 16 || c&hcAuth != 0 || keys != nil && keys.isHeader(h.Name) {
 			continue
 		}
 		if fs = theScanner.scan(bytesOf(h.Value), scanSecrets|scanJWT, fs[:0]); len(fs) > 0 {
 			add("request header "+truncate(h.Name, 64), bytesOf(h.Value), fs)
 		}
 	}
-	for _, h := range t.RespHeaders {
+	p.reqClasses = classes
+	for i := range t.RespHeaders {
+		h := &t.RespHeaders[i]
 		if len(h.Value) < 16 || headerClass(h.Name)&(hcAuth|hcIssued) != 0 || keys != nil && keys.isHeader(h.Name) {
 			continue
 		}

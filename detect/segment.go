@@ -121,7 +121,7 @@ func classifyWhole(s string) segClass {
 // letters and must not name a standard (utf-8, sha-256, iso-8859).
 func isSlugNumber(s string) bool {
 	i := strings.LastIndexByte(s, '-')
-	if i < 3 || i == len(s)-1 || !allDigits(s[i+1:]) || standardNames[strings.ToLower(s[:i])] {
+	if i < 3 || i == len(s)-1 || !allDigits(s[i+1:]) {
 		return false
 	}
 	for j := 0; j < i; j++ {
@@ -130,8 +130,15 @@ func isSlugNumber(s string) bool {
 			return false
 		}
 	}
-	return true
+	// s[:i] is ASCII letters and dashes: lower-cased on the stack when it
+	// is short enough to name a standard.
+	var buf [maxStandardName]byte
+	ln, ok := lowerASCII(buf[:0], s[:i])
+	return !ok || !standardNames[string(ln)]
 }
+
+// maxStandardName is the length of the longest standardNames key.
+const maxStandardName = 8
 
 // standardNames precede a dash and a number in names of standards, not ids.
 var standardNames = map[string]bool{"utf": true, "ucs": true, "iso": true, "sha": true, "rfc": true, "win": true, "ipv": true, "http": true, "iso-8859": true, "windows": true}
@@ -239,7 +246,11 @@ func splitPath(target string) []string {
 
 // appendPath is splitPath appending to segs.
 func appendPath(segs []string, target string) []string {
-	if i := strings.IndexAny(target, "?#"); i >= 0 {
+	// Up to the first '?' or '#' (two IndexByte cost less than IndexAny).
+	if i := strings.IndexByte(target, '?'); i >= 0 {
+		target = target[:i]
+	}
+	if i := strings.IndexByte(target, '#'); i >= 0 {
 		target = target[:i]
 	}
 	if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
@@ -265,9 +276,21 @@ func appendPath(segs []string, target string) []string {
 }
 
 // hasDotSegment reports a "." or ".." segment, plain or percent-encoded.
+//
+// Only an ASCII segment of at most six bytes starting with '.' or '%' can
+// be one (no other byte lower-cases to those of a dot-segment), so the
+// others are not lower-cased.
 func hasDotSegment(segs []string) bool {
 	for _, s := range segs {
-		switch strings.ToLower(s) {
+		if len(s) == 0 || len(s) > 6 || s[0] != '.' && s[0] != '%' {
+			continue
+		}
+		var buf [6]byte
+		ls, ok := lowerASCII(buf[:0], s)
+		if !ok {
+			continue
+		}
+		switch string(ls) {
 		case ".", "..", "%2e", "%2e%2e", ".%2e", "%2e.":
 			return true
 		}

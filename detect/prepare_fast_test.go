@@ -1,0 +1,100 @@
+package detect
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/shadowtap/shadowtap/reassembly"
+)
+
+// TestHasDotSegmentFold: hasDotSegment, which lower-cases only short
+// ASCII segments starting with '.' or '%', answers as strings.ToLower of
+// every segment would, non-ASCII look-alikes included.
+func TestHasDotSegmentFold(t *testing.T) {
+	dot := func(s string) bool {
+		switch strings.ToLower(s) {
+		case ".", "..", "%2e", "%2e%2e", ".%2e", "%2e.":
+			return true
+		}
+		return false
+	}
+	segs := []string{"", ".", "..", "...", "%2e", "%2E", "%2E%2e", ".%2E", "%2E.", "%2e%2e%2e", "a", "%2f", "%2K",
+		"\u212a", ".\u212a", "%2\u0130", "%2e\xff", ".\xc0", "%2e%2E", "v1", "users", "%2e%2e.", "..%2e"}
+	for _, s := range segs {
+		if got, want := hasDotSegment([]string{"x", s}), dot(s); got != want {
+			t.Errorf("hasDotSegment(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestStandardNamesFit: every standardNames key fits isSlugNumber's
+// stack buffer, so a longer prefix cannot name a standard.
+func TestStandardNamesFit(t *testing.T) {
+	for k := range standardNames {
+		if len(k) > maxStandardName || k != strings.ToLower(k) {
+			t.Errorf("standardNames key %q: longer than %d or not lower case", k, maxStandardName)
+		}
+	}
+	for _, tc := range []struct {
+		s    string
+		want bool
+	}{{"coffee-83", true}, {"UTF-8", false}, {"Iso-8859-1", false}, {"windows-1252", false}, {"WINDOWSX-1", true}, {"sha-256", false}, {"summer-sale-2", true}} {
+		if got := isSlugNumber(tc.s); got != tc.want {
+			t.Errorf("isSlugNumber(%q) = %v, want %v", tc.s, got, tc.want)
+		}
+	}
+}
+
+// TestRespMediaType: the common types' shortcut returns what mediaType
+// returns.
+func TestRespMediaType(t *testing.T) {
+	for _, ct := range []string{"", "application/json", "application/json; charset=utf-8", "Application/JSON", " application/json",
+		"application/json ;x", "text/html;charset=UTF-8", "text/plain", "application/xml", "application/octet-stream", "image/png",
+		"application/problem+json", "text/plain ", "nonsense"} {
+		if got, want := respMediaType(ct), mediaType(ct); got != want {
+			t.Errorf("respMediaType(%q) = %q, want %q", ct, got, want)
+		}
+	}
+}
+
+// TestReqClassesReused: authAndCreds given the classes the secret scan
+// kept answers as it does computing them, and Prepare leaves them for the
+// transaction's headers.
+func TestReqClassesReused(t *testing.T) {
+	e, err := NewEngine(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Prepared
+	for _, tc := range corpusForClasses() {
+		e.Prepare(tc, &p)
+		if len(p.reqClasses) != len(tc.ReqHeaders) {
+			t.Fatalf("%d classes for %d headers", len(p.reqClasses), len(tc.ReqHeaders))
+		}
+		q := parseQuery(tc.Target)
+		s1, c1, n1 := authAndCreds(tc, q, nil, nil, nil)
+		s2, c2, n2 := authAndCredsClassed(tc, p.reqClasses, q, nil, nil, nil)
+		if s1 != s2 || c1 != c2 || len(n1) != len(n2) {
+			t.Errorf("%s: classed auth %v %v %v, want %v %v %v", tc.Target, s2, c2, n2, s1, c1, n1)
+		}
+	}
+}
+
+// corpusForClasses are requests with the headers authAndCreds reads, in
+// several cases and orders, and without any.
+func corpusForClasses() []*reassembly.Transaction {
+	var out []*reassembly.Transaction
+	for i, hs := range [][]hdr{
+		nil,
+		{{Name: "Authorization", Value: "Bearer " + jwtTok}, {Name: "User-Agent", Value: "curl/8.5.0 (x86_64-pc-linux-gnu)"}},
+		{{Name: "authorization", Value: "Basic YWxpY2U6c2VjcmV0"}, {Name: "cookie", Value: "sid=abcdef0123456789; theme=dark"}},
+		{{Name: "X-API-Key", Value: "k-0123456789abcdef"}, {Name: "x-api-key", Value: "second"}, {Name: "X-Acme-Token", Value: "tok-0123456789"}},
+		{{Name: "Cookie", Value: "session=0123456789abcdef0123"}, {Name: "Authorization", Value: "Token abc def"}, {Name: "Ocp-Apim-Subscription-Key", Value: "0123456789abcdef"}},
+		{{Name: "X-Library-Key", Value: "lib-key-0123456789"}, {Name: "Accept", Value: "application/json, text/plain, */*"}},
+	} {
+		t := tx(i, "GET", "api.example", "/v1/items/42?api_key=abcdef0123456789&q=x", 200)
+		t.ReqHeaders = hs
+		out = append(out, t)
+	}
+	return out
+}
