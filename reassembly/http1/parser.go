@@ -286,6 +286,24 @@ func (p *Parser) Feed(data []byte, ts time.Time) bool {
 		return false
 	}
 	p.ts = ts
+	// Nothing handed back to parse again (the usual case): data alone.
+	for len(p.pend) == 0 && len(data) > 0 {
+		n, pb := p.step(data)
+		if p.st == stStopped {
+			p.stats.IgnoredBytes += uint64(len(data) - n)
+			p.pend, p.pendOff = nil, 0
+			return false
+		}
+		data = data[n:]
+		if pb != nil {
+			// Parse pb (a view of buf) before the rest of data, as
+			// below.
+			nb := append(p.pend2[:0], pb...)
+			p.pend2 = p.pend[:0]
+			p.pend, p.pendOff = nb, 0
+			p.buf = p.buf[:0]
+		}
+	}
 	for {
 		var cur []byte
 		fromPend := p.pendOff < len(p.pend)
