@@ -234,15 +234,13 @@ func (p *Parser) reset(opts Options, request bool) {
 	// carving where it was.
 	buf, pend, pend2 := keepSmall(p.buf), keepSmall(p.pend), keepSmall(p.pend2)
 	codings, lineEnds := p.codings[:0], p.lineEnds[:0]
-	p.parserState = parserState{
-		opts:     opts.resolved(),
-		request:  request,
-		buf:      buf,
-		pend:     pend,
-		pend2:    pend2,
-		codings:  codings,
-		lineEnds: lineEnds,
-	}
+	// Zeroed in place, then set: cheaper than building the new state
+	// aside and copying it in.
+	p.parserState = parserState{}
+	ps := &p.parserState
+	ps.opts, ps.request = opts.resolved(), request
+	ps.buf, ps.pend, ps.pend2 = buf, pend, pend2
+	ps.codings, ps.lineEnds = codings, lineEnds
 }
 
 // maxKeptBuf is the largest working buffer a parser keeps across streams

@@ -106,24 +106,49 @@ func splitRequestLine(line []byte) (mEnd, tStart, tEnd, vStart int, ok bool) {
 }
 
 // targetOK reports whether t holds no control character but tab and no
-// DEL. Eight bytes at a time, a word without any byte below 0x20 or equal
-// to 0x7f is passed whole; the bytes of any other word, and of the tail,
-// are checked one by one.
+// DEL. Sixteen bytes at a time, words without any byte below 0x20 or
+// equal to 0x7f are passed whole, and the last bytes within the target's
+// last eight (some already passed); from the first other word on, the
+// bytes are checked one by one.
 func targetOK(t []byte) bool {
+	n := len(t)
+	if n < 8 {
+		return targetBytesOK(t)
+	}
+	u := t
+	for len(u) >= 16 {
+		if oddBytes(binary.LittleEndian.Uint64(u))|oddBytes(binary.LittleEndian.Uint64(u[8:])) != 0 {
+			return targetBytesOK(u)
+		}
+		u = u[16:]
+	}
+	if len(u) >= 8 {
+		if oddBytes(binary.LittleEndian.Uint64(u)) != 0 {
+			return targetBytesOK(u)
+		}
+		u = u[8:]
+	}
+	if len(u) > 0 && oddBytes(binary.LittleEndian.Uint64(t[n-8:])) != 0 {
+		return targetBytesOK(u)
+	}
+	return true
+}
+
+// oddBytes returns x's high bits set in some byte exactly when some byte
+// of x is below 0x20 or equal to 0x7f: the high bit of a byte is set in
+// (v - k*ones) &^ v for some byte exactly when some byte of v is below k
+// (k <= 0x80).
+func oddBytes(x uint64) uint64 {
 	const (
 		ones  = 0x0101010101010101
 		highs = 0x8080808080808080
 	)
-	for len(t) >= 8 {
-		x := binary.LittleEndian.Uint64(t)
-		del := x ^ 0x7f*ones
-		// The high bit of a byte is set in (v - n*ones) &^ v for some
-		// byte exactly when some byte of v is below n (n <= 0x80).
-		if ((x-0x20*ones)&^x|(del-ones)&^del)&highs != 0 {
-			break
-		}
-		t = t[8:]
-	}
+	del := x ^ 0x7f*ones
+	return ((x-0x20*ones)&^x | (del-ones)&^del) & highs
+}
+
+// targetBytesOK is targetOK byte by byte.
+func targetBytesOK(t []byte) bool {
 	for _, c := range t {
 		if c < 0x20 && c != '\t' || c == 0x7f {
 			return false
@@ -309,6 +334,18 @@ func (k *foldKey) equal(s string) bool {
 // parseContentLength parses a Content-Length value; a list of identical
 // values ("10, 10") is accepted.
 func parseContentLength(v string) (int64, bool) {
+	// The usual value: digits alone, what the general case below
+	// makes of it without cutting it into tokens.
+	if len(v) > 0 && len(v) <= 18 {
+		var n int64
+		i := 0
+		for ; i < len(v) && v[i] >= '0' && v[i] <= '9'; i++ {
+			n = n*10 + int64(v[i]-'0')
+		}
+		if i == len(v) {
+			return n, true
+		}
+	}
 	var out int64 = -1
 	for v != "" {
 		var tok string
