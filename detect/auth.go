@@ -408,8 +408,8 @@ func authAndCredsClassed(t *reassembly.Transaction, classes []hdrClass, query []
 			}
 		}
 	}
-	for i, v := range hs.apiKey {
-		if v != "" {
+	for i := range hs.apiKey { // by index: no copy of the array
+		if v := hs.apiKey[i]; v != "" {
 			take(authAPIKeyHeader, "apikey-header", v)
 			names = append(names, credName{"header", apiKeyHeaders[i]})
 		}

@@ -71,24 +71,43 @@ func (e *Engine) Prepare(t *reassembly.Transaction, p *Prepared) {
 		return
 	}
 	p.valid = true
-	p.scanSecrets(t)
+	v := &p.view
+	v.query = appendQuery(v.query, t.Target)
+	p.scanSecretsQuery(t, v.query)
 	p.segs = appendPath(p.segs, t.Target)
 	if hasDotSegment(p.segs) {
 		p.dot = true
+		v.query = v.query[:0] // as when the query was parsed after this
 		return
 	}
 	p.host = EndpointHost(t)
-	p.method = strings.ToUpper(truncate(t.Method, 32))
-	v := &p.view
+	p.method = upperMethod(t.Method)
 	v.ts, v.client, v.status, v.raw = t.RequestTime, e.clientOf(t), outcomeOf(t), t
 	if v.ts.IsZero() {
 		v.ts = t.ResponseTime
 	}
-	v.query = appendQuery(v.query, t.Target)
 	v.auth, v.cred, v.credNames = authAndCredsClassed(t, p.reqClasses, v.query, v.credNames, e.creds, e.keys)
 	v.sensitive = p.respTypes
 	v.respType = respMediaType(t.RespHeader("Content-Type"))
 	p.derive(t)
+}
+
+// upperMethod is strings.ToUpper(truncate(m, 32)), the common methods
+// recognised first.
+func upperMethod(m string) string {
+	switch m {
+	case "GET":
+		return "GET"
+	case "POST":
+		return "POST"
+	case "PUT":
+		return "PUT"
+	case "PATCH":
+		return "PATCH"
+	case "DELETE":
+		return "DELETE"
+	}
+	return strings.ToUpper(truncate(m, 32))
 }
 
 // respMediaType is mediaType(ct), the common types that come as they are

@@ -98,3 +98,13 @@ func corpusForClasses() []*reassembly.Transaction {
 	}
 	return out
 }
+
+// TestUpperMethod: the common methods' shortcut returns what the
+// upper-casing returns.
+func TestUpperMethod(t *testing.T) {
+	for _, m := range []string{"GET", "get", "Post", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "héad", strings.Repeat("x", 40)} {
+		if got, want := upperMethod(m), strings.ToUpper(truncate(m, 32)); got != want {
+			t.Errorf("upperMethod(%q) = %q, want %q", m, got, want)
+		}
+	}
+}

@@ -308,6 +308,13 @@ func secretFingerprint(v []byte) string {
 // The response body's data types, personal data included, go to
 // p.respTypes and its personal values to p.values.
 func (p *Prepared) scanSecrets(t *reassembly.Transaction) {
+	p.view.query = appendQuery(p.view.query[:0], t.Target)
+	p.scanSecretsQuery(t, p.view.query)
+}
+
+// scanSecretsQuery is scanSecrets given the target's query parameters
+// (appendQuery's).
+func (p *Prepared) scanSecretsQuery(t *reassembly.Transaction, query []queryParam) {
 	hits := p.hits[:0]
 	var keys *keyNames
 	if p.by != nil {
@@ -325,17 +332,17 @@ func (p *Prepared) scanSecrets(t *reassembly.Transaction) {
 		}
 	}
 	fs := p.findings[:0]
-	path, query, _ := strings.Cut(t.Target, "?")
-	if i := strings.IndexByte(query, '#'); i >= 0 {
-		query = query[:i]
+	path := t.Target
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
 	}
 	if fs = theScanner.scan(bytesOf(path), scanSecrets|scanJWT, fs[:0]); len(fs) > 0 {
 		add("url path", bytesOf(path), fs)
 	}
-	for query != "" {
-		var q string
-		q, query, _ = strings.Cut(query, "&")
-		name, value, _ := strings.Cut(q, "=")
+	// The parameters with a value, in order (appendQuery leaves out only
+	// the empty parts, which have none).
+	for i := range query {
+		name, value := query[i].name, query[i].value
 		if value == "" || credentialParams[paramKey(name)] || keys != nil && keys.isQuery(name) {
 			continue
 		}

@@ -53,32 +53,19 @@ func hasSuffixFold(s, suffix string) bool {
 
 func classifyWhole(s string) segClass {
 	n := len(s)
-	var digits, lower, upper, hexLetters, other, dashes, unders int
-	braces := false
+	// One counter per byte kind (segByteKinds), then the counts the rules
+	// read.
+	var counts [16]int
 	for i := 0; i < n; i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			digits++
-		case c >= 'a' && c <= 'z':
-			lower++
-			if c <= 'f' {
-				hexLetters++
-			}
-		case c >= 'A' && c <= 'Z':
-			upper++
-			if c <= 'F' {
-				hexLetters++
-			}
-		case c == '-':
-			dashes++
-		case c == '_':
-			unders++
-		default:
-			other++
-			braces = braces || c == '{' || c == '}'
-		}
+		counts[segByteKinds[s[i]]&15]++
 	}
+	digits := counts[skDigit]
+	lower := counts[skLowerHex] + counts[skLower]
+	upper := counts[skUpperHex] + counts[skUpper]
+	hexLetters := counts[skLowerHex] + counts[skUpperHex]
+	dashes, unders := counts[skDash], counts[skUnder]
+	other := counts[skOther] + counts[skBrace]
+	braces := counts[skBrace] > 0
 	// The rules looking for a character class the counts say is absent
 	// ('@' and '%' are other, '_' an underscore, '-' a dash) are skipped.
 	switch {
@@ -115,6 +102,44 @@ func classifyWhole(s string) segClass {
 	}
 	return classLiteral
 }
+
+// The kinds of bytes classifyWhole counts.
+const (
+	skOther    = iota
+	skDigit    // 0-9
+	skLowerHex // a-f
+	skLower    // g-z
+	skUpperHex // A-F
+	skUpper    // G-Z
+	skDash     // -
+	skUnder    // _
+	skBrace    // { or } (other too)
+)
+
+// segByteKinds is the kind of each byte value; it never changes.
+var segByteKinds = func() (k [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c >= '0' && c <= '9':
+			k[c] = skDigit
+		case c >= 'a' && c <= 'f':
+			k[c] = skLowerHex
+		case c >= 'g' && c <= 'z':
+			k[c] = skLower
+		case c >= 'A' && c <= 'F':
+			k[c] = skUpperHex
+		case c >= 'G' && c <= 'Z':
+			k[c] = skUpper
+		case c == '-':
+			k[c] = skDash
+		case c == '_':
+			k[c] = skUnder
+		case c == '{' || c == '}':
+			k[c] = skBrace
+		}
+	}
+	return k
+}()
 
 // isSlugNumber reports word(s) followed by a dash and a number
 // (coffee-83, summer-sale-2): slugs of objects. The words need three
