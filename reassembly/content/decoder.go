@@ -268,14 +268,18 @@ func (d *Decoder) giveBack(box **[]byte, b []byte) {
 // release gives the working buffers back (after Finish, or when a body is
 // abandoned without it).
 func (d *Decoder) release() {
+	// Most calls find nothing to give back (Reset after Finish): the
+	// boxes are tested here, without a call.
 	in := d.in
 	d.in = nil
-	d.giveBack(&d.inBox, in)
+	if d.inBox != nil {
+		d.giveBack(&d.inBox, in)
+	}
 	if d.outScratch {
 		out := d.out
 		d.out, d.outScratch = nil, false
 		d.giveBack(&d.outBox, out)
-	} else {
+	} else if d.outBox != nil {
 		d.giveBack(&d.outBox, nil)
 	}
 }
