@@ -1278,7 +1278,8 @@ func (p *Parser) Close(ts time.Time) {
 func (p *Parser) parseHead(b []byte) *Message {
 	s := p.keepHead(b)
 	m := &p.m
-	*m = Message{Request: p.request, Start: p.start}
+	*m = Message{} // in place, then set: cheaper than a copy
+	m.Request, m.Start = p.request, p.start
 	p.candOK = false
 	if p.splitOK {
 		p.splitOK = false
