@@ -35,8 +35,9 @@ func BenchmarkHandOff(b *testing.B) {
 			binary.BigEndian.PutUint32(h[8:], d.TCP.Ack)
 		}
 		idx++
-		tick := clk.advance(d.Timestamp)
-		p.dispatch(shardOf(&d.Key), d, idx)
+		st := stampOf(d.Timestamp)
+		tick := clk.advanceTo(&st)
+		p.dispatch(shardOf(&d.Key), d, idx, &st)
 		if tick {
 			p.tick(idx, clk.now)
 		}

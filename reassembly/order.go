@@ -212,11 +212,17 @@ func (g *group) syncClock(sh *shard) {
 
 // assemble feeds the segment of global index idx to shard s.
 func (g *group) assemble(s int, d *capture.Decoded, idx uint64) {
+	ts := stampOf(d.Timestamp)
+	g.assembleAt(s, d, idx, &ts)
+}
+
+// assembleAt is assemble with ts, the stamp of d.Timestamp.
+func (g *group) assembleAt(s int, d *capture.Decoded, idx uint64, ts *stamp) {
 	sh := g.shards[s]
 	g.col.ev = event(idx, evPacket)
 	sh.idx = idx
 	g.syncClock(sh)
-	sh.assemble(d)
+	sh.assembleAt(d, ts)
 }
 
 // tick runs the periodic pass after packet idx, at capture time now, on

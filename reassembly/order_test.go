@@ -203,8 +203,9 @@ func TestMergeBounded(t *testing.T) {
 		idx++
 		ts = ts.Add(time.Millisecond)
 		d.Timestamp = ts
-		tick := clk.advance(ts)
-		p.dispatch(shardOf(&d.Key), &d, idx)
+		st := stampOf(ts)
+		tick := clk.advanceTo(&st)
+		p.dispatch(shardOf(&d.Key), &d, idx, &st)
 		if tick {
 			p.tick(idx, clk.now)
 		}

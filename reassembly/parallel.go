@@ -19,15 +19,21 @@ const syncEvery = 2048
 // batch carries decoded segments to a worker: for each a fixed-size
 // record (segRec) of what the worker's shards read, and its payload, copied
 // into arena, which the batch owns. The worker does not decode the TCP
-// header again, and reads one record (80 bytes, written by the reader's
-// core) per segment instead of seven arrays and the header bytes.
+// header again, and reads one record (64 bytes, one cache line, written by
+// the reader's core) per segment instead of seven arrays and the header
+// bytes.
 type batch struct {
-	n int
+	// segs comes first: a batch is a large allocation, which starts on a
+	// page, so each record fills one cache line.
+	segs [batchSize]segRec
+	n    int
 	// base is the global index of the first segment's packet; segRec.idx
 	// is relative to it.
 	base  uint64
-	segs  [batchSize]segRec
 	arena []byte
+	// odd holds the capture times a record cannot carry as a stamp key
+	// (see recOddTime).
+	odd []time.Time
 	// through is the global index of the last packet read when the batch
 	// was handed over: the worker has had all its segments up to it.
 	through uint64
@@ -35,27 +41,44 @@ type batch struct {
 	ticks []tickAt
 }
 
-// segRec is one segment of a batch: the packet's capture time, flow and
-// global index (base + idx), its shard, and the TCP fields the shards read
-// (see shard.fieldsOnly); its payload ends at arena[end].
+// segRec is one segment of a batch: the packet's flow and global index
+// (base + idx), its shard, the TCP fields the shards read (see
+// shard.fieldsOnly) and its capture time; its payload ends at arena[end].
+//
+// The capture time is ts, the key of its stamp (stamp.ns), from which the
+// worker makes the time again (timeOfKey) when that gives the very same
+// time.Time (see plainTime: a time.Unix time in range, as every capture
+// source makes them); any other time is kept in batch.odd, ts being its
+// index there, and flags has recOddTime.
 type segRec struct {
-	ts       time.Time
 	key      capture.FlowKey
 	shard    uint8
-	flags    uint8 // tcpFIN, tcpSYN, tcpRST, tcpACK as in the header; recIPv6
+	flags    uint8 // tcpFIN, tcpSYN, tcpRST, tcpACK as in the header; recOddTime, recIPv6
 	seq, ack uint32
 	end      uint32
 	idx      uint32
+	ts       int64
 }
 
-// TCP flags (byte 13 of the header) and segRec.flags' IPv6 bit.
+// TCP flags (byte 13 of the header) and segRec.flags' own bits.
 const (
-	tcpFIN  = 0x01
-	tcpSYN  = 0x02
-	tcpRST  = 0x04
-	tcpACK  = 0x10
-	recIPv6 = 0x80
+	tcpFIN     = 0x01
+	tcpSYN     = 0x02
+	tcpRST     = 0x04
+	tcpACK     = 0x10
+	recOddTime = 0x40
+	recIPv6    = 0x80
 )
+
+// plainTime reports whether ts's time is timeOfKey(ts.ns): a time with a
+// key, in time.Local (as time.Unix makes it) and without a monotonic
+// reading.
+func plainTime(ts *stamp) bool {
+	return ts.ns > 0 && ts.t == time.Unix(ts.t.Unix(), int64(ts.t.Nanosecond()))
+}
+
+// timeOfKey returns the time.Unix time whose stamp key is k (k > 0).
+func timeOfKey(k int64) time.Time { return time.Unix(0, k-keyBias) }
 
 // tcpFlags packs t's FIN, SYN, RST and ACK as they stand in the header.
 func tcpFlags(t *layers.TCP) uint8 {
@@ -161,7 +184,10 @@ func startParallel(o *Options, shards []*shard, sink func(*Transaction)) *parall
 func (p *parallel) worker(w int) {
 	defer p.wg.Done()
 	g := p.groups[w]
-	var d capture.Decoded
+	var (
+		d  capture.Decoded
+		ts stamp
+	)
 	d.Key.Proto = capture.ProtoTCP
 	for b := range p.work[w] {
 		r := <-p.resFree
@@ -180,7 +206,12 @@ func (p *parallel) worker(w int) {
 				}
 			}
 			rec := &b.segs[k]
-			d.Timestamp, d.Key, d.IPv6 = rec.ts, rec.key, rec.flags&recIPv6 != 0
+			if rec.flags&recOddTime == 0 {
+				ts = stamp{t: timeOfKey(rec.ts), ns: rec.ts}
+			} else {
+				ts = stampOf(b.odd[rec.ts])
+			}
+			d.Timestamp, d.Key, d.IPv6 = ts.t, rec.key, rec.flags&recIPv6 != 0
 			t := &d.TCP
 			t.SrcPort, t.DstPort = layers.TCPPort(rec.key.SrcPort), layers.TCPPort(rec.key.DstPort)
 			t.Seq, t.Ack = rec.seq, rec.ack
@@ -189,7 +220,7 @@ func (p *parallel) worker(w int) {
 			t.Payload = b.arena[start:rec.end:rec.end]
 			d.Payload = t.Payload
 			start = int(rec.end)
-			g.assemble(int(rec.shard), &d, b.base+uint64(rec.idx))
+			g.assembleAt(int(rec.shard), &d, b.base+uint64(rec.idx), &ts)
 		}
 		r.mark = event(b.through, evPacket)
 		for ; next < len(b.ticks); next++ {
@@ -198,7 +229,8 @@ func (p *parallel) worker(w int) {
 				r.mark = event(b.through, evTick)
 			}
 		}
-		b.n, b.arena, b.ticks = 0, b.arena[:0], b.ticks[:0]
+		clear(b.odd)
+		b.n, b.arena, b.ticks, b.odd = 0, b.arena[:0], b.ticks[:0], b.odd[:0]
 		p.free <- b
 		r.worker, r.txs = w, g.col.out
 		g.col.out = nil
@@ -218,8 +250,8 @@ func (p *parallel) worker(w int) {
 }
 
 // dispatch hands the segment of global index idx, of shard s, to its
-// worker.
-func (p *parallel) dispatch(s int, d *capture.Decoded, idx uint64) {
+// worker; ts is the stamp of its capture time.
+func (p *parallel) dispatch(s int, d *capture.Decoded, idx uint64, ts *stamp) {
 	w := int(p.owner[s])
 	p.last = idx
 	b := p.cur[w]
@@ -238,7 +270,13 @@ func (p *parallel) dispatch(s int, d *capture.Decoded, idx uint64) {
 	}
 	b.arena = append(b.arena, t.Payload...)
 	rec := &b.segs[k]
-	rec.ts, rec.key, rec.shard, rec.flags = d.Timestamp, d.Key, uint8(s), f
+	rec.ts = ts.ns
+	if !plainTime(ts) {
+		f |= recOddTime
+		rec.ts = int64(len(b.odd))
+		b.odd = append(b.odd, ts.t)
+	}
+	rec.key, rec.shard, rec.flags = d.Key, uint8(s), f
 	rec.seq, rec.ack, rec.end, rec.idx = t.Seq, t.Ack, uint32(len(b.arena)), uint32(idx-b.base)
 	b.n++
 	if b.n == batchSize || len(b.arena) >= cap(b.arena)-65536 {

@@ -115,12 +115,12 @@ func Run(ctx context.Context, src capture.Source, opts Options, sink func(*Trans
 		// The decoder keeps the packet's capture time.
 		tick := clk.advanceTo(&ts)
 		if one != nil {
-			one.assemble(s, &d, idx)
+			one.assembleAt(s, &d, idx, &ts)
 			if tick {
 				one.tick(idx, clk.now)
 			}
 		} else {
-			par.dispatch(s, &d, idx)
+			par.dispatch(s, &d, idx, &ts)
 			if tick {
 				par.tick(idx, clk.now)
 			}

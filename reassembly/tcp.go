@@ -232,7 +232,14 @@ func netFlow(d *capture.Decoded) gopacket.Flow {
 // assemble feeds one decoded TCP segment, the packet of global index
 // sh.idx.
 func (sh *shard) assemble(d *capture.Decoded) {
-	sh.ts = stampOf(d.Timestamp)
+	ts := stampOf(d.Timestamp)
+	sh.assembleAt(d, &ts)
+}
+
+// assembleAt is assemble with the stamp of d.Timestamp, which the caller
+// has at hand.
+func (sh *shard) assembleAt(d *capture.Decoded, ts *stamp) {
+	sh.ts = *ts
 	if sh.ts.after(&sh.now) {
 		sh.now = sh.ts
 	}

@@ -237,7 +237,7 @@ func inventory(ctx context.Context, cfg analyzeConfig, stdout, stderr io.Writer)
 		HTTP:         httpOpts,
 		Prepare:      feed.prepare,
 		Transactions: txs,
-	}, feed.add)
+	}, feed.enqueue) // prepared by Options.Prepare
 	feed.close()
 	if bar != nil {
 		bar.stop()
@@ -354,9 +354,11 @@ func (lw *lineWriter) Close() error {
 // caller's goroutine, outside the lock. The consumer applies the result
 // with observeFed, which hands the Prepared back for reuse.
 type txBatcher struct {
-	mu     sync.Mutex
-	batch  []*reassembly.Transaction
-	ch     chan []*reassembly.Transaction
+	mu    sync.Mutex
+	batch []*reassembly.Transaction
+	ch    chan []*reassembly.Transaction
+	// free holds batches the consumer is done with (see recycle).
+	free   chan []*reassembly.Transaction
 	engine atomic.Pointer[detect.Engine]
 	pool   sync.Pool // of *detect.Prepared
 }
@@ -369,20 +371,52 @@ const (
 )
 
 func newTxBatcher() txBatcher {
-	return txBatcher{ch: make(chan []*reassembly.Transaction, feedQueue)}
+	return txBatcher{
+		ch:   make(chan []*reassembly.Transaction, feedQueue),
+		free: make(chan []*reassembly.Transaction, feedQueue),
+	}
 }
 
+// add prepares t unless it was (see prepare), then hands it on.
 func (f *txBatcher) add(t *reassembly.Transaction) {
 	if t.Prepared == nil {
 		f.prepare(t)
 	}
+	f.enqueue(t)
+}
+
+// enqueue hands t on as it is: add for a caller whose transactions were
+// all handed to prepare already (reassembly with Options.Prepare), which
+// need not read t again. One whose Prepare panicked stays unprepared: the
+// consumer observes it unprepared (observeFed), as add would have after
+// the same panic.
+func (f *txBatcher) enqueue(t *reassembly.Transaction) {
 	f.mu.Lock()
 	f.batch = append(f.batch, t)
 	if len(f.batch) >= feedBatch {
 		f.ch <- f.batch
-		f.batch = make([]*reassembly.Transaction, 0, feedBatch)
+		f.batch = f.newBatch()
 	}
 	f.mu.Unlock()
+}
+
+// newBatch returns an empty batch, one the consumer recycled if any.
+func (f *txBatcher) newBatch() []*reassembly.Transaction {
+	select {
+	case b := <-f.free:
+		return b
+	default:
+		return make([]*reassembly.Transaction, 0, feedBatch)
+	}
+}
+
+// recycle takes back a batch the consumer has handled, for newBatch.
+func (f *txBatcher) recycle(b []*reassembly.Transaction) {
+	clear(b)
+	select {
+	case f.free <- b[:0]:
+	default:
+	}
 }
 
 // prepare sets t.Prepared to t prepared by the engine (when there is one).
@@ -430,7 +464,7 @@ func (f *txBatcher) push() {
 	if len(f.batch) > 0 {
 		select {
 		case f.ch <- f.batch:
-			f.batch = make([]*reassembly.Transaction, 0, feedBatch)
+			f.batch = f.newBatch()
 		default:
 		}
 	}
@@ -467,6 +501,7 @@ func newEngineFeed(engine *detect.Engine, consume func(*reassembly.Transaction))
 			for _, t := range b {
 				f.consume(t)
 			}
+			f.recycle(b)
 		}
 	}()
 	return f
