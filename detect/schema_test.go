@@ -454,3 +454,34 @@ func TestChildAfterGuesses(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkValidJSON compares validJSON with encoding/json.Valid on the
+// JSON bodies of simulator-shaped traffic (per body).
+func BenchmarkValidJSON(b *testing.B) {
+	var bodies [][]byte
+	for _, x := range shopTraffic(512) {
+		for _, body := range [][]byte{x.ReqBody, x.RespBody} {
+			if len(body) > 0 && json.Valid(body) {
+				bodies = append(bodies, body)
+			}
+		}
+	}
+	for _, v := range []struct {
+		name  string
+		valid func([]byte) bool
+	}{{"jsontext", validJSON}, {"encoding-json", json.Valid}} {
+		b.Run(v.name, func(b *testing.B) {
+			var n int64
+			for _, body := range bodies {
+				n += int64(len(body))
+			}
+			b.SetBytes(n / int64(len(bodies)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if !v.valid(bodies[i%len(bodies)]) {
+					b.Fatal("a valid body found invalid")
+				}
+			}
+		})
+	}
+}
