@@ -361,6 +361,10 @@ func (dec *Decoder) mpls(data []byte, d *Decoded) outcome {
 // setV4 stores a 4-byte IPv4 address in its IPv4-mapped IPv6 form.
 func setV4(dst *[16]byte, ip []byte) {
 	*dst = [16]byte{10: 0xff, 11: 0xff}
+	if len(ip) == 4 { // always, from gopacket: four bytes moved, no memmove call
+		*(*[4]byte)(dst[12:]) = [4]byte(ip)
+		return
+	}
 	copy(dst[12:], ip)
 }
 
