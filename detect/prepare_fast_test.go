@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -105,6 +106,54 @@ func TestUpperMethod(t *testing.T) {
 	for _, m := range []string{"GET", "get", "Post", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "héad", strings.Repeat("x", 40)} {
 		if got, want := upperMethod(m), strings.ToUpper(truncate(m, 32)); got != want {
 			t.Errorf("upperMethod(%q) = %q, want %q", m, got, want)
+		}
+	}
+}
+
+// refKeyValueString is keyValue's string case read byte by byte, as it
+// was before its first-quote shortcut.
+func refKeyValueString(b []byte, s int) (int, int, byte) {
+	e := s
+	for e < len(b) && e-s <= 256 && b[e] != '"' {
+		if b[e] == '\\' {
+			e++
+		}
+		e++
+	}
+	if e >= len(b) || e-s > 256 || b[e] != '"' {
+		return 0, 0, 0
+	}
+	return s, e, '"'
+}
+
+// TestKeyValueString: keyValue finds the end of a string value as the
+// byte-by-byte reading does, with and without escapes, at and around its
+// 256-byte bound, and cut short.
+func TestKeyValueString(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 9))
+	alphabet := []byte(`ab"\ `)
+	for k := range 20000 {
+		n := r.IntN(300)
+		if r.IntN(4) == 0 {
+			n = 250 + r.IntN(12)
+		}
+		v := make([]byte, n)
+		for i := range v {
+			if k >= 100 && r.IntN(8) == 0 { // the first ones plain
+				v[i] = alphabet[r.IntN(len(alphabet))]
+			} else {
+				v[i] = 'x'
+			}
+		}
+		b := append([]byte(`{"phone": "`), v...)
+		if r.IntN(2) == 0 {
+			b = append(b, '"', '}')
+		}
+		end := len(`{"phone"`)
+		s, e, kind := keyValue(b, end)
+		ws, we, wkind := refKeyValueString(b, len(`{"phone": "`))
+		if s != ws || e != we || kind != wkind {
+			t.Fatalf("keyValue(%q) = %d, %d, %q; want %d, %d, %q", b, s, e, kind, ws, we, wkind)
 		}
 	}
 }

@@ -31,6 +31,11 @@ func keyValue(b []byte, end int) (s, e int, kind byte) {
 	switch c := b[i]; {
 	case c == '"':
 		s = i + 1
+		// Most strings have no escape: their end is the first quote, if
+		// it is within reach; the others are read byte by byte.
+		if q := bytes.IndexByte(b[s:min(len(b), s+257)], '"'); q >= 0 && bytes.IndexByte(b[s:s+q], '\\') < 0 {
+			return s, s + q, '"'
+		}
 		e = s
 		for e < len(b) && e-s <= 256 && b[e] != '"' {
 			if b[e] == '\\' {

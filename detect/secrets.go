@@ -350,20 +350,23 @@ func (p *Prepared) scanSecretsQuery(t *reassembly.Transaction, query []queryPara
 			add("query parameter "+truncate(name, 64), bytesOf(value), fs)
 		}
 	}
-	// The request headers' classes are kept for authAndCreds.
-	classes := p.reqClasses[:0]
-	for i := range t.ReqHeaders {
-		h := &t.ReqHeaders[i]
-		c := headerClass(h.Name)
-		classes = append(classes, c)
-		if len(h.Value) < 16 || c&hcAuth != 0 || keys != nil && keys.isHeader(h.Name) {
+	// The request headers' classes, all of them first (a loop with little
+	// to keep across the calls), are kept for authAndCreds.
+	rh := t.ReqHeaders
+	classes := slices.Grow(p.reqClasses[:0], len(rh))[:len(rh)]
+	for i := range rh {
+		classes[i] = headerClass(rh[i].Name)
+	}
+	p.reqClasses = classes
+	for i := range rh {
+		h := &rh[i]
+		if len(h.Value) < 16 || classes[i]&hcAuth != 0 || keys != nil && keys.isHeader(h.Name) {
 			continue
 		}
 		if fs = theScanner.scan(bytesOf(h.Value), scanSecrets|scanJWT, fs[:0]); len(fs) > 0 {
 			add("request header "+truncate(h.Name, 64), bytesOf(h.Value), fs)
 		}
 	}
-	p.reqClasses = classes
 	for i := range t.RespHeaders {
 		h := &t.RespHeaders[i]
 		if len(h.Value) < 16 || headerClass(h.Name)&(hcAuth|hcIssued) != 0 || keys != nil && keys.isHeader(h.Name) {
