@@ -308,27 +308,32 @@ func newFoldKey(canon string) foldKey {
 }
 
 // equal reports whether s (of k's length) is k's name, ignoring ASCII
-// case.
+// case. The words are compared without a loop (two, or three past 16
+// bytes).
 func (k *foldKey) equal(s string) bool {
 	if len(s) != k.n {
 		return false
 	}
-	for i := 0; i < k.words; i++ {
-		o := k.off[i]
-		var x uint64
-		if k.w == 8 {
-			b := s[o : o+8]
-			x = uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-				uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
-		} else {
-			b := s[o : o+4]
-			x = uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24
-		}
-		if x|k.mask[i] != k.want[i] {
-			return false
-		}
+	if k.w == 4 {
+		return le32(s)|k.mask[0] == k.want[0] && le32(s[k.off[1]:])|k.mask[1] == k.want[1]
 	}
-	return true
+	if le64(s)|k.mask[0] != k.want[0] || le64(s[k.off[1]:])|k.mask[1] != k.want[1] {
+		return false
+	}
+	return k.words == 2 || le64(s[8:])|k.mask[2] == k.want[2]
+}
+
+// le64 returns s's first eight bytes as a little-endian word.
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// le32 returns s's first four bytes as a little-endian word.
+func le32(s string) uint64 {
+	_ = s[3]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24
 }
 
 // parseContentLength parses a Content-Length value; a list of identical
