@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"hash/maphash"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -310,7 +311,13 @@ type reqAuthHeaders struct {
 	// keyHeader is the first header with a value whose name isKeyHeader.
 	keyHeader    string
 	hasKeyHeader bool
+	// apiKeySeen has bit i set when apiKeyHeaders[i] was found.
+	apiKeySeen uint8
 }
+
+// apiKeyHeaders fit reqAuthHeaders.apiKeySeen (this does not compile
+// otherwise).
+var _ [8 - len(apiKeyHeaders)]struct{}
 
 // apiKeyHeaderIndex finds the apiKeyHeaders entry that name matches
 // (ASCII case-insensitively, as Transaction.ReqHeader does).
@@ -355,6 +362,7 @@ func scanReqAuthHeaders(hs []reassembly.Header, classes []hdrClass) reqAuthHeade
 			if seen&(1<<k) == 0 {
 				seen |= 1 << k
 				r.apiKey[k] = h.Value
+				r.apiKeySeen |= 1 << k
 			}
 		}
 		if !r.hasKeyHeader && h.Value != "" && c&hcKey != 0 {
@@ -408,7 +416,8 @@ func authAndCredsClassed(t *reassembly.Transaction, classes []hdrClass, query []
 			}
 		}
 	}
-	for i := range hs.apiKey { // by index: no copy of the array
+	for m := hs.apiKeySeen; m != 0; m &= m - 1 { // those found, in order
+		i := bits.TrailingZeros8(m)
 		if v := hs.apiKey[i]; v != "" {
 			take(authAPIKeyHeader, "apikey-header", v)
 			names = append(names, credName{"header", apiKeyHeaders[i]})

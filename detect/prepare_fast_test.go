@@ -157,3 +157,18 @@ func TestKeyValueString(t *testing.T) {
 		}
 	}
 }
+
+// TestEmailFileExtensions: names ending in a file extension are not
+// addresses, in lower case; other endings and upper case still are.
+func TestEmailFileExtensions(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		want bool
+	}{{"icon@2x.png", false}, {"a@b.jpeg", false}, {"x@y.avif", false}, {"ann@mail.example", true}, {"bo@x.io", true},
+		{"c@d.PNG", true}, {"e@f.pngs", true}, {"g@h.js", false}, {"i@j.jsx", true}} {
+		fs := theScanner.scan([]byte(" "+tc.s+" "), scanPersonal, nil)
+		if got := len(fs) == 1 && fs[0].typ == dtEmail; got != tc.want {
+			t.Errorf("%s: e-mail %v, want %v (%v)", tc.s, got, tc.want, fs)
+		}
+	}
+}

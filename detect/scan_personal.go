@@ -459,9 +459,15 @@ func birthValue(b []byte, end int) (int, int) {
 	return s, e
 }
 
-// fileExtensions are endings of names like icon@2x.png that look like
-// e-mail domains.
-var fileExtensions = []string{"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "js", "css", "map", "json", "txt", "pdf", "html", "mjs", "avif"}
+// isFileExtension reports the endings of names like icon@2x.png that look
+// like e-mail domains (a switch rather than a list: no loop over them).
+func isFileExtension(tld []byte) bool {
+	switch string(tld) {
+	case "png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "js", "css", "map", "json", "txt", "pdf", "html", "mjs", "avif":
+		return true
+	}
+	return false
+}
 
 // emailAround checks for an e-mail address around the '@' at b[at].
 func emailAround(b []byte, at int) (int, int) {
@@ -501,10 +507,8 @@ func emailAround(b []byte, at int) (int, int) {
 			return 0, 0
 		}
 	}
-	for _, x := range fileExtensions {
-		if len(tld) == len(x) && string(tld) == x {
-			return 0, 0
-		}
+	if isFileExtension(tld) {
+		return 0, 0
 	}
 	if r < len(b) && (isAlnum(b[r]) || b[r] == '_') {
 		return 0, 0
