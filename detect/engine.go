@@ -220,7 +220,12 @@ func (p *Prepared) derive(t *reassembly.Transaction) {
 		p.classes = append(p.classes, segInfo{c, sfx})
 	}
 	p.method = commonMethod(p.method)
-	p.view.hostH = unique.Make(p.host)
+	if h := p.lastHost; h != (unique.Handle[string]{}) && h.Value() == p.host {
+		p.view.hostH = h
+	} else {
+		p.view.hostH = unique.Make(p.host)
+		p.lastHost = p.view.hostH
+	}
 	p.host = p.view.hostH.Value()
 	p.view.respType = commonMediaType(p.view.respType)
 	p.view.derive(t)

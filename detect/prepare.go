@@ -2,6 +2,7 @@ package detect
 
 import (
 	"strings"
+	"unique"
 
 	"github.com/shadowtap/shadowtap/reassembly"
 )
@@ -42,6 +43,10 @@ type Prepared struct {
 	// reqClasses are the classes of the request headers (headerClass), by
 	// index, from the secret scan for authAndCreds.
 	reqClasses []hdrClass
+	// lastHost is the last host derive interned, kept across reset: the
+	// transactions a Prepared is used for mostly share their host, so
+	// derive compares with it before asking unique.Make.
+	lastHost unique.Handle[string]
 }
 
 // personalValue is one personal value of a response body, as the volume
@@ -137,11 +142,13 @@ func respMediaType(ct string) string {
 func (p *Prepared) reset() {
 	segs, classes, hits, values, findings := p.segs[:0], p.classes[:0], p.hits[:0], p.values[:0], p.findings[:0]
 	reqClasses, query, credNames, qinfo := p.reqClasses[:0], p.view.query[:0], p.view.credNames[:0], p.view.qinfo[:0]
+	lastHost := p.lastHost
 	// Cleared in place, then the buffers put back: no Prepared built
 	// aside and copied.
 	*p = Prepared{}
 	p.segs, p.classes, p.hits, p.values, p.findings = segs, classes, hits, values, findings
 	p.reqClasses, p.view.query, p.view.credNames, p.view.qinfo = reqClasses, query, credNames, qinfo
+	p.lastHost = lastHost
 }
 
 // ObservePrepared applies to the engine's state a transaction prepared by

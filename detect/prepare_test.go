@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unique"
 
 	"github.com/shadowtap/shadowtap/reassembly"
 )
@@ -296,5 +297,23 @@ func TestBodiesNotKept(t *testing.T) {
 	ws, _ := json.Marshal(want.ExportSpec(ExportOptions{}))
 	if string(gs) != string(ws) {
 		t.Errorf("exported specs differ once samples are overwritten")
+	}
+}
+
+// TestPreparedHostInterned: a reused Prepared gives every transaction its
+// own host, interned (the handle unique.Make gives, its canonical string),
+// whether or not the host is the one it interned last.
+func TestPreparedHostInterned(t *testing.T) {
+	e := mustEngine(t, Options{})
+	var p Prepared
+	for i, host := range []string{"a.example", "a.example", "b.example", "a.example", "b.example", "b.example", "c.example"} {
+		// A copy of its own, so that a string kept from an earlier
+		// transaction cannot pass for this one's.
+		h := strings.Clone(host)
+		x := tx(i, "GET", h, "/v1/items/1", 200)
+		e.Prepare(x, &p)
+		if p.host != host || p.view.hostH != unique.Make(host) || p.view.hostH.Value() != host {
+			t.Fatalf("transaction %d: host %q, handle of %q, want %q", i, p.host, p.view.hostH.Value(), host)
+		}
 	}
 }
