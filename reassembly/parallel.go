@@ -45,19 +45,19 @@ type batch struct {
 // (base + idx), its shard, the TCP fields the shards read (see
 // shard.fieldsOnly) and its capture time; its payload ends at arena[end].
 //
-// The capture time is ts, the key of its stamp (stamp.ns), from which the
-// worker makes the time again (timeOfKey) when that gives the very same
-// time.Time (see plainTime: a time.Unix time in range, as every capture
-// source makes them); any other time is kept in batch.odd, ts being its
-// index there, and flags has recOddTime.
+// The capture time is sec and nsec, its Unix time, from which the worker
+// makes the time and its stamp again (recStamp) when that gives the very
+// same time.Time (see recTime: a time.Unix time of 1970 to 2106, as every
+// capture source makes them); any other time is kept in batch.odd, sec
+// being its index there, and flags has recOddTime.
 type segRec struct {
-	key      capture.FlowKey
-	shard    uint8
-	flags    uint8 // tcpFIN, tcpSYN, tcpRST, tcpACK as in the header; recOddTime, recIPv6
-	seq, ack uint32
-	end      uint32
-	idx      uint32
-	ts       int64
+	key       capture.FlowKey
+	shard     uint8
+	flags     uint8 // tcpFIN, tcpSYN, tcpRST, tcpACK as in the header; recOddTime, recIPv6
+	seq, ack  uint32
+	end       uint32
+	idx       uint32
+	sec, nsec uint32
 }
 
 // TCP flags (byte 13 of the header) and segRec.flags' own bits.
@@ -70,15 +70,21 @@ const (
 	recIPv6    = 0x80
 )
 
-// plainTime reports whether ts's time is timeOfKey(ts.ns): a time with a
-// key, in time.Local (as time.Unix makes it) and without a monotonic
-// reading.
-func plainTime(ts *stamp) bool {
-	return ts.ns > 0 && ts.t == time.Unix(ts.t.Unix(), int64(ts.t.Nanosecond()))
+// recTime returns the Unix time of t as a record carries it, and whether
+// recStamp makes t of it again, the very same time.Time: a time from
+// time.Unix (in time.Local, without a monotonic reading) between 1970 and
+// 2106.
+func recTime(t time.Time) (sec, nsec uint32, ok bool) {
+	s, n := t.Unix(), t.Nanosecond()
+	return uint32(s), uint32(n), uint64(s) < 1<<32 && t == time.Unix(s, int64(n))
 }
 
-// timeOfKey returns the time.Unix time whose stamp key is k (k > 0).
-func timeOfKey(k int64) time.Time { return time.Unix(0, k-keyBias) }
+// recStamp returns the stamp of time.Unix(sec, nsec) (nsec < 1e9): such a
+// time has a key.
+func recStamp(sec, nsec uint32) stamp {
+	s, n := int64(sec), int64(nsec)
+	return stamp{t: time.Unix(s, n), ns: s*1e9 + n + keyBias}
+}
 
 // tcpFlags packs t's FIN, SYN, RST and ACK as they stand in the header.
 func tcpFlags(t *layers.TCP) uint8 {
@@ -207,9 +213,9 @@ func (p *parallel) worker(w int) {
 			}
 			rec := &b.segs[k]
 			if rec.flags&recOddTime == 0 {
-				ts = stamp{t: timeOfKey(rec.ts), ns: rec.ts}
+				ts = recStamp(rec.sec, rec.nsec)
 			} else {
-				ts = stampOf(b.odd[rec.ts])
+				ts = stampOf(b.odd[rec.sec])
 			}
 			d.Timestamp, d.Key, d.IPv6 = ts.t, rec.key, rec.flags&recIPv6 != 0
 			t := &d.TCP
@@ -270,12 +276,13 @@ func (p *parallel) dispatch(s int, d *capture.Decoded, idx uint64, ts *stamp) {
 	}
 	b.arena = append(b.arena, t.Payload...)
 	rec := &b.segs[k]
-	rec.ts = ts.ns
-	if !plainTime(ts) {
+	sec, nsec, ok := recTime(ts.t)
+	if !ok {
 		f |= recOddTime
-		rec.ts = int64(len(b.odd))
+		sec = uint32(len(b.odd))
 		b.odd = append(b.odd, ts.t)
 	}
+	rec.sec, rec.nsec = sec, nsec
 	rec.key, rec.shard, rec.flags = d.Key, uint8(s), f
 	rec.seq, rec.ack, rec.end, rec.idx = t.Seq, t.Ack, uint32(len(b.arena)), uint32(idx-b.base)
 	b.n++
