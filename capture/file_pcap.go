@@ -50,22 +50,28 @@ func (s *fileSource) openPcap(bigEndian bool, magic uint32) error {
 // nextPcap reads one pcap record.
 func (s *fileSource) nextPcap(p *Packet) error {
 	off := s.w.offset()
-	h, err := s.w.peek(s.hdrLen)
-	if err != nil {
-		if err == io.EOF {
-			s.err = io.EOF
-			return io.EOF
+	h, ok := s.w.buffered(s.hdrLen)
+	if !ok {
+		var err error
+		if h, err = s.w.peek(s.hdrLen); err != nil {
+			if err == io.EOF {
+				s.err = io.EOF
+				return io.EOF
+			}
+			return s.short(err, off, "record header", len(h), s.hdrLen)
 		}
-		return s.short(err, off, "record header", len(h), s.hdrLen)
 	}
 	caplen := s.u32(h[8:])
 	if caplen > s.maxLen {
 		return s.corrupt(off, fmt.Sprintf("record length %d exceeds the limit of %d", caplen, s.maxLen))
 	}
 	n := s.hdrLen + int(caplen)
-	b, err := s.w.peek(n)
-	if err != nil {
-		return s.short(err, off, "packet record", len(b), n)
+	b, ok := s.w.buffered(n)
+	if !ok {
+		var err error
+		if b, err = s.w.peek(n); err != nil {
+			return s.short(err, off, "packet record", len(b), n)
+		}
 	}
 	h = b // the peek may have moved the buffer
 	wire := s.u32(h[12:])

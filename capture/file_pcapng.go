@@ -80,13 +80,16 @@ func (s *fileSource) openNG() error {
 func (s *fileSource) nextNG(p *Packet) error {
 	for {
 		off := s.w.offset()
-		h, err := s.w.peek(8)
-		if err != nil {
-			if err == io.EOF {
-				s.err = io.EOF
-				return io.EOF
+		h, ok := s.w.buffered(8)
+		if !ok {
+			var err error
+			if h, err = s.w.peek(8); err != nil {
+				if err == io.EOF {
+					s.err = io.EOF
+					return io.EOF
+				}
+				return s.short(err, off, "block header", len(h), 8)
 			}
-			return s.short(err, off, "block header", len(h), 8)
 		}
 		typ := s.u32(h)
 		if typ == ngBlockSHB {
@@ -209,9 +212,12 @@ func (s *fileSource) readEPB(p *Packet, off int64, typ, blen uint32) error {
 	if blen < hdr+4 || blen > maxPacketBlockLen {
 		return s.corrupt(off, fmt.Sprintf("packet block length %d (limit %d)", blen, maxPacketBlockLen))
 	}
-	h, err := s.w.peek(hdr)
-	if err != nil {
-		return s.short(err, off, "packet block header", len(h), hdr)
+	h, ok := s.w.buffered(hdr)
+	if !ok {
+		var err error
+		if h, err = s.w.peek(hdr); err != nil {
+			return s.short(err, off, "packet block header", len(h), hdr)
+		}
 	}
 	var id uint32
 	if typ == ngBlockEPB {
@@ -228,9 +234,12 @@ func (s *fileSource) readEPB(p *Packet, off int64, typ, blen uint32) error {
 	}
 	// The whole block, options too, so that a block cut short is not
 	// delivered.
-	b, err := s.w.peek(int(blen))
-	if err != nil {
-		return s.short(err, off, "packet block", len(b), int(blen))
+	b, ok := s.w.buffered(int(blen))
+	if !ok {
+		var err error
+		if b, err = s.w.peek(int(blen)); err != nil {
+			return s.short(err, off, "packet block", len(b), int(blen))
+		}
 	}
 	h = b // the peek may have moved the buffer
 	n := hdr + int(caplen)
