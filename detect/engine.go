@@ -242,23 +242,30 @@ func (p *Prepared) derive(t *reassembly.Transaction) {
 // commonMethod returns the constant equal to m for the common methods,
 // else m.
 func commonMethod(m string) string {
+	c, _ := knownMethod(m)
+	return c
+}
+
+// knownMethod returns the constant equal to m and true for the common
+// methods, else m and false.
+func knownMethod(m string) (string, bool) {
 	switch m {
 	case "GET":
-		return "GET"
+		return "GET", true
 	case "POST":
-		return "POST"
+		return "POST", true
 	case "PUT":
-		return "PUT"
+		return "PUT", true
 	case "PATCH":
-		return "PATCH"
+		return "PATCH", true
 	case "DELETE":
-		return "DELETE"
+		return "DELETE", true
 	case "HEAD":
-		return "HEAD"
+		return "HEAD", true
 	case "OPTIONS":
-		return "OPTIONS"
+		return "OPTIONS", true
 	}
-	return m
+	return m, false
 }
 
 // commonMediaType returns the constant equal to t for common media

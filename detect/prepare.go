@@ -100,17 +100,8 @@ func (e *Engine) Prepare(t *reassembly.Transaction, p *Prepared) {
 // upperMethod is strings.ToUpper(truncate(m, 32)), the common methods
 // recognised first.
 func upperMethod(m string) string {
-	switch m {
-	case "GET":
-		return "GET"
-	case "POST":
-		return "POST"
-	case "PUT":
-		return "PUT"
-	case "PATCH":
-		return "PATCH"
-	case "DELETE":
-		return "DELETE"
+	if c, ok := knownMethod(m); ok {
+		return c
 	}
 	return strings.ToUpper(truncate(m, 32))
 }

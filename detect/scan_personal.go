@@ -36,17 +36,7 @@ func keyValue(b []byte, end int) (s, e int, kind byte) {
 		if q := bytes.IndexByte(b[s:min(len(b), s+257)], '"'); q >= 0 && bytes.IndexByte(b[s:s+q], '\\') < 0 {
 			return s, s + q, '"'
 		}
-		e = s
-		for e < len(b) && e-s <= 256 && b[e] != '"' {
-			if b[e] == '\\' {
-				e++
-			}
-			e++
-		}
-		if e >= len(b) || e-s > 256 || b[e] != '"' {
-			return 0, 0, 0
-		}
-		return s, e, '"'
+		return stringValue(b, s)
 	case isDigit(c) || c == '-' || c == '+':
 		s, e = i, i
 		for e < len(b) && e-s <= 32 && (isDigit(b[e]) || b[e] == '-' || b[e] == '+' || b[e] == '.' || b[e] == 'e' || b[e] == 'E') {
@@ -521,3 +511,20 @@ func isLocalChar(c byte) bool {
 }
 
 func isDomainChar(c byte) bool { return isAlnum(c) || c == '.' || c == '-' }
+
+// stringValue reads the JSON string value whose first byte is b[s] byte
+// by byte, escapes skipped, as keyValue returns it: its bounds and kind
+// '"', or zeros when it does not end within 256 bytes.
+func stringValue(b []byte, s int) (int, int, byte) {
+	e := s
+	for e < len(b) && e-s <= 256 && b[e] != '"' {
+		if b[e] == '\\' {
+			e++
+		}
+		e++
+	}
+	if e >= len(b) || e-s > 256 || b[e] != '"' {
+		return 0, 0, 0
+	}
+	return s, e, '"'
+}

@@ -351,6 +351,12 @@ func parseContentLength(v string) (int64, bool) {
 			return n, true
 		}
 	}
+	return parseContentLengthList(v)
+}
+
+// parseContentLengthList is parseContentLength's general case: the value
+// cut into comma-separated tokens, each trimmed and parsed, all equal.
+func parseContentLengthList(v string) (int64, bool) {
 	var out int64 = -1
 	for v != "" {
 		var tok string
