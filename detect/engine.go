@@ -271,35 +271,42 @@ func knownMethod(m string) (string, bool) {
 // commonMediaType returns the constant equal to t for common media
 // types, else t.
 func commonMediaType(t string) string {
+	c, _ := knownMediaType(t)
+	return c
+}
+
+// knownMediaType returns the constant equal to t and true for common
+// media types, else t and false.
+func knownMediaType(t string) (string, bool) {
 	switch t {
 	case "application/json":
-		return "application/json"
+		return "application/json", true
 	case "text/html":
-		return "text/html"
+		return "text/html", true
 	case "text/plain":
-		return "text/plain"
+		return "text/plain", true
 	case "application/xml":
-		return "application/xml"
+		return "application/xml", true
 	case "text/xml":
-		return "text/xml"
+		return "text/xml", true
 	case "application/grpc":
-		return "application/grpc"
+		return "application/grpc", true
 	case "application/octet-stream":
-		return "application/octet-stream"
+		return "application/octet-stream", true
 	case "application/problem+json":
-		return "application/problem+json"
+		return "application/problem+json", true
 	case "application/x-www-form-urlencoded":
-		return "application/x-www-form-urlencoded"
+		return "application/x-www-form-urlencoded", true
 	case "application/javascript":
-		return "application/javascript"
+		return "application/javascript", true
 	case "text/css":
-		return "text/css"
+		return "text/css", true
 	case "image/png":
-		return "image/png"
+		return "image/png", true
 	case "image/jpeg":
-		return "image/jpeg"
+		return "image/jpeg", true
 	}
-	return t
+	return t, false
 }
 
 // Observe adds one transaction to the inventory and returns its endpoint

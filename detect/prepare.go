@@ -114,17 +114,8 @@ func respMediaType(ct string) string {
 	if i := strings.IndexByte(m, ';'); i >= 0 {
 		m = m[:i]
 	}
-	switch m {
-	case "application/json":
-		return "application/json"
-	case "text/html":
-		return "text/html"
-	case "text/plain":
-		return "text/plain"
-	case "application/xml":
-		return "application/xml"
-	case "application/octet-stream":
-		return "application/octet-stream"
+	if c, ok := knownMediaType(m); ok {
+		return c
 	}
 	return mediaType(ct)
 }
