@@ -99,7 +99,10 @@ type conn struct {
 	pid           uint32
 	comm          string
 	container     string
-	st            [2]stream // raw socket bytes, TLS plaintext
+	// mirrored: the client end of a local connection whose server end is
+	// traced too (a MIRROR record): nothing of it is parsed or emitted.
+	mirrored bool
+	st       [2]stream // raw socket bytes, TLS plaintext
 }
 
 // stream is one byte stream pair (both directions) of a connection.
@@ -138,6 +141,8 @@ func (a *assembler) handle(rec []byte) {
 		a.data(e)
 	case kindConn:
 		a.connRecord(e)
+	case kindMirror:
+		a.mirror(e)
 	case kindClose:
 		a.closeEvent(e)
 	case kindExec:
@@ -200,6 +205,12 @@ func (a *assembler) data(e *event) {
 		c = a.start(e)
 	}
 	c.last = e.ts
+	if c.mirrored {
+		// In flight when the kernel stopped copying: the server's socket
+		// reports these bytes.
+		a.stats.delivered.Add(uint64(len(e.data)))
+		return
+	}
 	tls := 0
 	if e.flags&flagTLS != 0 {
 		tls = 1
@@ -232,6 +243,13 @@ func (a *assembler) open(c *conn, s *stream, tls bool, e *event) {
 	// One Process for all the stream's transactions: they only read it.
 	proc, container := &reassembly.Process{PID: c.pid, Comm: c.comm}, c.container
 	s.sc = reassembly.NewStreamConn(client, server, a.opts.HTTP, func(t *reassembly.Transaction) {
+		if c.mirrored {
+			// Begun before the MIRROR record: the server's view has it.
+			if p := a.opts.HTTP.Transactions; p != nil {
+				p.Put(t)
+			}
+			return
+		}
 		t.Process = proc
 		t.Container = container
 		t.TLS = tls
@@ -330,9 +348,41 @@ func (a *assembler) closeEvent(e *event) {
 	a.finish(e.conn, c, nil, e.ts)
 }
 
+// mirror stops following a connection whose server end is traced too (a
+// MIRROR record): the same bytes come from the server's socket, so the
+// client's view is dropped — its parsers close without emitting what they
+// had begun, and records still in flight are skipped until its close.
+func (a *assembler) mirror(e *event) {
+	c := a.conns[e.conn]
+	if c == nil || c.gen != e.gen {
+		// Forgotten since its CONN record (evicted): a stub keeps the
+		// records in flight and its close quiet.
+		if old := c; old != nil {
+			a.finish(e.conn, old, nil, e.ts)
+		}
+		c = &conn{gen: e.gen, last: e.ts}
+		a.conns[e.conn] = c
+	}
+	if c.mirrored {
+		return
+	}
+	c.mirrored = true
+	a.stats.mirrored.Add(1)
+	for i := range c.st {
+		if s := &c.st[i]; s.sc != nil {
+			s.sc.Close(a.clock(e.ts))
+			s.sc = nil
+		}
+	}
+}
+
 // finish declares the bytes missing at the end (when the final offsets are
 // known) as gaps, closes the parsers and forgets the connection.
 func (a *assembler) finish(key uint64, c *conn, ends *[4]uint64, ts uint64) {
+	if c.mirrored {
+		delete(a.conns, key)
+		return
+	}
 	if c.st[0].encrypted && !c.st[1].seen {
 		// TLS records and no plaintext from OpenSSL: encrypted, not visible.
 		a.stats.encrypted.Add(1)

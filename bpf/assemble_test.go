@@ -503,3 +503,70 @@ func BenchmarkAssembler(b *testing.B) {
 		a.closeAll()
 	}
 }
+
+// TestMirror: a MIRROR record drops the client end's view of a local
+// connection (the server's socket reports it): what its parser had begun
+// is not emitted, records still in flight are skipped, its close declares
+// no gap, and another connection is not touched. A MIRROR record for a
+// connection this side forgot leaves a quiet stub.
+func TestMirror(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		script func(sc *script)
+		want   string
+	}{
+		{"after the request", func(sc *script) {
+			sc.call(1, dirEgress, 0, roleClient, req("/a"), -1, 0)
+			sc.recs = append(sc.recs, mirrorRec(sc, 1))
+			// The kernel stopped copying: only the close's offsets
+			// say the response moved.
+			sc.off[[3]uint64{1, 0, 1}] += uint64(len(resp("one")))
+			sc.close(1)
+		}, ""},
+		{"records in flight", func(sc *script) {
+			sc.call(1, dirEgress, 0, roleClient, req("/a"), -1, 0)
+			sc.recs = append(sc.recs, mirrorRec(sc, 1))
+			sc.call(1, dirIngress, 0, roleClient, resp("one"), -1, 0)
+			sc.close(1)
+		}, ""},
+		{"another connection goes on", func(sc *script) {
+			sc.call(1, dirEgress, 0, roleClient, req("/a"), -1, 0)
+			sc.call(2, dirIngress, 0, roleServer, req("/b"), -1, 0)
+			sc.recs = append(sc.recs, mirrorRec(sc, 1))
+			sc.call(2, dirEgress, 0, roleServer, resp("two"), -1, 0)
+			sc.close(2)
+			sc.close(1)
+		}, "GET /b 200 3 " + remote + "->" + local + " []"},
+		{"forgotten connection", func(sc *script) {
+			sc.recs = append(sc.recs, mirrorRec(sc, 3))
+			sc.off[[3]uint64{3, 0, 0}] += 100
+			sc.close(3)
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := newScript()
+			tc.script(sc)
+			var st userStats
+			var got []string
+			a := newAssembler(Options{}, func(uint64) (t0 time.Time) { return }, &st, func(tx *reassembly.Transaction) {
+				got = append(got, summary(tx))
+			}, nil)
+			for _, r := range sc.recs {
+				a.handle(r)
+			}
+			a.closeAll()
+			if strings.Join(got, "\n") != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+			if st.gapBytes.Load() != 0 || st.mirrored.Load() != 1 || len(a.conns) != 0 {
+				t.Errorf("%d gap bytes, %d mirrored, %d connections left; want 0, 1, 0", st.gapBytes.Load(), st.mirrored.Load(), len(a.conns))
+			}
+		})
+	}
+}
+
+// mirrorRec is the MIRROR record of sock's connection.
+func mirrorRec(sc *script, sock uint64) []byte {
+	e := sc.ev(sock, kindMirror, 0, 0, 0)
+	return e.encode(nil)
+}

@@ -20,6 +20,9 @@ const (
 	kindClose = 2
 	kindExec  = 3
 	kindConn  = 4 // the connection's addresses, role and process, before its first data
+	// kindMirror: the connection is the client end of a local connection
+	// whose server end is traced too; its bytes are no longer copied.
+	kindMirror = 5
 
 	dirEgress  = 0
 	dirIngress = 1
@@ -52,6 +55,7 @@ const (
 	statLostControl
 	statSkippedBytes
 	statEncryptedBytes
+	statMirroredBytes
 	statCount
 )
 

@@ -132,7 +132,11 @@ func loadObjects(k *kernelSensor, load func() (*ebpf.CollectionSpec, error), opt
 		self = 0
 	}
 	chunks := uint32((opts.MaxBytesPerCall + chunkSize - 1) / chunkSize)
-	for name, v := range map[string]uint32{"self_tgid": self, "filter_mask": mask, "max_chunks": chunks} {
+	var both uint32
+	if opts.BothEnds {
+		both = 1
+	}
+	for name, v := range map[string]uint32{"self_tgid": self, "filter_mask": mask, "max_chunks": chunks, "both_ends": both} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return fmt.Errorf("setting %s: %w", name, err)
 		}

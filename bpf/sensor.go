@@ -63,6 +63,12 @@ type Options struct {
 	// IncludeSelf traces the sensor's own process too (its API and any
 	// traffic it makes are skipped by default).
 	IncludeSelf bool
+	// BothEnds reports a connection between two traced local processes
+	// from both sockets: each transaction twice, once with each process.
+	// By default only the server's socket reports it (the process serving
+	// the endpoint), and the client's bytes are not copied once the
+	// server's are seen (Stats.MirroredConnections, MirroredBytes).
+	BothEnds bool
 	// NoTLS skips the OpenSSL uprobes (ModeSyscalls).
 	NoTLS bool
 	// RingBytes is the ring buffer's size, a power of two; 0 means 16 MiB.
@@ -143,11 +149,16 @@ type Stats struct {
 	// crypto/tls, Java, static libraries): after each direction's first
 	// record they are not copied (user space would skip them).
 	EncryptedBytes uint64
+	// MirroredBytes: bytes moved by the client end of a local connection
+	// whose server end is traced too (the same bytes, reported from the
+	// server's socket): not copied. Zero with Options.BothEnds.
+	MirroredBytes uint64
 
 	// User side.
 	Records, BadRecords uint64
 	// DataBytes: data bytes in the records read; DeliveredBytes: those
-	// handed to the parsers in order (or skipped as encrypted).
+	// handed to the parsers in order (or skipped as encrypted or
+	// mirrored).
 	DataBytes, DeliveredBytes uint64
 	// Connections followed; EncryptedConnections carried TLS records with
 	// no plaintext from OpenSSL (not visible); EvictedConnections were
@@ -157,6 +168,10 @@ type Stats struct {
 	// CONN record nor an entry in the kernel's table to read it from
 	// (their transactions have no process, container or addresses).
 	UnknownConnections uint64
+	// MirroredConnections: client ends of local connections dropped
+	// because their server end is traced too (MirroredBytes); the
+	// transactions they had begun are not emitted.
+	MirroredConnections uint64
 	// Gaps and GapBytes: holes handed to the parsers (lost, truncated or
 	// unreadable bytes); OverlapBytes: bytes received twice, dropped.
 	Gaps, GapBytes, OverlapBytes uint64
@@ -173,7 +188,7 @@ type userStats struct {
 	records, badRecords                  atomic.Uint64
 	dataBytes, delivered                 atomic.Uint64
 	conns, encrypted, evicted            atomic.Uint64
-	unknownConns                         atomic.Uint64
+	unknownConns, mirrored               atomic.Uint64
 	gaps, gapBytes, overlapBytes         atomic.Uint64
 	transactions, parseErrors, libraries atomic.Uint64
 }
@@ -182,7 +197,7 @@ func (u *userStats) fill(s *Stats) {
 	s.Records, s.BadRecords = u.records.Load(), u.badRecords.Load()
 	s.DataBytes, s.DeliveredBytes = u.dataBytes.Load(), u.delivered.Load()
 	s.Connections, s.EncryptedConnections, s.EvictedConnections = u.conns.Load(), u.encrypted.Load(), u.evicted.Load()
-	s.UnknownConnections = u.unknownConns.Load()
+	s.UnknownConnections, s.MirroredConnections = u.unknownConns.Load(), u.mirrored.Load()
 	s.Gaps, s.GapBytes, s.OverlapBytes = u.gaps.Load(), u.gapBytes.Load(), u.overlapBytes.Load()
 	s.Transactions, s.ParseErrors, s.Libraries = u.transactions.Load(), u.parseErrors.Load(), u.libraries.Load()
 }
@@ -257,6 +272,7 @@ func (s *Sensor) Stats() Stats {
 			st.TruncatedBytes, st.UnreadableBytes = c[statTruncBytes], c[statUnreadableBytes]
 			st.TLSUnmappedBytes, st.LostControl = c[statTLSUnmappedBytes], c[statLostControl]
 			st.SkippedBytes, st.EncryptedBytes = c[statSkippedBytes], c[statEncryptedBytes]
+			st.MirroredBytes = c[statMirroredBytes]
 		}
 	}
 	s.stats.fill(&st)

@@ -200,7 +200,7 @@ func TestPlaintextHTTPCompat(t *testing.T) { plaintextHTTP(t, true) }
 func plaintextHTTP(t *testing.T, noKfuncs bool) {
 	server := start(t, "server", "")
 	port, _ := strconv.Atoi(server.line(t))
-	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, noKfuncs: noKfuncs})
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, noKfuncs: noKfuncs, BothEnds: true})
 	objects := "sensor"
 	if noKfuncs {
 		objects = "sensorcompat"
@@ -256,7 +256,7 @@ func TestTruncationBecomesGap(t *testing.T) {
 	server := start(t, "server", "")
 	port, _ := strconv.Atoi(server.line(t))
 	// One chunk per call: every write or read of more than 4 KiB is cut.
-	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, MaxBytesPerCall: 4096})
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, MaxBytesPerCall: 4096, BothEnds: true})
 	c := collect(s)
 	clientPID := run(t, "client", fmt.Sprintf("http://127.0.0.1:%d", port))
 	waitFor(t, "the transactions", func() bool { return len(c.of(clientPID)) >= 5 })
@@ -299,7 +299,7 @@ func TestTruncationBecomesGap(t *testing.T) {
 func TestSendfileIsGap(t *testing.T) {
 	server := start(t, "server", "")
 	port, _ := strconv.Atoi(server.line(t))
-	s := openSensor(t, Options{Ports: []uint16{uint16(port)}})
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, BothEnds: true})
 	c := collect(s)
 	clientPID := run(t, "fileclient", fmt.Sprintf("http://127.0.0.1:%d", port))
 	serverPID := server.cmd.Process.Pid
@@ -329,7 +329,7 @@ func TestSendfileIsGap(t *testing.T) {
 func TestFlood(t *testing.T) {
 	sink := start(t, "sink", "")
 	port, _ := strconv.Atoi(sink.line(t))
-	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, RingBytes: 256 << 10})
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, RingBytes: 256 << 10, BothEnds: true})
 	const total = 16 << 20
 	flood := start(t, "flood", fmt.Sprintf("127.0.0.1:%d,%d", port, total))
 	if got := flood.line(t); got != "sent" {
@@ -416,7 +416,7 @@ func TestTLSOpenSSL(t *testing.T) {
 	os.WriteFile(script, []byte(pyServer), 0o644)
 	port := freePort(t)
 
-	s := openSensor(t, Options{Ports: []uint16{port}})
+	s := openSensor(t, Options{Ports: []uint16{port}, BothEnds: true})
 	if m, why := s.Mode(); m != ModeFull {
 		t.Fatalf("mode %v: %s", m, why)
 	}
@@ -704,7 +704,7 @@ func TestIovecCalls(t *testing.T) {
 func iovecCalls(t *testing.T, via string) {
 	server := start(t, "server", "")
 	port, _ := strconv.Atoi(server.line(t))
-	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, IncludeSelf: true})
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, IncludeSelf: true, BothEnds: true})
 	c := collect(s)
 	nc, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
@@ -744,5 +744,136 @@ func iovecCalls(t *testing.T, via string) {
 	t.Logf("stats: %+v", st)
 	if st.GapBytes != 0 || st.LostBytes != 0 || st.UnreadableBytes != 0 {
 		t.Errorf("gaps %d lost %d unreadable %d, want none", st.GapBytes, st.LostBytes, st.UnreadableBytes)
+	}
+}
+
+// TestMirrorPlaintext: with both ends of a local connection traced (the
+// default, not BothEnds), each exchange is reported once, from the
+// server's socket; the clients' views are dropped (MirroredConnections)
+// and their bytes no longer copied once the server's are seen
+// (MirroredBytes), without a gap anywhere.
+func TestMirrorPlaintext(t *testing.T) {
+	server := start(t, "server", "")
+	port, _ := strconv.Atoi(server.line(t))
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}})
+	c := collect(s)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	clientPID := run(t, "client", base)
+	pipePID := run(t, "pipeline", fmt.Sprintf("127.0.0.1:%d", port))
+	keepAlive := []want{
+		{"GET", "/a", 200, 0, 9}, {"GET", "/b?x=1", 200, 0, 9}, {"GET", "/missing", 404, 0, 15},
+		{"GET", "/big", 200, 0, 1 << 20}, {"POST", "/upload", 200, 70000, 19},
+	}
+	pipelined := []want{{"GET", "/p1", 200, 0, 10}, {"GET", "/p2", 200, 0, 10}, {"GET", "/missing", 404, 0, 15}}
+	serverPID := server.cmd.Process.Pid
+	waitFor(t, "the transactions and both mirrors", func() bool {
+		return len(c.of(serverPID)) >= len(keepAlive)+len(pipelined) && s.Stats().MirroredConnections >= 2
+	})
+	server.stdin.Close()
+	server.cmd.Wait()
+	c.stop(t)
+	var first, second []*reassembly.Transaction
+	for _, tx := range c.of(serverPID) {
+		if tx.Target == "/p1" || tx.Target == "/p2" || (len(second) > 0 && tx.Client == second[0].Client) {
+			second = append(second, tx)
+		} else {
+			first = append(first, tx)
+		}
+	}
+	check(t, "server (keep-alive)", first, keepAlive, uint16(port), false)
+	check(t, "server (pipelined)", second, pipelined, uint16(port), false)
+	if n, m := len(c.of(clientPID)), len(c.of(pipePID)); n+m != 0 {
+		t.Errorf("%d and %d transactions from the clients' sockets, want none", n, m)
+	}
+	st := s.Stats()
+	t.Logf("stats: %+v", st)
+	if st.MirroredConnections != 2 || st.MirroredBytes == 0 || st.GapBytes != 0 || st.LostBytes != 0 {
+		t.Errorf("mirrored %d connections and %d bytes, gaps %d, lost %d; want 2, some, 0, 0",
+			st.MirroredConnections, st.MirroredBytes, st.GapBytes, st.LostBytes)
+	}
+	// The 1 MiB response and the 70000-byte upload moved through both
+	// ends; the clients' copies of them were not made.
+	if st.MirroredBytes < 1<<20 {
+		t.Errorf("mirrored %d bytes, want at least the 1 MiB body the client read", st.MirroredBytes)
+	}
+}
+
+// TestMirrorTLS: curl and a Python server, both OpenSSL, both traced: the
+// exchange is reported once, from the server's TLS plaintext.
+func TestMirrorTLS(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed (make deps)")
+	}
+	dir := t.TempDir()
+	certFile, keyFile := selfSigned(t, dir)
+	script := filepath.Join(dir, "server.py")
+	os.WriteFile(script, []byte(pyServer), 0o644)
+	port := freePort(t)
+	s := openSensor(t, Options{Ports: []uint16{port}})
+	if m, why := s.Mode(); m != ModeFull {
+		t.Fatalf("mode %v: %s", m, why)
+	}
+	c := collect(s)
+	server := startCmd(t, exec.Command(py, script, certFile, keyFile, strconv.Itoa(int(port))))
+	if got := server.line(t); got != "ready" {
+		t.Fatalf("python server: %q", got)
+	}
+	waitFor(t, "libssl attached", func() bool { return s.Stats().Libraries > 0 })
+	url := fmt.Sprintf("https://127.0.0.1:%d", port)
+	cc := startCmd(t, exec.Command(curl, "-sk", "--http1.1", url+"/tls/one", url+"/tls/two?q=1"))
+	body, _ := io.ReadAll(cc.out)
+	if err := cc.cmd.Wait(); err != nil || string(body) != "tls /tls/one\ntls /tls/two?q=1\n" {
+		t.Fatalf("curl: %v %q", err, body)
+	}
+	waitFor(t, "the TLS transactions and the mirror", func() bool {
+		return len(c.of(server.cmd.Process.Pid)) >= 2 && s.Stats().MirroredConnections >= 1
+	})
+	server.stdin.Close()
+	server.cmd.Process.Kill()
+	c.stop(t)
+	wants := []want{{"GET", "/tls/one", 200, 0, 13}, {"GET", "/tls/two?q=1", 200, 0, 17}}
+	check(t, "python", c.of(server.cmd.Process.Pid), wants, port, true)
+	if n := len(c.of(cc.cmd.Process.Pid)); n != 0 {
+		t.Errorf("%d transactions from curl's socket, want none", n)
+	}
+	st := s.Stats()
+	t.Logf("stats: %+v", st)
+	if st.MirroredConnections != 1 || st.MirroredBytes == 0 {
+		t.Errorf("mirrored %d connections and %d bytes, want 1 and some", st.MirroredConnections, st.MirroredBytes)
+	}
+}
+
+// TestMirrorServerNotTraced: a client whose server is not traced (the
+// command filter leaves it out) keeps its view: nothing is mirrored.
+func TestMirrorServerNotTraced(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed (make deps)")
+	}
+	server := start(t, "server", "")
+	port, _ := strconv.Atoi(server.line(t))
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, Comms: []string{"curl"}})
+	c := collect(s)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	cc := startCmd(t, exec.Command(curl, "-s", base+"/a", base+"/missing"))
+	io.ReadAll(cc.out)
+	if err := cc.cmd.Wait(); err != nil {
+		t.Fatalf("curl: %v", err)
+	}
+	waitFor(t, "curl's transactions", func() bool { return len(c.of(cc.cmd.Process.Pid)) >= 2 })
+	server.stdin.Close()
+	server.cmd.Wait()
+	c.stop(t)
+	check(t, "curl", c.of(cc.cmd.Process.Pid), []want{{"GET", "/a", 200, 0, 9}, {"GET", "/missing", 404, 0, 15}}, uint16(port), false)
+	if n := len(c.of(server.cmd.Process.Pid)); n != 0 {
+		t.Errorf("%d transactions from the untraced server", n)
+	}
+	if st := s.Stats(); st.MirroredConnections != 0 || st.MirroredBytes != 0 {
+		t.Errorf("mirrored %d connections, %d bytes; want none", st.MirroredConnections, st.MirroredBytes)
 	}
 }

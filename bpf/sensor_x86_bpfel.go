@@ -25,6 +25,7 @@ const (
 	sensorMapFilterPorts    = "filter_ports"
 	sensorMapSslsock        = "sslsock"
 	sensorMapStats          = "stats"
+	sensorMapTuples         = "tuples"
 	sensorProgExitAccept    = "exit_accept"
 	sensorProgExitAccept4   = "exit_accept4"
 	sensorProgExitConnect   = "exit_connect"
@@ -48,6 +49,7 @@ const (
 	sensorProgSslWriteEx    = "ssl_write_ex"
 	sensorProgSslWriteExRet = "ssl_write_ex_ret"
 	sensorProgSslWriteRet   = "ssl_write_ret"
+	sensorVarBothEnds       = "both_ends"
 	sensorVarFilterMask     = "filter_mask"
 	sensorVarMaxChunks      = "max_chunks"
 	sensorVarSelfTgid       = "self_tgid"
@@ -134,12 +136,14 @@ type sensorMapSpecs struct {
 	FilterPorts   *ebpf.MapSpec `ebpf:"filter_ports"`
 	Sslsock       *ebpf.MapSpec `ebpf:"sslsock"`
 	Stats         *ebpf.MapSpec `ebpf:"stats"`
+	Tuples        *ebpf.MapSpec `ebpf:"tuples"`
 }
 
 // sensorVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
+	BothEnds    *ebpf.VariableSpec `ebpf:"both_ends"`
 	FilterMask  *ebpf.VariableSpec `ebpf:"filter_mask"`
 	MaxChunks   *ebpf.VariableSpec `ebpf:"max_chunks"`
 	SelfTgid    *ebpf.VariableSpec `ebpf:"self_tgid"`
@@ -175,6 +179,7 @@ type sensorMaps struct {
 	FilterPorts   *ebpf.Map `ebpf:"filter_ports"`
 	Sslsock       *ebpf.Map `ebpf:"sslsock"`
 	Stats         *ebpf.Map `ebpf:"stats"`
+	Tuples        *ebpf.Map `ebpf:"tuples"`
 }
 
 func (m *sensorMaps) Close() error {
@@ -188,6 +193,7 @@ func (m *sensorMaps) Close() error {
 		m.FilterPorts,
 		m.Sslsock,
 		m.Stats,
+		m.Tuples,
 	)
 }
 
@@ -195,6 +201,7 @@ func (m *sensorMaps) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
+	BothEnds    *ebpf.Variable `ebpf:"both_ends"`
 	FilterMask  *ebpf.Variable `ebpf:"filter_mask"`
 	MaxChunks   *ebpf.Variable `ebpf:"max_chunks"`
 	SelfTgid    *ebpf.Variable `ebpf:"self_tgid"`

@@ -25,6 +25,7 @@ const (
 	sensorcompatMapFilterPorts    = "filter_ports"
 	sensorcompatMapSslsock        = "sslsock"
 	sensorcompatMapStats          = "stats"
+	sensorcompatMapTuples         = "tuples"
 	sensorcompatProgExitAccept    = "exit_accept"
 	sensorcompatProgExitAccept4   = "exit_accept4"
 	sensorcompatProgExitConnect   = "exit_connect"
@@ -48,6 +49,7 @@ const (
 	sensorcompatProgSslWriteEx    = "ssl_write_ex"
 	sensorcompatProgSslWriteExRet = "ssl_write_ex_ret"
 	sensorcompatProgSslWriteRet   = "ssl_write_ret"
+	sensorcompatVarBothEnds       = "both_ends"
 	sensorcompatVarFilterMask     = "filter_mask"
 	sensorcompatVarMaxChunks      = "max_chunks"
 	sensorcompatVarSelfTgid       = "self_tgid"
@@ -134,12 +136,14 @@ type sensorcompatMapSpecs struct {
 	FilterPorts   *ebpf.MapSpec `ebpf:"filter_ports"`
 	Sslsock       *ebpf.MapSpec `ebpf:"sslsock"`
 	Stats         *ebpf.MapSpec `ebpf:"stats"`
+	Tuples        *ebpf.MapSpec `ebpf:"tuples"`
 }
 
 // sensorcompatVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorcompatVariableSpecs struct {
+	BothEnds    *ebpf.VariableSpec `ebpf:"both_ends"`
 	FilterMask  *ebpf.VariableSpec `ebpf:"filter_mask"`
 	MaxChunks   *ebpf.VariableSpec `ebpf:"max_chunks"`
 	SelfTgid    *ebpf.VariableSpec `ebpf:"self_tgid"`
@@ -175,6 +179,7 @@ type sensorcompatMaps struct {
 	FilterPorts   *ebpf.Map `ebpf:"filter_ports"`
 	Sslsock       *ebpf.Map `ebpf:"sslsock"`
 	Stats         *ebpf.Map `ebpf:"stats"`
+	Tuples        *ebpf.Map `ebpf:"tuples"`
 }
 
 func (m *sensorcompatMaps) Close() error {
@@ -188,6 +193,7 @@ func (m *sensorcompatMaps) Close() error {
 		m.FilterPorts,
 		m.Sslsock,
 		m.Stats,
+		m.Tuples,
 	)
 }
 
@@ -195,6 +201,7 @@ func (m *sensorcompatMaps) Close() error {
 //
 // It can be passed to loadSensorcompatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorcompatVariables struct {
+	BothEnds    *ebpf.Variable `ebpf:"both_ends"`
 	FilterMask  *ebpf.Variable `ebpf:"filter_mask"`
 	MaxChunks   *ebpf.Variable `ebpf:"max_chunks"`
 	SelfTgid    *ebpf.Variable `ebpf:"self_tgid"`

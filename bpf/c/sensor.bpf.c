@@ -40,6 +40,10 @@ volatile const __u32 filter_mask = 0; // FILTER_* bits: which filter maps apply
 // than the copy.
 volatile const __u64 wakeup_bytes = 65536;
 
+// 1: report a local connection from both ends; 0: only from its server's
+// socket when both are traced (mirror_check).
+volatile const __u32 both_ends = 0;
+
 // Not const: a constant bound would make the verifier walk every bpf_loop
 // iteration instead of proving the callback once.
 __u32 max_chunks = 64; // chunks copied per call; the rest is truncation
@@ -72,7 +76,12 @@ struct conn {
 	// statically linked library): user space skips such a stream after its
 	// first record, so the rest of its records are not copied at all.
 	__u8 opaque;
-	__u8 pad[4];
+	// mirror: the client end of a local connection whose server end is
+	// traced too; its bytes are not copied (mirror_check). checks: times
+	// mirror_check looked for the server end.
+	__u8 mirror, checks;
+	__u8 pad[2];
+	__u64 netns; // struct net address: a tuple is unique only per network namespace
 };
 
 struct {
@@ -81,6 +90,24 @@ struct {
 	__type(key, __u64);
 	__type(value, struct conn);
 } conns SEC(".maps");
+
+// The server ends of traced connections by their addresses, so that the
+// client end of a local connection finds its peer (mirror_check).
+// Addresses are IPv6, IPv4 as v4-mapped (an AF_INET6 client may talk to an
+// AF_INET server).
+struct tuple {
+	__u8 laddr[16], raddr[16];
+	__u16 lport, rport;
+	__u32 pad;
+	__u64 netns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tuple);
+	__type(value, __u64); // struct sock address: the conns key
+} tuples SEC(".maps");
 
 // The OpenSSL call a thread has in flight, in task-local storage (one per
 // thread, freed with it): cheaper than a hash keyed by pid_tgid, and nothing
@@ -270,6 +297,32 @@ static __always_inline struct call *task_call(int create)
 	return bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
+// tuple_of fills t with c's addresses, swapped when reversed (the key the
+// other end of the connection has).
+static __always_inline void tuple_of(struct tuple *t, const struct conn *c, int reversed)
+{
+	__builtin_memset(t, 0, sizeof(*t));
+	const __u8 *l = c->m.laddr, *r = c->m.raddr;
+	if (reversed) {
+		l = c->m.raddr;
+		r = c->m.laddr;
+		t->lport = c->m.rport;
+		t->rport = c->m.lport;
+	} else {
+		t->lport = c->m.lport;
+		t->rport = c->m.rport;
+	}
+	if (c->m.family == AF_INET) {
+		t->laddr[10] = t->laddr[11] = t->raddr[10] = t->raddr[11] = 0xff;
+		__builtin_memcpy(&t->laddr[12], l, 4);
+		__builtin_memcpy(&t->raddr[12], r, 4);
+	} else {
+		__builtin_memcpy(t->laddr, l, 16);
+		__builtin_memcpy(t->raddr, r, 16);
+	}
+	t->netns = c->netns;
+}
+
 // conn_new starts sk's state with a fresh generation (accept and connect
 // start a new connection; the first bytes of one that predates the sensor
 // do too).
@@ -290,7 +343,13 @@ static __always_inline struct conn *conn_new(__u64 key, __u8 role)
 		BPF_CORE_READ_INTO(&n.m.raddr, sk, __sk_common.skc_v6_daddr);
 	}
 	n.ignored = !port_wanted(n.m.lport, n.m.rport);
+	n.netns = (__u64)BPF_CORE_READ(sk, __sk_common.skc_net.net);
 	bpf_map_update_elem(&conns, &key, &n, BPF_ANY);
+	if (role == ST_ROLE_SERVER && !n.ignored && !both_ends) {
+		struct tuple t;
+		tuple_of(&t, &n, 0);
+		bpf_map_update_elem(&tuples, &t, &key, BPF_ANY);
+	}
 	return bpf_map_lookup_elem(&conns, &key);
 }
 
@@ -337,6 +396,59 @@ static __always_inline void announce(__u64 sk, struct conn *c)
 	__builtin_memcpy((void *)(e + 1), &c->m, sizeof(c->m));
 	bpf_ringbuf_submit(e, rb_flags());
 	c->announced = 1;
+}
+
+// mirror_check makes c a mirror when it is the client end of a local
+// connection whose server end this sensor traces too and already copies in
+// plaintext: the two ends move the same bytes, so the client's are no
+// longer copied and user space drops its view (MIRROR record; the
+// server's socket, which names the process serving the endpoint, is the
+// one reported). It looks on a client's first MIRROR_CHECKS data calls
+// only: the server has read the request by the time the client reads the
+// response, so a local peer is found by the second call, and a client of
+// a remote server pays one map lookup per call for a few calls.
+#define MIRROR_CHECKS 4
+static __always_inline int mirror_check(__u64 sk, struct conn *c)
+{
+	if (both_ends || c->m.role != ST_ROLE_CLIENT || c->checks >= MIRROR_CHECKS)
+		return 0;
+	c->checks++;
+	struct tuple t;
+	tuple_of(&t, c, 1);
+	__u64 *pk = bpf_map_lookup_elem(&tuples, &t);
+	if (!pk)
+		return 0;
+	__u64 peer = *pk;
+	struct conn *p = bpf_map_lookup_elem(&conns, &peer);
+	if (!p || p->m.role != ST_ROLE_SERVER || p->ignored || p->netns != c->netns ||
+	    p->m.lport != c->m.rport || p->m.rport != c->m.lport)
+		return 0;
+	// The server end's bytes are copied: TLS plaintext from OpenSSL, or
+	// plaintext syscalls.
+	if (!(p->off[2] | p->off[3]) && (p->tls || p->opaque || !(p->off[0] | p->off[1])))
+		return 0;
+	if (c->announced) {
+		struct event_hdr *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (!e) {
+			// Copy on and try again on the next call.
+			count(ST_STAT_LOST_CONTROL, 1);
+			c->checks--;
+			return 0;
+		}
+		e->ts = bpf_ktime_get_ns();
+		e->conn = sk;
+		e->gen = c->gen;
+		e->offset = 0;
+		e->end = 0;
+		e->len = 0;
+		e->kind = ST_KIND_MIRROR;
+		e->dir = 0;
+		e->flags = 0;
+		e->pad = 0;
+		bpf_ringbuf_submit(e, rb_flags());
+	}
+	c->mirror = 1;
+	return 1;
 }
 
 // copier walks the bytes one call moved (a buffer or an iovec array) and
@@ -626,9 +738,17 @@ static __always_inline int leave(long ret, __u8 dir, __u8 kind, struct pt_regs *
 	}
 	if (c->ignored || c->tls)
 		return 0;
+	if (c->mirror) {
+		count(ST_STAT_MIRRORED_BYTES, ret);
+		return 0;
+	}
 	__u64 off = __sync_fetch_and_add(&c->off[dir], (__u64)ret);
 	if (c->opaque) {
 		count(ST_STAT_ENCRYPTED_BYTES, ret);
+		return 0;
+	}
+	if (mirror_check(sk, c)) {
+		count(ST_STAT_MIRRORED_BYTES, ret);
 		return 0;
 	}
 	__u64 mem = r->si;
@@ -731,7 +851,7 @@ int exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
 static __always_inline void skip_bytes(__u64 sk, __u8 dir, long ret)
 {
 	struct conn *c = conn_get(sk);
-	if (!c || c->ignored || c->tls)
+	if (!c || c->ignored || c->tls || c->mirror)
 		return;
 	__u64 off = __sync_fetch_and_add(&c->off[dir], (__u64)ret);
 	count(ST_STAT_SKIPPED_BYTES, ret);
@@ -828,7 +948,15 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	struct conn *c = bpf_map_lookup_elem(&conns, &key);
 	if (!c)
 		return 0;
-	if (!c->ignored) {
+	if (c->m.role == ST_ROLE_SERVER && !c->ignored && !both_ends) {
+		struct tuple t;
+		tuple_of(&t, c, 0);
+		__u64 *pk = bpf_map_lookup_elem(&tuples, &t);
+		if (pk && *pk == key)
+			bpf_map_delete_elem(&tuples, &t);
+	}
+	// A mirror user space never heard of (no CONN record) needs no close.
+	if (!c->ignored && (!c->mirror || c->announced)) {
 		struct event_hdr *e = bpf_ringbuf_reserve(&events, sizeof(*e) + sizeof(c->off), 0);
 		if (!e) {
 			count(ST_STAT_LOST_CONTROL, 1);
@@ -927,6 +1055,10 @@ static __always_inline int ssl_leave(long ret, __u8 dir, int ex)
 	}
 	if (c->ignored)
 		return 0;
+	if (c->mirror || mirror_check(key, c)) {
+		count(ST_STAT_MIRRORED_BYTES, n);
+		return 0;
+	}
 	__u64 off = __sync_fetch_and_add(&c->off[2 + dir], n);
 	emit_data(key, c, dir, ST_FLAG_TLS, off, n, buf, n, 0, 0);
 	return 0;

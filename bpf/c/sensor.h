@@ -9,8 +9,10 @@
 
 // DATA: len bytes of a stream; CLOSE: the connection's four final offsets;
 // EXEC: a struct meta of the process; CONN: a struct meta of the
-// connection, sent before its first data record (per generation).
-enum { ST_KIND_DATA = 1, ST_KIND_CLOSE = 2, ST_KIND_EXEC = 3, ST_KIND_CONN = 4 };
+// connection, sent before its first data record (per generation); MIRROR
+// (no payload): the connection is the client end of a local connection
+// whose server end is traced too, and its bytes are no longer copied.
+enum { ST_KIND_DATA = 1, ST_KIND_CLOSE = 2, ST_KIND_EXEC = 3, ST_KIND_CONN = 4, ST_KIND_MIRROR = 5 };
 enum { ST_DIR_EGRESS = 0, ST_DIR_INGRESS = 1 };
 enum { ST_ROLE_UNKNOWN = 0, ST_ROLE_CLIENT = 1, ST_ROLE_SERVER = 2 };
 enum { ST_FLAG_TLS = 1, ST_FLAG_LAST = 2 }; // LAST: the call's final chunk
@@ -27,6 +29,7 @@ enum {
 	ST_STAT_LOST_CONTROL,         // close and exec events the full ring refused
 	ST_STAT_SKIPPED_BYTES,        // bytes sendfile/splice moved without a user buffer: never copied
 	ST_STAT_ENCRYPTED_BYTES,      // TLS records of a connection already seen to carry TLS: not copied
+	ST_STAT_MIRRORED_BYTES,       // bytes of a client end whose server end is traced too: not copied
 	ST_STAT_COUNT,
 };
 

@@ -30,6 +30,11 @@ type daemonConfig struct {
 	// EBPFFilter limits what the eBPF sensor traces (run_ebpf.go); read at
 	// start only.
 	EBPFFilter ebpfFilter `yaml:"ebpf_filter"`
+	// EBPFBothEnds reports a connection between two traced local
+	// processes from both of them (each transaction twice, once per
+	// process); by default only the server's side reports it. Read at
+	// start only.
+	EBPFBothEnds bool `yaml:"ebpf_both_ends"`
 	// Specs are OpenAPI documents, as for analyze.
 	Specs []string `yaml:"spec"`
 	// DB is the store's directory; "" means the default (as for analyze:

@@ -52,7 +52,7 @@ func openEBPFSources(cfg *daemonConfig, budget *memBudget, r *recycler) ([]*mete
 	// transactions and samples come back once the engine loop applied
 	// them, as the packet path's do (and a connection does not start a
 	// pool of decoders of its own).
-	s, err := bpf.Open(bpf.Options{PIDs: f.PIDs, Comms: f.Comms, CgroupIDs: f.Cgroups, Ports: f.Ports,
+	s, err := bpf.Open(bpf.Options{PIDs: f.PIDs, Comms: f.Comms, CgroupIDs: f.Cgroups, Ports: f.Ports, BothEnds: cfg.EBPFBothEnds,
 		HTTP: reassembly.Options{HTTP: r.httpOptions(cfg.MaxBody), Transactions: r.transactions()}})
 	if err == nil {
 		e := &ebpfSource{s: s}
@@ -183,10 +183,10 @@ func newEBPFCollector(d *daemon) *ebpfCollector {
 	}
 	return &ebpfCollector{
 		d:           d,
-		bytes:       m("bytes_total", "Bytes moved by traced sockets and SSL calls, by fate: copied (handed to the ring), lost (ring full), truncated (beyond the per-call cap), unreadable (user memory not readable), skipped (sendfile/splice: no user buffer), tls_unmapped (TLS plaintext of a connection the sensor never saw), encrypted (TLS records of a connection with no plaintext from OpenSSL, after its first record: not copied).", "fate"),
+		bytes:       m("bytes_total", "Bytes moved by traced sockets and SSL calls, by fate: copied (handed to the ring), lost (ring full), truncated (beyond the per-call cap), unreadable (user memory not readable), skipped (sendfile/splice: no user buffer), tls_unmapped (TLS plaintext of a connection the sensor never saw), encrypted (TLS records of a connection with no plaintext from OpenSSL, after its first record: not copied), mirrored (the client end of a local connection whose server end is traced too: the same bytes, reported from the server's side; not copied).", "fate"),
 		records:     m("records_lost_total", "Ring-buffer records the full ring refused, by kind: data, control (close and exec).", "kind"),
 		gaps:        m("gap_bytes_total", "Bytes declared missing to the HTTP parsers (lost + truncated + unreadable + skipped)."),
-		conns:       m("connections_total", "Connections followed, by kind: all, encrypted (TLS with no plaintext from OpenSSL: not visible), evicted.", "kind"),
+		conns:       m("connections_total", "Connections followed, by kind: all, encrypted (TLS with no plaintext from OpenSSL: not visible), evicted, mirrored (client ends of local connections whose server end is traced too: reported from the server's side only).", "kind"),
 		libs:        m("libssl_attached", "libssl files (inodes) with uprobes attached."),
 		escalations: m("sched_escalations_total", "Times the daemon left SCHED_IDLE for SCHED_NORMAL while the sensor's ring was over half full (sched: idle only; back to idle once it stayed below an eighth for a second)."),
 	}
@@ -217,12 +217,14 @@ func (c *ebpfCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.bytes, st.TLSUnmappedBytes, "tls_unmapped")
 		counter(c.bytes, st.SkippedBytes, "skipped")
 		counter(c.bytes, st.EncryptedBytes, "encrypted")
+		counter(c.bytes, st.MirroredBytes, "mirrored")
 		counter(c.records, st.LostEvents, "data")
 		counter(c.records, st.LostControl, "control")
 		counter(c.gaps, st.GapBytes)
 		counter(c.conns, st.Connections, "all")
 		counter(c.conns, st.EncryptedConnections, "encrypted")
 		counter(c.conns, st.EvictedConnections, "evicted")
+		counter(c.conns, st.MirroredConnections, "mirrored")
 		ch <- prometheus.MustNewConstMetric(c.libs, prometheus.GaugeValue, float64(st.Libraries))
 		counter(c.escalations, e.escalations.Load())
 	}

@@ -36,6 +36,7 @@ func main() {
 	wakeup := flag.Int("wakeup", 0, "bytes waiting in the ring that wake the reader (0: the sensor's default)")
 	poll := flag.Duration("poll", 0, "how often the reader polls the ring (0: the sensor's default)")
 	pids := flag.String("pids", "", "trace only these processes (comma-separated)")
+	bothEnds := flag.Bool("both-ends", false, "report a connection between two traced processes from both (bpf.Options.BothEnds; by default the client's side is a mirror, not copied)")
 	cpuprofile := flag.String("cpuprofile", "", "write the sensor's CPU profile to this file")
 	flag.Parse()
 	if *micro > 0 {
@@ -92,7 +93,7 @@ func main() {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	if err := sense(bpf.Options{Ports: ps, PIDs: pp, RingBytes: *ring, WakeupBytes: *wakeup, PollInterval: *poll}, *discard); err != nil {
+	if err := sense(bpf.Options{Ports: ps, PIDs: pp, RingBytes: *ring, WakeupBytes: *wakeup, PollInterval: *poll, BothEnds: *bothEnds}, *discard); err != nil {
 		fmt.Fprintln(os.Stderr, "overhead:", err)
 		os.Exit(1)
 	}
