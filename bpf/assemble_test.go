@@ -105,6 +105,21 @@ func (s *script) close(sock uint64) {
 	s.recs = append(s.recs, e.encode(nil))
 }
 
+// play hands the records to a new assembler counting into st, closes
+// what is left open, and returns the summaries of the transactions it
+// emitted and the assembler.
+func (s *script) play(st *userStats) ([]string, *assembler) {
+	var got []string
+	a := newAssembler(Options{}, func(uint64) (t0 time.Time) { return }, st, func(tx *reassembly.Transaction) {
+		got = append(got, summary(tx))
+	}, nil)
+	for _, r := range s.recs {
+		a.handle(r)
+	}
+	a.closeAll()
+	return got, a
+}
+
 func req(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: h\r\n\r\n" }
 
 func resp(body string) string {
@@ -462,14 +477,7 @@ func TestConnRecordRepeated(t *testing.T) {
 	sc.call(1, dirIngress, 0, roleClient, resp("one"), -1, 0)
 	sc.close(1)
 	var st userStats
-	var got []string
-	a := newAssembler(Options{}, func(uint64) (t0 time.Time) { return }, &st, func(tx *reassembly.Transaction) {
-		got = append(got, summary(tx))
-	}, nil)
-	for _, r := range sc.recs {
-		a.handle(r)
-	}
-	a.closeAll()
+	got, _ := sc.play(&st)
 	if want := "GET /a 200 3 " + local + "->" + remote + " []"; strings.Join(got, "\n") != want || st.conns.Load() != 1 {
 		t.Errorf("got %q in %d connections, want %q in 1", got, st.conns.Load(), want)
 	}
@@ -547,14 +555,7 @@ func TestMirror(t *testing.T) {
 			sc := newScript()
 			tc.script(sc)
 			var st userStats
-			var got []string
-			a := newAssembler(Options{}, func(uint64) (t0 time.Time) { return }, &st, func(tx *reassembly.Transaction) {
-				got = append(got, summary(tx))
-			}, nil)
-			for _, r := range sc.recs {
-				a.handle(r)
-			}
-			a.closeAll()
+			got, a := sc.play(&st)
 			if strings.Join(got, "\n") != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}

@@ -191,6 +191,24 @@ func check(t *testing.T, who string, got []*reassembly.Transaction, wants []want
 	}
 }
 
+// What the "client" and "pipeline" helpers ask of the "server" helper.
+var (
+	keepAliveWants = []want{
+		{"GET", "/a", 200, 0, 9}, {"GET", "/b?x=1", 200, 0, 9}, {"GET", "/missing", 404, 0, 15},
+		{"GET", "/big", 200, 0, 1 << 20}, {"POST", "/upload", 200, 70000, 19},
+	}
+	pipelinedWants = []want{{"GET", "/p1", 200, 0, 10}, {"GET", "/p2", 200, 0, 10}, {"GET", "/missing", 404, 0, 15}}
+)
+
+// runClients runs the "client" helper (keep-alive, keepAliveWants) and
+// then the "pipeline" helper (pipelinedWants) against the server helper on
+// port, and returns their pids.
+func runClients(t *testing.T, port int) (clientPID, pipePID int) {
+	clientPID = run(t, "client", fmt.Sprintf("http://127.0.0.1:%d", port))
+	pipePID = run(t, "pipeline", fmt.Sprintf("127.0.0.1:%d", port))
+	return clientPID, pipePID
+}
+
 func TestPlaintextHTTP(t *testing.T) { plaintextHTTP(t, false) }
 
 // TestPlaintextHTTPCompat runs the same through the objects built without
@@ -209,15 +227,8 @@ func plaintextHTTP(t *testing.T, noKfuncs bool) {
 		t.Fatalf("loaded the %s objects, want %s", got, objects)
 	}
 	c := collect(s)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	clientPID := run(t, "client", base)
-	pipePID := run(t, "pipeline", fmt.Sprintf("127.0.0.1:%d", port))
-
-	keepAlive := []want{
-		{"GET", "/a", 200, 0, 9}, {"GET", "/b?x=1", 200, 0, 9}, {"GET", "/missing", 404, 0, 15},
-		{"GET", "/big", 200, 0, 1 << 20}, {"POST", "/upload", 200, 70000, 19},
-	}
-	pipelined := []want{{"GET", "/p1", 200, 0, 10}, {"GET", "/p2", 200, 0, 10}, {"GET", "/missing", 404, 0, 15}}
+	clientPID, pipePID := runClients(t, port)
+	keepAlive, pipelined := keepAliveWants, pipelinedWants
 	serverPID := server.cmd.Process.Pid
 	waitFor(t, "the transactions", func() bool {
 		return len(c.of(clientPID)) >= len(keepAlive) && len(c.of(pipePID)) >= len(pipelined) &&
@@ -402,6 +413,26 @@ srv.serve_forever()
 `
 
 func TestTLSOpenSSL(t *testing.T) {
+	s, c, serverPID, curlPID := curlTLS(t, Options{BothEnds: true}, func(s *Sensor, c *collector, serverPID, curlPID int) bool {
+		return len(c.of(curlPID)) >= 2 && len(c.of(serverPID)) >= 2
+	})
+	check(t, "curl", c.of(curlPID), tlsWants, s.opts.Ports[0], true)
+	check(t, "python", c.of(serverPID), tlsWants, s.opts.Ports[0], true)
+	if got := c.of(curlPID)[0].Process.Comm; got != "curl" {
+		t.Errorf("comm %q, want curl", got)
+	}
+	t.Logf("stats: %+v", s.Stats())
+}
+
+var tlsWants = []want{{"GET", "/tls/one", 200, 0, 13}, {"GET", "/tls/two?q=1", 200, 0, 17}}
+
+// curlTLS runs curl (OpenSSL) for two requests on one connection to a
+// Python ssl server (OpenSSL) on a free port, with the sensor opened with
+// opts and that port as its filter, until done says the transactions it
+// waits for came; it returns the sensor, the stopped collector and the
+// server's and curl's pids.
+func curlTLS(t *testing.T, opts Options, done func(s *Sensor, c *collector, serverPID, curlPID int) bool) (*Sensor, *collector, int, int) {
+	t.Helper()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not installed")
@@ -415,8 +446,8 @@ func TestTLSOpenSSL(t *testing.T) {
 	script := filepath.Join(dir, "server.py")
 	os.WriteFile(script, []byte(pyServer), 0o644)
 	port := freePort(t)
-
-	s := openSensor(t, Options{Ports: []uint16{port}, BothEnds: true})
+	opts.Ports = []uint16{port}
+	s := openSensor(t, opts)
 	if m, why := s.Mode(); m != ModeFull {
 		t.Fatalf("mode %v: %s", m, why)
 	}
@@ -433,19 +464,12 @@ func TestTLSOpenSSL(t *testing.T) {
 	if err := cc.cmd.Wait(); err != nil || string(body) != "tls /tls/one\ntls /tls/two?q=1\n" {
 		t.Fatalf("curl: %v %q", err, body)
 	}
-	wants := []want{{"GET", "/tls/one", 200, 0, 13}, {"GET", "/tls/two?q=1", 200, 0, 17}}
-	waitFor(t, "the TLS transactions", func() bool {
-		return len(c.of(cc.cmd.Process.Pid)) >= 2 && len(c.of(server.cmd.Process.Pid)) >= 2
-	})
+	serverPID, curlPID := server.cmd.Process.Pid, cc.cmd.Process.Pid
+	waitFor(t, "the TLS transactions", func() bool { return done(s, c, serverPID, curlPID) })
 	server.stdin.Close()
 	server.cmd.Process.Kill()
 	c.stop(t)
-	check(t, "curl", c.of(cc.cmd.Process.Pid), wants, port, true)
-	check(t, "python", c.of(server.cmd.Process.Pid), wants, port, true)
-	if got := c.of(cc.cmd.Process.Pid)[0].Process.Comm; got != "curl" {
-		t.Errorf("comm %q, want curl", got)
-	}
-	t.Logf("stats: %+v", s.Stats())
+	return s, c, serverPID, curlPID
 }
 
 func freePort(t *testing.T) uint16 {
@@ -757,14 +781,8 @@ func TestMirrorPlaintext(t *testing.T) {
 	port, _ := strconv.Atoi(server.line(t))
 	s := openSensor(t, Options{Ports: []uint16{uint16(port)}})
 	c := collect(s)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	clientPID := run(t, "client", base)
-	pipePID := run(t, "pipeline", fmt.Sprintf("127.0.0.1:%d", port))
-	keepAlive := []want{
-		{"GET", "/a", 200, 0, 9}, {"GET", "/b?x=1", 200, 0, 9}, {"GET", "/missing", 404, 0, 15},
-		{"GET", "/big", 200, 0, 1 << 20}, {"POST", "/upload", 200, 70000, 19},
-	}
-	pipelined := []want{{"GET", "/p1", 200, 0, 10}, {"GET", "/p2", 200, 0, 10}, {"GET", "/missing", 404, 0, 15}}
+	clientPID, pipePID := runClients(t, port)
+	keepAlive, pipelined := keepAliveWants, pipelinedWants
 	serverPID := server.cmd.Process.Pid
 	waitFor(t, "the transactions and both mirrors", func() bool {
 		return len(c.of(serverPID)) >= len(keepAlive)+len(pipelined) && s.Stats().MirroredConnections >= 2
@@ -801,44 +819,11 @@ func TestMirrorPlaintext(t *testing.T) {
 // TestMirrorTLS: curl and a Python server, both OpenSSL, both traced: the
 // exchange is reported once, from the server's TLS plaintext.
 func TestMirrorTLS(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not installed")
-	}
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		t.Skip("curl not installed (make deps)")
-	}
-	dir := t.TempDir()
-	certFile, keyFile := selfSigned(t, dir)
-	script := filepath.Join(dir, "server.py")
-	os.WriteFile(script, []byte(pyServer), 0o644)
-	port := freePort(t)
-	s := openSensor(t, Options{Ports: []uint16{port}})
-	if m, why := s.Mode(); m != ModeFull {
-		t.Fatalf("mode %v: %s", m, why)
-	}
-	c := collect(s)
-	server := startCmd(t, exec.Command(py, script, certFile, keyFile, strconv.Itoa(int(port))))
-	if got := server.line(t); got != "ready" {
-		t.Fatalf("python server: %q", got)
-	}
-	waitFor(t, "libssl attached", func() bool { return s.Stats().Libraries > 0 })
-	url := fmt.Sprintf("https://127.0.0.1:%d", port)
-	cc := startCmd(t, exec.Command(curl, "-sk", "--http1.1", url+"/tls/one", url+"/tls/two?q=1"))
-	body, _ := io.ReadAll(cc.out)
-	if err := cc.cmd.Wait(); err != nil || string(body) != "tls /tls/one\ntls /tls/two?q=1\n" {
-		t.Fatalf("curl: %v %q", err, body)
-	}
-	waitFor(t, "the TLS transactions and the mirror", func() bool {
-		return len(c.of(server.cmd.Process.Pid)) >= 2 && s.Stats().MirroredConnections >= 1
+	s, c, serverPID, curlPID := curlTLS(t, Options{}, func(s *Sensor, c *collector, serverPID, _ int) bool {
+		return len(c.of(serverPID)) >= 2 && s.Stats().MirroredConnections >= 1
 	})
-	server.stdin.Close()
-	server.cmd.Process.Kill()
-	c.stop(t)
-	wants := []want{{"GET", "/tls/one", 200, 0, 13}, {"GET", "/tls/two?q=1", 200, 0, 17}}
-	check(t, "python", c.of(server.cmd.Process.Pid), wants, port, true)
-	if n := len(c.of(cc.cmd.Process.Pid)); n != 0 {
+	check(t, "python", c.of(serverPID), tlsWants, s.opts.Ports[0], true)
+	if n := len(c.of(curlPID)); n != 0 {
 		t.Errorf("%d transactions from curl's socket, want none", n)
 	}
 	st := s.Stats()
