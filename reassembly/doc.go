@@ -35,8 +35,11 @@
 // stream becoming one Transaction (Protocol "h2", or "grpc" for
 // application/grpc with grpc-status and message counts in GRPC); fields
 // the observer cannot decode after a gap or a pickup are left out, never
-// guessed (FlagHeadersMissing). HTTP/2 transactions reach the sink as
-// their streams end, not in request order.
+// guessed (FlagHeadersMissing). HTTP/2 transactions reach the sink in the
+// order their streams were opened (request order), a finished stream
+// waiting for those opened before it — up to 64 streams or 5 s of capture
+// time behind a long one (a gRPC stream, a slow download), after which
+// they go on without it (http2.Stats.ReleasedEarly).
 //
 // Capture loss reaches the parsers as gaps: gopacket pushes out-of-order
 // data on after Options.GapTimeout of capture time, at once when the peer

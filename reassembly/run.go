@@ -19,8 +19,9 @@ import (
 // transactions in the same order whatever Options.Workers is: in the order
 // they were completed in the capture (the packet that completed them),
 // those that a periodic pass or the end of the capture pushed out sorted
-// by the start of their connection. HTTP/1.x transactions of one
-// connection come in request order, HTTP/2 ones as their streams end.
+// by the start of their connection. The transactions of one connection
+// come in request order (HTTP/2 ones behind a long stream: see the package
+// documentation).
 // Work on a transaction that needs no order belongs in Options.Prepare,
 // which runs on the workers.
 //

@@ -78,12 +78,13 @@ func TestRunErrors(t *testing.T) {
 }
 
 // TestWorkersKeepRequestOrder: with several shards, each connection's
-// transactions still come in request order, and all shards' counters add up.
+// transactions still come in request order (HTTP/2 streams too), and all
+// shards' counters add up.
 func TestWorkersKeepRequestOrder(t *testing.T) {
 	path := filepath.Join(sharedPcaps, "zeek_1000-requests-one-dropped-response.pcap")
 	files := []string{filepath.Join("..", "testdata", "pipelining.pcap"), filepath.Join("..", "testdata", "chunked.pcap")}
 	if _, err := os.Stat(path); err == nil {
-		files = append(files, path, filepath.Join(sharedPcaps, "ppp_http-packets.pcap"))
+		files = append(files, path, filepath.Join(sharedPcaps, "ppp_http-packets.pcap"), filepath.Join(sharedPcaps, "suri_http2-keywords.pcap"))
 	}
 	for _, file := range files {
 		one, _ := analyse(t, file, Options{Workers: 1})

@@ -120,7 +120,10 @@ type Options struct {
 	// Decoders, when not nil, recycles decompressors.
 	Decoders *content.Pool
 	// OnStream receives every stream once, when both sides have ended it,
-	// it was reset or refused, or the connection closed. A stream of which
+	// it was reset or refused, or the connection closed, in the order the
+	// streams were opened: a finished stream waits for those opened before
+	// it, up to 64 streams or 5 s of capture time (Stats.ReleasedEarly).
+	// A stream of which
 	// neither side's headers were seen is not handed on (counted in
 	// Stats.HeaderlessStreams).
 	OnStream func(*Stream)
@@ -180,6 +183,10 @@ type Stats struct {
 	BodyBytes, DecodeErrors, TruncatedBodies, UnsampledBodies uint64
 	// GRPCMessages counts gRPC length-prefixed messages.
 	GRPCMessages uint64
+	// ReleasedEarly counts streams handed on before a stream opened
+	// earlier had finished (it held more than 64 finished streams, or one
+	// for more than 5 s of capture time).
+	ReleasedEarly uint64
 }
 
 // Add adds o's counters to s.
@@ -207,4 +214,5 @@ func (s *Stats) Add(o *Stats) {
 	s.TruncatedBodies += o.TruncatedBodies
 	s.UnsampledBodies += o.UnsampledBodies
 	s.GRPCMessages += o.GRPCMessages
+	s.ReleasedEarly += o.ReleasedEarly
 }

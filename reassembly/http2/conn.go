@@ -28,6 +28,16 @@ const syncWindow = 4 * (defaultMaxFrame + frameHeaderLen)
 // frames do not open them again.
 const recentClosed = 32
 
+// Streams are handed on in the order they were opened (request order),
+// a finished stream waiting while one opened before it is still open —
+// but not for ever: a long stream (a gRPC stream, a slow download) does not
+// hold the ones behind it beyond holdStreams of them or holdTime of capture
+// time (Stats.ReleasedEarly).
+const (
+	holdStreams = 64
+	holdTime    = 5 * time.Second
+)
+
 // dirState follows the frames of one direction.
 type dirState struct {
 	st   uint8
@@ -117,6 +127,17 @@ type Conn struct {
 	maxSID uint32
 	// sampling counts the stream sides holding a body decoder.
 	sampling int
+	// held are finished streams waiting for one opened before them, in
+	// the order they were opened.
+	held []heldStream
+}
+
+// heldStream is a finished stream waiting to be handed on: its place in
+// the opening order and when it finished (capture time).
+type heldStream struct {
+	seq uint64
+	at  time.Time
+	out *Stream
 }
 
 // NewConn returns a Conn whose streams go to opts.OnStream. Both directions
@@ -179,6 +200,9 @@ func (c *Conn) Feed(d int, data []byte, ts time.Time) {
 	}
 	c.ts = ts
 	c.feed(d, data)
+	if len(c.held) > 0 && ts.Sub(c.held[0].at) > holdTime {
+		c.handOn(true)
+	}
 }
 
 func (c *Conn) feed(d int, data []byte) {
@@ -865,6 +889,7 @@ func (c *Conn) Close(ts time.Time) {
 	for _, st := range rest {
 		c.emit(st)
 	}
+	c.handOn(false)
 	c.done = true
 }
 
@@ -956,9 +981,43 @@ func (c *Conn) emit(st *stream) {
 		g.RespMessages, g.RespMessageBytes, g.MaxRespMessage = rp.msgs, rp.msgByte, rp.maxMsg
 		out.GRPC = g
 	}
-	c.stats.Streams++
-	if c.opts.OnStream != nil {
-		c.opts.OnStream(out)
+	c.hold(st.seq, out)
+}
+
+// hold queues a finished stream in opening order and hands on what no
+// open stream precedes any longer.
+func (c *Conn) hold(seq uint64, out *Stream) {
+	i := len(c.held)
+	c.held = append(c.held, heldStream{})
+	for i > 0 && c.held[i-1].seq > seq {
+		c.held[i] = c.held[i-1]
+		i--
+	}
+	c.held[i] = heldStream{seq: seq, at: c.ts, out: out}
+	c.handOn(len(c.held) > holdStreams)
+}
+
+// handOn hands on the held streams opened before every stream still
+// open; force hands on all of them (a long stream held them too long).
+func (c *Conn) handOn(force bool) {
+	first := ^uint64(0)
+	for _, st := range c.open {
+		first = min(first, st.seq)
+	}
+	n := 0
+	for n < len(c.held) && (force || c.held[n].seq < first) {
+		if c.held[n].seq > first {
+			c.stats.ReleasedEarly++
+		}
+		c.stats.Streams++
+		if c.opts.OnStream != nil {
+			c.opts.OnStream(c.held[n].out)
+		}
+		c.held[n] = heldStream{}
+		n++
+	}
+	if n > 0 {
+		c.held = append(c.held[:0], c.held[n:]...)
 	}
 }
 

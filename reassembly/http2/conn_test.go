@@ -335,3 +335,83 @@ func TestFrameFinder(t *testing.T) {
 		}
 	}
 }
+
+// TestOpeningOrder: streams are handed on in the order they were opened
+// (request order) even when a later one finishes first, and a long stream
+// holds the finished ones behind it for at most 5 s of capture time or 64
+// streams (Stats.ReleasedEarly).
+func TestOpeningOrder(t *testing.T) {
+	req := func(cv *convo, id uint32, path string, end bool) {
+		cv.truth[id] = &truth{}
+		cv.headers(0, id, hdrs(":method", "GET", ":scheme", "http", ":authority", "a", ":path", path), end)
+		cv.flush(0)
+	}
+	resp := func(cv *convo, id uint32, end bool) {
+		cv.headers(1, id, hdrs(":status", "200"), end)
+		cv.flush(1)
+	}
+	type step struct {
+		after  time.Duration // capture time since the previous event
+		events func(cv *convo)
+	}
+	tests := []struct {
+		name  string
+		steps []step
+		want  []uint32
+		early uint64
+	}{
+		{"later streams finish first", []step{
+			{0, func(cv *convo) { req(cv, 1, "/a", true); req(cv, 3, "/b", true); req(cv, 5, "/c", true) }},
+			{time.Millisecond, func(cv *convo) { resp(cv, 5, true); resp(cv, 3, true) }},
+			{time.Millisecond, func(cv *convo) { resp(cv, 1, true) }},
+		}, []uint32{1, 3, 5}, 0},
+		{"a long stream holds for 5 s", []step{
+			{0, func(cv *convo) { req(cv, 1, "/stream", true); resp(cv, 1, false); req(cv, 3, "/b", true); resp(cv, 3, true) }},
+			{4 * time.Second, func(cv *convo) { cv.data(1, 1, []byte("tick"), false); cv.flush(1) }},
+			{2 * time.Second, func(cv *convo) { cv.data(1, 1, []byte("tick"), false); cv.flush(1) }},
+			{time.Second, func(cv *convo) { req(cv, 5, "/c", true); resp(cv, 5, true) }},
+			{time.Second, func(cv *convo) { cv.data(1, 1, nil, true); cv.flush(1) }},
+		}, []uint32{3, 1, 5}, 1},
+		{"a long stream holds 64 streams", []step{
+			{0, func(cv *convo) {
+				req(cv, 1, "/stream", true)
+				for id := uint32(3); id <= 131; id += 2 {
+					req(cv, id, "/x", true)
+					resp(cv, id, true)
+				}
+			}},
+			{time.Millisecond, func(cv *convo) { resp(cv, 1, true) }},
+		}, nil, 65},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cv := newConvo(t, true)
+			var got []uint32
+			c := NewConn(Options{OnStream: func(s *Stream) { got = append(got, s.ID) }})
+			ts := time.Unix(1700000000, 0)
+			for _, st := range tc.steps {
+				ts = ts.Add(st.after)
+				st.events(cv)
+				for _, ev := range cv.events {
+					c.Feed(ev.dir, ev.data, ts)
+				}
+				cv.events = nil
+			}
+			c.Close(ts.Add(time.Millisecond))
+			want := tc.want
+			if want == nil {
+				// The 65 short streams, then the long one.
+				for id := uint32(3); id <= 131; id += 2 {
+					want = append(want, id)
+				}
+				want = append(want, 1)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("handed on %v, want %v", got, want)
+			}
+			if st := c.Stats(); st.ReleasedEarly != tc.early || st.Streams != uint64(len(want)) {
+				t.Errorf("released early %d, streams %d; want %d, %d", st.ReleasedEarly, st.Streams, tc.early, len(want))
+			}
+		})
+	}
+}
