@@ -17,6 +17,11 @@ func FuzzRecords(f *testing.F) {
 	sc.call(1, dirIngress, 0, roleClient, resp("hello"), -1, 3, 1)
 	sc.call(2, dirIngress, flagTLS, roleUnknown, req("/b")+req("/c"), 10, 0)
 	sc.close(1)
+	// A client end mirrored after its request, with a record in flight.
+	sc.call(3, dirEgress, 0, roleClient, req("/m"), -1, 0)
+	sc.recs = append(sc.recs, mirrorRec(sc, 3))
+	sc.call(3, dirIngress, 0, roleClient, resp("late"), -1, 0)
+	sc.close(3)
 	var seed []byte
 	for _, r := range sc.recs {
 		seed = binary.LittleEndian.AppendUint16(seed, uint16(len(r)))
