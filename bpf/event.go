@@ -56,6 +56,7 @@ const (
 	statSkippedBytes
 	statEncryptedBytes
 	statMirroredBytes
+	statMirroredConns
 	statCount
 )
 

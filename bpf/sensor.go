@@ -153,6 +153,11 @@ type Stats struct {
 	// whose server end is traced too (the same bytes, reported from the
 	// server's socket): not copied. Zero with Options.BothEnds.
 	MirroredBytes uint64
+	// MirroredConnections: client ends of local connections made mirrors
+	// (MirroredBytes). User space drops the view of those it had heard of
+	// (a MIRROR record), with the transactions they had begun; the others
+	// were mirrors from their first call and never reached it.
+	MirroredConnections uint64
 
 	// User side.
 	Records, BadRecords uint64
@@ -168,10 +173,6 @@ type Stats struct {
 	// CONN record nor an entry in the kernel's table to read it from
 	// (their transactions have no process, container or addresses).
 	UnknownConnections uint64
-	// MirroredConnections: client ends of local connections dropped
-	// because their server end is traced too (MirroredBytes); the
-	// transactions they had begun are not emitted.
-	MirroredConnections uint64
 	// Gaps and GapBytes: holes handed to the parsers (lost, truncated or
 	// unreadable bytes); OverlapBytes: bytes received twice, dropped.
 	Gaps, GapBytes, OverlapBytes uint64
@@ -188,7 +189,8 @@ type userStats struct {
 	records, badRecords                  atomic.Uint64
 	dataBytes, delivered                 atomic.Uint64
 	conns, encrypted, evicted            atomic.Uint64
-	unknownConns, mirrored               atomic.Uint64
+	unknownConns                         atomic.Uint64
+	mirrored                             atomic.Uint64 // MIRROR records acted on (views dropped)
 	gaps, gapBytes, overlapBytes         atomic.Uint64
 	transactions, parseErrors, libraries atomic.Uint64
 }
@@ -197,7 +199,7 @@ func (u *userStats) fill(s *Stats) {
 	s.Records, s.BadRecords = u.records.Load(), u.badRecords.Load()
 	s.DataBytes, s.DeliveredBytes = u.dataBytes.Load(), u.delivered.Load()
 	s.Connections, s.EncryptedConnections, s.EvictedConnections = u.conns.Load(), u.encrypted.Load(), u.evicted.Load()
-	s.UnknownConnections, s.MirroredConnections = u.unknownConns.Load(), u.mirrored.Load()
+	s.UnknownConnections = u.unknownConns.Load()
 	s.Gaps, s.GapBytes, s.OverlapBytes = u.gaps.Load(), u.gapBytes.Load(), u.overlapBytes.Load()
 	s.Transactions, s.ParseErrors, s.Libraries = u.transactions.Load(), u.parseErrors.Load(), u.libraries.Load()
 }
@@ -272,7 +274,7 @@ func (s *Sensor) Stats() Stats {
 			st.TruncatedBytes, st.UnreadableBytes = c[statTruncBytes], c[statUnreadableBytes]
 			st.TLSUnmappedBytes, st.LostControl = c[statTLSUnmappedBytes], c[statLostControl]
 			st.SkippedBytes, st.EncryptedBytes = c[statSkippedBytes], c[statEncryptedBytes]
-			st.MirroredBytes = c[statMirroredBytes]
+			st.MirroredBytes, st.MirroredConnections = c[statMirroredBytes], c[statMirroredConns]
 		}
 	}
 	s.stats.fill(&st)

@@ -862,3 +862,44 @@ func TestMirrorServerNotTraced(t *testing.T) {
 		t.Errorf("mirrored %d connections, %d bytes; want none", st.MirroredConnections, st.MirroredBytes)
 	}
 }
+
+// TestFloodMirrored: the flood of TestFlood with the default options, where
+// the flooding client's end becomes a mirror of the sink's: in the kernel
+// every byte either end moved is still accounted for — copied, lost,
+// truncated, unreadable, skipped or mirrored — and user space read every
+// byte the kernel handed on.
+func TestFloodMirrored(t *testing.T) {
+	sink := start(t, "sink", "")
+	port, _ := strconv.Atoi(sink.line(t))
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, RingBytes: 256 << 10})
+	const total = 16 << 20
+	flood := start(t, "flood", fmt.Sprintf("127.0.0.1:%d,%d", port, total))
+	if got := flood.line(t); got != "sent" {
+		t.Fatalf("flood: %q", got)
+	}
+	c := collect(s)
+	accounted := func(st Stats) uint64 {
+		return st.Bytes + st.LostBytes + st.TruncatedBytes + st.UnreadableBytes + st.SkippedBytes + st.MirroredBytes
+	}
+	var last Stats
+	defer func() {
+		if t.Failed() {
+			t.Logf("stats at the last check: %+v (accounted %d)", last, accounted(last))
+		}
+	}()
+	waitFor(t, "both ends' syscalls accounted for and the ring drained", func() bool {
+		last = s.Stats()
+		return accounted(last) == 2*total && last.DataBytes == last.Bytes && last.MirroredConnections == 1
+	})
+	flood.stdin.Close()
+	if got := sink.line(t); got != strconv.Itoa(total) {
+		t.Fatalf("sink received %s bytes, want %d", got, total)
+	}
+	c.stop(t)
+	st := s.Stats()
+	t.Logf("stats: %+v", st)
+	if st.MirroredBytes == 0 || st.LostBytes == 0 || accounted(st) != 2*total {
+		t.Errorf("mirrored %d, lost %d, accounted %d of %d moved; want some mirrored and lost, all accounted",
+			st.MirroredBytes, st.LostBytes, accounted(st), 2*total)
+	}
+}

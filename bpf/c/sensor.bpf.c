@@ -448,6 +448,7 @@ static __always_inline int mirror_check(__u64 sk, struct conn *c)
 		bpf_ringbuf_submit(e, rb_flags());
 	}
 	c->mirror = 1;
+	count(ST_STAT_MIRRORED_CONNS, 1);
 	return 1;
 }
 

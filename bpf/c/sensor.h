@@ -30,6 +30,7 @@ enum {
 	ST_STAT_SKIPPED_BYTES,        // bytes sendfile/splice moved without a user buffer: never copied
 	ST_STAT_ENCRYPTED_BYTES,      // TLS records of a connection already seen to carry TLS: not copied
 	ST_STAT_MIRRORED_BYTES,       // bytes of a client end whose server end is traced too: not copied
+	ST_STAT_MIRRORED_CONNS,       // client ends made mirrors
 	ST_STAT_COUNT,
 };
 
