@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The integration tests trace child processes (the sensor ignores its own):
@@ -134,9 +135,12 @@ func helper(role, arg string) error {
 		c.Close()
 		return nil
 	case "flood":
-		// arg: host:port,bytes; writes that many bytes in 64 KiB writes,
-		// prints "sent", and closes when stdin closes.
+		// arg: host:port,bytes[,first]; writes that many bytes in 64 KiB
+		// writes, prints "sent", and closes when stdin closes. With first,
+		// the first write is that many bytes, then a 200 ms pause (the sink
+		// has read them before the rest comes).
 		hp, ns, _ := strings.Cut(arg, ",")
+		ns, fs, _ := strings.Cut(ns, ",")
 		total, _ := strconv.Atoi(ns)
 		conn, err := net.Dial("tcp", hp)
 		if err != nil {
@@ -145,6 +149,13 @@ func helper(role, arg string) error {
 		buf := make([]byte, 64<<10)
 		for i := range buf {
 			buf[i] = byte(i)
+		}
+		if first, _ := strconv.Atoi(fs); first > 0 && first <= min(total, len(buf)) {
+			if _, err := conn.Write(buf[:first]); err != nil {
+				return err
+			}
+			total -= first
+			time.Sleep(200 * time.Millisecond)
 		}
 		for total > 0 {
 			n := min(total, len(buf))
