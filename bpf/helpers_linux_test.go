@@ -93,6 +93,32 @@ func helper(role, arg string) error {
 		resp.Body.Close()
 		tr.CloseIdleConnections()
 		return nil
+	case "lateclient":
+		// arg: base URL; one keep-alive connection: GET /warm, prints
+		// "ready", waits for a line on stdin, then GET /a and /b?x=1 on
+		// the same connection.
+		tr := &http.Transport{MaxConnsPerHost: 1, DisableCompression: true}
+		c := &http.Client{Transport: tr}
+		get := func(p string) error {
+			resp, err := c.Get(arg + p)
+			if err != nil {
+				return err
+			}
+			io.Copy(io.Discard, resp.Body)
+			return resp.Body.Close()
+		}
+		if err := get("/warm"); err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		bufio.NewReader(os.Stdin).ReadString('\n')
+		for _, p := range []string{"/a", "/b?x=1"} {
+			if err := get(p); err != nil {
+				return err
+			}
+		}
+		tr.CloseIdleConnections()
+		return nil
 	case "fileclient":
 		tr := &http.Transport{MaxConnsPerHost: 1, DisableCompression: true}
 		c := &http.Client{Transport: tr}

@@ -908,3 +908,36 @@ func TestFloodMirrored(t *testing.T) {
 			st.MirroredBytes, st.LostBytes, accounted(st), 2*total, total-first)
 	}
 }
+
+// TestMirrorPredatesSensor: a keep-alive connection between two local
+// processes opened before the sensor (no accept or connect seen) gets its
+// roles from its first bytes in the kernel, so it too is reported once,
+// from the server's side.
+func TestMirrorPredatesSensor(t *testing.T) {
+	server := start(t, "server", "")
+	port, _ := strconv.Atoi(server.line(t))
+	client := start(t, "lateclient", fmt.Sprintf("http://127.0.0.1:%d", port))
+	if got := client.line(t); got != "ready" {
+		t.Fatalf("lateclient: %q", got)
+	}
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}})
+	c := collect(s)
+	fmt.Fprintln(client.stdin, "go")
+	if err := client.cmd.Wait(); err != nil {
+		t.Fatalf("lateclient: %v", err)
+	}
+	serverPID := server.cmd.Process.Pid
+	waitFor(t, "the server's transactions and the mirror", func() bool {
+		return len(c.of(serverPID)) >= 2 && s.Stats().MirroredConnections >= 1
+	})
+	server.stdin.Close()
+	server.cmd.Wait()
+	c.stop(t)
+	check(t, "server", c.of(serverPID), []want{{"GET", "/a", 200, 0, 9}, {"GET", "/b?x=1", 200, 0, 9}}, uint16(port), false)
+	if n := len(c.of(client.cmd.Process.Pid)); n != 0 {
+		t.Errorf("%d transactions from the client's socket, want none", n)
+	}
+	if st := s.Stats(); st.MirroredConnections != 1 || st.GapBytes != 0 {
+		t.Errorf("mirrored %d connections, %d gap bytes; want 1, 0", st.MirroredConnections, st.GapBytes)
+	}
+}

@@ -80,7 +80,10 @@ struct conn {
 	// traced too; its bytes are not copied (mirror_check). checks: times
 	// mirror_check looked for the server end.
 	__u8 mirror, checks;
-	__u8 pad[2];
+	// guesses: data calls guess_role looked at (a connection that
+	// predates the sensor).
+	__u8 guesses;
+	__u8 pad;
 	__u64 netns; // struct net address: a tuple is unique only per network namespace
 };
 
@@ -323,6 +326,16 @@ static __always_inline void tuple_of(struct tuple *t, const struct conn *c, int 
 	t->netns = c->netns;
 }
 
+// add_server enters a server end into the tuples map.
+static __always_inline void add_server(__u64 key, const struct conn *c)
+{
+	if (both_ends)
+		return;
+	struct tuple t;
+	tuple_of(&t, c, 0);
+	bpf_map_update_elem(&tuples, &t, &key, BPF_ANY);
+}
+
 // conn_new starts sk's state with a fresh generation (accept and connect
 // start a new connection; the first bytes of one that predates the sensor
 // do too).
@@ -345,12 +358,36 @@ static __always_inline struct conn *conn_new(__u64 key, __u8 role)
 	n.ignored = !port_wanted(n.m.lport, n.m.rport);
 	n.netns = (__u64)BPF_CORE_READ(sk, __sk_common.skc_net.net);
 	bpf_map_update_elem(&conns, &key, &n, BPF_ANY);
-	if (role == ST_ROLE_SERVER && !n.ignored && !both_ends) {
-		struct tuple t;
-		tuple_of(&t, &n, 0);
-		bpf_map_update_elem(&tuples, &t, &key, BPF_ANY);
-	}
+	if (role == ST_ROLE_SERVER && !n.ignored)
+		add_server(key, &n);
 	return bpf_map_lookup_elem(&conns, &key);
+}
+
+// guess_role gives a connection first seen through its bytes (it predates
+// the sensor: no accept or connect was seen) the role its bytes show, so
+// that a local one is paired too (mirror_check): a request going out or a
+// response coming in makes a client, the other way round a server. It
+// looks at the first bytes of up to GUESS_CALLS calls (a connection picked
+// up inside a body shows no message start at first).
+#define GUESS_CALLS 8
+static __always_inline void guess_role(__u64 sk, struct conn *c, __u64 buf, __u64 n, __u8 dir)
+{
+	if (both_ends || c->m.role != ST_ROLE_UNKNOWN || c->guesses >= GUESS_CALLS || n < 5)
+		return;
+	c->guesses++;
+	char h[5];
+	if (bpf_probe_read_user(h, sizeof(h), (void *)buf))
+		return;
+	int resp = h[0] == 'H' && h[1] == 'T' && h[2] == 'T' && h[3] == 'P' && h[4] == '/';
+	int req = (h[0] == 'G' && h[1] == 'E' && h[2] == 'T' && h[3] == ' ') ||
+		  (h[0] == 'P' && (h[1] == 'O' || h[1] == 'U' || h[1] == 'A' || h[1] == 'R')) ||
+		  (h[0] == 'H' && h[1] == 'E' && h[2] == 'A' && h[3] == 'D') ||
+		  (h[0] == 'D' && h[1] == 'E' && h[2] == 'L') || (h[0] == 'O' && h[1] == 'P' && h[2] == 'T');
+	if (!req && !resp)
+		return;
+	c->m.role = (req == (dir == ST_DIR_EGRESS)) ? ST_ROLE_CLIENT : ST_ROLE_SERVER;
+	if (c->m.role == ST_ROLE_SERVER)
+		add_server(sk, c);
 }
 
 // conn_get returns sk's state when it is known or its ports are wanted
@@ -748,6 +785,8 @@ static __always_inline int leave(long ret, __u8 dir, __u8 kind, struct pt_regs *
 		count(ST_STAT_ENCRYPTED_BYTES, ret);
 		return 0;
 	}
+	if (kind == ST_CALL_BUF)
+		guess_role(sk, c, r->si, ret, dir);
 	if (mirror_check(sk, c)) {
 		count(ST_STAT_MIRRORED_BYTES, ret);
 		return 0;
@@ -1056,6 +1095,7 @@ static __always_inline int ssl_leave(long ret, __u8 dir, int ex)
 	}
 	if (c->ignored)
 		return 0;
+	guess_role(key, c, buf, n, dir);
 	if (c->mirror || mirror_check(key, c)) {
 		count(ST_STAT_MIRRORED_BYTES, n);
 		return 0;
