@@ -366,7 +366,12 @@ func TestOpeningOrder(t *testing.T) {
 			{time.Millisecond, func(cv *convo) { resp(cv, 1, true) }},
 		}, []uint32{1, 3, 5}, 0},
 		{"a long stream holds for 5 s", []step{
-			{0, func(cv *convo) { req(cv, 1, "/stream", true); resp(cv, 1, false); req(cv, 3, "/b", true); resp(cv, 3, true) }},
+			{0, func(cv *convo) {
+				req(cv, 1, "/stream", true)
+				resp(cv, 1, false)
+				req(cv, 3, "/b", true)
+				resp(cv, 3, true)
+			}},
 			{4 * time.Second, func(cv *convo) { cv.data(1, 1, []byte("tick"), false); cv.flush(1) }},
 			{2 * time.Second, func(cv *convo) { cv.data(1, 1, []byte("tick"), false); cv.flush(1) }},
 			{time.Second, func(cv *convo) { req(cv, 5, "/c", true); resp(cv, 5, true) }},
