@@ -11,7 +11,7 @@ APT_PACKAGES := tshark tcpreplay iproute2 ca-certificates clang llvm libbpf-dev 
 GOTAGS ?= $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && [ -f "$$($$($(GO) env CC) -print-file-name=libdeflate.a)" ] && echo libdeflate)
 BENCH_PACKAGES := httpry time
 
-.PHONY: help deps build demo test test-short fuzz bench bench-live bench-store eval vet clean generate bpf-check pgo
+.PHONY: help deps build demo test test-short fuzz bench bench-live bench-store eval vet clean generate bpf-check fmt-check pgo
 
 help: ## list the targets with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -37,7 +37,11 @@ generate: ## rebuild the eBPF objects and Go bindings in bpf/ from bpf/c (Debian
 bpf-check: ## fail when the committed eBPF objects are stale (regenerated into a temp dir and compared)
 	bpf/gencheck.sh
 
-test: deps bpf-check ## run every test (unit, fuzz seed corpora, regression captures, integration)
+fmt-check: ## fail when a Go file is not gofmt-formatted (bpf2go's generated files aside)
+	@out=$$(find . -name '*.go' -not -name '*_bpfel.go' -not -path './.git/*' -print0 | xargs -0 "$$($(GO) env GOROOT)/bin/gofmt" -l); \
+	if [ -n "$$out" ]; then echo "not gofmt-formatted (run gofmt -w):"; echo "$$out"; exit 1; fi
+
+test: deps bpf-check fmt-check ## run every test (unit, fuzz seed corpora, regression captures, integration)
 	$(GO) vet -tags '$(GOTAGS)' ./...
 	$(GO) test -tags '$(GOTAGS)' -count=1 -timeout 25m ./...
 	@# the package with a libdeflate path also without it (the fallback)
