@@ -403,6 +403,23 @@ static __always_inline struct conn *conn_get(__u64 key)
 	return conn_new(key, 0);
 }
 
+// ctl_hdr fills the header of a record that is not a stream's data (CONN,
+// MIRROR, CLOSE, or the empty record of skipped bytes): now, sk's
+// generation gen, kind, len payload bytes, no offsets, direction or flags.
+static __always_inline void ctl_hdr(struct event_hdr *e, __u64 sk, __u64 gen, __u8 kind, __u32 len)
+{
+	e->ts = bpf_ktime_get_ns();
+	e->conn = sk;
+	e->gen = gen;
+	e->offset = 0;
+	e->end = 0;
+	e->len = len;
+	e->kind = kind;
+	e->dir = 0;
+	e->flags = 0;
+	e->pad = 0;
+}
+
 // announce sends the connection's CONN record (addresses, role, and the
 // current task's pid, cgroup and command) before its first data record.
 // When the ring refuses it, the next call tries again.
@@ -420,16 +437,7 @@ static __always_inline void announce(__u64 sk, struct conn *c)
 		count(ST_STAT_LOST_CONTROL, 1);
 		return;
 	}
-	e->ts = bpf_ktime_get_ns();
-	e->conn = sk;
-	e->gen = c->gen;
-	e->offset = 0;
-	e->end = 0;
-	e->len = sizeof(struct meta);
-	e->kind = ST_KIND_CONN;
-	e->dir = 0;
-	e->flags = 0;
-	e->pad = 0;
+	ctl_hdr(e, sk, c->gen, ST_KIND_CONN, sizeof(struct meta));
 	__builtin_memcpy((void *)(e + 1), &c->m, sizeof(c->m));
 	bpf_ringbuf_submit(e, rb_flags());
 	c->announced = 1;
@@ -472,16 +480,7 @@ static __always_inline int mirror_check(__u64 sk, struct conn *c)
 			c->checks--;
 			return 0;
 		}
-		e->ts = bpf_ktime_get_ns();
-		e->conn = sk;
-		e->gen = c->gen;
-		e->offset = 0;
-		e->end = 0;
-		e->len = 0;
-		e->kind = ST_KIND_MIRROR;
-		e->dir = 0;
-		e->flags = 0;
-		e->pad = 0;
+		ctl_hdr(e, sk, c->gen, ST_KIND_MIRROR, 0);
 		bpf_ringbuf_submit(e, rb_flags());
 	}
 	c->mirror = 1;
@@ -901,16 +900,11 @@ static __always_inline void skip_bytes(__u64 sk, __u8 dir, long ret)
 		count(ST_STAT_LOST_CONTROL, 1);
 		return;
 	}
-	e->ts = bpf_ktime_get_ns();
-	e->conn = sk;
-	e->gen = c->gen;
+	ctl_hdr(e, sk, c->gen, ST_KIND_DATA, 0);
 	e->offset = off;
 	e->end = off + ret;
-	e->len = 0;
-	e->kind = ST_KIND_DATA;
 	e->dir = dir;
 	e->flags = ST_FLAG_LAST;
-	e->pad = 0;
 	bpf_ringbuf_submit(e, rb_flags());
 }
 
@@ -1003,16 +997,7 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		} else {
 			// Runs in whatever context closes the socket (often softirq):
 			// no pid, comm or cgroup (they are not the owner's).
-			e->ts = bpf_ktime_get_ns();
-			e->conn = key;
-			e->gen = c->gen;
-			e->offset = 0;
-			e->end = 0;
-			e->len = sizeof(c->off);
-			e->kind = ST_KIND_CLOSE;
-			e->dir = 0;
-			e->flags = 0;
-			e->pad = 0;
+			ctl_hdr(e, key, c->gen, ST_KIND_CLOSE, sizeof(c->off));
 			__builtin_memcpy((void *)(e + 1), c->off, sizeof(c->off));
 			bpf_ringbuf_submit(e, rb_flags());
 		}
