@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // TestRingUsed floods a small ring nobody reads: RingUsed reports it full,
@@ -34,5 +35,33 @@ func TestRingUsed(t *testing.T) {
 	s.Close()
 	if u := s.RingUsed(); u != 0 {
 		t.Errorf("RingUsed after Close = %v, want 0", u)
+	}
+}
+
+// TestRingWakeup: with a poll interval of an hour only the programs'
+// wakeup (WakeupBytes waiting) can bring records to a reader parked on
+// an empty ring; and closing the reader must end a Run parked so.
+func TestRingWakeup(t *testing.T) {
+	sink := start(t, "sink", "")
+	port, _ := strconv.Atoi(sink.line(t))
+	const wake = 16 << 10
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, RingBytes: 256 << 10,
+		WakeupBytes: wake, PollInterval: time.Hour})
+	c := collect(s)
+	time.Sleep(100 * time.Millisecond) // let the reader find the ring empty and park
+	flood := start(t, "flood", fmt.Sprintf("127.0.0.1:%d,%d", port, 8*wake))
+	if got := flood.line(t); got != "sent" {
+		t.Fatalf("flood: %q", got)
+	}
+	waitFor(t, "records read after the programs woke the reader", func() bool { return s.Stats().DataBytes >= wake })
+	flood.stdin.Close()
+	sink.line(t)
+	time.Sleep(100 * time.Millisecond) // parked again on an empty or quiet ring
+	stopped := make(chan struct{})
+	go func() { c.stop(t); close(stopped) }() // closes the reader
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10 s of its context's end, its reader parked")
 	}
 }
