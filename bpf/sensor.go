@@ -292,6 +292,21 @@ func (s *Sensor) RingUsed() float64 {
 	return 0
 }
 
+// WaitRing blocks the calling OS thread in the kernel (not in Go's
+// scheduler, so a thread of a higher CPU priority than the rest of the
+// process wakes on time) until the programs wake the reader, WakeupBytes
+// waiting in the ring, or d has passed. It returns false, at once, after
+// Close and for a replayed sensor. While records keep arriving above the
+// wakeup point every record wakes it: a watcher should look, then sleep.
+func (s *Sensor) WaitRing(d time.Duration) (bool, error) {
+	if r, ok := s.reader.(interface {
+		waitWake(time.Duration) (bool, error)
+	}); ok {
+		return r.waitWake(d)
+	}
+	return false, nil
+}
+
 // Close detaches the programs and unblocks Run.
 func (s *Sensor) Close() error {
 	s.closeOnce.Do(func() {

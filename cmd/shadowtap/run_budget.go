@@ -242,9 +242,12 @@ const (
 	escalateAbove = 0.5
 	relaxBelow    = 0.125
 	relaxAfter    = time.Second
-	// escalateTick is how often the ring is looked at: 10 wakeups a
-	// second of one thread (a 16 MiB ring fills in ~1 s at saturation).
+	// escalateTick is how often the ring is looked at while escalated or
+	// past the wakeup point (a 16 MiB ring fills in ~1 s at saturation).
+	// Below it the watcher sleeps until the programs wake the ring's
+	// reader, looking at least every quietLook.
 	escalateTick = 100 * time.Millisecond
+	quietLook    = time.Second
 )
 
 // schedEscalation is the hysteresis: escalated while the ring backs up.
@@ -273,17 +276,27 @@ func (e *schedEscalation) step(now time.Time, used float64) bool {
 // schedWatch moves the daemon's threads out of SCHED_IDLE while the
 // sensor's ring backs up (schedEscalation), and back.
 type schedWatch struct {
-	used    func() float64 // the ring's used share (bpf.Sensor.RingUsed)
+	used func() float64 // the ring's used share (bpf.Sensor.RingUsed)
+	// wait blocks the thread until the programs wake the ring's reader or
+	// the duration passes; false once the sensor is closed
+	// (bpf.Sensor.WaitRing).
+	wait    func(time.Duration) (bool, error)
+	look    time.Duration  // the longest wait (0: quietLook)
 	policy  func() string  // the configured policy (schedFor)
 	reloads func() uint64  // grows when applyCPUPriority ran again
 	count   *atomic.Uint64 // escalations
 	log     zerolog.Logger
 }
 
-// run watches until done is closed, on a thread of its own kept
-// SCHED_NORMAL: at SCHED_IDLE under saturation it would not run either.
-// Only under the idle policy; a reload resets it (applyCPUPriority set
-// every thread to the configured policy).
+// run watches until done is closed or the sensor is, on a thread of its
+// own kept SCHED_NORMAL: at SCHED_IDLE under saturation it would not run
+// either. Only under the idle policy; a reload resets it (applyCPUPriority
+// set every thread to the configured policy).
+//
+// It sleeps in the kernel either way (sleepThread, WaitRing), and as
+// seldom as it can: every sleep of the thread longer than 10 ms makes Go's
+// sysmon take its P back, which restarts sysmon's 20 µs polling, and a
+// watcher waking 10 times a second kept sysmon waking ~600 times a second.
 func (w schedWatch) run(done <-chan struct{}) {
 	self, err := pinNormal()
 	if err != nil {
@@ -292,8 +305,26 @@ func (w schedWatch) run(done <-chan struct{}) {
 	}
 	var e schedEscalation
 	reloads, logged := w.reloads(), false
+	busy := false
 	for {
-		sleepThread(escalateTick)
+		if e.escalated || busy || w.wait == nil {
+			// Escalated, or the ring held an eighth or more at the last
+			// look (near the wakeup point, where every record would wake
+			// WaitRing): look again in a tick.
+			sleepThread(escalateTick)
+		} else {
+			look := w.look
+			if look <= 0 {
+				look = quietLook
+			}
+			ok, err := w.wait(look)
+			if err != nil {
+				w.log.Warn().Err(err).Msg("ebpf: waiting on the ring; looking at it every 100 ms instead")
+				w.wait = nil
+			} else if !ok {
+				return // the sensor is closed
+			}
+		}
 		select {
 		case <-done:
 			return
@@ -310,6 +341,7 @@ func (w schedWatch) run(done <-chan struct{}) {
 			continue
 		}
 		was, used := e.escalated, w.used()
+		busy = used >= relaxBelow
 		now := e.step(time.Now(), used)
 		if now == was {
 			continue

@@ -127,7 +127,7 @@ func runEBPF(ctx context.Context, d *daemon, m *meteredSource, e *ebpfSource) er
 	d.log.Info().Str("source", m.name).Str("mode", mode.String()).Str("reason", why).Msg("ebpf sensor running")
 	done := make(chan struct{})
 	defer close(done)
-	go schedWatch{used: s.RingUsed, count: &e.escalations, log: d.log,
+	go schedWatch{used: s.RingUsed, wait: s.WaitRing, count: &e.escalations, log: d.log,
 		policy:  func() string { c := d.config(); return schedFor(&c) },
 		reloads: d.counters.reloads.Load}.run(done)
 	go func() {

@@ -130,7 +130,15 @@ func TestSchedEscalation(t *testing.T) {
 // TestSchedWatch runs the watcher over a made-up ring as root: every thread
 // goes SCHED_NORMAL while the ring is over half full, and back to
 // SCHED_IDLE (but the watcher's own) once it stayed low for a second.
+// Looking every tick, and waiting for the ring's wakeups: then with an
+// hour between looks only the wakeup can make it see the full ring, and
+// the sensor's close ends it.
 func TestSchedWatch(t *testing.T) {
+	t.Run("tick", func(t *testing.T) { schedWatchTest(t, false) })
+	t.Run("wakeups", func(t *testing.T) { schedWatchTest(t, true) })
+}
+
+func schedWatchTest(t *testing.T, wakeups bool) {
 	if os.Geteuid() != 0 {
 		t.Skip("leaving SCHED_IDLE needs CAP_SYS_NICE: run as root")
 	}
@@ -142,8 +150,21 @@ func TestSchedWatch(t *testing.T) {
 	var count atomic.Uint64
 	done := make(chan struct{})
 	defer close(done)
-	go schedWatch{used: func() float64 { return math.Float64frombits(used.Load()) }, count: &count,
-		policy: func() string { return "idle" }, reloads: func() uint64 { return 0 }, log: zerolog.Nop()}.run(done)
+	w := schedWatch{used: func() float64 { return math.Float64frombits(used.Load()) }, count: &count,
+		policy: func() string { return "idle" }, reloads: func() uint64 { return 0 }, log: zerolog.Nop()}
+	wake := make(chan bool, 1) // true: the programs woke the reader; false: the sensor closed
+	if wakeups {
+		w.look = time.Hour
+		w.wait = func(d time.Duration) (bool, error) {
+			select {
+			case ok := <-wake:
+				return ok, nil
+			case <-time.After(d):
+				return true, nil
+			}
+		}
+	}
+	go w.run(done)
 	count2 := func(policy int) (n, all int) {
 		for _, pn := range threadPolicies(t) {
 			if pn[0] == policy {
@@ -163,6 +184,9 @@ func TestSchedWatch(t *testing.T) {
 	}
 	wait("the watcher on its own normal thread", func() bool { n, _ := count2(unix.SCHED_NORMAL); return n == 1 })
 	used.Store(math.Float64bits(0.6))
+	if wakeups {
+		wake <- true
+	}
 	wait("every thread SCHED_NORMAL", func() bool { n, all := count2(unix.SCHED_NORMAL); return n == all })
 	if c := count.Load(); c != 1 {
 		t.Errorf("escalations = %d, want 1", c)
@@ -174,5 +198,9 @@ func TestSchedWatch(t *testing.T) {
 	})
 	if c := count.Load(); c != 1 {
 		t.Errorf("escalations after the drain = %d, want 1", c)
+	}
+	if wakeups {
+		wake <- false
+		wait("the watcher gone with the sensor", func() bool { n, _ := count2(unix.SCHED_NORMAL); return n == 0 })
 	}
 }
