@@ -114,7 +114,7 @@ end
 -- that the runs of a variant can be pooled (WRK_HIST names the file).
 function done(summary, latency, requests)
 	local path = os.getenv("WRK_HIST")
-	if not path then return end
+	if not path or path == "" then return end
 	local f = io.open(path, "w")
 	for i = 1, #latency do
 		local v, c = latency(i)
