@@ -225,6 +225,9 @@ func loadKernel(opts Options) (*kernelSensor, error) {
 		k.close()
 		return nil, fmt.Errorf("%w: watching the ring buffer: %w", ErrUnsupported, err)
 	}
+	// A deadline long passed, set once: once the records present are
+	// read, ReadInto's epoll_wait returns at once (Read parks instead).
+	rd.SetDeadline(time.Unix(1, 0))
 	k.reader = &ringReader{r: rd, wake: wake, wakeConn: wakeConn, poll: opts.PollInterval, epfd: -1, evfd: -1}
 	return k, nil
 }
@@ -569,9 +572,6 @@ func (r *ringReader) used() float64 {
 
 func (r *ringReader) Read() ([]byte, error) {
 	for {
-		// A deadline already passed: epoll_wait returns at once and the
-		// records present are read.
-		r.r.SetDeadline(time.Now())
 		err := r.r.ReadInto(&r.rec)
 		if err == nil {
 			return r.rec.RawSample, nil
