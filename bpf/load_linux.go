@@ -505,13 +505,13 @@ func scanLibssl(proc string, pid uint32) []string {
 // ringReader adapts ringbuf.Reader to EventReader, reusing one record.
 //
 // It never blocks in a system call. While records wait it takes them
-// without one; once the ring is empty the goroutine parks in Go's network
+// without waiting; once the ring is empty the goroutine parks in Go's network
 // poller on wake (the ring's fd) until the programs wake it (only once
 // wakeup_bytes wait) or poll has passed. A reader blocked in epoll_wait
 // for its whole poll interval held a P in a system call, which Go's sysmon
 // takes back after 10 ms; each take-back restarted sysmon's 20 µs polling,
-// and on a loaded host that thread alone woke ~2,600 times a second and
-// used a quarter of the sensor's CPU.
+// and at 10k req/s that thread alone woke ~2,600 times a second and used
+// a quarter of the sensor's CPU.
 type ringReader struct {
 	r        *ringbuf.Reader
 	wake     *os.File
