@@ -554,6 +554,14 @@ func ringWaker(m *ebpf.Map) (*os.File, syscall.RawConn, error) {
 	return f, rc, nil
 }
 
+// ready ends a park in Read: records wait, or Close has begun (under mu,
+// so that the mapped ring is not read while Close unmaps it).
+func (r *ringReader) ready(uintptr) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.closed || r.r.AvailableBytes() > 0
+}
+
 func (r *ringReader) isClosed() bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -586,8 +594,8 @@ func (r *ringReader) Read() ([]byte, error) {
 		// Records committed after the check without a wakeup wait for
 		// the deadline, as they would in epoll_wait.
 		r.wake.SetReadDeadline(time.Now().Add(r.poll))
-		err = r.wakeConn.Read(func(uintptr) bool { return r.r.AvailableBytes() > 0 })
-		if err != nil && r.isClosed() {
+		err = r.wakeConn.Read(r.ready)
+		if r.isClosed() {
 			return nil, fmt.Errorf("ring buffer: %w", ErrClosed)
 		}
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
