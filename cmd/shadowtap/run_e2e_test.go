@@ -106,7 +106,26 @@ func waitFor(t *testing.T, what string, limit time.Duration, f func() bool) {
 // stopWithin sends SIGTERM and waits for the process: it must exit 0
 // within the contract's 10 s (the bound is the contract's, not a timing
 // measurement).
-func stopWithin(t *testing.T, cmd *exec.Cmd, waitErr <-chan error, stderr *bytes.Buffer) {
+// lockedBuffer collects a running child's output: os/exec's copier
+// goroutine writes it while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func stopWithin(t *testing.T, cmd *exec.Cmd, waitErr <-chan error, stderr *lockedBuffer) {
 	t.Helper()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -157,7 +176,7 @@ func TestRunBinarySignals(t *testing.T) {
 		}
 	}
 	writeCfg("")
-	var stderr bytes.Buffer
+	var stderr lockedBuffer
 	cmd := exec.Command(bin, "run", "--config", cfgPath)
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

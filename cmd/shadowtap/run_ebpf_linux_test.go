@@ -4,7 +4,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -50,7 +49,7 @@ func TestRunEBPF(t *testing.T) {
 	// Only the test's server port is traced (other traffic on the host is not).
 	cfgFile := filepath.Join(dir, "config.yaml")
 	os.WriteFile(cfgFile, []byte(fmt.Sprintf("ebpf_filter:\n  ports: [%d]\n", port)), 0o644)
-	var stderr bytes.Buffer
+	var stderr lockedBuffer
 	cmd := exec.Command(bin, "run", "--config", cfgFile, "--ebpf", "--db", "none", "--transactions", txFile, "--listen", listen)
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -96,7 +95,7 @@ func TestRunLiveVeth(t *testing.T) {
 
 	db := filepath.Join(dir, "db")
 	const listen = "127.0.0.1:8417" // the namespace's own loopback
-	var stderr bytes.Buffer
+	var stderr lockedBuffer
 	cmd := exec.Command("ip", "netns", "exec", ns, bin, "run", "--iface", "veth1", "--db", db, "--listen", listen, "--log-level", "info")
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
