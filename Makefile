@@ -11,7 +11,7 @@ APT_PACKAGES := tshark tcpreplay iproute2 ca-certificates clang llvm libbpf-dev 
 GOTAGS ?= $(shell [ "$$($(GO) env CGO_ENABLED)" = 1 ] && [ -f "$$($$($(GO) env CC) -print-file-name=libdeflate.a)" ] && echo libdeflate)
 BENCH_PACKAGES := httpry time
 
-.PHONY: help deps build demo test test-short fuzz bench bench-live bench-store eval vet clean generate bpf-check fmt-check pgo
+.PHONY: help deps build demo test test-race test-short fuzz bench bench-live bench-store eval vet clean generate bpf-check fmt-check pgo
 
 help: ## list the targets with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ test: deps bpf-check fmt-check ## run every test (unit, fuzz seed corpora, regre
 	$(GO) test -tags '$(GOTAGS)' -count=1 -timeout 25m ./...
 	@# the package with a libdeflate path also without it (the fallback)
 	$(GO) vet ./reassembly/content/ && $(GO) test -count=1 ./reassembly/content/
+
+test-race: deps ## every test under the race detector (~10 min on 2 cores; not part of .ci/run)
+	$(GO) test -race -tags '$(GOTAGS)' -count=1 -timeout 40m ./...
 
 test-short: ## quick tests only (no captures from ../shared, no privileged tests)
 	$(GO) test -tags '$(GOTAGS)' -short -count=1 ./...
