@@ -243,9 +243,9 @@ const (
 	relaxBelow    = 0.125
 	relaxAfter    = time.Second
 	// escalateTick is how often the ring is looked at while escalated or
-	// past the wakeup point (a 16 MiB ring fills in ~1 s at saturation).
-	// Below it the watcher sleeps until the programs wake the ring's
-	// reader, looking at least every quietLook.
+	// while it holds relaxBelow or more (a 16 MiB ring fills in ~1 s at
+	// saturation). Otherwise the watcher sleeps until the programs wake
+	// the ring's reader, looking at least every quietLook.
 	escalateTick = 100 * time.Millisecond
 	quietLook    = time.Second
 )
