@@ -13,18 +13,29 @@ import (
 
 // Run reads events until ctx ends or the sensor is closed, and hands each
 // transaction to emit (on Run's goroutine; the transaction belongs to emit).
-// Connections still open at the end are closed and their transactions
-// emitted. It returns nil on a clean stop.
+// When ctx ends, the records the ring holds at that moment are read first
+// (a MIRROR or CLOSE record still in it would otherwise be lost, and a
+// mirrored client's half-seen requests reported). Connections still open
+// at the end are closed and their transactions emitted. It returns nil on
+// a clean stop.
 func (s *Sensor) Run(ctx context.Context, emit func(*reassembly.Transaction)) error {
 	stop := make(chan struct{})
 	defer close(stop)
+	d, drains := s.reader.(drainer)
 	go func() {
 		select {
 		case <-ctx.Done():
-			_ = s.reader.Close()
+			if drains {
+				d.drain()
+			} else {
+				_ = s.reader.Close()
+			}
 		case <-stop:
 		}
 	}()
+	if drains {
+		defer s.reader.Close()
+	}
 	var onExec func(uint32)
 	if s.k != nil {
 		onExec = s.k.exec

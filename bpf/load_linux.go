@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -522,6 +523,11 @@ type ringReader struct {
 	// which Close unmaps.
 	mu     sync.RWMutex
 	closed bool
+	// draining: Read returns the records left, then ErrClosed (drain);
+	// drainLeft (under mu) is how many more bytes it reads before it
+	// stops anyway. Atomic: Read looks at it for every record.
+	draining  atomic.Bool
+	drainLeft int
 	// waitWake's epoll instance (the ring, edge-triggered, and evfd,
 	// which Close signals), made at its first call; wmu keeps Close from
 	// closing them under a waiting thread.
@@ -559,7 +565,38 @@ func ringWaker(m *ebpf.Map) (*os.File, syscall.RawConn, error) {
 func (r *ringReader) ready(uintptr) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.closed || r.r.AvailableBytes() > 0
+	return r.closed || r.draining.Load() || r.r.AvailableBytes() > 0
+}
+
+// drain makes Read return the records the ring holds and then ErrClosed,
+// reading at most the ring's size (the programs go on writing meanwhile).
+func (r *ringReader) drain() {
+	r.mu.Lock()
+	if r.draining.Load() || r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.drainLeft = r.r.BufferSize()
+	r.draining.Store(true)
+	r.mu.Unlock()
+	// Wakes a park in Read (which set its deadline before it looked at
+	// draining).
+	r.wake.SetReadDeadline(time.Unix(1, 0))
+}
+
+// drained says whether a draining Read should stop: the ring is empty, or
+// n more bytes would pass the ring's size.
+func (r *ringReader) drained(empty bool, n int) bool {
+	if !r.draining.Load() {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if empty || r.drainLeft < n {
+		return true
+	}
+	r.drainLeft -= n
+	return false
 }
 
 func (r *ringReader) isClosed() bool {
@@ -582,6 +619,9 @@ func (r *ringReader) Read() ([]byte, error) {
 	for {
 		err := r.r.ReadInto(&r.rec)
 		if err == nil {
+			if r.drained(false, len(r.rec.RawSample)) {
+				return nil, fmt.Errorf("ring buffer drained: %w", ErrClosed)
+			}
 			return r.rec.RawSample, nil
 		}
 		if errors.Is(err, ringbuf.ErrClosed) {
@@ -589,6 +629,9 @@ func (r *ringReader) Read() ([]byte, error) {
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, fmt.Errorf("reading the ring buffer: %w", err)
+		}
+		if r.drained(true, 0) {
+			return nil, fmt.Errorf("ring buffer drained: %w", ErrClosed)
 		}
 		// Empty: park until the programs wake the ring or poll passes.
 		// Records committed after the check without a wakeup wait for

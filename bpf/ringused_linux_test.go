@@ -65,3 +65,27 @@ func TestRingWakeup(t *testing.T) {
 		t.Fatal("Run did not return within 10 s of its context's end, its reader parked")
 	}
 }
+
+// TestRunDrainsRing: records waiting in the ring when Run's context ends
+// are read before Run returns. A reader that polls once an hour and is
+// woken only at 64 KiB has left a pipelined exchange in the ring; ending
+// Run reports it, both ends, complete.
+func TestRunDrainsRing(t *testing.T) {
+	server := start(t, "server", "")
+	port, _ := strconv.Atoi(server.line(t))
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, BothEnds: true,
+		RingBytes: 256 << 10, WakeupBytes: 64 << 10, PollInterval: time.Hour})
+	c := collect(s)
+	time.Sleep(100 * time.Millisecond) // let the reader find the ring empty and park
+	pipePID := run(t, "pipeline", fmt.Sprintf("127.0.0.1:%d", port))
+	// (The helper's EXEC records may have been read, by a reader not yet
+	// parked when they came.)
+	if u, st := s.RingUsed(), s.Stats(); u == 0 || st.DataBytes != 0 {
+		t.Fatalf("before the stop: ring %.4f used, %d data bytes read; want records waiting, no data read", u, st.DataBytes)
+	}
+	c.stop(t)
+	check(t, "pipelining client", c.of(pipePID), pipelinedWants, uint16(port), false)
+	check(t, "server", c.of(server.cmd.Process.Pid), pipelinedWants, uint16(port), false)
+	server.stdin.Close()
+	server.cmd.Wait()
+}

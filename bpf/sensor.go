@@ -212,6 +212,14 @@ type EventReader interface {
 	Close() error
 }
 
+// drainer is an EventReader that can end after the records it already
+// holds: after drain, Read returns those (at most a ring's worth, since
+// the programs go on writing) and then an error matching ErrClosed, and
+// the reader stays open until Close.
+type drainer interface {
+	drain()
+}
+
 // kernel is what a loaded sensor adds to the reader: counters and the
 // handling of new processes. Nil for a replayed reader.
 type kernel interface {

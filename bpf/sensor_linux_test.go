@@ -784,6 +784,16 @@ func TestMirrorPlaintext(t *testing.T) {
 	clientPID, pipePID := runClients(t, port)
 	keepAlive, pipelined := keepAliveWants, pipelinedWants
 	serverPID := server.cmd.Process.Pid
+	defer func() {
+		if t.Failed() {
+			t.Logf("stats: %+v", s.Stats())
+			for _, pid := range []int{serverPID, clientPID, pipePID} {
+				for _, tx := range c.of(pid) {
+					t.Logf("pid %d: %s %s %d flags=%b client %v", pid, tx.Method, tx.Target, tx.Status, tx.Flags, tx.Client)
+				}
+			}
+		}
+	}()
 	waitFor(t, "the transactions and both mirrors", func() bool {
 		return len(c.of(serverPID)) >= len(keepAlive)+len(pipelined) && s.Stats().MirroredConnections >= 2
 	})
