@@ -45,6 +45,11 @@
 # MICRO_VARIANTS (default "with="): name=spec of the sensors the micro
 # benchmark runs under, each against the same round's run without.
 #   VARIANTS="none=off before=-sched=idle,@/tmp/old after=-sched=idle" STATS_SPEC="-sched=idle,@/tmp/old -sched=idle" MICRO_VARIANTS="before=@/tmp/old after=" bpf/overhead.sh
+# PIN_SERVER, PIN_WRK and PIN_SENSOR (CPU lists for taskset, e.g. 0 and 1)
+# pin the server, wrk and the sensor's user space to those CPUs (the
+# programs run wherever the traced syscalls do), so that the scheduler's
+# placement is the same in every run:
+#   PIN_SERVER=0 PIN_WRK=1 PIN_SENSOR=1 bpf/overhead.sh
 # Ratios within one command are what counts: the machine may be shared.
 set -euo pipefail
 if [ -n "${AUTOGROUP_NICE:-}" ] && [ -z "${_OVERHEAD_SETSID:-}" ]; then
@@ -63,6 +68,10 @@ VARIANTS=${VARIANTS:-"none=off normal= idle=-sched=idle"}
 MICRO_VARIANTS=${MICRO_VARIANTS:-"with="} # name=spec of the sensors the micro benchmark runs under, in turn
 STATS_SPEC=${STATS_SPEC:--sched=idle}
 MPORT=$((PORT + 1))
+srvpin=() wrkpin=() senpin=()
+[ -n "${PIN_SERVER:-}" ] && srvpin=(taskset -c "$PIN_SERVER")
+[ -n "${PIN_WRK:-}" ] && wrkpin=(taskset -c "$PIN_WRK")
+[ -n "${PIN_SENSOR:-}" ] && senpin=(taskset -c "$PIN_SENSOR")
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "overhead: wrk not installed (apt-get install wrk)" >&2; exit 1; }
 command -v bpftool >/dev/null || { echo "overhead: bpftool not installed (apt-get install bpftool)" >&2; exit 1; }
@@ -73,7 +82,7 @@ if [ -n "${OVERHEAD_BIN:-}" ]; then # a build of bpf/internal/overhead made else
 else
 	go build -o "$bin/overhead" ./bpf/internal/overhead
 fi
-"$bin/overhead" -serve "127.0.0.1:$PORT" &
+"${srvpin[@]}" "$bin/overhead" -serve "127.0.0.1:$PORT" &
 srv=$!
 sensor=
 cleanup() {
@@ -85,6 +94,7 @@ cleanup() {
 trap cleanup EXIT
 sleep 0.5
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); cpu pressure: $(head -1 /proc/pressure/cpu 2>/dev/null)"
+[ -n "${PIN_SERVER:-}${PIN_WRK:-}${PIN_SENSOR:-}" ] && echo "pinned: server ${PIN_SERVER:--}, wrk ${PIN_WRK:--}, sensor ${PIN_SENSOR:--}"
 
 # Pacing: every call of delay() (one per request, per thread) takes the
 # thread's next send slot, interval ms after the previous one; wrk's timers
@@ -148,7 +158,7 @@ parse='
 # one wrk run; prints "req/s p99_us p50_us runq_ns_per_request"
 load() {
 	local w q0 q1
-	wrk "$@" >"$bin/wrk.out" &
+	"${wrkpin[@]}" wrk "$@" >"$bin/wrk.out" &
 	w=$!
 	sleep 0.05
 	q0=$(runq "$srv" "$w")
@@ -182,7 +192,7 @@ start_sensor() {
 	# sent before the sensor handles it would be lost: a background job
 	# of a script starts with SIGINT ignored)
 	: >"$bin/sensor.out"
-	env "${envs[@]}" "$exe" -ports "${SENSOR_PORT:-$PORT}" "${flags[@]}" >"$bin/sensor.out" 2>"$bin/sensor.err" &
+	"${senpin[@]}" env "${envs[@]}" "$exe" -ports "${SENSOR_PORT:-$PORT}" "${flags[@]}" >"$bin/sensor.out" 2>"$bin/sensor.err" &
 	sensor=$!
 	until grep -q ready "$bin/sensor.out" 2>/dev/null; do sleep 0.1; kill -0 "$sensor" || { cat "$bin/sensor.err"; exit 1; }; done
 }

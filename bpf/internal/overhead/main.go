@@ -21,6 +21,8 @@ import (
 
 	"github.com/shadowtap/shadowtap/bpf"
 	"github.com/shadowtap/shadowtap/reassembly"
+	"github.com/shadowtap/shadowtap/reassembly/content"
+	"github.com/shadowtap/shadowtap/reassembly/http1"
 )
 
 func main() {
@@ -38,6 +40,7 @@ func main() {
 	pids := flag.String("pids", "", "trace only these processes (comma-separated)")
 	bothEnds := flag.Bool("both-ends", false, "report a connection between two traced processes from both (bpf.Options.BothEnds; by default the client's side is a mirror, not copied)")
 	cpuprofile := flag.String("cpuprofile", "", "write the sensor's CPU profile to this file")
+	pooled := flag.Bool("pool", true, "give transactions and body samples back to pools, as shadowtap run --ebpf does")
 	flag.Parse()
 	if *micro > 0 {
 		if err := microbench(*micro, *microPort, *microOnly); err != nil {
@@ -93,13 +96,20 @@ func main() {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	if err := sense(bpf.Options{Ports: ps, PIDs: pp, RingBytes: *ring, WakeupBytes: *wakeup, PollInterval: *poll, BothEnds: *bothEnds}, *discard); err != nil {
+	opts := bpf.Options{Ports: ps, PIDs: pp, RingBytes: *ring, WakeupBytes: *wakeup, PollInterval: *poll, BothEnds: *bothEnds}
+	if err := sense(opts, *discard, *pooled); err != nil {
 		fmt.Fprintln(os.Stderr, "overhead:", err)
 		os.Exit(1)
 	}
 }
 
-func sense(opts bpf.Options, discard bool) error {
+func sense(opts bpf.Options, discard, pooled bool) error {
+	var samples *content.Pool
+	var txs *reassembly.TxPool
+	if pooled {
+		samples, txs = new(content.Pool), new(reassembly.TxPool)
+		opts.HTTP = reassembly.Options{HTTP: http1.Options{Decoders: samples}, Transactions: txs}
+	}
 	s, err := bpf.Open(opts)
 	if err != nil {
 		return err
@@ -115,7 +125,15 @@ func sense(opts bpf.Options, discard bool) error {
 	if discard {
 		err = s.Drain(ctx)
 	} else {
-		err = s.Run(ctx, func(*reassembly.Transaction) { n.Add(1) })
+		err = s.Run(ctx, func(tx *reassembly.Transaction) {
+			n.Add(1)
+			if pooled {
+				samples.PutSample(tx.ReqBody)
+				samples.PutSample(tx.RespBody)
+				tx.ReqBody, tx.RespBody = nil, nil
+				txs.Put(tx)
+			}
+		})
 	}
 	if err != nil {
 		return err
