@@ -537,10 +537,15 @@ func TestHookProbe(t *testing.T) {
 // TestConnMetaTable reads a live connection's meta back from the kernel's
 // conns table, as the assembler does for a connection it has forgotten:
 // it pins struct conn's layout (gen, then struct meta at connMetaOff).
+// Both ends are copied: otherwise a server that has read the request
+// before the client's write leaves its syscall (the client preempted
+// there) makes the client a mirror from its first call, never announced,
+// whose meta has no pid, cgroup or command (none is needed: no record of
+// it comes).
 func TestConnMetaTable(t *testing.T) {
 	server := start(t, "server", "")
 	port, _ := strconv.Atoi(server.line(t))
-	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, IncludeSelf: true})
+	s := openSensor(t, Options{Ports: []uint16{uint16(port)}, IncludeSelf: true, BothEnds: true})
 	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)
