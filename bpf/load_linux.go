@@ -584,19 +584,24 @@ func (r *ringReader) drain() {
 	r.wake.SetReadDeadline(time.Unix(1, 0))
 }
 
-// drained says whether a draining Read should stop: the ring is empty, or
-// n more bytes would pass the ring's size.
-func (r *ringReader) drained(empty bool, n int) bool {
+// drained says whether a draining Read should stop: the ring was found
+// empty, or a ring's size has been read since drain.
+func (r *ringReader) drained(empty bool) bool {
 	if !r.draining.Load() {
 		return false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if empty || r.drainLeft < n {
-		return true
+	return empty || r.drainLeft <= 0
+}
+
+// spent counts n bytes read while draining.
+func (r *ringReader) spent(n int) {
+	if r.draining.Load() {
+		r.mu.Lock()
+		r.drainLeft -= n
+		r.mu.Unlock()
 	}
-	r.drainLeft -= n
-	return false
 }
 
 func (r *ringReader) isClosed() bool {
@@ -617,11 +622,12 @@ func (r *ringReader) used() float64 {
 
 func (r *ringReader) Read() ([]byte, error) {
 	for {
+		if r.drained(false) {
+			return nil, fmt.Errorf("ring buffer drained: %w", ErrClosed)
+		}
 		err := r.r.ReadInto(&r.rec)
 		if err == nil {
-			if r.drained(false, len(r.rec.RawSample)) {
-				return nil, fmt.Errorf("ring buffer drained: %w", ErrClosed)
-			}
+			r.spent(len(r.rec.RawSample))
 			return r.rec.RawSample, nil
 		}
 		if errors.Is(err, ringbuf.ErrClosed) {
@@ -630,7 +636,7 @@ func (r *ringReader) Read() ([]byte, error) {
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, fmt.Errorf("reading the ring buffer: %w", err)
 		}
-		if r.drained(true, 0) {
+		if r.drained(true) {
 			return nil, fmt.Errorf("ring buffer drained: %w", ErrClosed)
 		}
 		// Empty: park until the programs wake the ring or poll passes.
