@@ -127,12 +127,10 @@ func sense(opts bpf.Options, discard, pooled bool) error {
 	} else {
 		err = s.Run(ctx, func(tx *reassembly.Transaction) {
 			n.Add(1)
-			if pooled {
-				samples.PutSample(tx.ReqBody)
-				samples.PutSample(tx.RespBody)
-				tx.ReqBody, tx.RespBody = nil, nil
-				txs.Put(tx)
-			}
+			// No-ops on nil pools; Put clears the transaction.
+			samples.PutSample(tx.ReqBody)
+			samples.PutSample(tx.RespBody)
+			txs.Put(tx)
 		})
 	}
 	if err != nil {
